@@ -112,6 +112,10 @@ export const FlatcarSchema = z
       .regex(/^(current|\d+\.\d+\.\d+)$/, { message: 'must be "current" or a Flatcar version like "4593.2.5"' })
       .default('current'),
     arch: z.enum(['amd64', 'arm64']).default('amd64'),
+    /** Where images live; "{channel}" is replaced. A mirror can be given instead. */
+    imageBaseUrl: z.string().url().default('https://{channel}.release.flatcar-linux.net'),
+    /** Where the releases feed lives (releases-<channel>.json below it). */
+    feedBaseUrl: z.string().url().default('https://www.flatcar.org/releases-json'),
     /** VMID of the template; default: the first id of nodes.vmids. */
     templateVmid: vmid.optional(),
     ignition: z
@@ -181,6 +185,8 @@ export const NodesSchema = z
     sshKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, { message: 'must be an OpenSSH public key line ("ssh-ed25519 AAAA… comment")' })).default([]),
     /** Private key used to reach the nodes as core (default: ssh-agent, then ~/.ssh/id_ed25519, id_rsa). */
     sshPrivateKeyFile: z.string().optional(),
+    /** SSH port of the nodes (22 on Flatcar; the demo's simulated nodes use another). */
+    sshPort: z.number().int().min(1).max(65535).default(22),
     /** Linked clones by default (fast); full clones copy the disk. */
     fullClone: z.boolean().default(false),
   })
@@ -201,6 +207,10 @@ export const ClusterSchema = z
     disable: z.array(z.enum(['coredns', 'servicelb', 'traefik', 'local-storage', 'metrics-server', 'runtimes'])).default([]),
     /** Download k3s once on this machine, verify it, upload it to each node. */
     airgap: z.boolean().default(false),
+    /** k3s release channel server (install.sh's INSTALL_K3S_CHANNEL_URL). */
+    k3sChannelUrl: z.string().url().default('https://update.k3s.io/v1-release/channels'),
+    /** k3s release downloads (install.sh's GITHUB_URL): <url>/download/<version>/k3s and sha256sum-<arch>.txt. */
+    k3sReleaseUrl: z.string().url().default('https://github.com/k3s-io/k3s/releases'),
   })
   .strict();
 
