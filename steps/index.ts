@@ -1,0 +1,18 @@
+/** The ordered step list (a DAG through `needs`) for a validated config. */
+import type { Config } from '../src/config/schema.js';
+import type { RunOptions, Step } from './types.js';
+import { proxmoxSteps } from './proxmox/index.js';
+import { templateSteps } from './template/index.js';
+import { nodeSteps } from './nodes/index.js';
+import { appSteps } from './apps/index.js';
+
+export function buildSteps(config: Config, options: RunOptions): Step[] {
+  const steps = [...proxmoxSteps(config, options), ...templateSteps(config, options), ...nodeSteps(config, options), ...appSteps(config, options)];
+  const ids = new Set<string>();
+  for (const s of steps) {
+    if (ids.has(s.id)) throw new Error(`duplicate step id ${s.id}`);
+    ids.add(s.id);
+  }
+  // Drop dependencies on steps that are not in this plan (e.g. a module not selected).
+  return steps.map((s) => ({ ...s, needs: s.needs.filter((n) => ids.has(n)) }) as Step);
+}

@@ -1,0 +1,7 @@
+import type { Config } from '../../src/config/schema.js';
+import type { RunOptions, Step } from '../types.js';
+
+/** Placeholder until this module lands: no steps yet. */
+export function proxmoxSteps(_config: Config, _options: RunOptions): Step[] {
+  return [];
+}
