@@ -14,5 +14,6 @@ export function buildSteps(config: Config, options: RunOptions): Step[] {
     ids.add(s.id);
   }
   // Drop dependencies on steps that are not in this plan (e.g. a module not selected).
-  return steps.map((s) => ({ ...s, needs: s.needs.filter((n) => ids.has(n)) }) as Step);
+  for (const s of steps) s.needs = s.needs.filter((n) => ids.has(n));
+  return steps;
 }
