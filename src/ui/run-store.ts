@@ -1,0 +1,261 @@
+/**
+ * The live-run store: consumes RunEvents outside React and publishes immutable snapshots at a fixed
+ * frame budget (default ~15 fps), so thousands of log lines per second cost one render per frame.
+ * Each step keeps a bounded tail (what its pane shows) and a bounded buffer (what "expand" shows);
+ * the full log goes to the log file, never into memory.
+ */
+import type { RunEvent, StepStatus } from '../events.js';
+
+export interface StepError {
+  message: string;
+  fix?: string;
+  detail?: string;
+}
+
+export interface PaneView {
+  id: string;
+  title: string;
+  group: string;
+  startedAt: number;
+  /** The latest log lines, oldest first, at most `tailLines`. */
+  tail: string[];
+  /** Lines received for this step so far (the tail shows only the last few). */
+  lineCount: number;
+  progress?: { message: string; fraction?: number };
+}
+
+export interface FinishedStep {
+  id: string;
+  title: string;
+  group: string;
+  status: Extract<StepStatus, 'done' | 'skipped' | 'failed'>;
+  via?: 'check' | 'run';
+  reason?: string;
+  error?: StepError;
+  /** Milliseconds the step ran (0 when found done by its check). */
+  ms: number;
+}
+
+export type RunStatus = 'idle' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+
+export interface RunSnapshot {
+  /** Increases with every published snapshot. */
+  version: number;
+  status: RunStatus;
+  message?: string;
+  total: number;
+  /** Steps done or skipped. */
+  completed: number;
+  running: PaneView[];
+  /** Append-only, in the order steps finished (fed to <Static>). */
+  finished: FinishedStep[];
+  failed: FinishedStep[];
+  startedAt?: number;
+  endedAt?: number;
+}
+
+export interface RunStoreOptions {
+  /** Lines kept per pane for the live view. */
+  tailLines?: number;
+  /** Lines kept per step for the expanded view (the log file has them all). */
+  bufferLines?: number;
+  /** Publish interval in ms; 0 = publish only on flush() (tests). */
+  frameMs?: number;
+}
+
+/** A fixed-size ring of strings: O(1) push, no growth. */
+export class Ring {
+  private readonly items: string[];
+  private start = 0;
+  private size = 0;
+  constructor(readonly capacity: number) {
+    this.items = new Array<string>(capacity);
+  }
+  push(s: string): void {
+    if (this.capacity === 0) return;
+    if (this.size < this.capacity) {
+      this.items[(this.start + this.size++) % this.capacity] = s;
+    } else {
+      this.items[this.start] = s;
+      this.start = (this.start + 1) % this.capacity;
+    }
+  }
+  /** The last n items, oldest first. */
+  last(n = this.size): string[] {
+    const k = Math.min(n, this.size);
+    const out = new Array<string>(k);
+    for (let i = 0; i < k; i++) out[i] = this.items[(this.start + this.size - k + i) % this.capacity]!;
+    return out;
+  }
+  get length(): number {
+    return this.size;
+  }
+}
+
+interface LiveStep {
+  id: string;
+  title: string;
+  group: string;
+  status: StepStatus;
+  startedAt?: number;
+  buffer?: Ring;
+  lineCount: number;
+  progress?: { message: string; fraction?: number };
+}
+
+export class RunStore {
+  private readonly tailLines: number;
+  private readonly bufferLines: number;
+  private readonly steps = new Map<string, LiveStep>();
+  private readonly order: string[] = [];
+  private finished: FinishedStep[] = [];
+  private status: RunStatus = 'idle';
+  private message?: string;
+  private startedAt?: number;
+  private endedAt?: number;
+  private dirty = false;
+  private snapshot: RunSnapshot;
+  private readonly listeners = new Set<() => void>();
+  private timer?: NodeJS.Timeout;
+  private version = 0;
+
+  constructor(opts: RunStoreOptions = {}) {
+    this.tailLines = opts.tailLines ?? 8;
+    this.bufferLines = Math.max(opts.bufferLines ?? 500, this.tailLines);
+    this.snapshot = this.build();
+    const frameMs = opts.frameMs ?? 66;
+    if (frameMs > 0) {
+      this.timer = setInterval(() => this.flush(), frameMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Feed one event; cheap (no allocation per log line beyond the ring slot). */
+  ingest = (e: RunEvent): void => {
+    switch (e.type) {
+      case 'plan':
+        for (const s of e.steps) {
+          const live = this.ensure(s.id, s.title, s.group);
+          live.status = s.status;
+        }
+        break;
+      case 'run':
+        if (e.status === 'started') {
+          this.status = 'running';
+          this.startedAt ??= e.at;
+          this.endedAt = undefined;
+          this.message = e.message;
+        } else {
+          this.status = e.status;
+          this.endedAt = e.at;
+          this.message = e.message;
+        }
+        break;
+      case 'step': {
+        const live = this.ensure(e.id, e.title, e.group);
+        const was = live.status;
+        live.status = e.status;
+        if (e.status === 'running') {
+          live.startedAt = e.at;
+          live.buffer ??= new Ring(this.bufferLines);
+        } else if (e.status === 'done' || e.status === 'skipped' || e.status === 'failed') {
+          this.finished.push({
+            id: e.id,
+            title: e.title,
+            group: e.group,
+            status: e.status,
+            via: e.via,
+            reason: e.reason,
+            error: e.error,
+            ms: was === 'running' && live.startedAt !== undefined ? Math.max(0, e.at - live.startedAt) : 0,
+          });
+          // Done steps drop their buffer; failed ones keep it for the failure view.
+          if (e.status !== 'failed') live.buffer = undefined;
+          live.progress = undefined;
+        } else if (e.status === 'pending' && was === 'failed') {
+          // A retry re-opens the step.
+          this.finished = this.finished.filter((f) => f.id !== e.id);
+        }
+        break;
+      }
+      case 'log': {
+        const live = this.ensure(e.id, e.id, e.group);
+        live.buffer ??= new Ring(this.bufferLines);
+        live.buffer.push(e.level === 'info' ? e.line : `${e.level}: ${e.line}`);
+        live.lineCount++;
+        break;
+      }
+      case 'progress': {
+        const live = this.ensure(e.id, e.id, e.group);
+        live.progress = { message: e.message, fraction: e.fraction };
+        break;
+      }
+    }
+    this.dirty = true;
+  };
+
+  private ensure(id: string, title: string, group: string): LiveStep {
+    let s = this.steps.get(id);
+    if (!s) {
+      s = { id, title, group, status: 'pending', lineCount: 0 };
+      this.steps.set(id, s);
+      this.order.push(id);
+    } else if (title !== id) {
+      s.title = title;
+      s.group = group;
+    }
+    return s;
+  }
+
+  private build(): RunSnapshot {
+    const running: PaneView[] = [];
+    const failed: FinishedStep[] = [];
+    let completed = 0;
+    for (const id of this.order) {
+      const s = this.steps.get(id)!;
+      if (s.status === 'done' || s.status === 'skipped') completed++;
+      if (s.status === 'running')
+        running.push({ id, title: s.title, group: s.group, startedAt: s.startedAt ?? 0, tail: s.buffer ? s.buffer.last(this.tailLines) : [], lineCount: s.lineCount, progress: s.progress });
+    }
+    for (const f of this.finished) if (f.status === 'failed' && this.steps.get(f.id)?.status === 'failed') failed.push(f);
+    return {
+      version: ++this.version,
+      status: this.status,
+      message: this.message,
+      total: this.order.length,
+      completed,
+      running,
+      finished: this.finished.slice(),
+      failed,
+      startedAt: this.startedAt,
+      endedAt: this.endedAt,
+    };
+  }
+
+  /** Publish a new snapshot now if anything changed. */
+  flush = (): void => {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.snapshot = this.build();
+    for (const l of this.listeners) l();
+  };
+
+  getSnapshot = (): RunSnapshot => this.snapshot;
+
+  subscribe = (fn: () => void): (() => void) => {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  };
+
+  /** The bounded in-memory log of one step (for the expanded view). */
+  buffered(id: string): { lines: string[]; total: number } {
+    const s = this.steps.get(id);
+    return { lines: s?.buffer?.last() ?? [], total: s?.lineCount ?? 0 };
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+}
