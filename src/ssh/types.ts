@@ -8,6 +8,8 @@ export interface SshTarget {
   username: string;
   /** PEM/OpenSSH private key contents. */
   privateKey?: string | Buffer;
+  /** Passphrase of an encrypted privateKey (prefer ssh-agent). */
+  passphrase?: string;
   /** ssh-agent socket path (SSH_AUTH_SOCK). */
   agent?: string;
   /**
@@ -17,6 +19,8 @@ export interface SshTarget {
   hostKeyFingerprint?: string;
   /** First contact: return true to trust (the caller records it). Absent = refuse unknown keys. */
   onNewHostKey?: (fingerprint: string) => boolean;
+  /** How to forget a stale pin, for the host key mismatch message, e.g. "`flatcar-k3s forget-host-key x`". */
+  forgetPinHint?: string;
   /** Label for messages, e.g. "homelab-server-1" or "PVE host pve1". */
   label?: string;
   readyTimeoutMs?: number;
@@ -42,7 +46,7 @@ export interface SshSession {
   /** Write a file over SFTP (atomically: temp name + rename) with the given mode. */
   writeFile(remotePath: string, data: string | Buffer, mode?: number): Promise<void>;
   readFile(remotePath: string): Promise<Buffer>;
-  /** null when the file does not exist. */
+  /** null when the file does not exist. `mode` is the permission bits only (mode & 0o7777). */
   stat(remotePath: string): Promise<{ size: number; mode: number } | null>;
   close(): Promise<void>;
 }
