@@ -216,7 +216,17 @@ export const ClusterSchema = z
 
 export const AppsSchema = z
   .object({
-    pulumiOperator: appToggle(z.object({ version: z.string().default('2.3.0') }).strict()),
+    pulumiOperator: appToggle(
+      z
+        .object({
+          version: z.string().default('2.3.0'),
+          /** Service account the operator's Stack workspaces run as (bound to system:auth-delegator). */
+          serviceAccount: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: 'must be a Kubernetes name like "pulumi"' }).default('pulumi'),
+          /** Also bind it to cluster-admin, so in-cluster stacks can manage cluster-wide infrastructure. */
+          clusterAdmin: z.boolean().default(true),
+        })
+        .strict(),
+    ),
     kured: appToggle(
       z
         .object({
@@ -227,6 +237,12 @@ export const AppsSchema = z
           endTime: z.string().regex(/^\d{1,2}:\d{2}$/).default('05:00'),
           timeZone: z.string().default('UTC'),
           drainTimeout: z.string().default('10m'),
+          /** Seconds each pod gets to stop while draining; unset = the pod's own terminationGracePeriodSeconds. */
+          drainGracePeriod: z.number().int().min(-1).optional(),
+          /** Reboot even when the drain fails or times out. */
+          forceReboot: z.boolean().default(false),
+          /** How often kured looks for the reboot sentinel. */
+          period: z.string().regex(/^(\d+(h|m|s))+$/, { message: 'must be a duration like "1h" or "30m"' }).default('1h'),
         })
         .strict(),
     ),

@@ -1,0 +1,61 @@
+/**
+ * Checks on the apps selection that need more than one config field. Pure (no Pulumi import), so the
+ * config loader, the step builder and the programs can all use them.
+ */
+import type { Config } from '../config/schema.js';
+import type { ConfigIssue } from '../errors.js';
+
+export const LOCKSMITHD = 'locksmithd.service';
+
+/**
+ * kured decides when nodes reboot; Flatcar's own reboot manager (locksmithd) must not race it.
+ * One source of truth: the template masks locksmithd and writes REBOOT_STRATEGY=off; with kured on,
+ * anything else is refused rather than silently overridden.
+ */
+export function kuredRebootIssues(c: Pick<Config, 'apps' | 'flatcar'>): ConfigIssue[] {
+  if (!c.apps.kured.enabled) return [];
+  const ign = c.flatcar.ignition;
+  const masked = ign.maskedUnits.includes(LOCKSMITHD);
+  const off = ign.rebootStrategy === 'off';
+  if (masked && off) return [];
+  const what = [!masked ? `flatcar.ignition.maskedUnits does not contain "${LOCKSMITHD}"` : '', !off ? `flatcar.ignition.rebootStrategy is "${ign.rebootStrategy}"` : '']
+    .filter(Boolean)
+    .join(' and ');
+  return [
+    {
+      path: !masked ? 'flatcar.ignition.maskedUnits' : 'flatcar.ignition.rebootStrategy',
+      message:
+        `apps.kured is enabled but ${what}: Flatcar's reboot manager (locksmithd) would reboot nodes on its own, ` +
+        'racing kured (which drains and reboots one node at a time). Both flatcar.ignition.maskedUnits and flatcar.ignition.rebootStrategy decide this',
+      expected: `"${LOCKSMITHD}" in flatcar.ignition.maskedUnits and flatcar.ignition.rebootStrategy: off, or apps.kured: false`,
+      example: 'rebootStrategy: off (and keep locksmithd.service in maskedUnits)',
+    },
+  ];
+}
+
+/** LINSTOR places `replicas` copies of each volume on distinct nodes. */
+export function piraeusNodeIssues(apps: Pick<Config['apps'], 'piraeus'>, nodeCount: number): ConfigIssue[] {
+  const p = apps.piraeus;
+  if (!p.enabled || nodeCount >= p.replicas) return [];
+  return [
+    {
+      path: 'apps.piraeus.replicas',
+      message: `needs at least ${p.replicas} nodes for ${p.replicas} replicas; the cluster has ${nodeCount}`,
+      given: p.replicas,
+      expected: `at most ${nodeCount}, or more nodes (nodes.agents.count)`,
+    },
+  ];
+}
+
+export function nodeCount(c: Pick<Config, 'nodes'>): number {
+  return c.nodes.servers.count + c.nodes.agents.count;
+}
+
+export function anyAppEnabled(apps: Config['apps']): boolean {
+  return Object.values(apps).some((a) => a.enabled);
+}
+
+/** Everything the apps steps refuse up front, before any VM exists. */
+export function appsConfigIssues(c: Config): ConfigIssue[] {
+  return [...kuredRebootIssues(c), ...piraeusNodeIssues(c.apps, nodeCount(c))];
+}
