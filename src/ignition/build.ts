@@ -85,7 +85,7 @@ export function nodeIgnition(config: Config, node: PlannedNode): IgnitionConfig 
   replaceBy(files, file(PATHS.hostname, `${node.name}\n`), (x) => x.path);
   const network = staticNetworkUnit(config, node);
   if (network) replaceBy(files, file(PATHS.networkUnit(node.name), network), (x) => x.path);
-  cfg.passwd = { users: [{ name: 'core', sshAuthorizedKeys: [...config.nodes.sshKeys] }] };
+  if (config.nodes.sshKeys.length) cfg.passwd = { users: [{ name: 'core', sshAuthorizedKeys: [...config.nodes.sshKeys] }] };
   return cfg;
 }
 
