@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { AbortedError, RemoteError } from '../src/errors.js';
+import { AbortedError, BugError, RemoteError } from '../src/errors.js';
 import { sh } from '../src/shell/quote.js';
 import { createSshConnector } from '../src/ssh/client.js';
 import type { SshSession, SshTarget } from '../src/ssh/types.js';
@@ -103,6 +103,19 @@ describe('ssh exec and sftp against a real sshd', () => {
     assert.equal(detail.length, 20);
     assert.equal(detail[0], 'err 11');
     assert.equal(detail[19], 'err 30');
+  });
+
+  it('quoted values reach the remote program byte-identical through the login shell', async () => {
+    const values = ['', "it's", '$(touch PWNED)', '`id`', 'a b\nc', '*', 'ünïcødé ✓', '"; exit 9; "'];
+    const r = await session.exec(sh`cd ${sshd.dir} && printf '%s\\0' ${values}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.split('\0').slice(0, -1), values);
+    assert.equal(existsSync(join(sshd.dir, 'PWNED')), false);
+  });
+
+  it('refuses a command containing a NUL byte instead of sending it (sshd would drop the connection)', async () => {
+    await assert.rejects(session.exec('echo a\0b'), (e: unknown) => e instanceof BugError && /NUL/.test(e.message));
+    assert.equal(await session.run(sh`echo alive`), 'alive\n');
   });
 
   it('passes stdin to the command', async () => {

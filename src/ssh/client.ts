@@ -33,7 +33,7 @@ import { constants as osConstants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
-import { AbortedError, RemoteError, UserError } from '../errors.js';
+import { AbortedError, BugError, RemoteError, UserError } from '../errors.js';
 import { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from './errors.js';
 import { fingerprintOfBlob } from './keys.js';
 import type { ExecOptions, ExecResult, SshConnector, SshSession, SshTarget } from './types.js';
@@ -265,6 +265,10 @@ class Ssh2Session implements SshSession {
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.signal?.aborted) return Promise.reject(new AbortedError());
     if (this.closed) return Promise.reject(this.notOpen(command));
+    if (command.includes('\0')) {
+      // OpenSSH drops the whole connection on an exec request with a NUL byte.
+      return Promise.reject(new BugError(`A command for ${this.label} contains a NUL byte: ${JSON.stringify(displayCommand(command))}`));
+    }
     return new Promise<ExecResult>((resolve, reject) => {
       let stdout = '';
       let stderr = '';
