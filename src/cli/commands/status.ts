@@ -1,0 +1,107 @@
+/** `status [--cluster NAME]`: the saved state: each step, its status, when, and the error of a failed one. */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, UserError } from '../../errors.js';
+import { GLOBAL_USAGE, clustersDir, parseCommandArgs, resolveGlobals } from '../args.js';
+import { writeLine, type CliIo } from '../io.js';
+import { readState, type ClusterState } from '../../runner/state.js';
+import { pidAlive } from '../../runner/lock.js';
+import { readFileSync } from 'node:fs';
+
+export const name = 'status';
+export const summary = 'show the saved state of a cluster (or list the clusters)';
+export const usage = `Usage: flatcar-k3s status [--cluster NAME]
+
+Shows the state saved by "up": each step, its status, when it changed, and the error of a failed
+step. Without --cluster: the only cluster in the state dir, or a list of them. Reads only.
+
+Options:
+  --cluster NAME    the cluster (cluster.name in its config)
+
+${GLOBAL_USAGE}`;
+
+const when = (ms: number | undefined) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '-');
+
+export function listClusters(stateDir: string): string[] {
+  const dir = clustersDir(stateDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'state.json')))
+    .map((d) => d.name)
+    .sort();
+}
+
+function counts(s: ClusterState): string {
+  const c: Record<string, number> = {};
+  for (const r of Object.values(s.steps)) c[r.status] = (c[r.status] ?? 0) + 1;
+  return Object.entries(c)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+}
+
+function holder(clusterDir: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(join(clusterDir, 'lock'), 'utf8'), 10);
+    return pidAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs(argv, { cluster: { type: 'string' } }, usage);
+  const globals = await resolveGlobals(values, io);
+  const clusters = listClusters(globals.stateDir);
+  let name = values.cluster;
+  if (!name) {
+    if (clusters.length === 0) {
+      writeLine(io.stdout, `No clusters in ${globals.stateDir} yet. Start one with "flatcar-k3s up --config FILE".`);
+      return EXIT.ok;
+    }
+    if (clusters.length > 1) {
+      writeLine(io.stdout, `Clusters in ${globals.stateDir}:`);
+      for (const c of clusters) {
+        const s = readState(join(clustersDir(globals.stateDir), c))!;
+        writeLine(io.stdout, `  ${c.padEnd(20)} last run ${s.lastRun?.status ?? 'none'} ${when(s.lastRun?.finishedAt ?? s.lastRun?.startedAt)}; ${counts(s)}`);
+      }
+      writeLine(io.stdout, 'Details: flatcar-k3s status --cluster NAME');
+      return EXIT.ok;
+    }
+    name = clusters[0]!;
+  }
+  const clusterDir = join(clustersDir(globals.stateDir), name);
+  const state = readState(clusterDir);
+  if (!state) {
+    throw new UserError(`No saved state for cluster "${name}" in ${globals.stateDir}`, {
+      field: '--cluster',
+      fix: clusters.length ? `Known clusters: ${clusters.join(', ')}.` : 'Run "flatcar-k3s up --config FILE" first, or pass the --state-dir it used.',
+    });
+  }
+  const run = state.lastRun;
+  writeLine(io.stdout, `Cluster ${state.cluster} (${clusterDir})`);
+  if (run) {
+    const live = run.status === 'running' ? holder(clusterDir) : undefined;
+    const status = run.status === 'running' && !live ? 'cut off (the process is gone; run "up" to resume)' : run.status === 'running' ? `running (pid ${live})` : run.status;
+    writeLine(io.stdout, `Last run: ${status}, started ${when(run.startedAt)}${run.finishedAt ? `, ended ${when(run.finishedAt)}` : ''}${run.message ? `: ${run.message}` : ''}`);
+  }
+  const ids = [...(state.order ?? []), ...Object.keys(state.steps).filter((id) => !(state.order ?? []).includes(id))];
+  const width = Math.max(0, ...ids.map((i) => i.length));
+  for (const id of ids) {
+    const r = state.steps[id];
+    if (!r) {
+      writeLine(io.stdout, `  ${'pending'.padEnd(8)} ${id.padEnd(width)}  -`);
+      continue;
+    }
+    const extra = r.status === 'done' && r.via === 'check' ? ' (found done)' : r.reason ? ` (${r.reason})` : '';
+    writeLine(io.stdout, `  ${r.status.padEnd(8)} ${id.padEnd(width)}  ${when(r.at)}  ${r.title ?? ''}${extra}`);
+    if (r.status === 'failed' && r.error) {
+      writeLine(io.stdout, `      error: ${r.error.message}`);
+      if (r.error.fix) writeLine(io.stdout, `      fix: ${r.error.fix}`);
+    }
+  }
+  if (Object.keys(state.pins).length) {
+    writeLine(io.stdout, 'Pinned fingerprints:');
+    for (const [k, v] of Object.entries(state.pins)) writeLine(io.stdout, `  ${k}: ${v}`);
+  }
+  return EXIT.ok;
+}

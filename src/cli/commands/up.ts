@@ -1,0 +1,195 @@
+/**
+ * `up --config FILE`: run or resume the whole installation non-interactively. Prints the plan, asks
+ * (y/N) unless --yes, then one line per step transition and step log line. Every step is checked
+ * against the real world first, so running `up` again is how a failed or interrupted run resumes.
+ */
+import { EXIT, UserError } from '../../errors.js';
+import { GLOBAL_USAGE, globalLogFile, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
+import { isPlain, writeLine, type CliIo } from '../io.js';
+import { shJoin } from '../../shell/quote.js';
+
+export const name = 'up';
+export const summary = 'create or resume a cluster from a config file (non-interactive)';
+export const usage = `Usage: flatcar-k3s up --config FILE [--yes] [--demo] [--parallel N]
+                      [--recreate-template] [--no-merge-kubeconfig] [--preset NAME]
+
+Creates the cluster the config describes, or resumes it: every step is first checked against the
+real world (Proxmox, the VMs, k3s) and runs only when not done. Run the same command again after a
+failure or Ctrl-C to continue where it stopped.
+
+Options:
+  --config FILE            the cluster config (YAML); optional with --demo (default preset homelab)
+  --preset NAME            start from a preset (homelab, ha); the file's keys override it
+  --yes                    do not ask before changing anything; trust the Proxmox TLS certificate
+                           on first use when neither proxmox.fingerprint nor a saved pin is known
+  --demo                   run against the built-in Proxmox simulator (nothing real is touched)
+  --parallel N             at most N steps at once (default 8); clones and server joins have
+                           their own lower limits
+  --recreate-template      build the Flatcar template again even if one exists
+  --no-merge-kubeconfig    do not merge the cluster into ~/.kube/config
+
+${GLOBAL_USAGE}`;
+
+export function parseParallel(value: string | undefined, usageText: string): number {
+  if (value === undefined) return 8;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256) throw new UsageError(`--parallel must be a whole number from 1 to 256 (given "${value}")`, usageText);
+  return n;
+}
+
+const OPTIONS = {
+  config: { type: 'string' },
+  preset: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
+  demo: { type: 'boolean' },
+  parallel: { type: 'string' },
+  'recreate-template': { type: 'boolean' },
+  'no-merge-kubeconfig': { type: 'boolean' },
+} as const;
+
+type Demo = { overrides: Record<string, unknown>; close(): Promise<void> };
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs(argv, OPTIONS, usage);
+  const parallel = parseParallel(values.parallel, usage);
+  if (!values.config && !values.preset && !values.demo) throw new UsageError('up needs --config FILE (or --demo)', usage);
+  const yes = values.yes ?? false;
+  if (!yes && !io.stdin.isTTY) {
+    throw new UserError('up changes things on Proxmox and asks before it does, but stdin is not a terminal to answer on', {
+      fix: 'Run it in a terminal, or pass --yes to proceed without asking (review the steps first with "flatcar-k3s plan --config FILE").',
+    });
+  }
+  const globals = await resolveGlobals(values, io);
+  const resume = `flatcar-k3s up ${shJoin(argv)}`;
+  const plain = isPlain(io);
+  const { loadCliConfig } = await import('../config-source.js');
+  const { appendLogLine } = await import('../../log/file.js');
+
+  // Lines from the demo simulator before the run log is open go to the global log.
+  let demoLog: (line: string) => void = (line) => appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `demo: ${line}`);
+  let demo: Demo | undefined;
+  try {
+    if (values.demo) {
+      const { importLazy } = await import('../../runner/lazy.js');
+      const mod = await importLazy<{ startDemo(o: { stateDir: string; speed?: number; pveNodes?: number; log?: (line: string) => void }): Promise<Demo> }>(
+        new URL('../../demo/index.js', import.meta.url),
+        'the demo simulator',
+      );
+      writeLine(io.stdout, 'Starting the demo: a simulated Proxmox VE (nothing real is touched)…');
+      demo = await mod.startDemo({ stateDir: globals.stateDir, log: (line) => demoLog(line) });
+    }
+    let config;
+    try {
+      ({ config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo?.overrides, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd));
+    } catch (err) {
+      appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `up: ${(err as Error).message}`);
+      throw err;
+    }
+    return await runCluster(io, {
+      config,
+      globals,
+      yes,
+      plain,
+      resume,
+      options: { parallel, yes, demo: values.demo ?? false, recreateTemplate: values['recreate-template'] ?? false, mergeKubeconfig: !values['no-merge-kubeconfig'] },
+      setDemoLog: (fn) => (demoLog = fn),
+    });
+  } finally {
+    await demo?.close();
+  }
+}
+
+async function runCluster(
+  io: CliIo,
+  a: {
+    config: import('../../config/schema.js').Config;
+    globals: { stateDir: string; logFile?: string };
+    yes: boolean;
+    plain: boolean;
+    resume: string;
+    options: import('../../../steps/types.js').RunOptions;
+    setDemoLog: (fn: (line: string) => void) => void;
+  },
+): Promise<number> {
+  const [{ ClusterRun }, { formatChanges }, { configSummary }, { attachPrinter }, { askYesNo }] = await Promise.all([
+    import('../../runner/session.js'),
+    import('../../runner/changes.js'),
+    import('../summary.js'),
+    import('../printer.js'),
+    import('../prompt.js'),
+  ]);
+  const canAsk = Boolean(io.stdin.isTTY);
+  const run = await ClusterRun.open({
+    config: a.config,
+    stateDir: a.globals.stateDir,
+    logFile: a.globals.logFile,
+    options: a.options,
+    env: io.env,
+    warn: (line) => writeLine(io.stderr, `warning: ${line}`),
+    confirm: canAsk ? (q) => askYesNo(io.stdin, io.stderr, q) : undefined,
+  });
+  a.setDemoLog((line) => run.log.write(`demo: ${line}`));
+  const controller = new AbortController();
+  let signals = 0;
+  const uninstall = io.onSignal?.((sig) => {
+    signals++;
+    run.log.write(`received ${sig}`);
+    if (signals === 1) {
+      writeLine(io.stderr, `\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping; waiting for running steps to stop (press Ctrl-C again to quit at once)…`);
+      controller.abort();
+      return;
+    }
+    // Second signal: every transition is already saved, so leaving now loses nothing.
+    writeLine(io.stderr, `Quitting at once. Resume with:\n  ${a.resume}`);
+    run.close();
+    process.exit(EXIT.interrupted);
+  });
+  try {
+    run.log.write(`flatcar-k3s ${a.resume.replace(/^flatcar-k3s /, '')} (pid ${process.pid})`);
+    writeLine(io.stdout, `Cluster ${a.config.cluster.name}`);
+    for (const l of configSummary(a.config)) writeLine(io.stdout, `  ${l}`);
+    const lines = run.planLines();
+    writeLine(io.stdout, `Plan (${lines.length} steps; each is checked first and runs only if not done):`);
+    lines.forEach((l, i) => writeLine(io.stdout, `  ${String(i + 1).padStart(3)}. ${l.describe}${l.status === 'done' && !l.reopened ? '  [done before]' : l.reopened ? '  [re-check: config changed]' : ''}`));
+    const changeLines = formatChanges(run.changes);
+    for (const l of changeLines) writeLine(io.stdout, l);
+    if (!a.yes) {
+      const ok = await askYesNo(io.stdin, io.stdout, changeLines.length ? 'The config changed since the last run. Apply it?' : 'Proceed?', controller.signal);
+      if (controller.signal.aborted) {
+        writeLine(io.stderr, 'Interrupted before anything changed.');
+        return EXIT.interrupted;
+      }
+      if (!ok) {
+        writeLine(io.stdout, 'Nothing changed.');
+        return EXIT.ok;
+      }
+    } else if (changeLines.length) {
+      writeLine(io.stdout, 'Proceeding with the changed config (--yes).');
+    }
+    const detach = attachPrinter(run.events, io.stdout, { colour: !a.plain });
+    let result;
+    try {
+      result = await run.execute(controller.signal, a.resume);
+    } finally {
+      detach();
+    }
+    if (result.status === 'succeeded') {
+      writeLine(io.stdout, `Cluster ${a.config.cluster.name} is ready. Log: ${run.logFile}`);
+      return EXIT.ok;
+    }
+    if (result.status === 'interrupted') {
+      writeLine(io.stderr, `Interrupted. The state is saved in ${run.clusterDir}; resume with:\n  ${a.resume}\nLog: ${run.logFile}`);
+      return EXIT.interrupted;
+    }
+    for (const f of result.failed) {
+      writeLine(io.stderr, `Step ${f.id} (${f.title}) failed: ${f.error.message}`);
+      if (f.error.fix) writeLine(io.stderr, `  fix: ${f.error.fix}`);
+    }
+    if (result.blocked.length) writeLine(io.stderr, `${result.blocked.length} step(s) wait for the failed one(s).`);
+    writeLine(io.stderr, `Fix the cause, then resume with:\n  ${a.resume}\nLog: ${run.logFile}`);
+    return EXIT.failed;
+  } finally {
+    uninstall?.();
+    run.close();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The log file: every run event appended as a timestamped line (debug lines included), secrets
+ * redacted, file mode 0600. Writes are synchronous so a crash or SIGKILL loses nothing written.
+ */
+import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { RunEvent, RunEvents } from '../events.js';
+import { eventLines } from './format.js';
+import type { Redactor } from './redact.js';
+
+export class LogFile {
+  private fd: number | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly redactor?: Redactor,
+  ) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    this.fd = openSync(path, 'a', 0o600);
+    if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+  }
+
+  /** Append one line (or several, split on newlines), each with an ISO timestamp. */
+  write(text: string, at: number = Date.now()): void {
+    if (this.fd === undefined) return;
+    const stamp = new Date(at).toISOString();
+    const body = this.redactor ? this.redactor.redact(text) : text;
+    writeSync(this.fd, body.split('\n').map((l) => `${stamp} ${l}\n`).join(''));
+  }
+
+  event(e: RunEvent): void {
+    const at = 'at' in e ? e.at : Date.now();
+    for (const l of eventLines(e)) this.write(l.text, at);
+  }
+
+  attach(events: RunEvents): () => void {
+    return events.onEvent((e) => this.event(e));
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Append one line to a log file without keeping it open (errors before a cluster is known). */
+export function appendLogLine(path: string, text: string, redactor?: Redactor): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const body = redactor ? redactor.redact(text) : text;
+    const stamp = new Date().toISOString();
+    appendFileSync(path, body.split('\n').map((l) => `${stamp} ${l}\n`).join(''), { mode: 0o600 });
+  } catch {
+    // The log is a help, not a requirement: never fail a command because it cannot be written.
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The driver: walks the step DAG (over `needs`) with a global concurrency limit and per-lane limits.
+ * For each step, once its needs are done or skipped in this run: `check` (the real world decides),
+ * then `run` when not done. Every transition is saved (atomically) before the next action and
+ * emitted as an event. A failed step leaves its dependents pending while independent branches go on.
+ * On abort (Ctrl-C): nothing new starts; running steps see ctx.signal, and once they settle they go
+ * back to pending (the next `up` checks them again).
+ */
+import type { RunEvents, StepStatus } from '../events.js';
+import { BugError, FlatcarK3sError, isAbort } from '../errors.js';
+import type { Step, StepContext } from '../../steps/types.js';
+import type { Redactor } from '../log/redact.js';
+import { hashOf } from './changes.js';
+import { topoOrder, type StepAction } from './reducer.js';
+import type { StateStore, StepError } from './state.js';
+
+/** Concurrency per lane (steps set `lane`); lanes not listed are limited only by --parallel. */
+export const LANE_LIMITS: Readonly<Record<string, number>> = {
+  /** Parallel clones of one template hit PVE's 1 s lock timeouts beyond 2–3 (pve-timings.md). */
+  'pve-clone': 3,
+  /** Image downloads to PVE storage: bandwidth-bound, one at a time. */
+  'pve-download': 1,
+  /** etcd admits one learner at a time: server joins are serialized. */
+  'k3s-server-join': 1,
+};
+
+export const DEFAULT_PARALLEL = 8;
+
+export interface DriverOptions {
+  steps: Step[];
+  store: StateStore;
+  events: RunEvents;
+  /** Builds the context for one step (with the step's log/progress bound to it). */
+  context: (step: Step, signal: AbortSignal) => StepContext;
+  signal: AbortSignal;
+  parallel?: number;
+  laneLimits?: Readonly<Record<string, number>>;
+  redactor?: Redactor;
+  now?: () => number;
+}
+
+export type RunOutcome = 'succeeded' | 'failed' | 'interrupted';
+
+export interface RunResult {
+  status: RunOutcome;
+  /** Steps that failed in this run. */
+  failed: Array<{ id: string; title: string; error: StepError }>;
+  /** Steps not reached because something they need failed (or the run was interrupted). */
+  blocked: string[];
+  done: string[];
+  skipped: string[];
+}
+
+export function errorInfo(err: unknown, redactor?: Redactor): StepError {
+  const r = (s: string | undefined) => (s === undefined ? undefined : redactor ? redactor.redact(s) : s);
+  if (err instanceof FlatcarK3sError) {
+    const bug = err instanceof BugError;
+    return { message: r(err.message)!, fix: r(err.fix), detail: r(err.detail ?? (bug ? err.stack : undefined)) };
+  }
+  if (err instanceof Error) return { message: r(err.message)!, detail: r(err.stack?.split('\n').slice(1, 6).join('\n')) };
+  return { message: r(String(err))! };
+}
+
+export async function runSteps(opts: DriverOptions): Promise<RunResult> {
+  const { steps, store, events } = opts;
+  const now = opts.now ?? Date.now;
+  const parallel = Math.max(1, opts.parallel ?? DEFAULT_PARALLEL);
+  const lanes = opts.laneLimits ?? LANE_LIMITS;
+  const order = topoOrder(steps);
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  /** Outcome of each step in this run. */
+  const outcome = new Map<string, 'done' | 'skipped' | 'failed' | 'interrupted'>();
+  const running = new Map<string, Promise<void>>();
+  const laneUse = new Map<string, number>();
+  const result: RunResult = { status: 'succeeded', failed: [], blocked: [], done: [], skipped: [] };
+
+  const transition = (step: Step, action: StepAction) => {
+    const rec = store.dispatch(action);
+    events.emitEvent({
+      type: 'step',
+      id: step.id,
+      title: step.title,
+      group: step.group,
+      status: rec.status,
+      at: rec.at,
+      via: rec.status === 'done' ? rec.via : undefined,
+      reason: rec.reason,
+      error: rec.status === 'failed' ? rec.error : undefined,
+    });
+  };
+
+  const visit = async (step: Step): Promise<void> => {
+    const ctx = opts.context(step, opts.signal);
+    const inputsHash = hashOf(step.inputs ?? null, opts.redactor);
+    let startedRun = false;
+    try {
+      const checked = await step.check(ctx);
+      if (opts.signal.aborted) throw opts.signal.reason ?? new Error('aborted');
+      if ('skip' in checked) {
+        transition(step, { type: 'skipped', id: step.id, title: step.title, at: now(), reason: checked.reason, inputsHash });
+        outcome.set(step.id, 'skipped');
+        result.skipped.push(step.id);
+        return;
+      }
+      if (checked.done) {
+        transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'check', outputs: checked.outputs, reason: checked.reason, inputsHash });
+        outcome.set(step.id, 'done');
+        result.done.push(step.id);
+        return;
+      }
+      // Persisted before run(): a kill from here on leaves "running", and the next check decides.
+      transition(step, { type: 'running', id: step.id, title: step.title, at: now(), inputsHash });
+      startedRun = true;
+      const outputs = await step.run(ctx);
+      // A step that returns normally did its work, even if an abort came meanwhile.
+      transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'run', outputs: outputs ?? undefined, inputsHash });
+      outcome.set(step.id, 'done');
+      result.done.push(step.id);
+    } catch (err) {
+      if (opts.signal.aborted) {
+        // Stopped on request (the step threw AbortedError, or failed because its work was cut off):
+        // back to pending; its check decides on the next run.
+        if (startedRun) transition(step, { type: 'pending', id: step.id, title: step.title, at: now(), reason: 'interrupted' });
+        outcome.set(step.id, 'interrupted');
+        return;
+      }
+      const error = errorInfo(err, opts.redactor);
+      if (isAbort(err)) error.message = `stopped: ${error.message}`;
+      transition(step, { type: 'failed', id: step.id, title: step.title, at: now(), error });
+      outcome.set(step.id, 'failed');
+      result.failed.push({ id: step.id, title: step.title, error });
+    }
+  };
+
+  const ready = (step: Step): boolean =>
+    step.needs.every((n) => {
+      const o = outcome.get(n);
+      return o === 'done' || o === 'skipped';
+    });
+
+  const laneFree = (step: Step): boolean => !step.lane || (laneUse.get(step.lane) ?? 0) < (lanes[step.lane] ?? Infinity);
+
+  events.emitEvent({
+    type: 'plan',
+    steps: order.map((id) => {
+      const s = byId.get(id)!;
+      return { id, title: s.title, group: s.group, status: (store.step(id)?.status ?? 'pending') as StepStatus };
+    }),
+  });
+
+  for (;;) {
+    if (!opts.signal.aborted) {
+      for (const id of order) {
+        if (running.size >= parallel) break;
+        if (outcome.has(id) || running.has(id)) continue;
+        const step = byId.get(id)!;
+        if (!ready(step) || !laneFree(step)) continue;
+        if (step.lane) laneUse.set(step.lane, (laneUse.get(step.lane) ?? 0) + 1);
+        // visit() turns step errors into state; a rejection here is a failure to save the state.
+        const p = visit(step).finally(() => {
+          running.delete(id);
+          if (step.lane) laneUse.set(step.lane, (laneUse.get(step.lane) ?? 1) - 1);
+        });
+        running.set(id, p);
+      }
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+
+  for (const id of order) if (!outcome.has(id) || outcome.get(id) === 'interrupted') result.blocked.push(id);
+  result.status = opts.signal.aborted ? 'interrupted' : result.failed.length || result.blocked.length ? 'failed' : 'succeeded';
+  return result;
+}

@@ -1,0 +1,66 @@
+/**
+ * The pure reducer over one step's state: pending → running → done | skipped | failed.
+ * `check` may find a step done (or not applicable) from any status, since it reads the real world;
+ * `done via run` only follows `running`; an interrupted or re-opened step goes back to pending.
+ */
+import type { StepStatus } from '../events.js';
+import { BugError } from '../errors.js';
+import type { StepOutputs } from '../../steps/types.js';
+import type { StepError, StepRecord } from './state.js';
+
+export type StepAction =
+  | { type: 'running'; id: string; at: number; title?: string; inputsHash?: string }
+  | { type: 'done'; id: string; at: number; title?: string; via: 'check' | 'run'; outputs?: StepOutputs; inputsHash?: string; reason?: string }
+  | { type: 'skipped'; id: string; at: number; title?: string; reason: string; inputsHash?: string }
+  | { type: 'failed'; id: string; at: number; title?: string; error: StepError }
+  | { type: 'pending'; id: string; at: number; title?: string; reason?: string };
+
+const ALLOWED: Record<StepAction['type'], ReadonlyArray<StepStatus>> = {
+  // A step found `running` at start was cut off; when its check says "not done" it runs again.
+  running: ['pending', 'failed', 'done', 'skipped', 'running'],
+  done: ['pending', 'failed', 'done', 'skipped', 'running'],
+  skipped: ['pending', 'failed', 'done', 'skipped', 'running'],
+  failed: ['pending', 'failed', 'done', 'skipped', 'running'],
+  pending: ['running', 'done', 'skipped', 'failed', 'pending'],
+};
+
+export function reduceStep(prev: StepRecord | undefined, action: StepAction): StepRecord {
+  const from: StepStatus = prev?.status ?? 'pending';
+  if (!ALLOWED[action.type].includes(from)) throw new BugError(`step ${action.id}: invalid transition ${from} → ${action.type}`);
+  if (action.type === 'done' && action.via === 'run' && from !== 'running')
+    throw new BugError(`step ${action.id}: "done via run" must follow "running" (was ${from})`);
+  const title = action.title ?? prev?.title;
+  const base = { title, at: action.at };
+  switch (action.type) {
+    case 'running':
+      return { ...base, status: 'running', inputsHash: action.inputsHash ?? prev?.inputsHash, outputs: prev?.outputs };
+    case 'done':
+      return { ...base, status: 'done', via: action.via, reason: action.reason, inputsHash: action.inputsHash ?? prev?.inputsHash, outputs: action.outputs ?? prev?.outputs };
+    case 'skipped':
+      return { ...base, status: 'skipped', reason: action.reason, inputsHash: action.inputsHash ?? prev?.inputsHash };
+    case 'failed':
+      return { ...base, status: 'failed', error: action.error, inputsHash: prev?.inputsHash, outputs: prev?.outputs };
+    case 'pending':
+      return { ...base, status: 'pending', reason: action.reason, inputsHash: prev?.inputsHash, outputs: prev?.outputs };
+  }
+}
+
+/** Step ids in an order where every step follows its needs (stable: keeps list order otherwise). */
+export function topoOrder(steps: ReadonlyArray<{ id: string; needs: string[] }>): string[] {
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  const out: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (id: string, path: string[]) => {
+    const st = state.get(id);
+    if (st === 'done') return;
+    if (st === 'visiting') throw new BugError(`steps form a cycle: ${[...path, id].join(' → ')}`);
+    const s = byId.get(id);
+    if (!s) throw new BugError(`step ${path[path.length - 1]} needs unknown step ${id}`);
+    state.set(id, 'visiting');
+    for (const n of s.needs) visit(n, [...path, id]);
+    state.set(id, 'done');
+    out.push(id);
+  };
+  for (const s of steps) visit(s.id, []);
+  return out;
+}

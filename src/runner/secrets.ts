@@ -1,0 +1,55 @@
+/**
+ * SecretStore over `<clusterDir>/secrets.json` (mode 0600, written atomically): the k3s token,
+ * the Pulumi passphrase and other generated secrets. Every value is handed to the Redactor so it
+ * never reaches the screen or the log file.
+ */
+import { existsSync, readFileSync, statSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SecretStore } from '../../steps/types.js';
+import { UserError } from '../errors.js';
+import type { Redactor } from '../log/redact.js';
+import { writeFileAtomic } from './atomic.js';
+
+export const secretsFile = (clusterDir: string): string => join(clusterDir, 'secrets.json');
+
+export class FileSecretStore implements SecretStore {
+  private values: Record<string, string>;
+  readonly file: string;
+
+  constructor(clusterDir: string, private readonly redactor?: Redactor) {
+    this.file = secretsFile(clusterDir);
+    this.values = {};
+    if (existsSync(this.file)) {
+      // Tighten a file someone loosened by hand: it holds cluster credentials.
+      if ((statSync(this.file).mode & 0o077) !== 0) chmodSync(this.file, 0o600);
+      try {
+        this.values = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string>;
+      } catch (err) {
+        throw new UserError(`The secrets file ${this.file} is not valid JSON (${(err as Error).message})`, {
+          fix: 'Restore it from a backup; it holds the k3s token that joins nodes to the cluster.',
+        });
+      }
+    }
+    for (const v of Object.values(this.values)) this.redactor?.add(v);
+  }
+
+  get(name: string): string | undefined {
+    return this.values[name];
+  }
+
+  getOrCreate(name: string, make: () => string): string {
+    const existing = this.values[name];
+    if (existing !== undefined) return existing;
+    const value = make();
+    this.set(name, value);
+    return value;
+  }
+
+  set(name: string, value: string): void {
+    this.redactor?.add(value);
+    if (this.values[name] === value) return;
+    const next = { ...this.values, [name]: value };
+    writeFileAtomic(this.file, JSON.stringify(next, null, 2) + '\n', 0o600);
+    this.values = next;
+  }
+}

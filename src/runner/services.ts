@@ -1,0 +1,116 @@
+/**
+ * StepServices wiring: the Proxmox client (connected and TLS-pinned on first use), the SSH connector,
+ * secrets, pins, clock. Heavy modules (proxmox-api, ssh2) load only when a step first needs them.
+ *
+ * Trust on first use of the Proxmox TLS certificate: when neither proxmox.fingerprint nor a pin in
+ * the state is known and the certificate is not signed by a trusted CA, the fingerprint is trusted
+ * only if the user passed --yes (it is logged and pinned) or confirms it on the terminal.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Config } from '../config/schema.js';
+import type { ProxmoxClient } from '../proxmox/types.js';
+import type { SshConnector } from '../ssh/types.js';
+import type { PinStore, SecretStore, StepServices } from '../../steps/types.js';
+import { UserError } from '../errors.js';
+import { importLazy } from './lazy.js';
+
+/** Pin key of the Proxmox API TLS certificate fingerprint (SHA-256, "AB:CD:…"). */
+export const PIN_PVE_TLS = 'proxmox.tls';
+
+export interface CreateProxmoxClientOptions {
+  url: string;
+  tokenId?: string;
+  tokenSecret?: string;
+  username?: string;
+  password?: string;
+  fingerprint?: string;
+  caFile?: string;
+  onUnknownFingerprint?: (fp: string) => boolean | Promise<boolean>;
+  log?: (line: string) => void;
+}
+type ProxmoxModule = { createProxmoxClient(opts: CreateProxmoxClientOptions): Promise<{ client: ProxmoxClient; fingerprint: string }> };
+type SshModule = { createSshConnector(): SshConnector };
+
+export interface ServicesOptions {
+  config: Config;
+  secrets: SecretStore;
+  pins: PinStore;
+  /** --yes: trust an unknown TLS certificate on first use (it is logged and pinned). */
+  yes?: boolean;
+  /** Ask a yes/no question on the terminal; absent when there is no terminal to ask on. */
+  confirm?: (question: string) => Promise<boolean>;
+  log?: (line: string, level?: 'info' | 'warn' | 'error' | 'debug') => void;
+  now?: () => number;
+}
+
+export function createServices(opts: ServicesOptions): StepServices {
+  let proxmox: Promise<ProxmoxClient> | undefined;
+  let ssh: Promise<SshConnector> | undefined;
+  const log = opts.log ?? (() => {});
+
+  const connectProxmox = async (): Promise<ProxmoxClient> => {
+    const mod = await importLazy<ProxmoxModule>(new URL('../proxmox/client.js', import.meta.url), 'the Proxmox client');
+    const p = opts.config.proxmox;
+    const pinned = p.fingerprint ?? opts.pins.get(PIN_PVE_TLS);
+    const { client, fingerprint } = await mod.createProxmoxClient({
+      url: p.url,
+      tokenId: p.tokenId,
+      tokenSecret: p.tokenSecret,
+      username: p.username,
+      password: p.password,
+      fingerprint: pinned,
+      caFile: p.caFile,
+      log: (line) => log(line, 'debug'),
+      onUnknownFingerprint: async (fp) => {
+        if (opts.yes) {
+          log(`Trusting the Proxmox TLS certificate ${fp} on first use (--yes); it is pinned from now on.`, 'warn');
+          return true;
+        }
+        if (opts.confirm) return opts.confirm(`Proxmox at ${p.url} presents a certificate no trusted CA signed.\nSHA-256 fingerprint: ${fp}\nTrust it and pin it for this cluster?`);
+        throw new UserError(`Proxmox at ${p.url} presents an unknown TLS certificate (SHA-256 ${fp}) and there is no terminal to confirm it`, {
+          field: 'proxmox.fingerprint',
+          fix: `Check the fingerprint in the Proxmox UI (Datacenter → Certificates), then set proxmox.fingerprint: "${fp}" in the config (or PROXMOX_VE_FINGERPRINT), or pass --yes to trust it on first use.`,
+        });
+      },
+    });
+    if (!p.fingerprint && opts.pins.get(PIN_PVE_TLS) !== fingerprint) opts.pins.set(PIN_PVE_TLS, fingerprint);
+    return client;
+  };
+
+  return {
+    proxmox() {
+      proxmox ??= connectProxmox().catch((err: unknown) => {
+        proxmox = undefined; // a failed connection is retried by the next caller
+        throw err;
+      });
+      return proxmox;
+    },
+    ssh: {
+      async connect(target, o) {
+        ssh ??= importLazy<SshModule>(new URL('../ssh/client.js', import.meta.url), 'the SSH client').then((m) => m.createSshConnector());
+        return (await ssh).connect(target, o);
+      },
+    },
+    secrets: opts.secrets,
+    pins: opts.pins,
+    now: opts.now ?? Date.now,
+    async sleep(ms, signal) {
+      await delay(ms, undefined, signal ? { signal } : undefined);
+    },
+  };
+}
+
+/** Services for `plan`: describe() may read config and state, but nothing may connect anywhere. */
+export function offlineServices(secrets: SecretStore, pins: PinStore): StepServices {
+  const refuse = (): never => {
+    throw new Error('plan touches nothing: a step tried to connect while describing itself');
+  };
+  return {
+    proxmox: async () => refuse(),
+    ssh: { connect: async () => refuse() },
+    secrets,
+    pins,
+    now: Date.now,
+    sleep: async () => {},
+  };
+}

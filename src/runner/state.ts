@@ -1,0 +1,137 @@
+/**
+ * The persisted run state of one cluster: `<clusterDir>/state.json` (mode 0600).
+ * Holds each step's status, outputs and inputs hash, the redacted config snapshot, and pins
+ * (TLS / SSH fingerprints: not secret). Never secrets: those live in secrets.json (SecretStore).
+ *
+ * Why not `conf`: it loads ajv/ajv-formats at import (slows `plan`/`status`, which read this file),
+ * and we need a reader that never writes (plan/status touch nothing) plus a clear error on a corrupt
+ * file instead of a silent reset. The writer is ours: temp + fsync + rename (./atomic.ts).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StepStatus } from '../events.js';
+import type { PinStore, StepOutputs } from '../../steps/types.js';
+import { UserError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+import { reduceStep, type StepAction } from './reducer.js';
+
+export interface StepError {
+  message: string;
+  fix?: string;
+  detail?: string;
+}
+
+export interface StepRecord {
+  status: StepStatus;
+  title?: string;
+  /** Time of the last transition (ms since epoch). */
+  at: number;
+  /** How the step became done: found done by `check`, or by `run`. */
+  via?: 'check' | 'run';
+  reason?: string;
+  error?: StepError;
+  outputs?: StepOutputs;
+  /** Hash of the step's `inputs` when it last became running/done/skipped. */
+  inputsHash?: string;
+}
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+
+export interface ClusterState {
+  version: 1;
+  cluster: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Hash of the whole (redacted) config at the start of the last run. */
+  configHash?: string;
+  /** Flattened, redacted config at the start of the last run (dotted path → value). */
+  config?: Record<string, unknown>;
+  /** Step ids in plan order, as of the last run (for `status`). */
+  order?: string[];
+  steps: Record<string, StepRecord>;
+  pins: Record<string, string>;
+  lastRun?: { startedAt: number; finishedAt?: number; status: RunStatus; pid: number; command?: string; message?: string };
+}
+
+export const stateFile = (clusterDir: string): string => join(clusterDir, 'state.json');
+
+export function emptyState(cluster: string, now = Date.now()): ClusterState {
+  return { version: 1, cluster, createdAt: now, updatedAt: now, steps: {}, pins: {} };
+}
+
+/** Read a state file without writing anything; undefined when there is none. */
+export function readState(clusterDir: string): ClusterState | undefined {
+  const file = stateFile(clusterDir);
+  if (!existsSync(file)) return undefined;
+  let doc: ClusterState;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+  } catch (err) {
+    throw new UserError(`The state file ${file} is not valid JSON (${(err as Error).message})`, {
+      fix: `Move it away (mv ${file} ${file}.broken) and run "up" again: every step is checked against the real world, so nothing done is redone.`,
+    });
+  }
+  if (doc.version !== 1 || typeof doc.steps !== 'object' || doc.steps === null) {
+    throw new UserError(`The state file ${file} has an unknown format (version ${String(doc.version)})`, { fix: 'Use the flatcar-k3s version that wrote it, or move the file away and run "up" again.' });
+  }
+  doc.pins ??= {};
+  return doc;
+}
+
+/** The writable state of one cluster: every change is saved atomically before the call returns. */
+export class StateStore {
+  readonly clusterDir: string;
+  private state: ClusterState;
+  private readonly now: () => number;
+
+  constructor(clusterDir: string, state: ClusterState, now: () => number = Date.now) {
+    this.clusterDir = clusterDir;
+    this.state = state;
+    this.now = now;
+  }
+
+  static open(clusterDir: string, cluster: string, now: () => number = Date.now): StateStore {
+    return new StateStore(clusterDir, readState(clusterDir) ?? emptyState(cluster, now()), now);
+  }
+
+  get file(): string {
+    return stateFile(this.clusterDir);
+  }
+
+  get(): Readonly<ClusterState> {
+    return this.state;
+  }
+
+  step(id: string): Readonly<StepRecord> | undefined {
+    return this.state.steps[id];
+  }
+
+  /** Apply a step transition (validated by the reducer) and save. */
+  dispatch(action: StepAction): StepRecord {
+    const next = reduceStep(this.state.steps[action.id], action);
+    this.update((s) => {
+      s.steps[action.id] = next;
+    });
+    return next;
+  }
+
+  update(fn: (s: ClusterState) => void): void {
+    const draft = structuredClone(this.state);
+    fn(draft);
+    draft.updatedAt = this.now();
+    writeFileAtomic(this.file, JSON.stringify(draft, null, 2) + '\n', 0o600);
+    this.state = draft;
+  }
+
+  pins(): PinStore {
+    return {
+      get: (key) => this.state.pins[key],
+      set: (key, fingerprint) => {
+        if (this.state.pins[key] === fingerprint) return;
+        this.update((s) => {
+          s.pins[key] = fingerprint;
+        });
+      },
+    };
+  }
+}
