@@ -27,6 +27,12 @@
  * the command may or may not have finished; the step re-checks and re-runs. Abort → AbortedError.
  * One session = one TCP connection; exec calls may run concurrently over it (one channel each), and
  * SFTP uses one channel opened on first use.
+ *
+ * Notes: an aborted or timed-out command has its channel closed (and a TERM signal request sent), but
+ * OpenSSH ignores signal requests for sessions without a pty, so the remote process may run on until
+ * the session is closed: close() the session after an abort. Commands must not contain NUL bytes.
+ * An SSH server (e.g. the demo's ssh2 server) must send exit-status before closing an exec channel;
+ * writeFile uses posix-rename@openssh.com when offered, else remove + rename.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -344,13 +350,23 @@ class Ssh2Session implements SshSession {
             else if (sig) exitSignal = sig;
           });
           ch.on('close', () => {
-            if (exitCode === undefined && exitSignal === undefined) {
-              // No exit status: the channel (or the whole connection) went away under the command.
-              if (this.closed || this.lostReason) finish(this.lostError(command));
-              else setImmediate(() => finish(exitCode === undefined && exitSignal === undefined ? this.lostError(command, 'the channel closed without an exit status') : undefined));
+            if (exitCode !== undefined || exitSignal !== undefined) {
+              finish();
               return;
             }
-            finish();
+            // No exit status: the connection went away under the command (ssh2 closes the channels
+            // before it emits the client's 'close', so look again on the next turn), or the server
+            // ended the channel without saying how the command ended.
+            setImmediate(() =>
+              finish(
+                this.closed || this.lostReason
+                  ? this.lostError(command)
+                  : new RemoteError(`\`${displayCommand(command)}\` on ${this.label} ended without an exit status.`, {
+                      detail: tail(stderr, STDERR_TAIL_LINES) || undefined,
+                      fix: 'The SSH server closed the channel early; run the step again.',
+                    }),
+              ),
+            );
           });
           ch.on('error', () => {});
           if (opts.stdin !== undefined) ch.end(opts.stdin);
