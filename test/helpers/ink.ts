@@ -117,7 +117,11 @@ export function render(tree: ReactNode, opts: { columns?: number; rows?: number 
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const f = r.frame();
-        if (test(f)) return f;
+        if (test(f)) {
+          // Let passive effects run: input handlers of a just-shown component attach after its frame.
+          await tick(15);
+          return f;
+        }
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${String(match)}; last frame:\n${f}`);
         await tick(10);
       }

@@ -1,5 +1,5 @@
 /** A vertical choice list: ↑/↓ (or j/k) move, Enter chooses. The index lives in a reducer so merged keys count. */
-import { useReducer } from 'react';
+import { useEffect, useReducer } from 'react';
 import { Box, Text, useInput } from 'ink';
 import { useTheme } from '../theme.js';
 
@@ -29,17 +29,15 @@ export function SelectList<V>({ items, onSelect, onHighlight, focus = true, init
     const next = Math.max(0, Math.min(n - 1, i + d));
     return next;
   }, Math.min(initialIndex, Math.max(0, items.length - 1)));
+  useEffect(() => {
+    const it = items[index];
+    if (it) onHighlight?.(it.value);
+  }, [index]);
   useInput(
     (input, key) => {
-      if (key.upArrow || input === 'k') {
-        move(-1);
-        const it = items[Math.max(0, index - 1)];
-        if (it) onHighlight?.(it.value);
-      } else if (key.downArrow || input === 'j') {
-        move(1);
-        const it = items[Math.min(items.length - 1, index + 1)];
-        if (it) onHighlight?.(it.value);
-      } else if (key.return) {
+      if (key.upArrow || input === 'k') move(-1);
+      else if (key.downArrow || input === 'j') move(1);
+      else if (key.return) {
         const it = items[index];
         if (it && !it.disabled) onSelect(it.value);
       }

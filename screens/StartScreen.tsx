@@ -1,0 +1,91 @@
+/**
+ * Start: resume an unfinished run (showing where it stopped and why), start over with a preset, or
+ * open another cluster from a config file.
+ */
+import { useReducer } from 'react';
+import { Box, Text, useInput } from 'ink';
+import type { UnfinishedRun } from '../src/ui/types.js';
+import { useTheme } from '../src/ui/theme.js';
+import { SelectList, type Choice } from '../src/ui/components/SelectList.js';
+import { TextField } from '../src/ui/components/TextField.js';
+import { Footer } from '../src/ui/components/Footer.js';
+import { formatDuration } from '../src/ui/format.js';
+
+export type StartChoice = { kind: 'resume'; run: UnfinishedRun } | { kind: 'preset'; name: string } | { kind: 'file'; path: string } | { kind: 'quit' };
+
+export interface StartScreenProps {
+  unfinished: UnfinishedRun[];
+  presets: Array<{ name: string; summary: string }>;
+  /** An error from loading the file given last (shown under the path field). */
+  fileError?: string;
+  initialPath?: string;
+  now?: () => number;
+  onSubmit: (choice: StartChoice) => void;
+}
+
+type Phase = 'menu' | 'presets' | 'file';
+type MenuValue = { kind: 'resume'; run: UnfinishedRun } | { kind: 'new' } | { kind: 'file' } | { kind: 'preset'; name: string };
+
+interface S {
+  phase: Phase;
+  path: string;
+}
+
+export function StartScreen({ unfinished, presets, fileError, initialPath = '', now = Date.now, onSubmit }: StartScreenProps) {
+  const t = useTheme();
+  const [s, set] = useReducer((a: S, p: Partial<S> | ((a: S) => Partial<S>)) => ({ ...a, ...(typeof p === 'function' ? p(a) : p) }), {
+    phase: fileError ? 'file' : unfinished.length ? 'menu' : 'presets',
+    path: initialPath,
+  });
+  useInput((input, key) => {
+    if (key.escape) {
+      if (s.phase === 'file' || (s.phase === 'presets' && unfinished.length)) set({ phase: unfinished.length ? 'menu' : 'presets' });
+    } else if (input === 'q' && s.phase !== 'file') onSubmit({ kind: 'quit' });
+  });
+
+  const presetItems: Array<Choice<MenuValue>> = [
+    ...presets.map((p) => ({ label: p.name, value: { kind: 'preset' as const, name: p.name }, hint: `— ${p.summary}` })),
+    { label: 'Load a config file…', value: { kind: 'file' }, hint: '— a YAML file as `up --config` takes' },
+  ];
+  const menuItems: Array<Choice<MenuValue>> = [
+    ...unfinished.map((r) => ({
+      label: `Resume ${r.cluster}`,
+      value: { kind: 'resume' as const, run: r },
+      hint: `— ${r.done}/${r.total} steps done; stopped ${r.stoppedAt ? `at "${r.stoppedAt}"` : ''}${r.reason ? `: ${r.reason}` : ''} (${formatDuration(now() - r.updatedAt)} ago)`,
+    })),
+    { label: 'Start over: a new cluster', value: { kind: 'new' } },
+    { label: 'Open another cluster (config file)…', value: { kind: 'file' } },
+  ];
+  const choose = (v: MenuValue) => {
+    if (v.kind === 'new') set({ phase: 'presets' });
+    else if (v.kind === 'file') set({ phase: 'file' });
+    else if (v.kind === 'resume') onSubmit({ kind: 'resume', run: v.run });
+    else onSubmit({ kind: 'preset', name: v.name });
+  };
+
+  return (
+    <Box flexDirection="column">
+      <Text bold>flatcar-k3s — k3s on Flatcar Container Linux VMs on Proxmox VE</Text>
+      <Box marginY={1} flexDirection="column">
+        {s.phase === 'menu' ? (
+          <>
+            <Text>An unfinished run was found. Resume it, or start something else:</Text>
+            <SelectList items={menuItems} onSelect={choose} />
+          </>
+        ) : s.phase === 'presets' ? (
+          <>
+            <Text>Choose a starting point (every value can be changed on the next screens):</Text>
+            <SelectList items={presetItems} onSelect={choose} />
+          </>
+        ) : (
+          <>
+            <Text>Path of a config file (YAML, as `flatcar-k3s up --config FILE` takes):</Text>
+            <TextField label="File" value={s.path} focus onChange={(f) => set((a) => ({ path: f(a.path) }))} error={fileError} placeholder="./cluster.yaml" onSubmit={() => s.path.trim() && onSubmit({ kind: 'file', path: s.path.trim() })} />
+          </>
+        )}
+      </Box>
+      <Text color={t.muted}>Nothing is changed on Proxmox before the Review screen.</Text>
+      <Footer keys={s.phase === 'file' ? [['Enter', 'load'], ['Esc', 'back']] : [['↑↓', 'move'], ['Enter', 'choose'], ...(s.phase === 'presets' && unfinished.length ? ([['Esc', 'back']] as Array<[string, string]>) : []), ['q', 'quit']]} />
+    </Box>
+  );
+}
