@@ -2,6 +2,7 @@
  * Host key pinning, auth failures and connectWithRetry against a real OpenSSH sshd.
  */
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { AbortedError, RemoteError, UserError } from '../src/errors.js';
@@ -223,6 +224,50 @@ describe('connectWithRetry', () => {
     assert.equal(err.retryable, false);
     assert.match(err.message, /SSH on ghost \(127\.0\.0\.7:\d+\) did not come up within 2 s/);
     assert.ok(waits.length >= 1);
+  });
+
+  it('retries a host that accepts TCP but does not answer SSH yet (handshake timeout), then gives up', async () => {
+    const silent = createServer((sock) => {
+      sock.on('error', () => {});
+      held.push(sock);
+    });
+    const held: Socket[] = [];
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.8', r));
+    const port = (silent.address() as { port: number }).port;
+    const waits: Error[] = [];
+    try {
+      const err = await connectWithRetry(
+        createSshConnector(),
+        { host: '127.0.0.8', port, username: 'root', privateKey: generateEd25519KeyPair().privateKey, label: 'booting', readyTimeoutMs: 500 },
+        { timeoutMs: 4000, initialDelayMs: 100, maxDelayMs: 200, onWait: (_a, e) => waits.push(e) },
+      ).then(() => assert.fail('must give up'), (e: unknown) => e);
+      assert.ok(err instanceof SshConnectError, String(err));
+      assert.match(err.message, /did not come up/);
+      assert.ok(waits.length >= 1);
+      assert.ok(waits.every((e) => e instanceof SshConnectError && e.retryable && /handshake/.test(e.message)), waits.map(String).join('\n'));
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  });
+
+  it('retries a host that closes the connection before the SSH banner (sshd still starting)', async () => {
+    const closing = createServer((sock) => sock.destroy());
+    await new Promise<void>((r) => closing.listen(0, '127.0.0.8', r));
+    const port = (closing.address() as { port: number }).port;
+    const waits: Error[] = [];
+    try {
+      const err = await connectWithRetry(
+        createSshConnector(),
+        { host: '127.0.0.8', port, username: 'root', privateKey: generateEd25519KeyPair().privateKey, label: 'booting' },
+        { timeoutMs: 1500, initialDelayMs: 100, maxDelayMs: 200, onWait: (_a, e) => waits.push(e) },
+      ).then(() => assert.fail('must give up'), (e: unknown) => e);
+      assert.ok(err instanceof SshConnectError, String(err));
+      assert.ok(waits.length >= 1);
+      assert.ok(waits.every((e) => e instanceof SshConnectError && e.retryable), waits.map(String).join('\n'));
+    } finally {
+      await new Promise<void>((r) => closing.close(() => r()));
+    }
   });
 
   it('stops waiting when aborted', async () => {

@@ -133,7 +133,11 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const dir = await mkdtemp(join(tmpdir(), 'fk3s-sshd-'));
   await chmod(dir, 0o755);
   // Privilege separation directory; Debian's package creates it at boot only.
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  try {
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  } catch {
+    // not root: sshd runs without privilege separation then
+  }
 
   const hostKeyPath = join(dir, 'ssh_host_ed25519_key');
   const clientKeyPath = join(dir, 'client_ed25519');
