@@ -1,0 +1,98 @@
+/**
+ * SSH to the Proxmox host (snippets cannot be uploaded through the API). The host key is pinned like
+ * the TLS fingerprint: config.proxmox.ssh.hostKey wins, else the pin `pve-ssh:<host>` in the state;
+ * on first contact the key is trusted only with --yes (or a UI confirmation, which sets it), else
+ * the run stops with the fingerprint and how to pin it.
+ */
+import { homedir } from 'node:os';
+import { UserError } from '../../src/errors.js';
+import { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from '../../src/ssh/errors.js';
+import { agentSocket, findDefaultKeys, loadPrivateKey } from '../../src/ssh/keys.js';
+import type { SshSession, SshTarget } from '../../src/ssh/types.js';
+import type { StepContext } from '../types.js';
+
+export const pveSshPinKey = (host: string): string => `pve-ssh:${host}`;
+
+export function pveSshHost(ctx: StepContext): string {
+  return ctx.config.proxmox.ssh.host ?? new URL(ctx.config.proxmox.url).hostname.replace(/^\[|\]$/g, '');
+}
+
+export function pveSshTarget(ctx: StepContext): SshTarget {
+  const ssh = ctx.config.proxmox.ssh;
+  const host = pveSshHost(ctx);
+  const pinKey = pveSshPinKey(host);
+  const pinned = ssh.hostKey ?? ctx.services.pins.get(pinKey);
+  const target: SshTarget = {
+    host,
+    port: ssh.port,
+    username: ssh.user,
+    label: `the Proxmox host ${host}`,
+    hostKeyFingerprint: pinned,
+    forgetPinHint: ssh.hostKey ? 'updating proxmox.ssh.hostKey in the config' : `setting proxmox.ssh.hostKey to the new fingerprint in the config (it overrides the pin ${pinKey} in the state)`,
+    onNewHostKey: (fp) => {
+      if (!ctx.options.yes) return false;
+      ctx.services.pins.set(pinKey, fp);
+      ctx.log(`Trusting the SSH host key of ${host} on first use: ${fp} (pinned as ${pinKey})`, 'warn');
+      return true;
+    },
+  };
+  if (ssh.privateKeyFile) {
+    target.privateKey = loadPrivateKey(ssh.privateKeyFile).privateKey;
+  } else {
+    target.agent = agentSocket(process.env);
+    const file = findDefaultKeys(ctx.options.homeDir ?? homedir())[0];
+    if (file) {
+      try {
+        target.privateKey = loadPrivateKey(file).privateKey;
+      } catch (err) {
+        if (!target.agent) throw err;
+      }
+    }
+    if (!target.privateKey && !target.agent) {
+      throw new UserError(`No SSH key to log in to the Proxmox host ${host} as ${ssh.user} (needed to upload the Ignition snippet: Proxmox has no API for snippets)`, {
+        field: 'proxmox.ssh.privateKeyFile',
+        fix: 'Set proxmox.ssh.privateKeyFile, start ssh-agent with your key loaded, or create ~/.ssh/id_ed25519 and add its .pub to /root/.ssh/authorized_keys on the PVE host.',
+      });
+    }
+  }
+  return target;
+}
+
+/** Connect with the pinning rules above; failures name the cause and the fix. */
+export async function connectPveSsh(ctx: StepContext): Promise<SshSession> {
+  const target = pveSshTarget(ctx);
+  try {
+    return await ctx.services.ssh.connect(target, { signal: ctx.signal });
+  } catch (err) {
+    const host = target.host;
+    if (err instanceof UnknownHostKeyError) {
+      throw new UserError(`The SSH host key of the Proxmox host ${host} is not known yet: ${err.presented}`, {
+        field: 'proxmox.ssh.hostKey',
+        fix: `Compare it with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on the PVE host; if it matches, set proxmox.ssh.hostKey: "${err.presented}" in the config, or run again with --yes to trust it on first use.`,
+        cause: err,
+      });
+    }
+    if (err instanceof HostKeyMismatchError) {
+      throw new UserError(`The SSH host key of the Proxmox host ${host} changed: pinned ${err.pinned}, now ${err.presented}. Refusing to connect (this is what a machine-in-the-middle attack looks like).`, {
+        field: 'proxmox.ssh.hostKey',
+        fix: `If the host was reinstalled or its keys were regenerated, check the new key with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on it and set proxmox.ssh.hostKey: "${err.presented}" in the config.`,
+        cause: err,
+      });
+    }
+    if (err instanceof SshAuthError) {
+      throw new UserError(`The Proxmox host ${host} refused the SSH login of ${target.username}: ${err.message}`, {
+        field: 'proxmox.ssh.privateKeyFile',
+        fix: `Add your public key to /root/.ssh/authorized_keys on ${host} (ssh-copy-id ${target.username}@${host}), or set proxmox.ssh.privateKeyFile / proxmox.ssh.user.`,
+        cause: err,
+      });
+    }
+    if (err instanceof SshConnectError) {
+      throw new UserError(`Cannot reach SSH on the Proxmox host ${host}:${target.port}: ${err.message}`, {
+        field: 'proxmox.ssh.host',
+        fix: `flatcar-k3s uploads the Ignition snippet over SSH (Proxmox has no API for snippets): make sure sshd runs on ${host} and is reachable on port ${target.port}, or set proxmox.ssh.host / proxmox.ssh.port.`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
