@@ -107,7 +107,10 @@ export function resolveConfig(raw: Plain, opts: LoadOptions = {}): Config {
   if (opts.overrides) doc = deepMerge(doc, opts.overrides);
   doc = fillFrom(doc, configFromEnv(opts.env ?? process.env));
   const parsed = ConfigSchema.safeParse(doc);
-  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error, doc), opts.source);
+  if (!parsed.success) {
+    const issues = zodIssues(parsed.error, doc);
+    throw new ConfigError([...issues, ...crossChecksDespite(doc, parsed.error, issues)], opts.source);
+  }
   const issues = crossChecks(parsed.data);
   if (issues.length) throw new ConfigError(issues, opts.source);
   return parsed.data;
@@ -124,6 +127,47 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): Config {
     });
   }
   return resolveConfig(parseYamlText(text, file), { ...opts, source: opts.source ?? file });
+}
+
+/** Stand-ins for required values, so cross-field checks can still run when these are invalid. */
+const PLACEHOLDERS: Record<string, unknown> = { 'cluster.name': 'placeholder', 'proxmox.url': 'https://placeholder.invalid:8006' };
+
+/**
+ * Report every problem at once: when the schema rejects some fields, drop those fields (defaults or
+ * placeholders take their place) and run the cross-field checks on the rest. Issues about a field
+ * already reported are left out.
+ */
+function crossChecksDespite(doc: unknown, error: z.ZodError, reported: ConfigIssue[]): ConfigIssue[] {
+  if (!isPlain(doc)) return [];
+  const repaired = structuredClone(doc) as Plain;
+  for (const iss of error.issues) {
+    // An invalid array element: drop the whole array (its default takes over).
+    const idx = iss.path.findIndex((k) => typeof k === 'number');
+    const path = (idx >= 0 ? iss.path.slice(0, idx) : iss.path).map(String);
+    if (iss.code === 'unrecognized_keys' && idx < 0) {
+      const parent = getPath(repaired, path);
+      if (isPlain(parent)) for (const k of iss.keys) delete parent[k];
+      continue;
+    }
+    if (path.length === 0) return [];
+    const parent = getPath(repaired, path.slice(0, -1));
+    if (!isPlain(parent)) continue;
+    const key = path[path.length - 1]!;
+    const dotted = path.join('.');
+    if (dotted in PLACEHOLDERS) parent[key] = PLACEHOLDERS[dotted];
+    else delete parent[key];
+  }
+  const again = ConfigSchema.safeParse(repaired);
+  if (!again.success) return [];
+  const seen = reported.map((i) => i.path);
+  const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+  let extra: ConfigIssue[];
+  try {
+    extra = crossChecks(again.data);
+  } catch {
+    return [];
+  }
+  return extra.filter((i) => !seen.some((p) => related(p, i.path)));
 }
 
 function getPath(doc: unknown, path: PropertyKey[]): unknown {
