@@ -42,6 +42,10 @@ export interface WaitOptions {
 }
 
 export interface ProxmoxClient {
+  /** SHA-256 fingerprint of the server certificate this client is pinned to / verified (client.ts sets it). */
+  readonly tlsFingerprint?: string;
+  /** Who the client is logged in as (no secret); lets steps say early when root@pam is required. */
+  readonly auth?: { kind: 'token' | 'ticket'; user: string; tokenId?: string };
   version(): Promise<PveVersion>;
   nodes(): Promise<PveNodeInfo[]>;
   storages(node: string): Promise<PveStorageInfo[]>;
