@@ -1,0 +1,143 @@
+/** /version, /nodes, /cluster/*, /access/ticket, node network and task endpoints. */
+import { HttpError } from '../auth.js';
+import { parseUpid } from '../tasks.js';
+import { int, str, type HandlerTable, type SimContext, type ApiRequest } from './context.js';
+
+const GiB = 1024 ** 3;
+
+export function requireNode(ctx: SimContext, req: ApiRequest): string {
+  const node = str(req, 'node')!;
+  if (!ctx.state.hasNode(node)) throw new HttpError(595, `no such cluster node '${node}'`);
+  return node;
+}
+
+function vmResource(ctx: SimContext, vmid: number) {
+  const vm = ctx.state.vms.get(vmid)!;
+  const disk = ctx.state.vmVolumes(vmid).filter((v) => v.content === 'images').reduce((a, v) => a + v.size, 0);
+  return {
+    id: `qemu/${vmid}`,
+    type: 'qemu',
+    vmid,
+    node: vm.node,
+    name: vm.config.name ?? `VM ${vmid}`,
+    status: vm.status,
+    template: vm.config.template ? 1 : 0,
+    ...(vm.config.lock ? { lock: vm.config.lock } : {}),
+    ...(vm.config.tags ? { tags: vm.config.tags } : {}),
+    maxcpu: Number(vm.config.cores ?? 1) * Number(vm.config.sockets ?? 1),
+    maxmem: Number(String(vm.config.memory ?? 512).replace(/^current=/, '')) * 1024 * 1024,
+    maxdisk: disk,
+    uptime: vm.status === 'running' && vm.startedAt ? Math.floor((Date.now() - vm.startedAt) / 1000) : 0,
+    cpu: vm.status === 'running' ? 0.02 : 0,
+    mem: 0,
+    disk: 0,
+    diskread: 0,
+    diskwrite: 0,
+    netin: 0,
+    netout: 0,
+    hastate: undefined,
+  };
+}
+
+export const clusterHandlers: HandlerTable = {
+  'GET /version': (ctx) => {
+    const v = ctx.state.version;
+    return { version: v, release: v.split('.').slice(0, 2).join('.'), repoid: 'f00dcafe', console: 'xtermjs' };
+  },
+
+  'GET /access/ticket': () => null,
+  'POST /access/ticket': (ctx, req) => {
+    const t = ctx.auth.createTicket(str(req, 'username')!, str(req, 'password')!, str(req, 'realm'));
+    return { ...t, cap: { vms: {}, storage: {}, access: {}, nodes: {}, dc: {}, sdn: {}, mapping: {} }, clustername: ctx.state.nodes.length > 1 ? 'sim' : undefined };
+  },
+
+  'GET /nodes': (ctx, req) =>
+    ctx.auth.canSee(req.auth)
+      ? ctx.state.nodes.map((node) => ({
+          node, status: 'online', type: 'node', id: `node/${node}`, level: '', maxcpu: 16, cpu: 0.03, maxmem: 64 * GiB, mem: 8 * GiB,
+          maxdisk: 100 * GiB, disk: 10 * GiB, uptime: 86400, ssl_fingerprint: undefined,
+        }))
+      : [],
+
+  'GET /nodes/{node}/status': (ctx, req) => {
+    requireNode(ctx, req);
+    return {
+      pveversion: `pve-manager/${ctx.state.version}/f00dcafe`,
+      kversion: 'Linux 6.8.12-9-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9',
+      uptime: 86400,
+      cpuinfo: { cpus: 16, sockets: 1, cores: 8, model: 'Simulated CPU', mhz: '3000', hvm: '1' },
+      memory: { total: 64 * GiB, used: 8 * GiB, free: 56 * GiB },
+      rootfs: { total: 100 * GiB, used: 10 * GiB, avail: 90 * GiB, free: 90 * GiB },
+      loadavg: ['0.10', '0.12', '0.09'],
+      cpu: 0.03,
+      wait: 0,
+    };
+  },
+
+  'GET /nodes/{node}/network': (ctx, req) => {
+    requireNode(ctx, req);
+    const type = str(req, 'type');
+    const ifaces = [
+      { iface: 'vmbr0', type: 'bridge', active: 1, autostart: 1, bridge_ports: 'eno1', bridge_stp: 'off', bridge_fd: '0', cidr: '192.168.1.10/24', address: '192.168.1.10', netmask: '24', gateway: '192.168.1.1', method: 'static', families: ['inet'], priority: 5 },
+      { iface: 'eno1', type: 'eth', active: 1, method: 'manual', families: ['inet'], priority: 3 },
+    ];
+    if (!type) return ifaces;
+    if (type === 'any_bridge' || type === 'any_local_bridge') return ifaces.filter((i) => i.type === 'bridge');
+    return ifaces.filter((i) => i.type === type);
+  },
+
+  'GET /cluster/resources': (ctx, req) => {
+    if (!ctx.auth.canSee(req.auth)) return [];
+    const type = str(req, 'type');
+    const out: unknown[] = [];
+    if (!type || type === 'vm') for (const vmid of [...ctx.state.vms.keys()].sort((a, b) => a - b)) out.push(vmResource(ctx, vmid));
+    if (!type || type === 'node') {
+      for (const node of ctx.state.nodes) {
+        out.push({ id: `node/${node}`, type: 'node', node, status: 'online', maxcpu: 16, maxmem: 64 * GiB, maxdisk: 100 * GiB, cpu: 0.03, mem: 8 * GiB, disk: 10 * GiB, uptime: 86400, level: '' });
+      }
+    }
+    if (!type || type === 'storage') {
+      for (const node of ctx.state.nodes) {
+        for (const st of ctx.state.storages.values()) {
+          out.push({ id: `storage/${node}/${st.storage}`, type: 'storage', node, storage: st.storage, status: 'available', plugintype: st.type, content: st.content.join(','), shared: st.shared ? 1 : 0, maxdisk: st.total, disk: 0 });
+        }
+      }
+    }
+    return out;
+  },
+
+  'GET /cluster/nextid': (ctx, req) => {
+    const wanted = int(req, 'vmid');
+    if (wanted !== undefined) {
+      if (ctx.state.vms.has(wanted)) throw new HttpError(400, 'Parameter verification failed.', { vmid: `VM ${wanted} already exists` });
+      return wanted;
+    }
+    for (let id = ctx.state.nextIdRange.lower; id < ctx.state.nextIdRange.upper; id++) if (!ctx.state.vms.has(id)) return id;
+    throw new HttpError(500, 'unable to get any free VMID in range [100, 1000000]');
+  },
+
+  'GET /nodes/{node}/tasks/{upid}/status': (ctx, req) => {
+    requireNode(ctx, req);
+    const upid = str(req, 'upid')!;
+    if (!parseUpid(upid)) throw new HttpError(400, `unable to parse worker upid '${upid}'`);
+    const t = ctx.tasks.get(upid);
+    if (!t) throw new HttpError(500, `no such task`);
+    return {
+      upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user.replace(/!.*$/, ''),
+      ...(t.user.includes('!') ? { tokenid: t.user.replace(/^.*!/, '') } : {}),
+      status: t.status, ...(t.status === 'stopped' ? { exitstatus: t.exitstatus } : {}),
+    };
+  },
+
+  'GET /nodes/{node}/tasks/{upid}/log': (ctx, req) => {
+    requireNode(ctx, req);
+    const upid = str(req, 'upid')!;
+    if (!parseUpid(upid)) throw new HttpError(400, `unable to parse worker upid '${upid}'`);
+    const t = ctx.tasks.get(upid);
+    if (!t) throw new HttpError(500, `no such task`);
+    const start = int(req, 'start') ?? 0;
+    const limit = int(req, 'limit') ?? 50;
+    const lines = limit === 0 ? t.log.slice(start) : t.log.slice(start, start + limit);
+    return lines.map((line, i) => ({ n: start + i + 1, t: line }));
+  },
+};

@@ -1,0 +1,144 @@
+/**
+ * Authentication and permissions as pve-access-control does them, for the simulator's fixed users:
+ * root@pam (password), the privileged token root@pam!flatcar-k3s (privsep 0) and a privilege-separated
+ * token root@pam!limited with no ACL (so every permission check fails for it).
+ */
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { MethodInfo } from './schema/types.js';
+
+export interface AuthInfo {
+  /** user@realm or user@realm!token */
+  authId: string;
+  user: string;
+  kind: 'token' | 'ticket';
+  /** true when every privilege is granted (root@pam, or a token without privilege separation) */
+  allPrivs: boolean;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly errors?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+const safeEq = (a: string, b: string): boolean => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+export class AuthService {
+  readonly login = { username: 'root@pam', password: randomBytes(12).toString('base64url') };
+  readonly token = { tokenId: 'root@pam!flatcar-k3s', tokenSecret: randomUUID() };
+  readonly limitedToken = { tokenId: 'root@pam!limited', tokenSecret: randomUUID() };
+  private readonly key = randomBytes(32);
+
+  private sign(text: string): string {
+    return createHmac('sha256', this.key).update(text).digest('base64');
+  }
+
+  /** POST /access/ticket */
+  createTicket(username: string, password: string, realm?: string): { username: string; ticket: string; CSRFPreventionToken: string } {
+    const user = realm && !username.includes('@') ? `${username}@${realm}` : username;
+    if (user !== this.login.username || !safeEq(password, this.login.password)) throw new HttpError(401, 'authentication failure');
+    const time = Math.floor(Date.now() / 1000).toString(16).toUpperCase();
+    const plain = `PVE:${user}:${time}`;
+    const ticket = `${plain}::${this.sign(plain)}`;
+    const csrfPlain = `${time}:${user}`;
+    const csrf = `${time}:${this.sign(csrfPlain).replace(/=+$/, '')}`;
+    return { username: user, ticket, CSRFPreventionToken: csrf };
+  }
+
+  private verifyTicket(ticket: string): string | undefined {
+    const m = /^(PVE:([^:]+):([0-9A-F]{8}))::(.+)$/.exec(ticket);
+    if (!m || !safeEq(this.sign(m[1]!), m[4]!)) return undefined;
+    const age = Date.now() / 1000 - parseInt(m[3]!, 16);
+    return age < 7200 ? m[2] : undefined;
+  }
+
+  private verifyCsrf(token: string | undefined, user: string): boolean {
+    if (!token) return false;
+    const m = /^([0-9A-F]{8}):(.+)$/.exec(token);
+    return !!m && safeEq(this.sign(`${m[1]}:${user}`).replace(/=+$/, ''), m[2]!);
+  }
+
+  /**
+   * Authenticate a request. Returns undefined for anonymous requests; throws HttpError(401) for bad
+   * credentials ("authentication failure"), missing ones ("No ticket"), or a missing CSRF token.
+   */
+  authenticate(headers: Record<string, string | string[] | undefined>, method: string): AuthInfo | undefined {
+    const authz = typeof headers.authorization === 'string' ? headers.authorization : undefined;
+    if (authz?.startsWith('PVEAPIToken')) {
+      const m = /^PVEAPIToken[= ]([^!=\s]+@[^!=\s]+)!([A-Za-z][A-Za-z0-9._-]*)[=:](\S+)$/.exec(authz);
+      if (!m) throw new HttpError(401, 'authentication failure');
+      const tokenId = `${m[1]}!${m[2]}`;
+      for (const t of [this.token, this.limitedToken]) {
+        if (t.tokenId === tokenId && safeEq(t.tokenSecret, m[3]!)) {
+          return { authId: tokenId, user: m[1]!, kind: 'token', allPrivs: t === this.token };
+        }
+      }
+      throw new HttpError(401, 'authentication failure');
+    }
+    const cookie = typeof headers.cookie === 'string' ? headers.cookie : '';
+    const c = /(?:^|;\s*)PVEAuthCookie=([^;]+)/.exec(cookie);
+    if (!c) return undefined;
+    const user = this.verifyTicket(decodeURIComponent(c[1]!));
+    if (!user) throw new HttpError(401, 'authentication failure');
+    if (method !== 'GET') {
+      const csrf = headers.csrfpreventiontoken;
+      if (!this.verifyCsrf(typeof csrf === 'string' ? csrf : undefined, user)) throw new HttpError(401, 'Permission denied - invalid csrf token');
+    }
+    return { authId: user, user, kind: 'ticket', allPrivs: user === 'root@pam' };
+  }
+
+  /** Evaluate the schema's permission check for a request; throws HttpError(403) as Proxmox does. */
+  checkPermissions(info: MethodInfo, auth: AuthInfo | undefined, params: Record<string, unknown>): void {
+    const perms = info.permissions;
+    if (perms?.user === 'world') return;
+    if (!auth) throw new HttpError(401, 'No ticket');
+    if (auth.kind === 'token' && info.allowtoken === 0) throw new HttpError(401, 'API tokens are not allowed for this method');
+    if (auth.allPrivs) return;
+    if (perms?.user === 'all' && !perms.check) return;
+    if (!perms?.check) throw new HttpError(403, 'Permission check failed');
+    const failure = evaluate(perms.check, params);
+    if (failure) throw new HttpError(403, `Permission check failed (${failure})`);
+  }
+
+  /** Would this (privilege-less) caller see objects guarded by a privilege? */
+  canSee(auth: AuthInfo | undefined): boolean {
+    return !!auth?.allPrivs;
+  }
+}
+
+/** Returns the failing "path, priv" for a caller without privileges (every perm check fails), or undefined. */
+function evaluate(check: unknown[], params: Record<string, unknown>): string | undefined {
+  const [op, ...rest] = check as [string, ...unknown[]];
+  if (op === 'and') {
+    for (const c of rest) {
+      const f = evaluate(c as unknown[], params);
+      if (f) return f;
+    }
+    return undefined;
+  }
+  if (op === 'or') {
+    let first: string | undefined;
+    for (const c of rest) {
+      const f = evaluate(c as unknown[], params);
+      if (!f) return undefined;
+      first ??= f;
+    }
+    return first;
+  }
+  if (op === 'perm') {
+    const path = String(rest[0]).replace(/\{([^}]+)\}/g, (_m, k: string) => String(params[k] ?? ''));
+    const privs = rest[1] as string[];
+    const any = rest.includes('any');
+    return `${path}, ${any ? privs.join('|') : privs[0]}`;
+  }
+  if (op === 'userid-group' || op === 'userid-param' || op === 'admin') return `/access, ${op}`;
+  return `/, ${op}`;
+}

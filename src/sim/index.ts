@@ -1,0 +1,153 @@
+/**
+ * A Proxmox VE simulator: HTTPS API validated against the official schema, tasks, locks, latency,
+ * faults, the PVE host's SSH (SFTP for snippets) and a plain-HTTP mirror. See README "Proxmox simulator".
+ *
+ *   const sim = await startSimulator({ speed: 0.01 });
+ *   // sim.url, sim.fingerprint, sim.token …; sim.proxmoxConfig() is the `proxmox:` block of a config
+ *   await sim.close();
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { AuthService } from './auth.js';
+import { clusterHandlers } from './api/cluster.js';
+import type { SimContext } from './api/context.js';
+import { defaultGuestAddress, qemuHandlers } from './api/qemu.js';
+import { storageHandlers } from './api/storage.js';
+import { Faults } from './faults.js';
+import { LatencyModel, sleep } from './latency.js';
+import { LockTable } from './locks.js';
+import { startMirror } from './mirror.js';
+import { loadApiSchema } from './schema/index.js';
+import { createApiServer } from './server.js';
+import { startSshHost } from './ssh-host.js';
+import { SimState } from './state.js';
+import { TaskRegistry } from './tasks.js';
+import { makeSelfSignedCert } from './tls.js';
+import type { GuestHooks, SimOptions, SimRequest, Simulator } from './types.js';
+
+export type * from './types.js';
+export { defaultGuestAddress } from './api/qemu.js';
+
+/** Guest hooks used when none are given: boot after the model's boot delay, report eth0 with an IPv4. */
+export function defaultGuestHooks(latency: LatencyModel): GuestHooks {
+  return {
+    async boot(vm) {
+      await sleep(latency.ms('boot', vm.node));
+      const { ip, prefix } = defaultGuestAddress(vm);
+      const mac = /=([0-9A-Fa-f:]{17})/.exec(String(vm.config.net0 ?? ''))?.[1]?.toLowerCase();
+      return {
+        interfaces: [
+          { name: 'lo', 'hardware-address': '00:00:00:00:00:00', 'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }] },
+          { name: 'eth0', ...(mac ? { 'hardware-address': mac } : {}), 'ip-addresses': [{ 'ip-address': ip, 'ip-address-type': 'ipv4', prefix }] },
+        ],
+      };
+    },
+  };
+}
+
+export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
+  const host = opts.host ?? '127.0.0.1';
+  const version = opts.pveVersion ?? '8.4.1';
+  const ownRoot = !opts.storageRoot;
+  const storageRoot = realpathSync(opts.storageRoot ?? mkdtempSync(join(tmpdir(), 'pve-sim-storage-')));
+  const state = new SimState(opts.pveNodes ?? 1, storageRoot, version);
+  if (opts.localContent) state.storages.get('local')!.content = [...opts.localContent];
+  const faults = new Faults();
+  for (const spec of opts.faults ?? []) faults.addSpec(spec);
+  const latency = new LatencyModel(opts.speed ?? 0.01, opts.seed ?? 1);
+  const background = new Set<Promise<unknown>>();
+  const ctx: SimContext = {
+    state,
+    tasks: new TaskRegistry(faults),
+    locks: new LockTable(),
+    latency,
+    faults,
+    auth: new AuthService(),
+    schema: loadApiSchema(),
+    guest: opts.guest ?? defaultGuestHooks(latency),
+    track(p) {
+      background.add(p);
+      void p.finally(() => background.delete(p));
+    },
+  };
+  const requestLog: SimRequest[] = [];
+  const cert = makeSelfSignedCert(state.nodes[0]!, ['IP:127.0.0.1', 'IP:::1', 'DNS:localhost', ...state.nodes.map((n) => `DNS:${n}`), ...(host !== '127.0.0.1' ? [`IP:${host}`] : [])]);
+  const server = createApiServer({ ctx, handlers: { ...clusterHandlers, ...storageHandlers, ...qemuHandlers }, cert, log: requestLog });
+  const sockets = new Set<import('node:stream').Duplex>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(opts.port ?? 0, host, () => res());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const mirror = await startMirror(host);
+  const keyDir = mkdtempSync(join(tmpdir(), 'pve-sim-ssh-'));
+  const sshHost = opts.sshHost === false ? undefined : await startSshHost({ host, user: 'root', root: storageRoot, pveVersion: version });
+  let ssh: Simulator['ssh'];
+  if (sshHost) {
+    const privateKeyPath = join(keyDir, 'id_ed25519');
+    writeFileSync(privateKeyPath, sshHost.privateKey, { mode: 0o600 });
+    ssh = { host: sshHost.host, port: sshHost.port, user: sshHost.user, privateKey: sshHost.privateKey, privateKeyPath, hostKeyFingerprint: sshHost.hostKeyFingerprint };
+  }
+  const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  let closed = false;
+
+  return {
+    url,
+    fingerprint: cert.fingerprint,
+    certPem: cert.certPem,
+    node: state.nodes[0]!,
+    nodes: [...state.nodes],
+    token: { ...ctx.auth.token },
+    limitedToken: { ...ctx.auth.limitedToken },
+    login: { ...ctx.auth.login },
+    ssh,
+    storageRoot,
+    mirror: { url: mirror.url, put: (p, d) => mirror.put(p, d) },
+    requests: () => requestLog.map((r) => ({ ...r, params: { ...r.params } })),
+    tasks: () => ctx.tasks.all().map((t) => ({ ...t, log: [...t.log] })),
+    faults: {
+      failRequest: (s) => faults.failRequest(s),
+      failTask: (s) => faults.failTask(s),
+      dropConnection: (s) => faults.dropConnection(s),
+      slowNode: (n, f) => latency.slowNode(n, f),
+      clear: () => {
+        faults.clear();
+        latency.clearSlow();
+      },
+      add: (s) => faults.addSpec(s),
+    },
+    state,
+    proxmoxConfig: () => ({
+      proxmox: {
+        url,
+        tokenId: ctx.auth.token.tokenId,
+        tokenSecret: ctx.auth.token.tokenSecret,
+        fingerprint: cert.fingerprint,
+        nodes: [...state.nodes],
+        storage: { disks: 'local-lvm', images: 'local', snippets: 'local' },
+        bridge: 'vmbr0',
+        ...(ssh ? { ssh: { host: ssh.host, port: ssh.port, user: ssh.user, privateKeyFile: ssh.privateKeyPath, hostKey: ssh.hostKeyFingerprint } } : {}),
+      },
+    }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((res) => {
+        server.close(() => res());
+        for (const s of sockets) s.destroy();
+      });
+      await Promise.allSettled([mirror.close(), sshHost?.close()]);
+      // let running workers and boots settle so nothing fires after close
+      await Promise.race([Promise.allSettled([...ctx.tasks.pending, ...background]), sleep(2000)]);
+      rmSync(keyDir, { recursive: true, force: true });
+      if (ownRoot) rmSync(storageRoot, { recursive: true, force: true });
+    },
+  };
+}
