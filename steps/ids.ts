@@ -10,6 +10,8 @@ export const STEP = {
   clusterReady: 'cluster:ready',
   /** Kubeconfig written (and merged). Outputs KubeconfigOutputs. */
   kubeconfig: 'cluster:kubeconfig',
+  /** Pulumi CLI present? No needs; every root step waits for it (steps/index.ts). */
+  appsPreflight: 'apps:preflight',
   appsBootstrap: 'apps:bootstrap',
   appsInfra: 'apps:infra',
 } as const;

@@ -5,6 +5,7 @@ import { proxmoxSteps } from './proxmox/index.js';
 import { templateSteps } from './template/index.js';
 import { nodeSteps } from './nodes/index.js';
 import { appSteps } from './apps/index.js';
+import { STEP } from './ids.js';
 
 export function buildSteps(config: Config, options: RunOptions): Step[] {
   const steps = [...proxmoxSteps(config, options), ...templateSteps(config, options), ...nodeSteps(config, options), ...appSteps(config, options)];
@@ -15,5 +16,9 @@ export function buildSteps(config: Config, options: RunOptions): Step[] {
   }
   // Drop dependencies on steps that are not in this plan (e.g. a module not selected).
   for (const s of steps) s.needs = s.needs.filter((n) => ids.has(n));
+  // The apps preflight (is the Pulumi CLI installed?) gates every root step: a missing CLI stops the
+  // run before any VM exists, not after the cluster is built.
+  const gate = steps.find((s) => s.id === STEP.appsPreflight);
+  if (gate) for (const s of steps) if (s !== gate && s.needs.length === 0) s.needs.push(gate.id);
   return steps;
 }

@@ -1,0 +1,144 @@
+/**
+ * apps:bootstrap and apps:infra — one Pulumi stack each (projects infra-bootstrap / infra-apps, stack =
+ * cluster name), applied through the Automation API against the kubeconfig the k3s step wrote.
+ * check = `pulumi preview` (done when nothing would change); run = `pulumi up` (applies only the
+ * diff, so a failed update resumes by running again).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AppsConfig, Config } from '../../src/config/schema.js';
+import { UserError } from '../../src/errors.js';
+import { nodeCount } from '../../src/pulumi/checks.js';
+import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
+import { previewAppsStack, upAppsStack, type AppsProject, type AppsStackOptions, type AppsUpResult, type AppsPreviewResult } from '../../src/pulumi/automation.js';
+import { engineEventSink } from '../../src/pulumi/events.js';
+import type { Program, ProgramArgs } from '../../src/pulumi/programs/common.js';
+import { STEP, type KubeconfigOutputs } from '../ids.js';
+import type { CheckResult, Step, StepContext, StepOutputs } from '../types.js';
+import { DEMO_SKIP_REASON } from './preflight.js';
+import { enabledApps } from './names.js';
+
+/** The name of the Pulumi passphrase in the cluster's secrets file. */
+export const PASSPHRASE_SECRET = 'pulumiPassphrase';
+
+/** What the step needs from Pulumi; the default is the Automation API, tests pass fakes. */
+export interface PulumiBackend {
+  detect(): Promise<PulumiCliStatus>;
+  preview(o: AppsStackOptions): Promise<AppsPreviewResult>;
+  up(o: AppsStackOptions): Promise<AppsUpResult>;
+}
+
+export const automationBackend: PulumiBackend = {
+  detect: () => detectPulumiCli(),
+  preview: (o) => previewAppsStack(o),
+  up: (o) => upAppsStack(o),
+};
+
+export interface StackStepSpec {
+  id: string;
+  title: string;
+  project: AppsProject;
+  /** The apps this stack holds (for the plan line and the inputs that re-open the step). */
+  apps: Array<keyof AppsConfig>;
+  program: Program;
+  needs: string[];
+}
+
+const PINNED_K3S = /^v\d+\.\d+\.\d+\+k3s\d+$/;
+
+/** The cluster's k3s release: the config when pinned, else what a k3s step recorded (outputs.k3sVersion). */
+export function resolvedK3sVersion(ctx: Pick<StepContext, 'config' | 'outputsMatching'>): string | undefined {
+  const v = ctx.config.cluster.k3sVersion;
+  if (PINNED_K3S.test(v)) return v;
+  for (const { outputs } of ctx.outputsMatching('')) {
+    const rec = outputs.k3sVersion;
+    if (typeof rec === 'string' && PINNED_K3S.test(rec)) return rec;
+  }
+  return undefined;
+}
+
+export class AppsStackStep implements Step {
+  readonly id: string;
+  readonly title: string;
+  readonly group = 'apps';
+  needs: string[];
+  readonly inputs: unknown;
+  constructor(
+    private readonly config: Config,
+    private readonly spec: StackStepSpec,
+    private readonly pulumi: PulumiBackend = automationBackend,
+  ) {
+    this.id = spec.id;
+    this.title = spec.title;
+    this.needs = [...spec.needs];
+    this.inputs = { project: spec.project, apps: Object.fromEntries(spec.apps.map((k) => [k, config.apps[k]])), nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion };
+  }
+
+  describe(_ctx: StepContext): string {
+    return `Apply ${enabledApps(this.config.apps, this.spec.apps).join(', ')} with Pulumi (project ${this.spec.project}, stack ${this.config.cluster.name})`;
+  }
+
+  async check(ctx: StepContext): Promise<CheckResult> {
+    const cli = await this.pulumi.detect();
+    if (!cli.found) return ctx.options.demo ? { skip: true, reason: DEMO_SKIP_REASON } : { done: false, reason: cli.reason };
+    const kubeconfig = this.kubeconfigPath(ctx, false);
+    if (!kubeconfig) return { done: false, reason: 'no kubeconfig recorded yet' };
+    const sink = engineEventSink({ log: (line) => ctx.log(line, 'debug') });
+    const preview = await this.pulumi.preview(this.stackOptions(ctx, kubeconfig, cli, sink));
+    if (preview.changed === 0) return { done: true, outputs: this.outputs(preview.changes), reason: 'the cluster already matches (Pulumi preview: no changes)' };
+    return { done: false, reason: `Pulumi preview: ${preview.changed} resource change(s) to apply` };
+  }
+
+  async run(ctx: StepContext): Promise<StepOutputs> {
+    const cli = await this.pulumi.detect();
+    if (!cli.found) throw pulumiCliMissingError(cli.reason);
+    const kubeconfig = this.kubeconfigPath(ctx, true)!;
+    ctx.log(`Pulumi ${cli.version}: updating stack ${this.config.cluster.name} of ${this.spec.project}`);
+    const sink = engineEventSink({ log: (line, level) => ctx.log(line, level), progress: (m, f) => ctx.progress(m, f) });
+    const result = await this.pulumi.up(this.stackOptions(ctx, kubeconfig, cli, sink));
+    return this.outputs(result.changes);
+  }
+
+  private outputs(changes: Record<string, number | undefined>): StepOutputs {
+    return { project: this.spec.project, stack: this.config.cluster.name, changes };
+  }
+
+  private kubeconfigPath(ctx: StepContext, required: boolean): string | undefined {
+    const path = ctx.outputs<KubeconfigOutputs & Record<string, unknown>>(STEP.kubeconfig)?.kubeconfigPath;
+    if (!path && required)
+      throw new UserError(`The cluster's kubeconfig is not recorded in the state of ${this.config.cluster.name}, so the apps have nothing to connect to`, {
+        fix: 'Run `flatcar-k3s up --config FILE` first (it creates the cluster and writes the kubeconfig); then `flatcar-k3s apps --config FILE` can (re)apply the apps.',
+      });
+    return path;
+  }
+
+  private stackOptions(ctx: StepContext, kubeconfigPath: string, cli: PulumiCliStatus, onEvent: AppsStackOptions['onEvent']): AppsStackOptions {
+    let kubeconfig: string;
+    try {
+      kubeconfig = readFileSync(kubeconfigPath, 'utf8');
+    } catch (err) {
+      throw new UserError(`Cannot read the cluster's kubeconfig ${kubeconfigPath}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+        fix: 'Run `flatcar-k3s up --config FILE` again: its kubeconfig step writes the file anew.',
+      });
+    }
+    const args: ProgramArgs = {
+      apps: this.config.apps,
+      cluster: { name: this.config.cluster.name, kubeconfig },
+      nodeCount: nodeCount(this.config),
+      k3sVersion: resolvedK3sVersion(ctx),
+    };
+    const program = this.spec.program;
+    return {
+      project: this.spec.project,
+      stackName: this.config.cluster.name,
+      clusterDir: ctx.clusterDir,
+      // 32 random bytes from the CSPRNG, created once per cluster and kept in the 0600 secrets file.
+      passphrase: ctx.services.secrets.getOrCreate(PASSPHRASE_SECRET, () => randomBytes(32).toString('base64url')),
+      program: () => program(args),
+      pulumiCommand: cli.found ? cli.command : undefined,
+      onEvent,
+      signal: ctx.signal,
+    };
+  }
+}
+
