@@ -28,9 +28,10 @@
  * One session = one TCP connection; exec calls may run concurrently over it (one channel each), and
  * SFTP uses one channel opened on first use.
  *
- * Notes: an aborted or timed-out command has its channel closed (and a TERM signal request sent), but
- * OpenSSH ignores signal requests for sessions without a pty, so the remote process may run on until
- * the session is closed: close() the session after an abort. Commands must not contain NUL bytes.
+ * Notes: an aborted or timed-out command gets a TERM signal request and its channel is closed. OpenSSH
+ * delivers the signal (killpg) for non-root logins (core on Flatcar) but refuses it for root logins
+ * ("session signalling requires privilege separation"), so there the remote command runs on by itself:
+ * steps must stay safe to re-run. Commands must not contain NUL bytes.
  * An SSH server (e.g. the demo's ssh2 server) must send exit-status before closing an exec channel;
  * writeFile uses posix-rename@openssh.com when offered, else remove + rename.
  */
@@ -495,7 +496,11 @@ class Ssh2Session implements SshSession {
 /** Ask the remote command to stop (TERM, where the server honours signal requests) and close the channel. */
 function stopChannel(ch: ClientChannel): void {
   try {
-    ch.signal('TERM');
+    // Channel.signal() refuses once our side of the stream is ended (we always send EOF after stdin),
+    // so send the request through the protocol object the same way it would.
+    const c = ch as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, sig: string): void } } };
+    if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && c._client?._protocol) c._client._protocol.signal(c.outgoing.id, 'TERM');
+    else ch.signal('TERM');
   } catch {
     // channel already closing
   }

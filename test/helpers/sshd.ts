@@ -27,7 +27,7 @@ export interface SshdOptions {
   authorizedKeys?: string[];
   /** Fixed port (default: a free one). */
   port?: number;
-  /** Extra sshd_config lines. */
+  /** Extra sshd_config lines; they override the defaults below (sshd keeps the first value). */
   extraConfig?: string[];
 }
 
@@ -149,7 +149,9 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   await writeFile(join(dir, 'authorized_keys'), [clientPublicKey, ...(opts.authorizedKeys ?? [])].join('\n') + '\n', { mode: 0o600 });
 
   const port = opts.port ?? (await freePort(host));
+  // sshd takes the first value it reads for a keyword: extra lines go first so they override.
   const config = [
+    ...(opts.extraConfig ?? []),
     `ListenAddress ${host}`,
     `Port ${port}`,
     `HostKey ${hostKeyPath}`,
@@ -168,7 +170,6 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     'UseDNS no',
     'MaxStartups 100:30:200',
     'LogLevel VERBOSE',
-    ...(opts.extraConfig ?? []),
   ].join('\n');
   await writeFile(configPath, config + '\n');
 
