@@ -18,7 +18,7 @@ import { topoOrder } from './reducer.js';
 import { FileSecretStore, secretsFile } from './secrets.js';
 import { createServices, offlineServices } from './services.js';
 import { StateStore, readState, type ClusterState } from './state.js';
-import { loadBuildSteps } from './steps.js';
+import { loadBuildSteps, type BuildSteps } from './steps.js';
 import { join } from 'node:path';
 
 export const clusterDirFor = (stateDir: string, cluster: string): string => join(stateDir, 'clusters', cluster);
@@ -100,12 +100,14 @@ export interface PlanOptions {
   stateDir: string;
   options: RunOptions;
   env?: NodeJS.ProcessEnv;
+  /** A subset of the plan instead of steps/index.ts (e.g. `apps`: only the app steps). */
+  buildSteps?: BuildSteps;
 }
 
 export async function planRun(opts: PlanOptions): Promise<PlanView> {
   const clusterDir = clusterDirFor(opts.stateDir, opts.config.cluster.name);
   const state = readState(clusterDir);
-  const buildSteps = await loadBuildSteps(opts.env);
+  const buildSteps = opts.buildSteps ?? (await loadBuildSteps(opts.env));
   const steps = await buildSteps(opts.config, opts.options);
   const redactor = new Redactor();
   redactor.addConfig(opts.config);
@@ -157,7 +159,7 @@ export class ClusterRun {
       });
       const store = StateStore.open(clusterDir, opts.config.cluster.name);
       const secrets = new FileSecretStore(clusterDir, redactor);
-      const buildSteps = await loadBuildSteps(opts.env);
+      const buildSteps = opts.buildSteps ?? (await loadBuildSteps(opts.env));
       const steps = await buildSteps(opts.config, opts.options);
       topoOrder(steps); // a cycle or an unknown need is a bug: fail before changing anything
       const changes = detectChanges(store.get(), opts.config, steps, redactor);
