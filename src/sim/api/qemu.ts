@@ -208,7 +208,6 @@ export const qemuHandlers: HandlerTable = {
     if (!ctx.state.hasNode(target)) throw new HttpError(500, `no such cluster node '${target}'`);
     const other = ctx.state.vms.get(newid);
     if (other) throw new HttpError(500, `VM ${newid} already exists on node '${other.node}'`);
-    if (src.config.lock) throw new HttpError(500, `VM is locked (${src.config.lock})`);
     const isTemplate = !!src.config.template;
     const full = bool(req, 'full') ?? !isTemplate;
     if (!full && str(req, 'storage')) throw new HttpError(500, "parameter 'storage' not allowed for linked clones");
@@ -237,10 +236,12 @@ export const qemuHandlers: HandlerTable = {
       releaseSrc();
       throw new HttpError(500, (e as Error).message.replace(/\n$/, ''));
     }
-    if (ctx.state.vms.has(newid)) {
+    // the checks qemu-server makes after taking the locks
+    const lockErr = src.config.lock ? `VM is locked (${src.config.lock})` : ctx.state.vms.has(newid) ? `unable to create VM ${newid}: config file already exists` : undefined;
+    if (lockErr) {
       releaseDst();
       releaseSrc();
-      throw new HttpError(500, `unable to create VM ${newid}: config file already exists`);
+      throw new HttpError(500, lockErr);
     }
     const vm: SimVm = { vmid: newid, node: target, status: 'stopped', generation: 0, config: { lock: 'clone' } };
     ctx.state.vms.set(newid, vm);
