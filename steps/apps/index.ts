@@ -46,3 +46,14 @@ export function appSteps(config: Config, _options: RunOptions, deps: AppStepsDep
   }
   return steps;
 }
+
+/**
+ * Only the app steps, for `flatcar-k3s apps`: the kubeconfig step is not in this plan, so its need is
+ * dropped and the steps read the kubeconfig the last `up` recorded in the state.
+ */
+export function appsOnlySteps(config: Config, options: RunOptions): Step[] {
+  const steps = appSteps(config, options);
+  const ids = new Set(steps.map((s) => s.id));
+  for (const s of steps) s.needs = s.needs.filter((n) => ids.has(n));
+  return steps;
+}

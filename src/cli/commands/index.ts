@@ -22,4 +22,5 @@ export const commands: Record<string, () => Promise<CommandModule>> = {
   validate: () => import('./validate.js'),
   render: () => import('./render.js'),
   versions: () => import('./versions.js'),
+  apps: () => import('./apps.js'),
 };
