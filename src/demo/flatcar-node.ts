@@ -700,12 +700,12 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       changed = true;
     }
     const u = node.unit(unit);
-    if (!changed && u.state === 'active') {
-      say(`k3s ${o.version} is installed and ${unit} is active; nothing to do`);
+    if (!changed && (u.state === 'active' || u.state === 'activating')) {
+      say(`k3s ${o.version} is installed and ${unit} is ${u.state}; nothing to do`);
       io.out('RESULT unchanged');
       return 0;
     }
-    say(`${u.state === 'active' ? 'restarting' : 'starting'} ${unit}`);
+    say(`${u.state === 'active' || u.state === 'activating' ? 'restarting' : 'starting'} ${unit}`);
     u.enabled = true;
     startUnit(node, unit);
     io.out('RESULT installed');

@@ -156,13 +156,16 @@ else
 fi
 
 # 4. Start (or restart after a change). --no-block: flatcar-k3s waits for the node itself, with progress.
-if [ "$changed" = 0 ] && systemctl is-active --quiet "$unit.service"; then
-  say "k3s $version is installed and $unit is active; nothing to do"
+# A unit still "activating" (a server joining etcd) is left alone when nothing changed: restarting it
+# mid-join would only start the join again.
+state=$(systemctl is-active "$unit.service" 2>/dev/null || true)
+if [ "$changed" = 0 ] && { [ "$state" = active ] || [ "$state" = activating ]; }; then
+  say "k3s $version is installed and $unit is $state; nothing to do"
   echo "RESULT unchanged"
   exit 0
 fi
 systemctl daemon-reload
-if systemctl is-active --quiet "$unit.service"; then
+if [ "$state" = active ] || [ "$state" = activating ]; then
   say "restarting $unit"
   systemctl restart --no-block "$unit.service"
   systemctl enable "$unit.service"

@@ -1,0 +1,57 @@
+/**
+ * cluster:ready: every node of the layout Ready in Kubernetes, asked on the first server
+ * (`sudo /opt/bin/k3s kubectl get nodes -o json`), showing which are still pending.
+ */
+import type { Config } from '../../src/config/schema.js';
+import { planNodes } from '../../src/config/layout.js';
+import { STEP } from '../ids.js';
+import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import { NODES_STEP, firstServer, pollUntil, withNode } from './common.js';
+import { readNodes } from './k3s.js';
+
+export function clusterReadyStep(config: Config, _options: RunOptions): Step {
+  const nodes = planNodes(config);
+  const names = nodes.map((n) => n.name);
+  const first = firstServer(config);
+  const outputs = () => ({ nodes: names, servers: nodes.filter((n) => n.role === 'server').length, agents: nodes.filter((n) => n.role === 'agent').length });
+  const pending = (ready: Map<string, boolean> | undefined) => names.filter((n) => !ready?.get(n));
+  return {
+    id: STEP.clusterReady,
+    title: 'Wait for every node to be Ready',
+    group: 'cluster',
+    needs: names.map((n) => NODES_STEP.k3s(n)),
+    inputs: { nodes: names },
+    describe: () => `Wait until all ${names.length} nodes are Ready in Kubernetes`,
+    async check(ctx: StepContext): Promise<CheckResult> {
+      const ready = await withNode(ctx, first.name, (s) => readNodes(s, ctx.signal));
+      const p = pending(ready);
+      if (p.length) return { done: false, reason: `not Ready yet: ${p.join(', ')}` };
+      return { done: true, outputs: outputs(), reason: `all ${names.length} nodes are Ready` };
+    },
+    async run(ctx: StepContext) {
+      await withNode(ctx, first.name, async (s) => {
+        let last = '';
+        await pollUntil(
+          ctx,
+          'every node to be Ready',
+          async () => {
+            const p = pending(await readNodes(s, ctx.signal));
+            const line = p.length ? `${names.length - p.length}/${names.length} Ready; waiting for ${p.length > 6 ? `${p.slice(0, 6).join(', ')} and ${p.length - 6} more` : p.join(', ')}` : '';
+            if (line && line !== last) {
+              ctx.progress(line, (names.length - p.length) / names.length);
+              last = line;
+            }
+            return p.length === 0 ? true : undefined;
+          },
+          {
+            timeoutMs: 15 * 60_000,
+            fix: 'Log in to the pending nodes (ssh core@<address>) and look at `journalctl -u k3s-agent` / `journalctl -u k3s`; run again once fixed.',
+            onTimeout: async () => `still not Ready: ${pending(await readNodes(s, ctx.signal)).join(', ')}`,
+          },
+        );
+      });
+      ctx.log(`All ${names.length} nodes are Ready`);
+      return outputs();
+    },
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * node:<name>:k3s: install k3s on the node with our own installer (src/k3s/node/install-k3s.sh, see
+ * README "Nodes and k3s" for why not get.k3s.io): upload the script, the node's config.yaml (0600,
+ * holds the token) and, on servers with a VIP, the kube-vip manifest; air-gapped, the verified binary.
+ * The token travels only inside that 0600 file: never on a command line, in a log or in the state.
+ *
+ * Order: the first server (cluster-init when HA) first; other servers join one at a time (lane
+ * 'k3s-server-join': etcd admits one learner at a time) and their step ends only once the node is
+ * Ready; agents join in parallel once the first server is up.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../../src/config/schema.js';
+import type { PlannedNode } from '../../src/config/layout.js';
+import { RemoteError } from '../../src/errors.js';
+import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src/k3s/config.js';
+import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
+import { installCommand, installScriptText, STAGED, unitName } from '../../src/k3s/install-script.js';
+import { sha256Hex } from '../../src/k3s/release.js';
+import { sh } from '../../src/shell/quote.js';
+import type { SshSession } from '../../src/ssh/types.js';
+import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import {
+  LANES,
+  NODES_STEP,
+  firstServer,
+  pollUntil,
+  recorded,
+  withNode,
+  type K3sReleaseOutputs,
+  type NodeK3sOutputs,
+  type NodeSshOutputs,
+} from './common.js';
+
+export const K3S_TOKEN_SECRET = 'k3sToken';
+
+/** Messages after which k3s will never succeed by retrying: stop and say so. */
+const FATAL_FOR_GOOD = /token CA hash does not match|failed to validate token|invalid token|bootstrap data already found and encrypted with different token|token is required/;
+
+export interface NodeFiles {
+  config: string;
+  manifests: Array<{ name: string; text: string }>;
+}
+
+/** What the node should have: its config.yaml and (servers with a VIP) the kube-vip manifest. */
+export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, token: string): NodeFiles {
+  const own = recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(node.name), 'address');
+  const first = firstServer(config);
+  const firstAddress = first.name === node.name ? own.address : recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address;
+  const text = nodeK3sConfigYaml({ config, node, address: own.address, token, firstServerAddress: firstAddress });
+  const manifests = node.role === 'server' && config.nodes.vip ? [{ name: KUBE_VIP_MANIFEST_NAME, text: kubeVipManifest({ vip: config.nodes.vip, interface: config.nodes.vipInterface }) }] : [];
+  return { config: text, manifests };
+}
+
+interface NodeListItem {
+  metadata: { name: string };
+  status?: { conditions?: Array<{ type: string; status: string }> };
+}
+
+/** `sudo k3s kubectl get nodes -o json` on a server: name → Ready? (undefined while the API is down). */
+export async function readNodes(s: SshSession, signal?: AbortSignal): Promise<Map<string, boolean> | undefined> {
+  const r = await s.exec('sudo /opt/bin/k3s kubectl get nodes -o json', { signal, timeoutMs: 60_000 });
+  if (r.code !== 0) return undefined;
+  let list: { items?: NodeListItem[] };
+  try {
+    list = JSON.parse(r.stdout) as { items?: NodeListItem[] };
+  } catch {
+    return undefined;
+  }
+  return new Map((list.items ?? []).map((i) => [i.metadata.name, !!i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')]));
+}
+
+export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
+  const id = NODES_STEP.k3s(node.name);
+  const first = firstServer(config);
+  const isFirst = node.name === first.name;
+  const unit = unitName(node.role);
+  const c = config.cluster;
+  return {
+    id,
+    title: node.role === 'server' ? (isFirst ? 'Install k3s (first server)' : 'Join k3s as a server') : 'Join k3s as an agent',
+    group: node.name,
+    needs: [NODES_STEP.ssh(node.name), NODES_STEP.k3sRelease, ...(isFirst ? [] : [NODES_STEP.k3s(first.name), NODES_STEP.ssh(first.name)])],
+    ...(node.role === 'server' && !isFirst ? { lane: LANES.serverJoin } : {}),
+    inputs: {
+      role: node.role,
+      version: c.k3sVersion,
+      clusterCidr: c.clusterCidr,
+      serviceCidr: c.serviceCidr,
+      secretsEncryption: c.secretsEncryption,
+      disable: c.disable,
+      airgap: c.airgap,
+      vip: config.nodes.vip,
+      vipInterface: config.nodes.vipInterface,
+      labels: node.labels,
+      taints: node.taints,
+      ha: config.nodes.servers.count > 1,
+    },
+    describe: (ctx) => {
+      const v = ctx.outputs<K3sReleaseOutputs>(NODES_STEP.k3sRelease)?.version ?? c.k3sVersion;
+      const target = config.nodes.vip ?? first.name;
+      if (isFirst) return `Install k3s ${v} on ${node.name}${config.nodes.servers.count > 1 || config.nodes.vip ? ' with embedded etcd (cluster-init)' : ''}${config.nodes.vip ? ` and kube-vip for ${config.nodes.vip}` : ''}`;
+      return `Install k3s ${v} on ${node.name} and join ${target} as ${node.role === 'server' ? 'a server (one join at a time)' : 'an agent'}`;
+    },
+    async check(ctx: StepContext): Promise<CheckResult> {
+      const token = ctx.services.secrets.get(K3S_TOKEN_SECRET);
+      if (!token) return { done: false, reason: 'no cluster token yet' };
+      const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
+      const files = nodeFiles(ctx, config, node, token);
+      return withNode(ctx, node.name, async (s) => {
+        const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();
+        if (state !== 'active') return { done: false, reason: `${unit} is ${state || 'not installed'}` };
+        const bin = await s.exec('sha256sum /opt/bin/k3s', { signal: ctx.signal });
+        if (bin.code !== 0 || bin.stdout.split(/\s+/)[0] !== rel.sha256) return { done: false, reason: `/opt/bin/k3s is not k3s ${rel.version}` };
+        const cfg = await s.exec(sh`sudo sha256sum ${K3S_CONFIG_PATH}`, { signal: ctx.signal });
+        if (cfg.code !== 0 || cfg.stdout.split(/\s+/)[0] !== sha256Hex(files.config)) return { done: false, reason: `${K3S_CONFIG_PATH} differs from the config` };
+        for (const m of files.manifests) {
+          const r = await s.exec(sh`sudo sha256sum ${`${K3S_MANIFESTS_DIR}/${m.name}`}`, { signal: ctx.signal });
+          if (r.code !== 0 || r.stdout.split(/\s+/)[0] !== sha256Hex(m.text)) return { done: false, reason: `${m.name} differs` };
+        }
+        if (node.role === 'server') {
+          const nodes = await readNodes(s, ctx.signal);
+          if (!nodes?.get(node.name)) return { done: false, reason: `${node.name} is not Ready in the cluster yet` };
+        }
+        return { done: true, outputs: outputs(ctx, rel, files), reason: `k3s ${rel.version} is active with the wanted config` };
+      });
+    },
+    async run(ctx: StepContext): Promise<NodeK3sOutputs> {
+      const token = ctx.services.secrets.getOrCreate(K3S_TOKEN_SECRET, () => randomBytes(32).toString('hex'));
+      const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
+      const files = nodeFiles(ctx, config, node, token);
+      await withNode(ctx, node.name, async (s) => {
+        ctx.progress(`uploading the installer and config`);
+        await s.writeFile(STAGED.script, installScriptText(), 0o644);
+        await s.writeFile(STAGED.config, files.config, 0o600);
+        for (const m of files.manifests) await s.writeFile(STAGED.manifest(m.name), m.text, 0o600);
+        let binary: string | undefined;
+        if (c.airgap) {
+          const have = await s.exec('sha256sum /opt/bin/k3s', { signal: ctx.signal });
+          if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== rel.sha256) {
+            ctx.progress(`uploading k3s ${rel.version} (air-gapped)`);
+            await s.writeFile(STAGED.binary, readFileSync(rel.binaryPath!), 0o600);
+          }
+          binary = STAGED.binary;
+          // The script needs the staged file only when the installed binary differs.
+          if ((await s.stat(STAGED.binary)) === null) binary = undefined;
+        }
+        const cmd = installCommand({
+          role: node.role,
+          version: rel.version,
+          sha256: rel.sha256,
+          ...(binary ? { binary } : { url: rel.downloadUrl }),
+          config: STAGED.config,
+          manifests: files.manifests.map((m) => STAGED.manifest(m.name)),
+        });
+        ctx.progress(`installing k3s ${rel.version}`);
+        const r = await s.exec(cmd, { signal: ctx.signal, onLine: (line, stream) => ctx.log(line, stream === 'stderr' ? 'warn' : 'info') });
+        if (r.code !== 0) {
+          throw new RemoteError(`The k3s installer failed on ${node.name} (exit code ${r.code})`, {
+            detail: r.stderr.trim().split('\n').slice(-15).join('\n'),
+            fix: 'Read the error above; fix its cause (network to the k3s release URL, disk space) and run again: the installer resumes.',
+          });
+        }
+        await waitForK3s(ctx, s, node, unit);
+      });
+      const joined = config.nodes.vip ?? first.name;
+      ctx.log(`k3s ${rel.version} ${node.role === 'server' ? (isFirst ? 'server is up' : `server joined ${joined}`) : `agent joined ${joined}`} on ${node.name}`);
+      return outputs(ctx, rel, files);
+    },
+  };
+
+  function outputs(ctx: StepContext, rel: K3sReleaseOutputs, files: NodeFiles): NodeK3sOutputs {
+    const address = recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(node.name), 'address').address;
+    return { role: node.role, version: rel.version, unit, configSha256: sha256Hex(files.config), address };
+  }
+}
+
+/** Servers: until the node is Ready in its own API. Agents: until the unit is active. Stops on fatal token errors. */
+async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string): Promise<void> {
+  let probes = 0;
+  const journal = async () => (await s.exec(sh`journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
+  await pollUntil(
+    ctx,
+    node.role === 'server' ? `${node.name} to be Ready in Kubernetes` : `${unit} to run on ${node.name}`,
+    async () => {
+      probes++;
+      const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();
+      if (state === 'active') {
+        if (node.role === 'agent') return true;
+        const nodes = await readNodes(s, ctx.signal);
+        if (nodes?.get(node.name)) return true;
+      } else if (probes % 4 === 0) {
+        const j = await journal();
+        const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
+        if (fatal) {
+          throw new RemoteError(`k3s on ${node.name} cannot join the cluster: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
+            detail: j.trim().split('\n').slice(-8).join('\n'),
+            fix: 'The node was given a token the cluster does not accept: make sure the secrets file of this cluster is the one the first server was installed with, then run again.',
+          });
+        }
+      }
+      return undefined;
+    },
+    {
+      timeoutMs: node.role === 'server' ? 15 * 60_000 : 10 * 60_000,
+      fix: `Look at \`journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`,
+      onTimeout: journal,
+    },
+  );
+}

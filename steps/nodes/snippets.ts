@@ -1,0 +1,90 @@
+/**
+ * nodes:snippets: each node's Ignition (base + hostname + static address + SSH keys) as a snippet on
+ * the Proxmox host, <snippetsPath>/snippets/flatcar-k3s-<cluster>-<node>-<hash12>.ign, written over
+ * SFTP (Proxmox has no API for snippets). cicustom=user=… replaces what Proxmox would generate, so
+ * each node needs its own. One SSH session uploads all of them; the hash in the name means an
+ * unchanged file is never written twice.
+ */
+import { posix } from 'node:path';
+import type { Config } from '../../src/config/schema.js';
+import { planNodes } from '../../src/config/layout.js';
+import { RemoteError } from '../../src/errors.js';
+import { checkCloudInitSize } from '../../src/ignition/index.js';
+import { sh } from '../../src/shell/quote.js';
+import type { SshSession } from '../../src/ssh/types.js';
+import { STEP } from '../ids.js';
+import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import { connectPveSsh } from '../template/pve-ssh.js';
+import { snippetPath } from '../template/snippet.js';
+import { NODES_STEP, facts, nodeSnippet, type SnippetsOutputs } from './common.js';
+
+export function snippetsStep(config: Config, _options: RunOptions): Step {
+  const storage = config.proxmox.storage.snippets;
+  const nodes = planNodes(config);
+  const all = () => nodes.map((n) => ({ node: n, ...nodeSnippet(config, n) }));
+  return {
+    id: NODES_STEP.snippets,
+    title: 'Upload the nodes’ Ignition configs',
+    group: 'nodes',
+    needs: [STEP.proxmoxConnect, NODES_STEP.placement],
+    inputs: { storage, nodes: nodes.map((n) => [n.name, n.address, n.mac]), ignition: config.flatcar.ignition, sshKeys: config.nodes.sshKeys, keyFile: config.nodes.sshPrivateKeyFile, network: config.nodes.network },
+    describe: () => `Upload ${nodes.length} Ignition snippets (hostname, address, SSH keys) to ${storage}:snippets over SSH (skipped when present)`,
+    async check(ctx: StepContext): Promise<CheckResult> {
+      const snippets = all();
+      const base = facts(ctx).snippetsPath;
+      const session = await connectPveSsh(ctx);
+      try {
+        for (const s of snippets) {
+          const st = await session.stat(snippetPath(base, s.file));
+          if (!st || st.size !== Buffer.byteLength(s.json)) return { done: false, reason: `${s.file} is missing` };
+        }
+      } finally {
+        await session.close();
+      }
+      return { done: true, outputs: outputs(base, snippets), reason: `all ${snippets.length} snippets are on the host` };
+    },
+    async run(ctx: StepContext): Promise<SnippetsOutputs> {
+      const snippets = all();
+      for (const s of snippets) checkCloudInitSize([{ label: s.file, data: s.json }]);
+      const base = facts(ctx).snippetsPath;
+      const session = await connectPveSsh(ctx);
+      try {
+        const dir = posix.join(base, 'snippets');
+        if (!(await session.stat(dir))) await session.run(sh`mkdir -p ${dir}`, { signal: ctx.signal });
+        let done = 0;
+        const queue = [...snippets];
+        const worker = async () => {
+          for (let s = queue.shift(); s; s = queue.shift()) {
+            await upload(ctx, session, snippetPath(base, s.file), s.json);
+            done++;
+            ctx.progress(`${done}/${snippets.length} snippets`, done / snippets.length);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(8, snippets.length) }, worker));
+      } finally {
+        await session.close();
+      }
+      return outputs(base, snippets);
+    },
+  };
+
+  function outputs(base: string, snippets: ReturnType<typeof all>): SnippetsOutputs {
+    return {
+      snippets: Object.fromEntries(snippets.map((s) => [s.node.name, { volid: `${storage}:snippets/${s.file}`, path: snippetPath(base, s.file), hash12: s.hash12 }])),
+    };
+  }
+}
+
+async function upload(ctx: StepContext, session: SshSession, path: string, json: string): Promise<void> {
+  const size = Buffer.byteLength(json);
+  const st = await session.stat(path);
+  if (st?.size === size && (await session.readFile(path)).equals(Buffer.from(json))) return;
+  ctx.log(`Writing ${path} (${size} bytes)`);
+  await session.writeFile(path, json, 0o644);
+  const after = await session.stat(path);
+  if (after?.size !== size) {
+    throw new RemoteError(`The snippet ${path} has ${after ? `${after.size} bytes` : 'vanished'} after the upload (expected ${size})`, {
+      fix: `Check free space and permissions of ${posix.dirname(path)} on the Proxmox host, then run again.`,
+    });
+  }
+}
