@@ -207,6 +207,26 @@ describe('ssh exec and sftp against a real sshd', () => {
     assert.equal(await session.run(sh`echo still here`), 'still here\n');
   });
 
+  it('an onLine callback that throws fails that exec (not the process), and the session stays usable', async () => {
+    await assert.rejects(
+      session.exec(sh`echo one; echo two`, {
+        onLine: () => {
+          throw new Error('ui gone');
+        },
+      }),
+      /ui gone/,
+    );
+    await assert.rejects(
+      session.exec(sh`printf ${'last line without newline'}`, {
+        onLine: (l) => {
+          if (l === 'last line without newline') throw new Error('saw the partial last line');
+        },
+      }),
+      /saw the partial last line/,
+    );
+    assert.equal(await session.run(sh`echo fine`), 'fine\n');
+  });
+
   it('a command already aborted is not started', async () => {
     const marker = join(sshd.dir, 'should-not-exist');
     await assert.rejects(session.exec(sh`touch ${marker}`, { signal: AbortSignal.abort() }), (e: unknown) => e instanceof AbortedError);

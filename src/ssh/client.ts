@@ -284,13 +284,28 @@ class Ssh2Session implements SshSession {
       let channel: ClientChannel | undefined;
       let done = false;
       let timer: NodeJS.Timeout | undefined;
-      const outLines = new LineSplitter((l) => opts.onLine?.(l, 'stdout'));
-      const errLines = new LineSplitter((l) => opts.onLine?.(l, 'stderr'));
+      // A throwing onLine must not escape into ssh2's event handlers: it fails this exec instead.
+      const deliver = (l: string, stream: 'stdout' | 'stderr') => {
+        if (done) return;
+        try {
+          opts.onLine?.(l, stream);
+        } catch (err) {
+          finish(err instanceof Error ? err : new Error(String(err)));
+        }
+      };
+      const outLines = new LineSplitter((l) => deliver(l, 'stdout'));
+      const errLines = new LineSplitter((l) => deliver(l, 'stderr'));
       const outDec = new StringDecoder('utf8');
       const errDec = new StringDecoder('utf8');
 
       const finish = (err?: Error) => {
         if (done) return;
+        if (!err) {
+          // Deliver the last partial lines while still live (a throwing onLine turns into the error).
+          outLines.end();
+          errLines.end();
+          if (done) return;
+        }
         done = true;
         if (timer) clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
@@ -302,8 +317,6 @@ class Ssh2Session implements SshSession {
         }
         stdout += outDec.end();
         stderr += errDec.end();
-        outLines.end();
-        errLines.end();
         const code = exitCode ?? (exitSignal ? 128 + signalNumber(exitSignal) : 255);
         resolve({ code, stdout, stderr });
       };
