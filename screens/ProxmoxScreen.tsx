@@ -319,6 +319,7 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
         <Text>Network bridge for the VMs:</Text>
         {l!.bridges.length ? (
           <SelectList
+            key="bridge"
             items={l!.bridges.map((b) => ({ label: b.iface, value: b.iface, hint: `— ${b.type}${b.cidr ? `, ${b.cidr}` : ''}${b.comments ? `, ${b.comments}` : ''}${b.active === false ? ', inactive' : ''}` }))}
             initialIndex={Math.max(0, l!.bridges.findIndex((b) => b.iface === s.bridge))}
             onSelect={finish}

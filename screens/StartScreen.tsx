@@ -51,7 +51,7 @@ export function StartScreen({ unfinished, presets, fileError, initialPath = '', 
     ...unfinished.map((r) => ({
       label: `Resume ${r.cluster}`,
       value: { kind: 'resume' as const, run: r },
-      hint: `— ${r.done}/${r.total} steps done; stopped ${r.stoppedAt ? `at "${r.stoppedAt}"` : ''}${r.reason ? `: ${r.reason}` : ''} (${formatDuration(now() - r.updatedAt)} ago)`,
+      hint: `— ${r.done}/${r.total} steps done`,
     })),
     { label: 'Start over: a new cluster', value: { kind: 'new' } },
     { label: 'Open another cluster (config file)…', value: { kind: 'file' } },
@@ -70,12 +70,18 @@ export function StartScreen({ unfinished, presets, fileError, initialPath = '', 
         {s.phase === 'menu' ? (
           <>
             <Text>An unfinished run was found. Resume it, or start something else:</Text>
-            <SelectList items={menuItems} onSelect={choose} />
+            <SelectList key="menu" items={menuItems} onSelect={choose} />
+            {unfinished.map((r) => (
+              <Text key={r.cluster} color={t.muted} wrap="wrap">
+                {r.cluster} {r.status === 'failed' ? 'stopped' : 'was interrupted'}
+                {r.stoppedAt ? ` at "${r.stoppedAt}"` : ''} {formatDuration(now() - r.updatedAt)} ago{r.reason ? `: ${r.reason}` : ''}
+              </Text>
+            ))}
           </>
         ) : s.phase === 'presets' ? (
           <>
             <Text>Choose a starting point (every value can be changed on the next screens):</Text>
-            <SelectList items={presetItems} onSelect={choose} />
+            <SelectList key="presets" items={presetItems} onSelect={choose} />
           </>
         ) : (
           <>

@@ -107,7 +107,8 @@ export function render(tree: ReactNode, opts: { columns?: number; rows?: number 
     allFrames: () => stripAnsi(stdout.frames.join('\n')),
     async press(key) {
       stdin.write(key);
-      await tick(5);
+      // A lone Esc is held by Ink's parser (20 ms) in case a sequence follows: wait it out.
+      await tick(key === KEYS.esc ? 50 : 5);
     },
     async type(text) {
       for (const ch of text) await r.press(ch);

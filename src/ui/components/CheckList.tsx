@@ -45,7 +45,9 @@ export function CheckList<K extends string>({ items, initial, focus = true, onTo
     { isActive: focus },
   );
   // Report toggles after render so the parent sees the reducer's value (merged keys included).
-  useEffect(() => onToggle?.(s.checked), [s.checked]);
+  useEffect(() => {
+    onToggle?.(s.checked);
+  }, [s.checked]);
   return (
     <Box flexDirection="column">
       {items.map((it, i) => (
