@@ -29,6 +29,7 @@ import { probeFingerprint, proxmoxAgent, normalizeFingerprint, unreachable, host
 import { backoffDelay, sleep as realSleep } from './retry.js';
 
 export { probeFingerprint } from './tls.js';
+export { pveVersionAtLeast } from './version.js';
 export { withLockRetry } from './retry.js';
 export { isLockError, isVmidTaken, PveHttpError, PveAmbiguousError } from './errors.js';
 
@@ -60,17 +61,6 @@ export interface ClientTuning {
   recheckDelayMs?: number;
   taskPollMs?: number;
   taskTimeoutMs?: number;
-}
-
-/** "8.4.1" >= "8.4"? Compares numerically, missing parts count as 0. */
-export function pveVersionAtLeast(version: string, min: string): boolean {
-  const a = version.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  const b = min.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d > 0;
-  }
-  return true;
 }
 
 /**
@@ -142,7 +132,7 @@ function isNetworkError(err: unknown): boolean {
 
 function isTransientForGet(err: unknown): boolean {
   const http = findCause(err, PveHttpError);
-  if (http) return [502, 503, 504, 595, 596].includes(http.status);
+  if (http) return [502, 503, 504, 595, 596].includes(http.status) && !/no such|does not exist/i.test(http.pveMessage);
   return isNetworkError(err);
 }
 

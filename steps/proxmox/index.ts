@@ -1,7 +1,8 @@
+/** The Proxmox phase: one read-only step that connects and checks what the later steps rely on. */
 import type { Config } from '../../src/config/schema.js';
 import type { RunOptions, Step } from '../types.js';
+import { connectStep } from './connect.js';
 
-/** Placeholder until this module lands: no steps yet. */
-export function proxmoxSteps(_config: Config, _options: RunOptions): Step[] {
-  return [];
+export function proxmoxSteps(config: Config, _options: RunOptions): Step[] {
+  return [connectStep(config)];
 }
