@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSchema, type Config } from '../src/config/schema.js';
-import { ConfigError, UserError } from '../src/errors.js';
+import { ConfigError, RemoteError, UserError } from '../src/errors.js';
 import { appSteps } from '../steps/apps/index.js';
+import { withoutApps } from '../src/pulumi/checks.js';
 import { buildSteps } from '../steps/index.js';
 import { STEP } from '../steps/ids.js';
 import { PASSPHRASE_SECRET, type PulumiBackend } from '../steps/apps/stack.js';
@@ -96,8 +97,12 @@ function ctx(cfg: Config, dir: string, over: { demo?: boolean; outputs?: Record<
 }
 
 describe('apps steps', () => {
-  test('no apps selected: no steps at all', () => {
+  test('no apps selected: no steps at all (also after "skip the apps now")', () => {
     assert.deepEqual(appSteps(config({}), OPTS), []);
+    const all = config({ pulumiOperator: true, kured: true, piraeus: true, certManager: true, systemUpgradeController: true });
+    assert.equal(appSteps(all, OPTS).length, 3);
+    assert.deepEqual(appSteps(withoutApps(all), OPTS), []);
+    assert.equal(all.apps.kured.enabled, true, 'the original config is not changed');
   });
 
   test('ids, needs and groups: preflight first with no needs, bootstrap before infra, both after the kubeconfig', () => {
@@ -167,6 +172,33 @@ describe('apps steps', () => {
     const [pre] = appSteps(cfg, OPTS, { pulumi: new FakePulumi(FOUND, 0) });
     const r = await pre.check(ctx(cfg, tmpdir()));
     assert.deepEqual(r, { done: true, outputs: { pulumiVersion: '3.200.0', pulumiPath: '/usr/local/bin/pulumi' }, reason: 'pulumi 3.200.0 at /usr/local/bin/pulumi' });
+  });
+
+  test('under --demo with the CLI the app stacks are skipped too: the simulated nodes serve no Kubernetes API', async () => {
+    const cfg = config({ kured: true });
+    const fake = new FakePulumi(FOUND, 2);
+    const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
+    const r = await infra.check(ctx(cfg, tmpdir(), { demo: true, outputs: { [STEP.kubeconfig]: { kubeconfigPath: '/nonexistent', server: 'x' } } }));
+    assert.ok('skip' in r && /no Kubernetes API/.test(r.reason));
+    assert.equal(fake.calls.length, 0, 'Pulumi is not called');
+  });
+
+  test('a preview that cannot reach the cluster leaves the step to run (which reports the error)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fk3s-apps-'));
+    try {
+      const kubeconfigPath = join(dir, 'kubeconfig.yaml');
+      writeFileSync(kubeconfigPath, 'apiVersion: v1\n');
+      const cfg = config({ kured: true });
+      const fake = new FakePulumi(FOUND, 0);
+      fake.preview = async () => {
+        throw new RemoteError('Pulumi infra-apps could not preview the changes (stack homelab)');
+      };
+      const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
+      const r = await infra.check(ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'x' } } }));
+      assert.deepEqual(r, { done: false, reason: 'Pulumi preview failed: Pulumi infra-apps could not preview the changes (stack homelab)' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('infra step: preview decides done, up streams engine events, the kubeconfig and a generated passphrase are used', async () => {

@@ -59,3 +59,12 @@ export function anyAppEnabled(apps: Config['apps']): boolean {
 export function appsConfigIssues(c: Config): ConfigIssue[] {
   return [...kuredRebootIssues(c), ...piraeusNodeIssues(c.apps, nodeCount(c))];
 }
+
+/**
+ * The config with every app switched off: what "skip the apps now" in the wizard runs, when the Pulumi
+ * CLI is missing. The apps can be applied later with `flatcar-k3s apps --config FILE`.
+ */
+export function withoutApps(c: Config): Config {
+  const apps = Object.fromEntries(Object.keys(c.apps).map((k) => [k, { enabled: false }])) as unknown as Config['apps'];
+  return { ...c, apps };
+}

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AppsConfig, Config } from '../../src/config/schema.js';
-import { UserError } from '../../src/errors.js';
+import { RemoteError, UserError } from '../../src/errors.js';
 import { nodeCount } from '../../src/pulumi/checks.js';
 import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
 import { previewAppsStack, upAppsStack, type AppsProject, type AppsStackOptions, type AppsUpResult, type AppsPreviewResult } from '../../src/pulumi/automation.js';
@@ -17,6 +17,8 @@ import { STEP, type KubeconfigOutputs } from '../ids.js';
 import type { CheckResult, Step, StepContext, StepOutputs } from '../types.js';
 import { DEMO_SKIP_REASON } from './preflight.js';
 import { enabledApps } from './names.js';
+
+export const DEMO_NO_API_REASON = 'demo: the simulated cluster has no Kubernetes API to apply the apps to (they are applied on a real cluster)';
 
 /** The name of the Pulumi passphrase in the cluster's secrets file. */
 export const PASSPHRASE_SECRET = 'pulumiPassphrase';
@@ -81,10 +83,19 @@ export class AppsStackStep implements Step {
   async check(ctx: StepContext): Promise<CheckResult> {
     const cli = await this.pulumi.detect();
     if (!cli.found) return ctx.options.demo ? { skip: true, reason: DEMO_SKIP_REASON } : { done: false, reason: cli.reason };
+    // The demo's simulated nodes answer over SSH but serve no Kubernetes API for Pulumi to talk to.
+    if (ctx.options.demo) return { skip: true, reason: DEMO_NO_API_REASON };
     const kubeconfig = this.kubeconfigPath(ctx, false);
     if (!kubeconfig) return { done: false, reason: 'no kubeconfig recorded yet' };
     const sink = engineEventSink({ log: (line) => ctx.log(line, 'debug') });
-    const preview = await this.pulumi.preview(this.stackOptions(ctx, kubeconfig, cli, sink));
+    let preview: AppsPreviewResult;
+    try {
+      preview = await this.pulumi.preview(this.stackOptions(ctx, kubeconfig, cli, sink));
+    } catch (err) {
+      // The cluster or a chart registry unreachable: let run() try, and report its error.
+      if (err instanceof RemoteError) return { done: false, reason: `Pulumi preview failed: ${err.message}` };
+      throw err;
+    }
     if (preview.changed === 0) return { done: true, outputs: this.outputs(preview.changes), reason: 'the cluster already matches (Pulumi preview: no changes)' };
     return { done: false, reason: `Pulumi preview: ${preview.changed} resource change(s) to apply` };
   }
