@@ -172,6 +172,15 @@ describe('proxmox client against the simulator', () => {
     });
   });
 
+  describe('names that do not exist', () => {
+    test('an unknown node lists the nodes', async () => {
+      await assert.rejects(client.storages('pve9'), (err: unknown) => err instanceof UserError && err.field === 'proxmox.nodes' && /pve1 \(online\), pve2 \(online\)/.test(err.fix ?? ''));
+    });
+    test('an unknown storage lists the storages of the node', async () => {
+      await assert.rejects(client.storageContent(sim.node, 'tank'), (err: unknown) => err instanceof UserError && /no storage named 'tank'/.test(err.message) && /local-lvm \(/.test(err.fix ?? ''));
+    });
+  });
+
   describe('VMIDs', () => {
     test('freeVmid skips used ids and excluded ones; a collision is recognisable', async () => {
       await client.waitTask(sim.node, await client.createVm(sim.node, minimalVm(7500)));
@@ -309,6 +318,22 @@ describe('proxmox:connect step against the simulator', () => {
     assert.equal(facts.pveVersion, '8.3.5');
     assert.equal(facts.importContent, false);
     assert.match(logs, /predates 8\.4/);
+  });
+
+  test('PVE 8.3: downloading into import content names the version and the fallback', async () => {
+    const sim = await startSimulator({ speed: 0, sshHost: false, pveVersion: '8.3.5' });
+    const { client } = await connect(sim);
+    try {
+      await assert.rejects(client.downloadUrl(sim.node, 'local', { url: `${sim.mirror.url}/x.qcow2`, content: 'import', filename: 'x.qcow2' }), (err: unknown) => {
+        assert.ok(err instanceof UserError, String(err));
+        assert.match(err.message, /Proxmox VE 8\.3\.5 is too old .*8\.4/);
+        assert.match(err.fix!, /qm disk import|upgrade/i);
+        return true;
+      });
+    } finally {
+      await (client as PveClient).close();
+      await sim.close();
+    }
   });
 
   test('PVE 7.4 is refused with the upgrade path', async () => {

@@ -94,7 +94,7 @@ export const PVE_FEATURES = {
   importContent: {
     since: '8.4',
     what: "downloading a disk image into a storage's 'import' content",
-    fallback: 'flatcar-k3s then downloads the image with content "iso" and imports it over SSH (qm disk import); or upgrade Proxmox VE to 8.4 or newer (apt full-upgrade)',
+    fallback: 'Upgrade Proxmox VE to 8.4 or newer (apt update && apt full-upgrade), or connect as root@pam with its password (proxmox.username/password): flatcar-k3s then downloads the image as ISO content and imports it by absolute path, which Proxmox allows only for root@pam (manual way: qm disk import on the PVE host)',
   },
 } as const;
 
