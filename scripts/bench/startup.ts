@@ -1,0 +1,67 @@
+/**
+ * Start-up time of the built CLI: median wall time of `--version`, `--help`, `plan` (homelab preset
+ * with a proxmox block) and `status`, against bare `node -e 0`, printed as ms and as ratios.
+ * Builds dist/ first when it is missing.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = join(root, 'dist', 'bin', 'flatcar-k3s.js');
+if (!existsSync(bin)) {
+  console.log('dist/ is missing: npm run build');
+  const b = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+  if (b.status !== 0) process.exit(1);
+}
+
+const runs = Number(process.env.BENCH_RUNS ?? 15);
+const tmp = mkdtempSync(join(tmpdir(), 'fk3s-bench-'));
+const config = join(tmp, 'config.yaml');
+writeFileSync(
+  config,
+  `preset: homelab
+proxmox:
+  url: https://pve.example.lan:8006
+  tokenId: root@pam!bench
+  tokenSecret: 0d5c7a4e-9f1b-4c2d-8e3f-a1b2c3d4e5f6
+`,
+);
+const env = { ...process.env, CI: 'true', FLATCAR_K3S_STATE_DIR: join(tmp, 'state') };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function time(args: string[]): number {
+  const once = () => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, args, { cwd: tmp, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
+    return ms;
+  };
+  once(); // warm the file cache
+  return median(Array.from({ length: runs }, once));
+}
+
+try {
+  const base = time(['-e', '0']);
+  const cases: Array<[string, string[]]> = [
+    ['--version', [bin, '--version']],
+    ['--help', [bin, '--help']],
+    ['plan --config homelab', [bin, 'plan', '--config', config]],
+    ['status', [bin, 'status']],
+  ];
+  console.log(`median of ${runs} runs each (node ${process.version})`);
+  console.log(`${'node -e 0'.padEnd(24)} ${base.toFixed(1).padStart(7)} ms   1.00x`);
+  for (const [name, args] of cases) {
+    const ms = time(args);
+    console.log(`${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}x  (+${(ms - base).toFixed(1)} ms)`);
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
