@@ -15,6 +15,8 @@
  * needs the token from the first server's config.yaml: a wrong one fails like k3s does.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, SFTPWrapper } from 'ssh2';
 import { parse as parseYaml } from 'yaml';
@@ -42,7 +44,7 @@ export interface DemoGuestsOptions {
   speed: number;
   sshPort: number;
   log?: (line: string) => void;
-  /** Seconds from "VM started" to SSH answering (default 0: the simulator models the boot). */
+  /** Seconds from "VM started" to SSH and the guest agent answering (default 20, pve-timings.md). */
   bootSeconds?: number;
   /** Deterministic jitter (default: ±30 % around the medians, like pve-timings.md). */
   jitter?: number;
@@ -333,7 +335,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     const hostname = ign.hostname ?? vm.name;
     node.writeFile('/etc/hostname', `${hostname}\n`, 0o644, 'root');
     node.authorizedKeys = ign.keys.map(parseAuthorizedKey).filter((k): k is { type: string; data: Buffer } => !!k);
-    if (opts.bootSeconds) await sleep(dur(opts.bootSeconds));
+    if ((opts.bootSeconds ?? 20) > 0) await sleep(dur(opts.bootSeconds ?? 20));
     await listen(node);
     log(`demo node ${vm.name} up on ${address}:${opts.sshPort} (host key ${node.hostKey.fingerprint})`);
     // Enabled units start at boot, as systemd would.
@@ -990,4 +992,36 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       },
     },
   };
+}
+
+export interface DemoNodeOverridesOptions {
+  stateDir: string;
+  sshPort: number;
+  /** The config uses static addresses (nodes.network.mode static): move them onto loopback. */
+  staticNetwork: boolean;
+  /** The config has a VIP: give it a loopback one. */
+  vip: boolean;
+}
+
+/**
+ * The demo's `nodes` overrides: the nodes' SSH port, a demo identity (generated once in
+ * <stateDir>/demo/, mode 0600) whose public key goes into the Ignition, and for static layouts a
+ * loopback network (127.0.50.0/24) so no traffic leaves the machine. DHCP layouts get 127.x
+ * addresses from the demo guests.
+ */
+export function demoNodeOverrides(o: DemoNodeOverridesOptions): { nodes: Record<string, unknown> } {
+  const dir = join(o.stateDir, 'demo');
+  const keyFile = join(dir, 'id_ed25519');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!existsSync(keyFile)) {
+    const kp = utils.generateKeyPairSync('ed25519', { comment: 'flatcar-k3s-demo' });
+    writeFileSync(keyFile, kp.private, { mode: 0o600 });
+    writeFileSync(`${keyFile}.pub`, `${kp.public.trim()}\n`, { mode: 0o644 });
+  }
+  chmodSync(keyFile, 0o600);
+  const pub = readFileSync(`${keyFile}.pub`, 'utf8').trim();
+  const nodes: Record<string, unknown> = { sshPort: o.sshPort, sshKeys: [pub], sshPrivateKeyFile: keyFile };
+  if (o.staticNetwork) nodes.network = { mode: 'static', cidr: '127.0.50.0/24', gateway: '127.0.50.1', firstAddress: '127.0.50.11', dns: [] };
+  if (o.vip) nodes.vip = '127.0.50.10';
+  return { nodes };
 }

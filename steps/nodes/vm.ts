@@ -105,8 +105,8 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
       const pve = await ctx.services.proxmox();
       const vm = (await pve.vms()).find((v) => v.vmid === node.vmid);
       if (!vm) return { done: false, reason: `VM ${node.vmid} does not exist` };
-      assertOurs(config, node, vm);
       if (vm.lock) return { done: false, reason: `VM ${node.vmid} is locked (${vm.lock})` };
+      assertOurs(config, node, vm);
       const snippet = recorded<SnippetsOutputs>(ctx, NODES_STEP.snippets, 'snippets').snippets[node.name]!;
       const have = await pve.vmConfig(vm.node, vm.vmid);
       const drift = configDrift(have, desiredVmConfig(config, node, snippet.volid));
@@ -124,6 +124,12 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
       const onLog = (l: string) => ctx.log(l, 'debug');
       let vm = (await pve.vms()).find((v) => v.vmid === node.vmid);
       let createdAt = ctx.outputs<NodeVmOutputs>(id)?.createdAt;
+      if (vm?.lock) {
+        // Mid-clone (an interrupted run's task still going): wait for Proxmox to finish it.
+        await waitUnlocked(ctx, pve, vm.node, vm.vmid);
+        vm = (await pve.vms()).find((v) => v.vmid === node.vmid);
+        if (vm && createdAt === undefined) createdAt = ctx.services.now();
+      }
       if (vm) assertOurs(config, node, vm);
       if (!vm) {
         ctx.progress(`cloning ${t.templateName} → ${node.vmid}${host !== t.templateNode ? ` on ${host}` : ''}`);
@@ -149,6 +155,10 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
         }
         createdAt = ctx.services.now();
         vm = (await pve.vms()).find((v) => v.vmid === node.vmid);
+        if (vm?.lock) {
+          await waitUnlocked(ctx, pve, vm.node, vm.vmid);
+          vm = (await pve.vms()).find((v) => v.vmid === node.vmid);
+        }
         if (!vm) throw new RemoteError(`The clone of ${node.name} finished, but Proxmox lists no VM ${node.vmid}`, { fix: 'Look at the task log in the Proxmox UI, then run again.' });
         assertOurs(config, node, vm);
         ctx.log(`Cloned ${t.templateName} (VMID ${t.templateVmid}) into ${node.name} (VMID ${node.vmid}) on ${vm.node}${full ? ' (full clone)' : ' (linked clone)'}`);
