@@ -6,7 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
-import { createProxmoxClient, withLockRetry, isVmidTaken, PveAmbiguousError, type ClientTuning, type PveClient } from '../src/proxmox/client.js';
+import { createProxmoxClient, withLockRetry, withFreeVmid, isVmidTaken, PveAmbiguousError, type ClientTuning, type PveClient } from '../src/proxmox/client.js';
 import { RemoteError, UserError } from '../src/errors.js';
 import type { ProxmoxClient } from '../src/proxmox/types.js';
 import { ConfigSchema, type Config } from '../src/config/schema.js';
@@ -200,6 +200,40 @@ describe('proxmox client against the simulator', () => {
       assert.ok(err && isVmidTaken(err), `expected a collision, got ${String(err)}`);
       assert.equal(await client.freeVmid({ start: 7500, end: 7510 }), 7503);
     });
+  });
+
+  test('withFreeVmid moves on when another creator takes the id first', async () => {
+    const { client: other } = await connect(sim);
+    let first = true;
+    const logs: string[] = [];
+    const { vmid } = await withFreeVmid(
+      client,
+      { start: 7700, end: 7710 },
+      async (id) => {
+        if (first) {
+          first = false;
+          await other.waitTask(sim.node, await other.createVm(sim.node, minimalVm(id, { name: 'someone-else' })));
+        }
+        return client.waitTask(sim.node, await client.createVm(sim.node, minimalVm(id)));
+      },
+      { log: (l) => logs.push(l) },
+    );
+    assert.equal(vmid, 7701);
+    assert.equal((await client.vmConfig(sim.node, 7700)).name, 'someone-else');
+    assert.equal((await client.vmConfig(sim.node, 7701)).name, 'vm-7701');
+    assert.match(logs.join('\n'), /7700 was taken/);
+    await (other as PveClient).close();
+  });
+
+  test('setStorageContent replaces the list; storageConfig reads it back', async () => {
+    const before = await client.storageConfig('local');
+    try {
+      await client.setStorageContent('local', [...before.content, 'rootdir'].filter((c, i, a) => a.indexOf(c) === i));
+      assert.ok((await client.storageConfig('local')).content.includes('rootdir'));
+    } finally {
+      await client.setStorageContent('local', before.content);
+    }
+    assert.deepEqual((await client.storageConfig('local')).content.sort(), [...before.content].sort());
   });
 
   describe('TLS pinning', () => {

@@ -30,6 +30,7 @@ import { backoffDelay, sleep as realSleep } from './retry.js';
 
 export { probeFingerprint } from './tls.js';
 export { pveVersionAtLeast } from './version.js';
+export { withFreeVmid } from './vmid.js';
 export { withLockRetry } from './retry.js';
 export { isLockError, isVmidTaken, PveHttpError, PveAmbiguousError } from './errors.js';
 
