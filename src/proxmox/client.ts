@@ -1,7 +1,8 @@
 /**
  * ProxmoxClient over `proxmox-api` (its engine does auth headers, tickets and form encoding) with our
  * own fetch (http.ts: TLS pinning, byte-correct bodies, structured errors). Policies live here:
- * - the library's own retry is switched off (we pass retries=1 to doRequest, its retry bound is 2);
+ * - the library's own retry never fires: our fetch never throws into it (failures come back as
+ *   markers, see http.ts), and we pass retries=1 besides;
  * - GETs are retried with backoff; lock errors are retried for any method Proxmox answered;
  * - a mutation whose answer was lost is never re-sent: create/clone re-check by reading;
  * - tickets are renewed before they expire (2 h) and once on 401.
@@ -22,7 +23,7 @@ import type {
   Upid,
   WaitOptions,
 } from './types.js';
-import { PveAmbiguousError, PveHttpError, findCause, isLockError, mapPveError, type AuthIdentity, type ErrorContext } from './errors.js';
+import { PveAmbiguousError, PveHttpError, findCause, isLockError, mapPveError, storageContentError, type AuthIdentity, type ErrorContext } from './errors.js';
 import { pveTransport, type PveTransport } from './http.js';
 import type { Agent } from 'undici';
 import { probeFingerprint, proxmoxAgent, normalizeFingerprint, unreachable, hostPort, type TlsAgent } from './tls.js';
@@ -309,7 +310,6 @@ export class PveClient implements ProxmoxClient {
         const storage = /storage '([^']+)'/.exec(mapped.message)![1]!;
         const content = /content type '([^']+)'/.exec(mapped.message)![1]!;
         const cfg = await this.storageConfig(storage);
-        const { storageContentError } = await import('./errors.js');
         return storageContentError(storage, content, cfg.content, { field: 'proxmox.storage', cause: http, detail: mapped.detail });
       }
     } catch {
