@@ -25,7 +25,7 @@ export function simClient(sim: Simulator): SimClient {
   const agent = new Agent({ connect: { ca: sim.certPem } });
   const tokenAuth = `PVEAPIToken=${sim.token.tokenId}=${sim.token.tokenSecret}`;
   const call: SimClient['call'] = async (method, path, params, headers) => {
-    const form = params ? new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])).toString() : undefined;
+    const form = params ? new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString() : undefined;
     const isGet = method === 'GET';
     const url = `${sim.url}/api2/json${path}${isGet && form ? `?${form}` : ''}`;
     const r = await request(url, {

@@ -1,0 +1,119 @@
+/**
+ * The demo: a simulated Proxmox VE in this process (src/sim), a loopback mirror filled with fake
+ * release files, simulated Flatcar guests, and the config overrides that point a cluster config at
+ * all of it. Used by `up --demo` and `flatcar-k3s demo-server`. Nothing leaves 127.0.0.0/8.
+ *
+ * Two extension points, each filled with a one-line edit below:
+ *  - mirrorFillers: put release files on the mirror and return the config overrides that point at them
+ *    (H5: Flatcar releases feed + image + DIGESTS; H6: k3s release files).
+ *  - guestFactory: the simulated guests the VMs boot into (H6: createDemoGuests from ./flatcar-node.js),
+ *    with the `nodes` overrides they need (SSH port, demo identity).
+ * Overrides from every piece are deep-merged (objects merge, arrays and scalars replace) in order:
+ * proxmox block first, then each filler, then the guests.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GuestHooks, SimOptions, Simulator } from '../sim/index.js';
+
+export type DemoOverrides = Record<string, unknown>;
+
+export interface DemoMirror {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  put(path: string, data: string | Buffer): void;
+}
+
+export interface DemoContext {
+  stateDir: string;
+  speed: number;
+  log: (line: string) => void;
+}
+
+/** Puts files on the mirror; returns the config overrides that use them (or nothing). */
+export type MirrorFiller = (mirror: DemoMirror, ctx: DemoContext) => Promise<DemoOverrides | void> | DemoOverrides | void;
+
+/** Creates the guests VMs boot into, with the overrides they need and a close(). */
+export type GuestFactory = (ctx: DemoContext) =>
+  | Promise<{ hooks: GuestHooks; overrides?: DemoOverrides; close?(): Promise<void> }>
+  | { hooks: GuestHooks; overrides?: DemoOverrides; close?(): Promise<void> };
+
+// ── Extension point 1: mirror fillers ────────────────────────────────────────────────────────────
+const mirrorFillers: MirrorFiller[] = [
+  /* H5: Flatcar feed+image, H6: k3s release */
+];
+
+// ── Extension point 2: demo guests ───────────────────────────────────────────────────────────────
+// H6: a factory over createDemoGuests (./flatcar-node.js) + demoNodeOverrides. Without one, the
+// simulator's default guests boot and report an address, but nothing answers SSH.
+const guestFactory: GuestFactory | undefined = undefined;
+
+export interface DemoOptions {
+  stateDir: string;
+  /** 1 = real Proxmox timings; default 0.05 so a demo cluster takes about a minute */
+  speed?: number;
+  pveNodes?: number;
+  log?: (line: string) => void;
+  /** Extra simulator options (demo-server: port, version, faults). */
+  sim?: Pick<SimOptions, 'port' | 'pveVersion' | 'faults' | 'seed' | 'host'>;
+}
+
+export interface Demo {
+  overrides: DemoOverrides;
+  /** The running simulator (URL, token, fingerprint, SSH access, inspection). */
+  sim: Simulator;
+  close(): Promise<void>;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objects merge key by key; arrays and scalars from `b` replace. */
+export function mergeOverrides(a: DemoOverrides, b: DemoOverrides): DemoOverrides {
+  const out: DemoOverrides = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeOverrides(out[k] as DemoOverrides, v) : v;
+  return out;
+}
+
+export async function startDemo(opts: DemoOptions): Promise<Demo> {
+  const speed = opts.speed ?? 0.05;
+  const log = opts.log ?? (() => {});
+  const ctx: DemoContext = { stateDir: opts.stateDir, speed, log };
+  const { startSimulator } = await import('../sim/index.js');
+  const guests = guestFactory ? await guestFactory(ctx) : undefined;
+  let sim: Simulator;
+  try {
+    sim = await startSimulator({ ...opts.sim, speed, pveNodes: opts.pveNodes ?? 1, guest: guests?.hooks });
+  } catch (e) {
+    await guests?.close?.();
+    throw e;
+  }
+  try {
+    // the PVE host's SSH key lives with the demo state, 0600, like any private key the tool uses
+    const dir = join(opts.stateDir, 'demo');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    let overrides = sim.proxmoxConfig();
+    if (sim.ssh) {
+      const keyFile = join(dir, 'pve-host-ssh-key');
+      writeFileSync(keyFile, sim.ssh.privateKey, { mode: 0o600 });
+      chmodSync(keyFile, 0o600);
+      overrides = mergeOverrides(overrides, { proxmox: { ssh: { privateKeyFile: keyFile } } });
+    }
+    log(`simulated Proxmox VE ${opts.sim?.pveVersion ?? '8.4.1'} at ${sim.url} (nodes ${sim.nodes.join(', ')}, speed ${speed})`);
+    for (const fill of mirrorFillers) {
+      const o = await fill({ url: sim.mirror.url, put: (p, d) => sim.mirror.put(p, d) }, ctx);
+      if (o) overrides = mergeOverrides(overrides, o);
+    }
+    if (guests?.overrides) overrides = mergeOverrides(overrides, guests.overrides);
+    return {
+      overrides,
+      sim,
+      async close() {
+        await sim.close();
+        await guests?.close?.();
+      },
+    };
+  } catch (e) {
+    await sim.close();
+    await guests?.close?.();
+    throw e;
+  }
+}
