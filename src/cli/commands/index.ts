@@ -23,4 +23,5 @@ export const commands: Record<string, () => Promise<CommandModule>> = {
   render: () => import('./render.js'),
   versions: () => import('./versions.js'),
   apps: () => import('./apps.js'),
+  'demo-server': () => import('./demo-server.js'),
 };
