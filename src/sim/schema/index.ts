@@ -94,6 +94,7 @@ export class ApiSchema {
   readonly root: TrieNode = { literal: new Map() };
   /** Every (METHOD, path) pair in the schema. */
   readonly methods: CompiledMethod[] = [];
+  private readonly byKey = new Map<string, CompiledMethod>();
 
   constructor(tree: SchemaNode[]) {
     const walk = (nodes: SchemaNode[]): void => {
@@ -124,6 +125,7 @@ export class ApiSchema {
       const compiled = compileMethod(path, i);
       node.methods.set(m, compiled);
       this.methods.push(compiled);
+      this.byKey.set(`${m} ${path}`, compiled);
     }
   }
 
@@ -156,7 +158,7 @@ export class ApiSchema {
 
   /** The compiled method for a schema path like "/nodes/{node}/qemu". */
   get(method: string, schemaPath: string): CompiledMethod | undefined {
-    return this.methods.find((m) => m.method === method && m.path === schemaPath);
+    return this.byKey.get(`${method} ${schemaPath}`);
   }
 }
 
