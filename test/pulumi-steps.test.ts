@@ -167,6 +167,23 @@ describe('apps steps', () => {
     }
   });
 
+  test('the plan line of the preflight already warns when `pulumi` is not on PATH', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fk3s-apps-'));
+    const saved = process.env.PATH;
+    try {
+      const cfg = config({ kured: true, certManager: true });
+      const [pre] = appSteps(cfg, OPTS);
+      process.env.PATH = dir;
+      assert.match(pre.describe(ctx(cfg, dir)), /kured, cert-manager.*NOT FOUND on PATH, so the run will stop here before any VM is created \(install: curl -fsSL https:\/\/get\.pulumi\.com \| sh\)/);
+      assert.match(pre.describe(ctx(cfg, dir, { demo: true })), /not found on PATH, so the demo skips the apps$/);
+      writeFileSync(join(dir, 'pulumi'), '#!/bin/sh\n', { mode: 0o755 });
+      assert.doesNotMatch(pre.describe(ctx(cfg, dir)), /not found/i);
+    } finally {
+      process.env.PATH = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('preflight with the CLI is done and records the version', async () => {
     const cfg = config({ kured: true });
     const [pre] = appSteps(cfg, OPTS, { pulumi: new FakePulumi(FOUND, 0) });

@@ -4,7 +4,7 @@
  * the CLI the apps are skipped instead, so the demo completes.
  */
 import type { Config } from '../../src/config/schema.js';
-import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
+import { detectPulumiCli, findOnPath, PULUMI_INSTALL, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext, StepOutputs } from '../types.js';
 import { enabledApps } from './names.js';
@@ -26,8 +26,13 @@ export class AppsPreflightStep implements Step {
     this.inputs = { apps: enabledApps(config.apps) };
   }
 
-  describe(_ctx: StepContext): string {
-    return `Check that the Pulumi CLI is installed (the cluster apps ${enabledApps(this.config.apps).join(', ')} are applied with it)`;
+  describe(ctx: StepContext): string {
+    const line = `Check that the Pulumi CLI is installed (the cluster apps ${enabledApps(this.config.apps).join(', ')} are applied with it)`;
+    // describe() must not spawn anything; a PATH lookup is enough to warn in the plan already.
+    if (findOnPath('pulumi')) return line;
+    return ctx.options.demo
+      ? `${line}: not found on PATH, so the demo skips the apps`
+      : `${line}: NOT FOUND on PATH, so the run will stop here before any VM is created (install: ${PULUMI_INSTALL.script})`;
   }
 
   async check(ctx: StepContext): Promise<CheckResult> {
