@@ -265,6 +265,22 @@ describe('apps steps', () => {
     await assert.rejects(infra.run(c), (err: unknown) => err instanceof UserError && /flatcar-k3s up --config FILE/.test(err.fix ?? ''));
   });
 
+  test('Plans with no pinned or recorded k3s version are refused by the step itself, before Pulumi runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fk3s-apps-'));
+    try {
+      const kubeconfigPath = join(dir, 'kubeconfig.yaml');
+      writeFileSync(kubeconfigPath, 'apiVersion: v1\n');
+      const cfg = config({ systemUpgradeController: true }, { cluster: { name: 'homelab', k3sVersion: 'stable' } });
+      const fake = new FakePulumi(FOUND, 1);
+      const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
+      const c = ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'x' } } });
+      await assert.rejects(infra.run(c), (err: unknown) => err instanceof UserError && err.field === 'apps.systemUpgradeController.channel');
+      assert.equal(fake.calls.length, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a "stable" k3s version is taken from what the k3s step recorded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fk3s-apps-'));
     try {

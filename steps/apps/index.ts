@@ -7,7 +7,7 @@
 import type { AppsConfig, Config } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { anyAppEnabled, appsConfigIssues } from '../../src/pulumi/checks.js';
-import { infraApps } from '../../src/pulumi/programs/infra-apps.js';
+import { checkInfraAppsArgs, infraApps } from '../../src/pulumi/programs/infra-apps.js';
 import { infraBootstrap } from '../../src/pulumi/programs/infra-bootstrap.js';
 import { STEP } from '../ids.js';
 import type { RunOptions, Step } from '../types.js';
@@ -42,7 +42,7 @@ export function appSteps(config: Config, _options: RunOptions, deps: AppStepsDep
     const needs: string[] = [STEP.kubeconfig, STEP.appsPreflight];
     // One Pulumi update at a time keeps the apps pane readable and the operator first.
     if (wants(BOOTSTRAP_APPS)) needs.push(STEP.appsBootstrap);
-    steps.push(new AppsStackStep(config, { id: STEP.appsInfra, title: 'Cluster apps', project: 'infra-apps', apps: INFRA_APPS, program: infraApps, needs }, deps.pulumi));
+    steps.push(new AppsStackStep(config, { id: STEP.appsInfra, title: 'Cluster apps', project: 'infra-apps', apps: INFRA_APPS, program: infraApps, checkArgs: checkInfraAppsArgs, needs }, deps.pulumi));
   }
   return steps;
 }

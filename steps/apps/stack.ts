@@ -43,6 +43,8 @@ export interface StackStepSpec {
   /** The apps this stack holds (for the plan line and the inputs that re-open the step). */
   apps: Array<keyof AppsConfig>;
   program: Program;
+  /** Throws a UserError for arguments the program would refuse (checked before Pulumi starts). */
+  checkArgs?: (args: ProgramArgs) => void;
   needs: string[];
 }
 
@@ -138,6 +140,7 @@ export class AppsStackStep implements Step {
       nodeCount: nodeCount(this.config),
       k3sVersion: resolvedK3sVersion(ctx),
     };
+    this.spec.checkArgs?.(args);
     const program = this.spec.program;
     return {
       project: this.spec.project,

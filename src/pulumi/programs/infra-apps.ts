@@ -37,12 +37,20 @@ export const KURED_SENTINEL = '/var/run/reboot-required';
 
 const managed = { 'app.kubernetes.io/managed-by': 'flatcar-k3s' };
 
+/**
+ * Refuse what the programs cannot apply, before creating anything (so a bad selection never leaves half
+ * the apps applied). The step calls it too, so the user sees the UserError itself, not Pulumi's wrapper.
+ */
+export function checkInfraAppsArgs(args: ProgramArgs): void {
+  const issues = piraeusNodeIssues(args.apps, args.nodeCount);
+  if (issues.length) throw new UserError(`piraeus: ${issues.map(formatIssue).join('; ')}`, { field: 'apps.piraeus.replicas', fix: 'Lower apps.piraeus.replicas or add nodes, then run again.' });
+  if (args.apps.systemUpgradeController.enabled) planTarget(args);
+}
+
 export function infraApps(args: ProgramArgs): void {
   const { apps } = args;
   if (!apps.certManager.enabled && !apps.kured.enabled && !apps.piraeus.enabled && !apps.systemUpgradeController.enabled) return;
-  // Refuse before creating anything, so a bad selection never leaves half the apps applied.
-  const issues = piraeusNodeIssues(apps, args.nodeCount);
-  if (issues.length) throw new UserError(`piraeus: ${issues.map(formatIssue).join('; ')}`, { field: 'apps.piraeus.replicas', fix: 'Lower apps.piraeus.replicas or add nodes, then run again.' });
+  checkInfraAppsArgs(args);
   const upgradeTarget = apps.systemUpgradeController.enabled ? planTarget(args) : undefined;
 
   const provider = clusterProvider(args);
