@@ -12,24 +12,10 @@ import type { ProxmoxClient } from '../proxmox/types.js';
 import type { SshConnector } from '../ssh/types.js';
 import type { PinStore, SecretStore, StepServices } from '../../steps/types.js';
 import { UserError } from '../errors.js';
-import { importLazy } from './lazy.js';
 
 /** Pin key of the Proxmox API TLS certificate fingerprint (SHA-256, "AB:CD:…"). */
 export const PIN_PVE_TLS = 'proxmox.tls';
 
-export interface CreateProxmoxClientOptions {
-  url: string;
-  tokenId?: string;
-  tokenSecret?: string;
-  username?: string;
-  password?: string;
-  fingerprint?: string;
-  caFile?: string;
-  onUnknownFingerprint?: (fp: string) => boolean | Promise<boolean>;
-  log?: (line: string) => void;
-}
-type ProxmoxModule = { createProxmoxClient(opts: CreateProxmoxClientOptions): Promise<{ client: ProxmoxClient; fingerprint: string }> };
-type SshModule = { createSshConnector(): SshConnector };
 
 export interface ServicesOptions {
   config: Config;
@@ -49,7 +35,7 @@ export function createServices(opts: ServicesOptions): StepServices {
   const log = opts.log ?? (() => {});
 
   const connectProxmox = async (): Promise<ProxmoxClient> => {
-    const mod = await importLazy<ProxmoxModule>(new URL('../proxmox/client.js', import.meta.url), 'the Proxmox client');
+    const mod = await import('../proxmox/client.js');
     const p = opts.config.proxmox;
     const pinned = p.fingerprint ?? opts.pins.get(PIN_PVE_TLS);
     const { client, fingerprint } = await mod.createProxmoxClient({
@@ -87,7 +73,7 @@ export function createServices(opts: ServicesOptions): StepServices {
     },
     ssh: {
       async connect(target, o) {
-        ssh ??= importLazy<SshModule>(new URL('../ssh/client.js', import.meta.url), 'the SSH client').then((m) => m.createSshConnector());
+        ssh ??= import('../ssh/client.js').then((m) => m.createSshConnector());
         return (await ssh).connect(target, o);
       },
     },

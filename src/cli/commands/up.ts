@@ -22,7 +22,8 @@ Options:
   --preset NAME            start from a preset (homelab, ha); the file's keys override it
   --yes                    do not ask before changing anything; trust the Proxmox TLS certificate
                            on first use when neither proxmox.fingerprint nor a saved pin is known
-  --demo                   run against the built-in Proxmox simulator (nothing real is touched)
+  --demo                   run against the built-in Proxmox simulator (nothing real is touched;
+                           the kubeconfig is written to the state dir, not merged)
   --parallel N             at most N steps at once (default 8); clones and server joins have
                            their own lower limits
   --recreate-template      build the Flatcar template again even if one exists
@@ -47,7 +48,7 @@ const OPTIONS = {
   'no-merge-kubeconfig': { type: 'boolean' },
 } as const;
 
-type Demo = { overrides: Record<string, unknown>; close(): Promise<void> };
+type Demo = Awaited<ReturnType<typeof import('../../demo/index.js').startDemo>>;
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(argv, OPTIONS, usage);
@@ -70,11 +71,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   let demo: Demo | undefined;
   try {
     if (values.demo) {
-      const { importLazy } = await import('../../runner/lazy.js');
-      const mod = await importLazy<{ startDemo(o: { stateDir: string; speed?: number; pveNodes?: number; log?: (line: string) => void }): Promise<Demo> }>(
-        new URL('../../demo/index.js', import.meta.url),
-        'the demo simulator',
-      );
+      const mod = await import('../../demo/index.js');
       writeLine(io.stdout, 'Starting the demo: a simulated Proxmox VE (nothing real is touched)…');
       demo = await mod.startDemo({ stateDir: globals.stateDir, log: (line) => demoLog(line) });
     }
@@ -91,7 +88,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       yes,
       plain,
       resume,
-      options: { parallel, yes, demo: values.demo ?? false, recreateTemplate: values['recreate-template'] ?? false, mergeKubeconfig: !values['no-merge-kubeconfig'] },
+      options: {
+        parallel,
+        yes,
+        demo: values.demo ?? false,
+        recreateTemplate: values['recreate-template'] ?? false,
+        // The demo's cluster is simulated: never merge it into the user's real ~/.kube/config.
+        mergeKubeconfig: !values['no-merge-kubeconfig'] && !values.demo,
+      },
       setDemoLog: (fn) => (demoLog = fn),
     });
   } finally {
