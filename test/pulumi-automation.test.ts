@@ -94,6 +94,8 @@ test('Automation API failures become actionable errors and never carry the passp
   const locked = pulumiError(new Error(`code: 255\n stderr: error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with \`pulumi cancel\`.\n`), o, 'apply the changes');
   assert.ok(locked instanceof RemoteError);
   assert.match(locked.message, /locked/);
+  const lockedHere = pulumiError(new Error('error: the stack is currently locked by 1 lock(s).'), { ...o, clusterDir: '/var/lib/fk3s/clusters/home lab' }, 'apply');
+  assert.match((lockedHere as RemoteError).fix ?? '', /cd '\/var\/lib\/fk3s\/clusters\/home lab\/pulumi\/infra-apps' && pulumi cancel --stack homelab --yes/);
 
   const failed = pulumiError(new Error(`code: 255\n stdout: Updating (homelab)\n stderr: error: update failed\n  kubernetes:helm.sh/v3:Release (kured):\n    error: context deadline exceeded (passphrase ${PASSPHRASE})\n`), o, 'apply the changes');
   assert.ok(failed instanceof RemoteError);

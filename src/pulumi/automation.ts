@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { LocalWorkspace, type EngineEvent, type OpMap, type PulumiCommand, type Stack } from '@pulumi/pulumi/automation/index.js';
 import { AbortedError, RemoteError, UserError } from '../errors.js';
 import { isPulumiMissing, pulumiCliMissingError } from './cli.js';
+import { shq } from '../shell/quote.js';
 
 export type AppsProject = 'infra-bootstrap' | 'infra-apps';
 
@@ -131,7 +132,7 @@ export function tightenPermissions(dir: string): void {
 }
 
 /** Map Automation API failures to errors the user can act on; the passphrase never reaches a message. */
-export function pulumiError(err: unknown, o: Pick<AppsStackOptions, 'project' | 'stackName' | 'passphrase' | 'signal'>, doing: string): Error {
+export function pulumiError(err: unknown, o: Pick<AppsStackOptions, 'project' | 'stackName' | 'passphrase' | 'signal'> & { clusterDir?: string }, doing: string): Error {
   if (err instanceof UserError || err instanceof RemoteError) return err;
   if (o.signal?.aborted) return new AbortedError();
   if (isPulumiMissing(err)) return pulumiCliMissingError();
@@ -142,7 +143,9 @@ export function pulumiError(err: unknown, o: Pick<AppsStackOptions, 'project' | 
   const tail = (errorLines.length ? errorLines : lines.filter(Boolean)).slice(-12).join('\n');
   if (/currently locked/.test(text)) {
     return new RemoteError(`Pulumi ${o.project}: the stack ${o.stackName} is locked by another update`, {
-      fix: 'Wait for the other flatcar-k3s run to finish. If none is running, a previous run was killed: remove the lock with `pulumi cancel` in the stack\'s work dir, then run again.',
+      fix:
+        'Wait for the other flatcar-k3s run to finish. If none is running, a previous run was killed: remove its lock with ' +
+        `\`cd ${o.clusterDir ? shq(pulumiPaths(o.clusterDir, o.project).workDir) : '<state dir>/clusters/<name>/pulumi/' + o.project} && pulumi cancel --stack ${shq(o.stackName)} --yes\`, then run again.`,
       detail: tail,
       cause: err,
     });
