@@ -15,7 +15,8 @@ import type { PlannedNode } from '../../src/config/layout.js';
 import { RemoteError } from '../../src/errors.js';
 import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src/k3s/config.js';
 import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
-import { installCommand, installScriptText, STAGED, unitName } from '../../src/k3s/install-script.js';
+import { unitName } from '../../src/k3s/install-script.js';
+import { installK3sOnNode } from '../../src/k3s/install.js';
 import { sha256Hex } from '../../src/k3s/release.js';
 import { sh } from '../../src/shell/quote.js';
 import type { SshSession } from '../../src/ssh/types.js';
@@ -130,37 +131,21 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
       const files = nodeFiles(ctx, config, node, token);
       await withNode(ctx, node.name, async (s) => {
-        ctx.progress(`uploading the installer and config`);
-        await s.writeFile(STAGED.script, installScriptText(), 0o644);
-        await s.writeFile(STAGED.config, files.config, 0o600);
-        for (const m of files.manifests) await s.writeFile(STAGED.manifest(m.name), m.text, 0o600);
-        let binary: string | undefined;
-        if (c.airgap) {
-          const have = await s.exec('sha256sum /opt/bin/k3s', { signal: ctx.signal });
-          if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== rel.sha256) {
-            ctx.progress(`uploading k3s ${rel.version} (air-gapped)`);
-            await s.writeFile(STAGED.binary, readFileSync(rel.binaryPath!), 0o600);
-          }
-          binary = STAGED.binary;
-          // The script needs the staged file only when the installed binary differs.
-          if ((await s.stat(STAGED.binary)) === null) binary = undefined;
-        }
-        const cmd = installCommand({
+        ctx.progress(`installing k3s ${rel.version}`);
+        const result = await installK3sOnNode({
+          session: s,
+          label: node.name,
           role: node.role,
           version: rel.version,
           sha256: rel.sha256,
-          ...(binary ? { binary } : { url: rel.downloadUrl }),
-          config: STAGED.config,
-          manifests: files.manifests.map((m) => STAGED.manifest(m.name)),
+          url: rel.downloadUrl,
+          ...(c.airgap ? { binary: readFileSync(rel.binaryPath!) } : {}),
+          config: files.config,
+          manifests: files.manifests,
+          signal: ctx.signal,
+          onLine: (line, stream) => ctx.log(line, stream === 'stderr' ? 'warn' : 'info'),
         });
-        ctx.progress(`installing k3s ${rel.version}`);
-        const r = await s.exec(cmd, { signal: ctx.signal, onLine: (line, stream) => ctx.log(line, stream === 'stderr' ? 'warn' : 'info') });
-        if (r.code !== 0) {
-          throw new RemoteError(`The k3s installer failed on ${node.name} (exit code ${r.code})`, {
-            detail: r.stderr.trim().split('\n').slice(-15).join('\n'),
-            fix: 'Read the error above; fix its cause (network to the k3s release URL, disk space) and run again: the installer resumes.',
-          });
-        }
+        if (result === 'unchanged') ctx.log(`k3s ${rel.version} was already installed on ${node.name}; waiting for it`);
         await waitForK3s(ctx, s, node, unit);
       });
       const joined = config.nodes.vip ?? first.name;

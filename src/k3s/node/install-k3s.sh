@@ -64,6 +64,7 @@ if [ -x "$BIN_DIR/k3s" ] && [ "$(file_sha "$BIN_DIR/k3s")" = "$sha256" ]; then
   [ -z "$binary" ] || rm -f "$binary"
 else
   mkdir -p "$BIN_DIR"
+  rm -f "$BIN_DIR"/.k3s.new.* # left by a run that was killed mid-download
   tmp="$BIN_DIR/.k3s.new.$$"
   trap 'rm -f "$tmp"' EXIT
   if [ -n "$binary" ]; then

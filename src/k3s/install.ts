@@ -1,0 +1,60 @@
+/**
+ * Installing k3s on one node over an SSH session: upload the installer, the config.yaml (0600, holds the
+ * token), manifests (0600) and, air-gapped, the binary; run the installer with quoted arguments; stream
+ * its output. Safe to repeat after a dropped connection: the installer is idempotent and staged files
+ * are simply written again.
+ */
+import { RemoteError } from '../errors.js';
+import { shJoin } from '../shell/quote.js';
+import type { SshSession } from '../ssh/types.js';
+import type { NodeRole } from '../config/schema.js';
+import { installArgv, installScriptText, STAGED } from './install-script.js';
+
+export interface InstallOnNodeOptions {
+  session: SshSession;
+  label: string;
+  role: NodeRole;
+  version: string;
+  sha256: string;
+  /** Online install: where the node downloads k3s. */
+  url: string;
+  /** Air-gapped: the verified binary to upload (skipped when the node already has it). */
+  binary?: Buffer;
+  config: string;
+  manifests?: Array<{ name: string; text: string }>;
+  signal?: AbortSignal;
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Tests only: the node's "/" lives below `root` on the SSH host (uploads go there) and the command
+   * is wrapped (e.g. in bwrap) to run with that root.
+   */
+  sandbox?: { root: string; wrap(argv: string[]): string[] };
+}
+
+export type InstallResult = 'installed' | 'unchanged';
+
+export async function installK3sOnNode(o: InstallOnNodeOptions): Promise<InstallResult> {
+  const s = o.session;
+  const up = (p: string) => (o.sandbox ? `${o.sandbox.root}${p}` : p);
+  await s.writeFile(up(STAGED.script), installScriptText(), 0o644);
+  await s.writeFile(up(STAGED.config), o.config, 0o600);
+  for (const m of o.manifests ?? []) await s.writeFile(up(STAGED.manifest(m.name)), m.text, 0o600);
+  let binary: string | undefined;
+  if (o.binary) {
+    const have = await s.exec(shJoin(o.sandbox ? o.sandbox.wrap(['sha256sum', '/opt/bin/k3s']) : ['sha256sum', '/opt/bin/k3s']), { signal: o.signal });
+    if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== o.sha256) {
+      await s.writeFile(up(STAGED.binary), o.binary, 0o600);
+      binary = STAGED.binary;
+    }
+  }
+  const argv = ['sh', STAGED.script, ...installArgv({ role: o.role, version: o.version, sha256: o.sha256, ...(binary ? { binary } : { url: o.url }), config: STAGED.config, manifests: (o.manifests ?? []).map((m) => STAGED.manifest(m.name)) })];
+  const cmd = o.sandbox ? shJoin(o.sandbox.wrap(argv)) : shJoin(['sudo', ...argv]);
+  const r = await s.exec(cmd, { signal: o.signal, onLine: o.onLine });
+  if (r.code !== 0) {
+    throw new RemoteError(`The k3s installer failed on ${o.label} (exit code ${r.code})`, {
+      detail: (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-15).join('\n'),
+      fix: 'Fix the cause shown above (network to the k3s release URL, disk space…) and run again: the install resumes where it stopped.',
+    });
+  }
+  return /^RESULT unchanged$/m.test(r.stdout) ? 'unchanged' : 'installed';
+}
