@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openAppsStack, pulumiError, pulumiPaths, tightenPermissions, countChanged } from '../src/pulumi/automation.js';
@@ -137,4 +137,58 @@ test('stack files are made private (0600 files, 0700 dirs) and the backend is a 
 test('countChanged ignores unchanged and read-only operations', () => {
   assert.equal(countChanged({ same: 7 }), 0);
   assert.equal(countChanged({ same: 2, create: 3, update: 1, delete: 1, read: 4 }), 5);
+});
+
+/**
+ * A stand-in `pulumi` that records each invocation (argv and the two variables that matter) and answers
+ * like the real CLI for the commands openAppsStack issues: `version`, `stack select` (no such stack
+ * yet), `stack init`.
+ */
+const FAKE_PULUMI = `#!/bin/sh
+printf 'ARGS %s\\nPASS %s\\nBACKEND %s\\nCWD %s\\n' "$*" "$PULUMI_CONFIG_PASSPHRASE" "$PULUMI_BACKEND_URL" "$PWD" >> "$FAKE_PULUMI_LOG"
+case "$1 $2" in
+  "version "*) echo v3.200.0 ;;
+  "stack select") echo "error: no stack named 'homelab' found" >&2; exit 255 ;;
+  "stack init") exit 0 ;;
+  *) echo "unexpected: $*" >&2; exit 3 ;;
+esac
+`;
+
+test('opening a stack against a recording CLI: select-or-init with the passphrase provider, passphrase and backend only in the environment', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fk3s-pulumi-'));
+  const savedLog = process.env.FAKE_PULUMI_LOG;
+  try {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'pulumi'), FAKE_PULUMI, { mode: 0o755 });
+    const log = join(dir, 'calls.log');
+    process.env.FAKE_PULUMI_LOG = log;
+    const clusterDir = join(dir, 'cluster');
+    await withPath(`${bin}:/usr/bin:/bin`, () => openAppsStack({ project: 'infra-bootstrap', stackName: 'homelab', clusterDir, passphrase: PASSPHRASE, program: () => {} }));
+
+    const calls = readFileSync(log, 'utf8').split('ARGS ').slice(1).map((block) => {
+      const [args, pass, backend, cwd] = block.trim().split('\n');
+      return { args, pass: pass.replace(/^PASS ?/, ''), backend: backend.replace(/^BACKEND ?/, ''), cwd: cwd.replace(/^CWD ?/, '') };
+    });
+    const p = pulumiPaths(clusterDir, 'infra-bootstrap');
+    const stackCalls = calls.filter((c) => c.args.startsWith('stack'));
+    assert.deepEqual(stackCalls.map((c) => c.args), ['stack select --stack homelab --non-interactive', 'stack init homelab --secrets-provider passphrase --non-interactive']);
+    for (const c of stackCalls) {
+      assert.equal(c.pass, PASSPHRASE, 'the passphrase reaches the CLI through PULUMI_CONFIG_PASSPHRASE');
+      assert.equal(c.backend, p.backendUrl);
+      assert.equal(c.cwd, p.workDir);
+    }
+    for (const c of calls) assert.ok(!c.args.includes(PASSPHRASE), 'never on the command line');
+
+    const project = readFileSync(join(p.workDir, 'Pulumi.yaml'), 'utf8');
+    assert.match(project, /name: infra-bootstrap/);
+    assert.match(project, /runtime: nodejs/);
+    assert.ok(project.includes(`url: ${p.backendUrl}`), project);
+    assert.ok(!project.includes(PASSPHRASE));
+    assert.equal(statSync(join(p.workDir, 'Pulumi.yaml')).mode & 0o777, 0o600);
+  } finally {
+    if (savedLog === undefined) delete process.env.FAKE_PULUMI_LOG;
+    else process.env.FAKE_PULUMI_LOG = savedLog;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
