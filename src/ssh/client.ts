@@ -109,7 +109,9 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
     const hostVerifier = (key: Buffer): boolean => {
       presented = fingerprintOfBlob(key);
       if (target.hostKeyFingerprint) {
-        if (presented === target.hostKeyFingerprint) return true;
+        // Tolerate a pasted pin with base64 padding ("…=") or "sha256:" in lower case.
+        const pinned = target.hostKeyFingerprint.trim().replace(/^sha256:/i, 'SHA256:').replace(/=+$/, '');
+        if (presented === pinned) return true;
         hostKeyError = new HostKeyMismatchError(label, target.hostKeyFingerprint, presented, target.forgetPinHint ?? defaultForgetHint(label));
         return false;
       }
