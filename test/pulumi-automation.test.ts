@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openAppsStack, pulumiError, pulumiPaths, tightenPermissions, countChanged } from '../src/pulumi/automation.js';
+import { openAppsStack, pulumiError, pulumiPaths, tightenPermissions, countChanged, stackStateExists } from '../src/pulumi/automation.js';
 import { detectPulumiCli, findOnPath, isPulumiMissing, pulumiCliMissingError } from '../src/pulumi/cli.js';
 import { RemoteError, UserError } from '../src/errors.js';
 
@@ -123,9 +123,13 @@ test('stack files are made private (0600 files, 0700 dirs) and the backend is a 
     const p = pulumiPaths(dir, 'infra-bootstrap');
     assert.equal(p.backendUrl, `file://${join(dir, 'pulumi', 'backend')}`);
     assert.equal(p.workDir, join(dir, 'pulumi', 'infra-bootstrap'));
-    mkdirSync(join(p.backendDir, '.pulumi', 'stacks'), { recursive: true, mode: 0o755 });
-    const state = join(p.backendDir, '.pulumi', 'stacks', 'homelab.json');
+    mkdirSync(join(p.backendDir, '.pulumi', 'stacks', 'infra-bootstrap'), { recursive: true, mode: 0o755 });
+    const state = join(p.backendDir, '.pulumi', 'stacks', 'infra-bootstrap', 'homelab.json');
+    assert.equal(stackStateExists(dir, 'infra-bootstrap', 'homelab'), false, 'never applied');
     writeFileSync(state, '{}', { mode: 0o644 });
+    assert.equal(stackStateExists(dir, 'infra-bootstrap', 'homelab'), true);
+    assert.equal(stackStateExists(dir, 'infra-bootstrap', 'other'), false);
+    assert.equal(stackStateExists(dir, 'infra-apps', 'homelab'), false, 'each project has its own stacks');
     tightenPermissions(p.root);
     assert.equal(statSync(state).mode & 0o777, 0o600);
     assert.equal(statSync(join(p.backendDir, '.pulumi')).mode & 0o777, 0o700);

@@ -37,8 +37,12 @@ class FakePulumi implements PulumiBackend {
     public pending: number,
     private events: EngineEvent[] = [],
   ) {}
+  ups = 0;
   async detect() {
     return this.cli;
+  }
+  applied() {
+    return this.ups > 0 || this.pending === 0;
   }
   async preview(o: AppsStackOptions) {
     this.calls.push({ op: 'preview', o });
@@ -46,6 +50,7 @@ class FakePulumi implements PulumiBackend {
   }
   async up(o: AppsStackOptions) {
     this.calls.push({ op: 'up', o });
+    this.ups++;
     for (const e of this.events) o.onEvent?.(e);
     const changes = this.pending ? { create: this.pending } : { same: 3 };
     this.pending = 0;
@@ -230,12 +235,15 @@ describe('apps steps', () => {
       const c = ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'https://10.0.0.11:6443' } } });
 
       const before = await infra.check(c);
-      assert.deepEqual(before, { done: false, reason: 'Pulumi preview: 4 resource change(s) to apply' });
+      assert.deepEqual(before, { done: false, reason: 'not applied yet' });
+      assert.equal(fake.calls.length, 0, 'a stack never applied needs no preview');
       const out = await infra.run(c);
       assert.deepEqual(out, { project: 'infra-apps', stack: 'homelab', changes: { create: 4 } });
       assert.ok(c.lines.some((l) => l.line === '+ creating Release kured' && l.level === 'info'), JSON.stringify(c.lines));
       const after = await infra.check(c);
       assert.ok('done' in after && after.done, 'a re-run with nothing to change is done by check (Pulumi diff)');
+      fake.pending = 2;
+      assert.deepEqual(await infra.check(c), { done: false, reason: 'Pulumi preview: 2 resource change(s) to apply' });
 
       const o = fake.calls.find((x) => x.op === 'up')!.o;
       assert.equal(o.project, 'infra-apps');

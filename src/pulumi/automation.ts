@@ -6,7 +6,7 @@
  * Resume and idempotency are Pulumi's own: `up` applies only the diff, so re-running after a failure
  * continues where it stopped and re-running after success changes nothing.
  */
-import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalWorkspace, type EngineEvent, type OpMap, type PulumiCommand, type Stack } from '@pulumi/pulumi/automation/index.js';
 import { AbortedError, RemoteError, UserError } from '../errors.js';
@@ -65,6 +65,17 @@ export async function openAppsStack(o: AppsStackOptions): Promise<Stack> {
   } finally {
     tightenPermissions(paths.root);
   }
+}
+
+/**
+ * Has this stack ever been updated? A never-applied stack needs no preview to know it is not done.
+ * The file backend (project-scoped layout, the default for new backends) keeps a stack's checkpoint at
+ * .pulumi/stacks/<project>/<stack>.json, gzipped when PULUMI_DIY_BACKEND_GZIP is set. A wrong "no"
+ * only costs an `up` that changes nothing; a wrong "yes" only a preview.
+ */
+export function stackStateExists(clusterDir: string, project: AppsProject, stackName: string): boolean {
+  const base = join(pulumiPaths(clusterDir, project).backendDir, '.pulumi', 'stacks', project, stackName);
+  return existsSync(`${base}.json`) || existsSync(`${base}.json.gz`);
 }
 
 export interface AppsUpResult {

@@ -10,7 +10,7 @@ import type { AppsConfig, Config } from '../../src/config/schema.js';
 import { RemoteError, UserError } from '../../src/errors.js';
 import { nodeCount } from '../../src/pulumi/checks.js';
 import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
-import { previewAppsStack, upAppsStack, type AppsProject, type AppsStackOptions, type AppsUpResult, type AppsPreviewResult } from '../../src/pulumi/automation.js';
+import { previewAppsStack, stackStateExists, upAppsStack, type AppsProject, type AppsStackOptions, type AppsUpResult, type AppsPreviewResult } from '../../src/pulumi/automation.js';
 import { engineEventSink } from '../../src/pulumi/events.js';
 import type { Program, ProgramArgs } from '../../src/pulumi/programs/common.js';
 import { STEP, type KubeconfigOutputs } from '../ids.js';
@@ -26,12 +26,15 @@ export const PASSPHRASE_SECRET = 'pulumiPassphrase';
 /** What the step needs from Pulumi; the default is the Automation API, tests pass fakes. */
 export interface PulumiBackend {
   detect(): Promise<PulumiCliStatus>;
+  /** Was the stack ever updated (a checkpoint exists in the file backend)? */
+  applied(o: Pick<AppsStackOptions, 'clusterDir' | 'project' | 'stackName'>): boolean;
   preview(o: AppsStackOptions): Promise<AppsPreviewResult>;
   up(o: AppsStackOptions): Promise<AppsUpResult>;
 }
 
 export const automationBackend: PulumiBackend = {
   detect: () => detectPulumiCli(),
+  applied: (o) => stackStateExists(o.clusterDir, o.project, o.stackName),
   preview: (o) => previewAppsStack(o),
   up: (o) => upAppsStack(o),
 };
@@ -89,6 +92,7 @@ export class AppsStackStep implements Step {
     if (ctx.options.demo) return { skip: true, reason: DEMO_NO_API_REASON };
     const kubeconfig = this.kubeconfigPath(ctx, false);
     if (!kubeconfig) return { done: false, reason: 'no kubeconfig recorded yet' };
+    if (!this.pulumi.applied({ clusterDir: ctx.clusterDir, project: this.spec.project, stackName: this.config.cluster.name })) return { done: false, reason: 'not applied yet' };
     const sink = engineEventSink({ log: (line) => ctx.log(line, 'debug') });
     let preview: AppsPreviewResult;
     try {
