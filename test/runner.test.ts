@@ -269,6 +269,18 @@ describe('driver', () => {
       h.cleanup();
     }
   });
+
+  test('a secret a step puts in its outputs is recorded as *** with a warning', async () => {
+    const h = harness([step('a', { run: async () => ({ token: 'K10-secret-token-xyz', vmid: 9001 }) })]);
+    h.redactor.add('K10-secret-token-xyz');
+    try {
+      assert.equal((await h.go()).status, 'succeeded');
+      assert.deepEqual(readState(h.dir)!.steps.a!.outputs, { token: '***', vmid: 9001 });
+      assert.ok(h.seen.some((e) => e.type === 'log' && e.level === 'warn' && /recorded as \*\*\*/.test(e.line)));
+    } finally {
+      h.cleanup();
+    }
+  });
 });
 
 describe('config changes', () => {

@@ -89,6 +89,15 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
     });
   };
 
+  /** Secrets never reach the state file: outputs holding a known secret are recorded redacted. */
+  const safe = <T>(step: Step, value: T): T => {
+    if (!opts.redactor || value === undefined) return value;
+    const clean = opts.redactor.redactDeep(value);
+    if (JSON.stringify(clean) !== JSON.stringify(value))
+      events.emitEvent({ type: 'log', id: step.id, group: step.group, level: 'warn', at: now(), line: 'a secret value in this step\'s outputs or reason was recorded as *** (steps keep secrets in the SecretStore)' });
+    return clean;
+  };
+
   const visit = async (step: Step): Promise<void> => {
     const ctx = opts.context(step, opts.signal);
     const inputsHash = hashOf(step.inputs ?? null, opts.redactor);
@@ -97,13 +106,13 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
       const checked = await step.check(ctx);
       if (opts.signal.aborted) throw opts.signal.reason ?? new Error('aborted');
       if ('skip' in checked) {
-        transition(step, { type: 'skipped', id: step.id, title: step.title, at: now(), reason: checked.reason, inputsHash });
+        transition(step, { type: 'skipped', id: step.id, title: step.title, at: now(), reason: safe(step, checked.reason), inputsHash });
         outcome.set(step.id, 'skipped');
         result.skipped.push(step.id);
         return;
       }
       if (checked.done) {
-        transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'check', outputs: checked.outputs, reason: checked.reason, inputsHash });
+        transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'check', outputs: safe(step, checked.outputs), reason: safe(step, checked.reason), inputsHash });
         outcome.set(step.id, 'done');
         result.done.push(step.id);
         return;
@@ -113,7 +122,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
       startedRun = true;
       const outputs = await step.run(ctx);
       // A step that returns normally did its work, even if an abort came meanwhile.
-      transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'run', outputs: outputs ?? undefined, inputsHash });
+      transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'run', outputs: safe(step, outputs ?? undefined), inputsHash });
       outcome.set(step.id, 'done');
       result.done.push(step.id);
     } catch (err) {
