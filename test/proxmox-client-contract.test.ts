@@ -70,6 +70,18 @@ describe('proxmox client against the simulator', () => {
       await assert.rejects(createProxmoxClient({ url: sim.url, username: sim.login.username, password: 'wrong', fingerprint: sim.fingerprint }, quick), (err: unknown) => err instanceof UserError && err.field === 'proxmox.password');
     });
 
+    test('root@pam-only parameters are refused for a token before anything is sent', async () => {
+      const before = sim.requests().length;
+      for (const params of [{ args: '-fw_cfg name=opt/x,string=y' }, { serial0: '/dev/ttyS0' }, { scsi1: 'local-lvm:0,import-from=/var/lib/vz/template/iso/x.img' }]) {
+        await assert.rejects(client.updateVmConfig(sim.node, 7100, params), (err: unknown) => err instanceof UserError && /needs root@pam logged in with its password/.test(err.message) && err.message.includes(sim.token.tokenId));
+      }
+      assert.equal(sim.requests().length, before);
+      const { client: root } = await createProxmoxClient({ url: sim.url, ...sim.login, fingerprint: sim.fingerprint }, quick);
+      await root.updateVmConfig(sim.node, 7100, { serial0: 'socket', args: '-fw_cfg name=opt/org.flatcar-linux/config,string={}' });
+      assert.match(String((await root.vmConfig(sim.node, 7100)).args), /fw_cfg/);
+      await (root as PveClient).close();
+    });
+
     test('a token without privileges gets the missing privilege and path named', async () => {
       const { client: c } = await connect(sim, sim.limitedToken);
       await assert.rejects(c.startVm(sim.node, 7100), (err: unknown) => {

@@ -89,6 +89,17 @@ export function requireRootPam(what: string, auth: AuthIdentity | { auth?: AuthI
   });
 }
 
+/** What in these VM parameters Proxmox allows only to root@pam (undefined when nothing). */
+export function rootOnlyParameter(params: Record<string, unknown>): string | undefined {
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null) continue;
+    if (k === 'args') return 'setting the VM option `args`';
+    if (/^serial\d+$/.test(k) && String(v) !== 'socket') return `setting ${k}=${String(v)} (serial ports other than "socket")`;
+    if (/^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$/.test(k) && /(^|,)import-from=\//.test(String(v))) return `importing a disk from an absolute path (${k} import-from)`;
+  }
+  return undefined;
+}
+
 const UUID_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** proxmox-api's engine with ticket renewal before expiry and on demand (401). */
@@ -496,7 +507,13 @@ export class PveClient implements ProxmoxClient {
     return this.request('POST', `/nodes/${enc(node)}/storage/${enc(storage)}/download-url`, params);
   }
 
+  private guardRootOnly(params: PveParams): void {
+    const what = rootOnlyParameter(params);
+    if (what) this.requireRootPam(what.charAt(0).toUpperCase() + what.slice(1));
+  }
+
   async createVm(node: string, params: PveParams & { vmid: number }): Promise<Upid> {
+    this.guardRootOnly(params);
     try {
       return await this.request<Upid>('POST', `/nodes/${enc(node)}/qemu`, withSshKeys(params));
     } catch (err) {
@@ -506,10 +523,12 @@ export class PveClient implements ProxmoxClient {
   }
 
   async updateVmConfig(node: string, vmid: number, params: PveParams): Promise<void> {
+    this.guardRootOnly(params);
     await this.request('PUT', `/nodes/${enc(node)}/qemu/${vmid}/config`, withSshKeys(params));
   }
 
   async updateVmConfigAsync(node: string, vmid: number, params: PveParams): Promise<Upid> {
+    this.guardRootOnly(params);
     return this.request('POST', `/nodes/${enc(node)}/qemu/${vmid}/config`, withSshKeys(params));
   }
 
