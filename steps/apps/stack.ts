@@ -78,7 +78,9 @@ export class AppsStackStep implements Step {
     this.id = spec.id;
     this.title = spec.title;
     this.needs = [...spec.needs];
-    this.inputs = { project: spec.project, apps: Object.fromEntries(spec.apps.map((k) => [k, config.apps[k]])), nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion };
+    const apps = Object.fromEntries(spec.apps.map((k) => [k, config.apps[k]]));
+    // What the program reads: a change re-opens the step (and its check previews the diff).
+    this.inputs = spec.project === 'infra-apps' ? { project: spec.project, apps, nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion } : { project: spec.project, apps };
   }
 
   describe(_ctx: StepContext): string {
