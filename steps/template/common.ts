@@ -195,6 +195,22 @@ export function isRootPamTicket(config: Config): boolean {
   return !config.proxmox.tokenId && !config.proxmox.tokenSecret && config.proxmox.username === 'root@pam' && !!config.proxmox.password;
 }
 
+/**
+ * Content types of a storage as the node sees it (GET /nodes/{node}/storage needs only Datastore.Audit,
+ * unlike the datacenter storage definition).
+ */
+export async function storageContentTypes(pve: ProxmoxClient, node: string, storage: string, field: string): Promise<string[]> {
+  const list = await pve.storages(node);
+  const st = list.find((s) => s.storage === storage);
+  if (!st) {
+    throw new UserError(`The Proxmox storage '${storage}' does not exist on ${node} (or this login cannot see it)`, {
+      field,
+      fix: `Choose one of: ${list.map((s) => `${s.storage} (${s.content.join(',') || 'no content'})`).join(', ') || '(none visible)'}; or grant Datastore.Audit on /storage/${storage}.`,
+    });
+  }
+  return st.content;
+}
+
 /** The storage lacks a content type: the fix keeps the existing list (pvesm set replaces it). */
 export function missingContentError(storage: string, content: string, existing: string[], field: string, why: string): UserError {
   const list = [...existing.filter((c) => c !== content && c !== 'none'), content].join(',');

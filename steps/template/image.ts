@@ -17,6 +17,7 @@ import {
   missingContentError,
   progressFromLog,
   releaseOf,
+  storageContentTypes,
   templateHost,
   versionAtLeast,
   type ImageOutputs,
@@ -94,9 +95,9 @@ export function imageStep(config: Config, _options: RunOptions): Step {
         ctx.log(`Proxmox VE ${f.pveVersion} predates ${IMPORT_CONTENT_SINCE}: downloading to '${storage}' as ISO content and importing by absolute path (allowed for root@pam)`, 'warn');
       }
       const pve = await ctx.services.proxmox();
-      const sc = await pve.storageConfig(storage);
-      if (!sc.content.includes(p.content)) {
-        throw missingContentError(storage, p.content, sc.content, 'proxmox.storage.images', p.mode === 'import' ? 'the Flatcar image is downloaded there as a disk image to import' : 'the Flatcar image is downloaded there on Proxmox VE before 8.4');
+      const content = await storageContentTypes(pve, node, storage, 'proxmox.storage.images');
+      if (!content.includes(p.content)) {
+        throw missingContentError(storage, p.content, content, 'proxmox.storage.images', p.mode === 'import' ? 'the Flatcar image is downloaded there as a disk image to import' : 'the Flatcar image is downloaded there on Proxmox VE before 8.4');
       }
       const existing = await pve.storageContent(node, storage, p.content);
       if (!existing.some((v) => v.volid === p.volid)) {

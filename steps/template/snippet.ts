@@ -10,7 +10,7 @@ import { checkCloudInitSize } from '../../src/ignition/index.js';
 import { sh } from '../../src/shell/quote.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { TEMPLATE_STEP, facts, missingContentError, templateSnippet, type SnippetOutputs } from './common.js';
+import { TEMPLATE_STEP, facts, missingContentError, storageContentTypes, templateSnippet, type SnippetOutputs } from './common.js';
 import { connectPveSsh } from './pve-ssh.js';
 
 export function snippetPath(snippetsPath: string, file: string): string {
@@ -47,9 +47,9 @@ export function snippetStep(config: Config, _options: RunOptions): Step {
       const s = templateSnippet(config);
       checkCloudInitSize([{ label: s.file, data: s.json }]);
       const pve = await ctx.services.proxmox();
-      const sc = await pve.storageConfig(storage);
-      if (!sc.content.includes('snippets')) {
-        throw missingContentError(storage, 'snippets', sc.content, 'proxmox.storage.snippets', 'the VMs read their Ignition config from a snippet there (cicustom)');
+      const content = await storageContentTypes(pve, facts(ctx).pveNodes[0]!, storage, 'proxmox.storage.snippets');
+      if (!content.includes('snippets')) {
+        throw missingContentError(storage, 'snippets', content, 'proxmox.storage.snippets', 'the VMs read their Ignition config from a snippet there (cicustom)');
       }
       const path = snippetPath(facts(ctx).snippetsPath, s.file);
       const session = await connectPveSsh(ctx);

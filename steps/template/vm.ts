@@ -24,6 +24,7 @@ import {
   outputsOf,
   progressFromLog,
   releaseOf,
+  storageContentTypes,
   templateDescription,
   templateHost,
   templateName,
@@ -129,8 +130,8 @@ export function vmStep(config: Config, options: RunOptions): Step {
       vmid ??= await chooseVmid(ctx, pve);
 
       const disks = config.proxmox.storage.disks;
-      const sc = await pve.storageConfig(disks);
-      if (!sc.content.includes('images')) throw missingContentError(disks, 'images', sc.content, 'proxmox.storage.disks', 'the template disk and its cloud-init drive are created there');
+      const content = await storageContentTypes(pve, node, disks, 'proxmox.storage.disks');
+      if (!content.includes('images')) throw missingContentError(disks, 'images', content, 'proxmox.storage.disks', 'the template disk and its cloud-init drive are created there');
 
       const params = templateVmParams(config, { vmid, rel, image, snippet });
       ctx.log(`Creating ${name} (VMID ${vmid}) on ${node}: disk imported from ${image.importFrom}, cloud-init user-data ${snippet.volid}`);
