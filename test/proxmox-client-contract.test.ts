@@ -388,6 +388,14 @@ describe('proxmox:connect step against the simulator', () => {
     assert.match(run.err.message, /Proxmox VE 7\.4\.17 is too old/);
   });
 
+  test('an unknown snippets storage is reported once, with the storages that exist', async () => {
+    const { run } = await runConnect({}, { storage: { disks: 'local-lvm', images: 'local', snippets: 'nfs-snips' } });
+    assert.ok(run.err instanceof UserError, String(run.err));
+    assert.equal(run.err.field, 'proxmox.storage.snippets');
+    assert.match(run.err.message, /^Proxmox node pve1 has no storage 'nfs-snips'/);
+    assert.match(run.err.fix!, /local \(/);
+  });
+
   test('an unknown bridge and storage are all reported at once', async () => {
     const { run } = await runConnect({}, { bridge: 'vmbr7', storage: { disks: 'tank', images: 'local', snippets: 'local' } });
     assert.ok(run.err instanceof UserError);

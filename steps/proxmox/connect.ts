@@ -114,17 +114,20 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
 
   // Where snippets live on the PVE host (written over SSH/SFTP later)
   let snippetsPath = '';
-  try {
-    const sc = await client.storageConfig(s.snippets);
-    if (sc.path) snippetsPath = sc.path;
-    else add({ field: 'proxmox.storage.snippets', message: `The storage '${s.snippets}' (type ${sc.type}) has no directory path, so snippets cannot be written to it`, fix: 'Use a file-based storage (dir, nfs, cifs, cephfs) with the snippets content type, e.g. "local".' });
-  } catch (err) {
-    // Reading a storage definition needs Datastore.Allocate, more than the rest of the run needs.
-    if (err instanceof UserError && s.snippets === 'local' && /lacks the privilege/.test(err.message)) {
-      snippetsPath = '/var/lib/vz';
-      log(`Cannot read the definition of storage 'local' (${err.message}); assuming its default path /var/lib/vz`, 'warn');
-    } else if (err instanceof UserError) add(err);
-    else throw err;
+  const snippetsMissing = problems.some((x) => x.field === 'proxmox.storage.snippets' && /has no storage/.test(x.message));
+  if (!snippetsMissing) {
+    try {
+      const sc = await client.storageConfig(s.snippets);
+      if (sc.path) snippetsPath = sc.path;
+      else add({ field: 'proxmox.storage.snippets', message: `The storage '${s.snippets}' (type ${sc.type}) has no directory path, so snippets cannot be written to it`, fix: 'Use a file-based storage (dir, nfs, cifs, cephfs) with the snippets content type, e.g. "local".' });
+    } catch (err) {
+      // Reading a storage definition needs Datastore.Allocate, more than the rest of the run needs.
+      if (err instanceof UserError && s.snippets === 'local' && /lacks the privilege/.test(err.message)) {
+        snippetsPath = '/var/lib/vz';
+        log(`Cannot read the definition of storage 'local' (${err.message}); assuming its default path /var/lib/vz`, 'warn');
+      } else if (err instanceof UserError) add(err);
+      else throw err;
+    }
   }
 
   const facts: ConnectFacts = {
