@@ -14,7 +14,8 @@ import { useTheme } from '../src/ui/theme.js';
 import { TextField } from '../src/ui/components/TextField.js';
 import { Footer } from '../src/ui/components/Footer.js';
 
-export type NodesResult = { back: boolean; nodes: Plain };
+/** `patch` holds `nodes` and `cluster.name`, to merge into the draft. */
+export type NodesResult = { back: boolean; patch: Plain };
 
 export interface NodesScreenProps {
   /** The whole draft so far (preset, proxmox…): the layout is validated in its context. */
@@ -26,7 +27,7 @@ export interface NodesScreenProps {
 
 interface FieldDef {
   key: string;
-  /** Config path under nodes. */
+  /** Config path (dotted). */
   path: string;
   label: string;
   numeric?: boolean;
@@ -36,23 +37,24 @@ interface FieldDef {
 }
 
 const FIELDS: FieldDef[] = [
-  { key: 'sc', path: 'servers.count', label: 'count', numeric: true, width: 3, row: 0 },
-  { key: 'sp', path: 'servers.cores', label: 'cores', numeric: true, width: 3, row: 0 },
-  { key: 'sm', path: 'servers.memory', label: 'MiB', numeric: true, width: 6, row: 0 },
-  { key: 'sd', path: 'servers.disk', label: 'GiB', numeric: true, width: 4, row: 0 },
-  { key: 'ac', path: 'agents.count', label: 'count', numeric: true, width: 3, row: 1 },
-  { key: 'ap', path: 'agents.cores', label: 'cores', numeric: true, width: 3, row: 1 },
-  { key: 'am', path: 'agents.memory', label: 'MiB', numeric: true, width: 6, row: 1 },
-  { key: 'ad', path: 'agents.disk', label: 'GiB', numeric: true, width: 4, row: 1 },
-  { key: 'mode', path: 'network.mode', label: 'mode', width: 12, row: 2 },
-  { key: 'vip', path: 'vip', label: 'VIP', width: 15, row: 2 },
-  { key: 'cidr', path: 'network.cidr', label: 'CIDR', width: 18, row: 3, staticOnly: true },
-  { key: 'gw', path: 'network.gateway', label: 'gateway', width: 15, row: 3, staticOnly: true },
-  { key: 'first', path: 'network.firstAddress', label: 'first', width: 15, row: 3, staticOnly: true },
-  { key: 'vs', path: 'vmids.start', label: 'start', numeric: true, width: 9, row: 4 },
-  { key: 've', path: 'vmids.end', label: 'end', numeric: true, width: 9, row: 4 },
+  { key: 'name', path: 'cluster.name', label: 'name', width: 24, row: 0 },
+  { key: 'sc', path: 'nodes.servers.count', label: 'count', numeric: true, width: 3, row: 1 },
+  { key: 'sp', path: 'nodes.servers.cores', label: 'cores', numeric: true, width: 3, row: 1 },
+  { key: 'sm', path: 'nodes.servers.memory', label: 'MiB', numeric: true, width: 6, row: 1 },
+  { key: 'sd', path: 'nodes.servers.disk', label: 'GiB', numeric: true, width: 4, row: 1 },
+  { key: 'ac', path: 'nodes.agents.count', label: 'count', numeric: true, width: 3, row: 2 },
+  { key: 'ap', path: 'nodes.agents.cores', label: 'cores', numeric: true, width: 3, row: 2 },
+  { key: 'am', path: 'nodes.agents.memory', label: 'MiB', numeric: true, width: 6, row: 2 },
+  { key: 'ad', path: 'nodes.agents.disk', label: 'GiB', numeric: true, width: 4, row: 2 },
+  { key: 'mode', path: 'nodes.network.mode', label: 'mode', width: 12, row: 3 },
+  { key: 'vip', path: 'nodes.vip', label: 'VIP', width: 15, row: 3 },
+  { key: 'cidr', path: 'nodes.network.cidr', label: 'CIDR', width: 18, row: 4, staticOnly: true },
+  { key: 'gw', path: 'nodes.network.gateway', label: 'gateway', width: 15, row: 4, staticOnly: true },
+  { key: 'first', path: 'nodes.network.firstAddress', label: 'first', width: 15, row: 4, staticOnly: true },
+  { key: 'vs', path: 'nodes.vmids.start', label: 'start', numeric: true, width: 9, row: 5 },
+  { key: 've', path: 'nodes.vmids.end', label: 'end', numeric: true, width: 9, row: 5 },
 ];
-const ROWS = ['Servers', 'Agents', 'Network', 'Static IPs', 'VMIDs'];
+const ROWS = ['Cluster', 'Servers', 'Agents', 'Network', 'Static IPs', 'VMIDs'];
 
 type Values = Record<string, string>;
 
@@ -63,7 +65,7 @@ interface S {
   touched: boolean;
 }
 
-function toNodes(values: Values): Plain {
+function toPatch(values: Values): Plain {
   const out: Plain = {};
   for (const f of FIELDS) {
     const raw = values[f.key] ?? '';
@@ -91,37 +93,34 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
       const values: Values = {};
       // Start from the schema's defaults so an empty (custom) draft shows real numbers.
       const parsed = NodesSchema.safeParse(draftGet(merged, 'nodes') ?? {});
-      const base = parsed.success ? { nodes: parsed.data } : merged;
+      const base = parsed.success ? { ...merged, nodes: parsed.data } : merged;
       for (const f of FIELDS) {
-        const v = draftGet(base, `nodes.${f.path}`);
+        const v = draftGet(base, f.path);
         values[f.key] = v === undefined ? '' : String(v);
       }
       values.mode ||= 'dhcp';
       values.sc ||= '1';
       values.ac ||= '0';
-      return { focus: 0, values, touched: false };
+      return { focus: values.name ? 1 : 0, values, touched: false };
     },
   );
   const visible = FIELDS.filter((f) => !f.staticOnly || s.values.mode === 'static');
   const focused = visible[Math.min(s.focus, visible.length - 1)]!;
-  const nodesPatch = toNodes(s.values);
-  const candidate = mergeDraft(draft, { nodes: nodesPatch });
-  const check = useMemo(() => checkDraft(candidate, ['nodes', 'apps.piraeus.replicas', 'flatcar.templateVmid']), [JSON.stringify(nodesPatch), draft]);
-  const errorOf = (f: FieldDef) => {
-    const p = `nodes.${f.path}`;
-    return check.errors[p] ?? (f.path.startsWith('vmids') ? check.errors['nodes.vmids'] : undefined);
-  };
+  const patch = toPatch(s.values);
+  const candidate = mergeDraft(draft, patch);
+  const check = useMemo(() => checkDraft(candidate, ['cluster.name', 'nodes', 'apps.piraeus.replicas', 'flatcar.templateVmid']), [JSON.stringify(patch), draft]);
+  const errorOf = (f: FieldDef) => check.errors[f.path] ?? (f.path.startsWith('nodes.vmids') ? check.errors['nodes.vmids'] : undefined);
   const errors = Object.entries(check.errors);
 
   useInput((input, key) => {
     const n = visible.length;
-    if (key.escape) return onSubmit({ back: true, nodes: nodesPatch });
+    if (key.escape) return onSubmit({ back: true, patch });
     if ((key.tab && key.shift) || key.upArrow) dispatch({ type: 'focus', to: (s.focus - 1 + n) % n });
     else if (key.tab || key.downArrow) dispatch({ type: 'focus', to: (s.focus + 1) % n });
     else if (focused.key === 'mode' && (input === ' ' || key.leftArrow || key.rightArrow)) dispatch({ type: 'edit', key: 'mode', f: (m) => (m === 'static' ? 'dhcp' : 'static') });
     else if (key.return) {
       if (errors.length) dispatch({ type: 'touch' });
-      else onSubmit({ back: false, nodes: nodesPatch });
+      else onSubmit({ back: false, patch });
     }
   });
 
@@ -169,7 +168,7 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
       ) : null}
       {s.touched
         ? errors
-            .filter(([p]) => !FIELDS.some((f) => f === focused && (`nodes.${f.path}` === p || (f.path.startsWith('vmids') && p === 'nodes.vmids'))))
+            .filter(([p]) => !(focused.path === p || (focused.path.startsWith('nodes.vmids') && p === 'nodes.vmids')))
             .slice(0, 3)
             .map(([p, m]) => (
               <Text key={p} color={t.error} wrap="wrap">

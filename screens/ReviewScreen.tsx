@@ -81,7 +81,7 @@ export function ReviewScreen({ config, plan, configPath, secrets, error, recreat
       </Box>
       <Box flexDirection="column" marginTop={1}>
         <Text wrap="wrap">
-          Config saved to <Text bold>{configPath}</Text> (no secrets): re-run with `flatcar-k3s up --config {configPath}`.
+          The config will be saved to <Text bold>{configPath}</Text> (no secrets); re-run it with `flatcar-k3s up --config {configPath}`.
         </Text>
         <Text wrap="wrap">Secrets: {secrets}.</Text>
       </Box>

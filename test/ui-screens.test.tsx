@@ -162,8 +162,7 @@ test('Nodes: an even server count is refused with why, the VIP is required for H
     assert.match(f, /homelab-server-2.*→ pve2/);
     await r.press(KEYS.enter);
     await r.waitFor(() => out.length === 1);
-    const nodes = out[0]!.nodes;
-    const c = resolveConfig(mergeDraft(draft, { nodes }), { env: {} });
+    const c = resolveConfig(mergeDraft(draft, out[0]!.patch), { env: {} });
     assert.equal(c.nodes.servers.count, 3);
     assert.equal(c.nodes.vip, '192.168.1.40');
     assert.equal(c.nodes.agents.count, 2);
@@ -195,7 +194,7 @@ test('Nodes: static addressing shows its fields and checks them; Esc returns wha
     await r.press(KEYS.esc);
     await r.waitFor(() => out.length === 1);
     assert.equal(out[0]!.back, true);
-    assert.deepEqual((out[0]!.nodes.network as Record<string, unknown>), { mode: 'static', cidr: '10.0.0.0/24', gateway: '10.0.0.1', firstAddress: '10.0.0.50' });
+    assert.deepEqual(((out[0]!.patch.nodes as Record<string, unknown>).network as Record<string, unknown>), { mode: 'static', cidr: '10.0.0.0/24', gateway: '10.0.0.1', firstAddress: '10.0.0.50' });
   } finally {
     r.unmount();
   }

@@ -28,8 +28,8 @@ export interface ProxmoxGateway {
 }
 
 export interface FlatcarReleases {
-  /** Releases of a channel that can be installed on Proxmox, newest first. */
-  list(channel: string): Promise<FlatcarRelease[]>;
+  /** Releases of a channel that can be installed on Proxmox, newest first (feedBaseUrl: a mirror, from the config). */
+  list(channel: string, feedBaseUrl?: string): Promise<FlatcarRelease[]>;
 }
 
 /** A cluster in the state dir whose last run did not finish. */
@@ -80,8 +80,13 @@ export interface UiServices {
   describePlan(config: Config): Promise<string[]>;
   /** Where saveConfig will write, shown on the Review screen before anything is written. */
   configPathFor(config: Config): string;
-  saveConfig(config: Config): Promise<SavedConfig>;
-  /** Run the steps for the config through the runner; resolves when the run ends. */
+  /** Where the secrets will be kept (said on the Review screen). */
+  secretsNote(config: Config): string;
+  /** Write the config YAML (no secrets) and the secrets (0600 file unless they come from the environment). */
+  saveConfig(config: Config, draft: Record<string, unknown>): Promise<SavedConfig>;
+  /** Secrets saved for a cluster by an earlier session (0600 file), as a raw config patch. */
+  savedSecrets(clusterDir: string): Record<string, unknown>;
+  /** Run the steps for the config through the runner; resolves when the run ends (also after an abort). */
   startRun(config: Config, opts: StartRunOptions): Promise<RunOutcome>;
   /** Read a config file (YAML) as a raw document (not yet merged with the preset). */
   readConfigFile(path: string): Promise<Record<string, unknown>>;
@@ -94,4 +99,6 @@ export interface UiServices {
   prefillSources: Record<string, string>;
   env: NodeJS.ProcessEnv;
   logFile?: string;
+  /** The log file of a cluster's run (shown on failure). */
+  logFileFor(config: Config): string;
 }

@@ -25,7 +25,7 @@ function printable(input: string): string {
   return input.replace(/\x1b\[[0-9;]*[~A-Za-z]/g, '').replace(/[\x00-\x1f\x7f]/g, '');
 }
 
-export function TextField({ label, value, onChange, focus, mask, placeholder, error, hint, labelWidth = 14, onSubmit }: TextFieldProps) {
+export function TextField({ label, value, onChange, focus, mask, placeholder, error, hint, labelWidth = 16, onSubmit }: TextFieldProps) {
   const t = useTheme();
   useInput(
     (input, key) => {

@@ -1,0 +1,303 @@
+/**
+ * The wizard: holds the state in a reducer, shows one screen at a time, and talks to the rest of the
+ * program only through UiServices. The run itself is the runner's: the app feeds its events to a
+ * RunStore and aborts its signal to quit safely.
+ */
+import { useEffect, useMemo, useReducer, useRef, useState } from 'react';
+import { Box, Text, useInput } from 'ink';
+import type { Config } from '../config/schema.js';
+import { resolveConfig } from '../config/load.js';
+import { EXIT } from '../errors.js';
+import { initialState, mergeDraft, wizard, draftGet, type Plain } from './state.js';
+import type { UiServices } from './types.js';
+import { withPreset } from './validate.js';
+import { RunStore } from './run-store.js';
+import { ThemeContext, type Theme } from './theme.js';
+import { StartScreen, type StartChoice } from '../../screens/StartScreen.js';
+import { ProxmoxScreen, type ProxmoxInitial } from '../../screens/ProxmoxScreen.js';
+import { FlatcarScreen } from '../../screens/FlatcarScreen.js';
+import { NodesScreen } from '../../screens/NodesScreen.js';
+import { AppsScreen, APPS, type AppKey } from '../../screens/AppsScreen.js';
+import { ReviewScreen } from '../../screens/ReviewScreen.js';
+import { RunScreen, type RunAction } from '../../screens/RunScreen.js';
+import { DoneScreen } from '../../screens/DoneScreen.js';
+
+export interface AppProps {
+  services: UiServices;
+  theme: Theme;
+  /** Called once with the exit code (and lines to print after the full-screen UI closes). */
+  onExit: (code: number, message?: string) => void;
+  /** A config file given on the command line: start from it. */
+  configPath?: string;
+  now?: () => number;
+}
+
+const STEPS_TITLE: Record<string, string> = { start: 'Start', proxmox: 'Proxmox', flatcar: 'Flatcar', nodes: 'Nodes', apps: 'Apps', review: 'Review', run: 'Build', done: 'Done' };
+
+function fillMissing(base: Plain, fill: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(fill)) {
+    const cur = out[k];
+    if (cur === undefined) out[k] = v;
+    else if (cur && v && typeof cur === 'object' && typeof v === 'object' && !Array.isArray(cur) && !Array.isArray(v)) out[k] = fillMissing(cur as Plain, v as Plain);
+  }
+  return out;
+}
+
+function errorText(err: unknown): string {
+  const e = err as { message?: string; fix?: string };
+  return `${e?.message ?? String(err)}${e?.fix ? `\nFix: ${e.fix}` : ''}`;
+}
+
+export function App({ services, theme, onExit, configPath, now = Date.now }: AppProps) {
+  const [s, dispatch] = useReducer(wizard, undefined, () => initialState({}));
+  const [fileError, setFileError] = useState<{ path: string; message: string }>();
+  const [plan, setPlan] = useState<string[] | Error>();
+  const [reviewError, setReviewError] = useState<string>();
+  const [stopping, setStopping] = useState(false);
+  const store = useMemo(() => new RunStore(), []);
+  const run = useRef<{ controller: AbortController; done: Promise<void> } | undefined>(undefined);
+  const exited = useRef(false);
+  const exit = (code: number, message?: string) => {
+    if (exited.current) return;
+    exited.current = true;
+    store.close();
+    onExit(code, message);
+  };
+  useEffect(() => () => store.close(), [store]);
+
+  // --- Start ---------------------------------------------------------------------------------
+  const openFile = async (path: string) => {
+    try {
+      const raw = await services.readConfigFile(path);
+      setFileError(undefined);
+      dispatch({ type: 'begin', draft: fillMissing(raw, services.prefill), screen: 'proxmox' });
+    } catch (err) {
+      setFileError({ path, message: errorText(err) });
+    }
+  };
+  useEffect(() => {
+    if (configPath) void openFile(configPath);
+  }, []);
+
+  const onStart = async (c: StartChoice) => {
+    if (c.kind === 'quit') return exit(EXIT.ok);
+    if (c.kind === 'file') return openFile(c.path);
+    if (c.kind === 'preset') {
+      const base: Plain = c.name === 'custom' ? { cluster: { name: 'k3s' } } : { preset: c.name };
+      return dispatch({ type: 'begin', draft: fillMissing(base, services.prefill), screen: 'proxmox' });
+    }
+    // Resume: the saved config plus the saved (or environment) secrets; straight to the run when complete.
+    const r = c.run;
+    let draft: Plain = {};
+    try {
+      if (r.configPath) draft = await services.readConfigFile(r.configPath);
+    } catch (err) {
+      return setFileError({ path: r.configPath ?? '', message: errorText(err) });
+    }
+    draft = fillMissing(mergeDraft(draft, services.savedSecrets(r.clusterDir)), services.prefill);
+    try {
+      const config = resolveConfig(draft, { env: services.env });
+      dispatch({ type: 'begin', draft, screen: 'review', resume: r });
+      startRun(config, draft);
+    } catch (err) {
+      dispatch({ type: 'begin', draft, screen: 'proxmox', resume: r, notice: `Resuming ${r.cluster}: the saved config needs more before it can run:\n${((err as Error).message ?? String(err)).split('\n').slice(1).join('\n')}` });
+    }
+  };
+
+  // --- Review and run -----------------------------------------------------------------------
+  const reviewConfig = useMemo((): Config | Error | undefined => {
+    if (s.screen !== 'review') return undefined;
+    try {
+      return resolveConfig(s.draft, { env: services.env });
+    } catch (err) {
+      return err as Error;
+    }
+  }, [s.screen, s.draft]);
+  useEffect(() => {
+    setPlan(undefined);
+    setReviewError(undefined);
+    if (!reviewConfig || reviewConfig instanceof Error) return;
+    let live = true;
+    services.describePlan(reviewConfig).then(
+      (lines) => live && setPlan(lines),
+      (err) => live && setPlan(err instanceof Error ? err : new Error(String(err))),
+    );
+    return () => {
+      live = false;
+    };
+  }, [reviewConfig]);
+
+  const startRun = (config: Config, draft: Plain) => {
+    if (run.current) return;
+    const controller = new AbortController();
+    dispatch({ type: 'run-started', at: now() });
+    const done = (async () => {
+      try {
+        if (!s.saved || s.config !== config) {
+          const saved = await services.saveConfig(config, draft);
+          dispatch({ type: 'ready', config, saved });
+        }
+        const outcome = await services.startRun(config, { signal: controller.signal, onEvent: store.ingest, recreateTemplate: s.recreateTemplate });
+        store.flush();
+        dispatch({ type: 'run-ended', outcome, at: now() });
+      } catch (err) {
+        store.ingest({ type: 'run', status: 'failed', at: now(), message: errorText(err) });
+        store.flush();
+        dispatch({ type: 'run-ended', outcome: { status: 'failed', message: errorText(err) }, at: now() });
+      } finally {
+        run.current = undefined;
+      }
+    })();
+    run.current = { controller, done };
+  };
+
+  const onRunAction = (a: RunAction) => {
+    if (a === 'quit') {
+      if (run.current) {
+        setStopping(true);
+        run.current.controller.abort();
+        void run.current.done.then(() => exit(EXIT.interrupted, resumeHint('Stopped; the state is saved.')));
+      } else exit(s.outcome?.status === 'succeeded' ? EXIT.ok : s.outcome?.status === 'interrupted' ? EXIT.interrupted : EXIT.failed, resumeHint(s.outcome?.status === 'failed' ? 'The run failed; the state is saved.' : 'Stopped; the state is saved.'));
+    } else if (a === 'retry' && s.config && !run.current) startRun(s.config, s.draft);
+  };
+
+  const resumeHint = (first: string) =>
+    [first, 'Resume: run flatcar-k3s again and choose "Resume" on the start screen, or non-interactively:', `  ${s.saved?.command ?? 'flatcar-k3s up --config <file>'}`, ...(config ? [`Log: ${services.logFileFor(config)}`] : [])].join('\n');
+
+  // Ctrl-C anywhere: quit; during a run the same safe stop as "q".
+  useInput((input, key) => {
+    if (key.ctrl && input === 'c') {
+      if (s.screen === 'run') onRunAction('quit');
+      else exit(EXIT.interrupted);
+    }
+  });
+
+  const config = s.config ?? (reviewConfig instanceof Error ? undefined : reviewConfig);
+  const p = (draftGet(s.draft, 'proxmox') ?? {}) as ProxmoxInitial;
+  const feedBaseUrl = draftGet(s.draft, 'flatcar.feedBaseUrl') as string | undefined;
+  const appsDraft = (draftGet(withPreset(s.draft), 'apps') ?? {}) as Record<string, unknown>;
+
+  let screen: React.ReactNode;
+  switch (s.screen) {
+    case 'start':
+      screen = <StartScreen unfinished={services.unfinished} presets={services.presets} fileError={fileError?.message} initialPath={fileError?.path} onSubmit={(c) => void onStart(c)} />;
+      break;
+    case 'proxmox':
+      screen = (
+        <ProxmoxScreen
+          initial={p}
+          sources={services.prefillSources}
+          gateway={services.gateway}
+          notice={s.notice}
+          onSubmit={(r) => {
+            if (r.back) return dispatch({ type: 'back', patch: { proxmox: r.proxmox } });
+            dispatch({ type: 'facts', facts: r.facts });
+            dispatch({ type: 'next', screen: 'flatcar', patch: { proxmox: r.proxmox } });
+          }}
+        />
+      );
+      break;
+    case 'flatcar':
+      screen = (
+        <FlatcarScreen
+          initial={(draftGet(s.draft, 'flatcar') ?? {}) as { channel?: string; version?: string }}
+          releases={{ list: (ch) => services.releases.list(ch, feedBaseUrl) }}
+          templates={s.facts?.templates ?? []}
+          recreate={s.recreateTemplate}
+          onSubmit={(r) => {
+            dispatch({ type: 'recreate', value: r.recreateTemplate });
+            dispatch(r.back ? { type: 'back', patch: { flatcar: r.flatcar } } : { type: 'next', screen: 'nodes', patch: { flatcar: r.flatcar } });
+          }}
+        />
+      );
+      break;
+    case 'nodes':
+      screen = <NodesScreen draft={s.draft} pveNodes={s.facts?.pveNodes ?? []} onSubmit={(r) => dispatch(r.back ? { type: 'back', patch: r.patch } : { type: 'next', screen: 'apps', patch: r.patch })} />;
+      break;
+    case 'apps':
+      screen = (
+        <AppsScreen
+          initial={APPS.filter((a) => appsDraft[a.key] !== undefined && appsDraft[a.key] !== false).map((a) => a.key)}
+          pulumiAvailable={services.pulumiAvailable}
+          onSubmit={(r) => {
+            // Keep an app's own settings (e.g. piraeus: { replicas: 3 }) when it stays selected.
+            const apps: Plain = {};
+            for (const k of Object.keys(r.apps) as AppKey[]) apps[k] = r.apps[k] ? (typeof appsDraft[k] === 'object' && appsDraft[k] !== null ? appsDraft[k] : true) : false;
+            dispatch(r.back ? { type: 'back', patch: { apps } } : { type: 'next', screen: 'review', patch: { apps } });
+          }}
+        />
+      );
+      break;
+    case 'review':
+      if (reviewConfig instanceof Error || !reviewConfig) {
+        screen = <ReviewError message={reviewConfig ? errorText(reviewConfig) : 'nothing to review'} onBack={() => dispatch({ type: 'back' })} />;
+      } else {
+        screen = (
+          <ReviewScreen
+            config={reviewConfig}
+            plan={plan}
+            configPath={services.configPathFor(reviewConfig)}
+            secrets={services.secretsNote(reviewConfig)}
+            recreateTemplate={s.recreateTemplate}
+            error={reviewError}
+            onSubmit={(r) => (r.back ? dispatch({ type: 'back' }) : startRun(reviewConfig, s.draft))}
+          />
+        );
+      }
+      break;
+    case 'run':
+      screen = <RunScreen store={store} cluster={config?.cluster.name ?? ''} logFile={config ? services.logFileFor(config) : services.logFile} stopping={stopping} onSubmit={onRunAction} />;
+      break;
+    case 'done': {
+      const apps = config ? APPS.filter((a) => config.apps[a.key].enabled).map((a) => a.label) : [];
+      screen = (
+        <DoneScreen
+          cluster={config?.cluster.name ?? ''} kubeconfigPath={s.outcome?.kubeconfigPath} server={s.outcome?.server} installed={apps} elapsedMs={(s.runEndedAt ?? now()) - (s.runStartedAt ?? now())} configPath={s.saved?.configPath} onSubmit={() =>
+            exit(
+              EXIT.ok,
+              [`Cluster ${config?.cluster.name} is ready.`, ...(s.outcome?.kubeconfigPath ? [`Kubeconfig: ${s.outcome.kubeconfigPath}`, `Try: kubectl --kubeconfig ${s.outcome.kubeconfigPath} get nodes -o wide`] : []), ...(s.saved ? [`Re-run: ${s.saved.command}`] : [])].join('\n'),
+            )
+          }
+        />
+      );
+      break;
+    }
+  }
+  return (
+    <ThemeContext.Provider value={theme}>
+      <Box flexDirection="column">
+        {s.screen !== 'run' && s.screen !== 'done' ? <Breadcrumb current={s.screen} /> : null}
+        {screen}
+      </Box>
+    </ThemeContext.Provider>
+  );
+}
+
+function Breadcrumb({ current }: { current: string }) {
+  const order = ['start', 'proxmox', 'flatcar', 'nodes', 'apps', 'review', 'run'];
+  return (
+    <Text wrap="truncate-end">
+      {order.map((k, i) => (
+        <Text key={k} bold={k === current} dimColor={k !== current}>
+          {i ? ' › ' : ''}
+          {STEPS_TITLE[k]}
+        </Text>
+      ))}
+    </Text>
+  );
+}
+
+function ReviewError({ message, onBack }: { message: string; onBack: () => void }) {
+  useInput((_i, key) => {
+    if (key.escape || key.return) onBack();
+  });
+  return (
+    <Box flexDirection="column">
+      <Text bold>Review</Text>
+      <Text wrap="wrap">The config is not complete yet:</Text>
+      <Text wrap="wrap">{message}</Text>
+      <Text>Press Esc to go back and change it.</Text>
+    </Box>
+  );
+}

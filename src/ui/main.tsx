@@ -1,0 +1,99 @@
+/**
+ * Entry point of the terminal UI (`flatcar-k3s` with no command, and `--demo`). Refuses to run without
+ * a terminal (or under CI) and points to `up --config`; otherwise renders the wizard full-screen and
+ * resolves with the exit code. Every stream comes from the caller: nothing reaches for `process.std*`.
+ */
+import { render } from 'ink';
+import { App } from './App.js';
+import { themeFor } from './theme.js';
+import { detectPulumi, envPrefill, findUnfinished, realServices } from './services.js';
+import { appendLogLine } from '../log/file.js';
+import { EXIT } from '../errors.js';
+import type { Plain } from './state.js';
+
+export interface InteractiveOptions {
+  stateDir: string;
+  logFile?: string;
+  demo?: boolean;
+  configPath?: string;
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env?: NodeJS.ProcessEnv;
+}
+
+function isCi(env: NodeJS.ProcessEnv): boolean {
+  const ci = env.CI;
+  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
+}
+
+export async function runInteractive(opts: InteractiveOptions): Promise<number> {
+  const env = opts.env ?? process.env;
+  if (!opts.stdout.isTTY || !opts.stdin.isTTY || isCi(env)) {
+    opts.stderr.write(
+      'flatcar-k3s: the guided set-up needs a terminal (stdin and stdout a TTY, CI not set).\n' +
+        'Run it non-interactively instead:\n' +
+        '  flatcar-k3s up --config FILE --yes      (or: flatcar-k3s up --demo --yes)\n',
+    );
+    return EXIT.usage;
+  }
+  const globalLog = opts.logFile ?? `${opts.stateDir}/flatcar-k3s.log`;
+  let demoLog: (line: string) => void = (line) => appendLogLine(globalLog, `demo: ${line}`);
+  let demo: { overrides: Plain; close(): Promise<void> } | undefined;
+  if (opts.demo) {
+    opts.stdout.write('Starting the demo: a simulated Proxmox VE (nothing real is touched)…\n');
+    const mod = (await import(new URL('../demo/index.js', import.meta.url).href)) as {
+      startDemo(o: { stateDir: string; speed?: number; log?: (line: string) => void }): Promise<{ overrides: Plain; close(): Promise<void> }>;
+    };
+    const speed = env.FLATCAR_K3S_DEMO_SPEED ? Number(env.FLATCAR_K3S_DEMO_SPEED) : undefined;
+    demo = await mod.startDemo({ stateDir: opts.stateDir, speed, log: (line) => demoLog(line) });
+  }
+  try {
+    const fromEnv = envPrefill(env);
+    const [pulumiAvailable, unfinished] = await Promise.all([detectPulumi(env), findUnfinished(opts.stateDir)]);
+    const services = realServices({
+      stateDir: opts.stateDir,
+      logFile: opts.logFile,
+      env,
+      demo: opts.demo,
+      prefill: demo ? demo.overrides : fromEnv.prefill,
+      prefillSources: demo ? {} : fromEnv.sources,
+      pulumiAvailable,
+      unfinished,
+      onRunLog: (write) => {
+        demoLog = write ? (line) => write(`demo: ${line}`) : (line) => appendLogLine(globalLog, `demo: ${line}`);
+      },
+    });
+    let resolveCode!: (code: number) => void;
+    let farewell: string | undefined;
+    const code = new Promise<number>((r) => (resolveCode = r));
+    const instance = render(
+      <App
+        services={services}
+        theme={themeFor(env)}
+        configPath={opts.configPath}
+        onExit={(c, message) => {
+          farewell = message;
+          resolveCode(c);
+        }}
+      />,
+      {
+      stdin: opts.stdin,
+      stdout: opts.stdout,
+      stderr: opts.stderr,
+      exitOnCtrlC: false,
+      patchConsole: true,
+      alternateScreen: true,
+        maxFps: 15,
+      },
+    );
+    const exitCode = await Promise.race([code, instance.waitUntilExit().then(() => EXIT.ok)]);
+    instance.unmount();
+    await instance.waitUntilExit().catch(() => undefined);
+    // The alternate screen is gone now: leave the essentials in the normal terminal.
+    if (farewell) (exitCode === EXIT.ok ? opts.stdout : opts.stderr).write(farewell + '\n');
+    return exitCode;
+  } finally {
+    await demo?.close();
+  }
+}
