@@ -41,6 +41,14 @@ describe('startDemo', () => {
       assert.equal(config.proxmox.url, demo.sim.url);
       assert.equal(config.proxmox.ssh.hostKey, demo.sim.ssh!.hostKeyFingerprint);
       assert.deepEqual(config.proxmox.nodes, ['pve1']);
+      // the mirror fillers and the demo guests contributed their overrides, pointing at loopback
+      assert.ok(config.flatcar.feedBaseUrl.startsWith(demo.sim.mirror.url), config.flatcar.feedBaseUrl);
+      assert.ok(config.flatcar.imageBaseUrl.startsWith(demo.sim.mirror.url), config.flatcar.imageBaseUrl);
+      assert.ok(config.cluster.k3sReleaseUrl.startsWith(demo.sim.mirror.url), config.cluster.k3sReleaseUrl);
+      assert.equal(config.nodes.sshKeys.length, 1);
+      const feed = await fetch(`${config.flatcar.feedBaseUrl}/releases-stable.json`);
+      assert.equal(feed.status, 200);
+      assert.ok(Object.keys((await feed.json()) as object).includes('current'));
       // the token in the overrides works against the simulator
       const agent = new Agent({ connect: { ca: demo.sim.certPem } });
       try {
@@ -109,7 +117,7 @@ describe('demo-server', () => {
     const { run } = await import('../src/cli/commands/demo-server.js');
     const io = fakeIo();
     const done = run(['--json', '--speed', '0', '--nodes', '2', '--pve-version', '9.1.2', '--fail', 'GET /cluster/nextid#1=500:busy'], io);
-    await io.ready;
+    await Promise.race([io.ready, done.then((code) => assert.fail(`demo-server exited early with ${code}: ${io.err()}`))]);
     const lines = io.out().trim().split('\n');
     assert.equal(lines.length, 1);
     const info = JSON.parse(lines[0]!) as { url: string; tokenId: string; tokenSecret: string; fingerprint: string; node: string; config: Record<string, unknown> };
@@ -133,7 +141,13 @@ describe('demo-server', () => {
     const { run } = await import('../src/cli/commands/demo-server.js');
     const io = fakeIo();
     const done = run(['--speed', '0'], io);
-    while (!io.out().includes('Press Ctrl-C')) await new Promise((r) => setTimeout(r, 10));
+    let exited = false;
+    void done.finally(() => (exited = true)).catch(() => {});
+    while (!io.out().includes('Press Ctrl-C')) {
+      if (exited) await done; // surfaces the error (or fails below)
+      assert.ok(!exited, `demo-server exited early: ${io.err()}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const text = io.out();
     assert.match(text, /curl --cacert \S+pve-root-ca\.pem /);
     assert.doesNotMatch(text, /curl -k|--insecure/);

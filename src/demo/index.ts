@@ -20,7 +20,9 @@ export type DemoOverrides = Record<string, unknown>;
 export interface DemoMirror {
   /** http://127.0.0.1:<port> */
   url: string;
-  put(path: string, data: string | Buffer): void;
+  put(path: string, data: string | Buffer, contentType?: string): void;
+  /** 302 from path to location (e.g. a release channel URL to its release) */
+  redirect(path: string, location: string): void;
 }
 
 export interface DemoContext {
@@ -39,13 +41,19 @@ export type GuestFactory = (ctx: DemoContext) =>
 
 // ── Extension point 1: mirror fillers ────────────────────────────────────────────────────────────
 const mirrorFillers: MirrorFiller[] = [
-  /* H5: Flatcar feed+image, H6: k3s release */
+  /* H5: Flatcar feed+image */ async (m) => (await import('../flatcar/demo-mirror.js')).fillFlatcarMirror(m),
+  /* H6: k3s release */ async (m) => ({ ...(await import('../k3s/demo-mirror.js')).fillK3sMirror(m) }),
 ];
 
 // ── Extension point 2: demo guests ───────────────────────────────────────────────────────────────
-// H6: a factory over createDemoGuests (./flatcar-node.js) + demoNodeOverrides. Without one, the
-// simulator's default guests boot and report an address, but nothing answers SSH.
-const guestFactory: GuestFactory | undefined = undefined;
+// H6: createDemoGuests (./flatcar-node.js) + demoNodeOverrides. Without a factory, the simulator's
+// default guests boot and report an address, but nothing answers SSH.
+const guestFactory: GuestFactory | undefined = async (ctx) => {
+  const { createDemoGuests, demoNodeOverrides } = await import('./flatcar-node.js');
+  const sshPort = 20000 + Math.floor(Math.random() * 30000);
+  const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log });
+  return { hooks: guests, overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: false, vip: false }), close: () => guests.close() };
+};
 
 export interface DemoOptions {
   stateDir: string;
@@ -99,7 +107,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     }
     log(`simulated Proxmox VE ${opts.sim?.pveVersion ?? '8.4.1'} at ${sim.url} (nodes ${sim.nodes.join(', ')}, speed ${speed})`);
     for (const fill of mirrorFillers) {
-      const o = await fill({ url: sim.mirror.url, put: (p, d) => sim.mirror.put(p, d) }, ctx);
+      const o = await fill(sim.mirror, ctx);
       if (o) overrides = mergeOverrides(overrides, o);
     }
     if (guests?.overrides) overrides = mergeOverrides(overrides, guests.overrides);

@@ -109,7 +109,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     login: { ...ctx.auth.login },
     ssh,
     storageRoot,
-    mirror: { url: mirror.url, put: (p, d) => mirror.put(p, d) },
+    mirror: { url: mirror.url, put: (p, d, t) => mirror.put(p, d, t), redirect: (p, l) => mirror.redirect(p, l) },
     requests: () => requestLog.map((r) => ({ ...r, params: { ...r.params } })),
     tasks: () => ctx.tasks.all().map((t) => ({ ...t, log: [...t.log] })),
     faults: {

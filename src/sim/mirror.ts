@@ -1,8 +1,7 @@
 /**
  * A plain-HTTP static file server on loopback: the demo's stand-in for release.flatcar-linux.net,
- * flatcar.org and GitHub releases. Files are put in memory with put(path, data). HEAD and GET; a path
- * that is a "directory" redirects like a CDN would not, so only exact paths exist. Range requests are
- * not needed by Proxmox's wget.
+ * flatcar.org and GitHub releases. Files are put in memory with put(path, data); only exact paths exist
+ * (GET and HEAD), plus explicit 302 redirects (update.k3s.io's channel URLs work that way).
  */
 import { createServer, type Server } from 'node:http';
 

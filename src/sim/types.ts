@@ -88,7 +88,7 @@ export interface Simulator {
   login: { username: string; password: string };
   ssh: SimSsh | undefined;
   storageRoot: string;
-  mirror: { url: string; put(path: string, data: string | Buffer): void };
+  mirror: { url: string; put(path: string, data: string | Buffer, contentType?: string): void; redirect(path: string, location: string): void };
   requests(): SimRequest[];
   tasks(): SimTask[];
   faults: SimFaultsApi;
