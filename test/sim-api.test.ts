@@ -148,9 +148,18 @@ describe('routing', () => {
     assert.equal(r.status, 501);
     assert.match(r.body!.message!, /Method not implemented in simulator: GET \/cluster\/ha\/resources/);
   });
-  it('595 for an unknown node', async () => {
+  it('fails the host lookup for an unknown node', async () => {
     const r = await c.call('GET', '/nodes/pve9/qemu');
-    assert.equal(r.status, 595);
+    assert.equal(r.status, 500);
+    assert.match(r.body!.message!, /^hostname lookup 'pve9' failed/);
+  });
+  it('knows a task only on its own node', async () => {
+    const bad = await c.call('GET', '/nodes/pve1/tasks/nonsense/status');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body!.errors!.upid, 'unable to parse worker upid');
+    const other = await c.call('GET', `/nodes/pve1/tasks/${encodeURIComponent('UPID:pve2:00001234:00005678:6B092B81:qmstart:100:root@pam:')}/status`);
+    assert.equal(other.status, 400);
+    assert.equal(other.body!.errors!.upid, 'no such task');
   });
 });
 

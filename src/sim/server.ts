@@ -158,7 +158,10 @@ export function createApiServer(opts: ServerOptions): Server {
         throw e;
       }
       entry.user = auth?.authId;
-      if (!auth && route.info.permissions?.user !== 'world') throw new HttpError(401, 'No ticket');
+      if (!auth && route.info.permissions?.user !== 'world') {
+        await sleep(ctx.latency.ms('authFailure'));
+        throw new HttpError(401, 'No ticket');
+      }
 
       const errors = route.validate(all);
       if (Object.keys(errors).length) throw new HttpError(400, 'Parameter verification failed.', errors);

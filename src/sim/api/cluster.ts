@@ -7,7 +7,8 @@ const GiB = 1024 ** 3;
 
 export function requireNode(ctx: SimContext, req: ApiRequest): string {
   const node = str(req, 'node')!;
-  if (!ctx.state.hasNode(node)) throw new HttpError(595, `no such cluster node '${node}'`);
+  // the API proxies to the node named in the path; an unknown name fails the host lookup
+  if (!ctx.state.hasNode(node)) throw new HttpError(500, `hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`);
   return node;
 }
 
@@ -37,6 +38,16 @@ function vmResource(ctx: SimContext, vmid: number) {
     netout: 0,
     hastate: undefined,
   };
+}
+
+/** The task of a tasks/{upid} request; Proxmox reads it from the node in the path. */
+function findTask(ctx: SimContext, req: ApiRequest) {
+  const upid = str(req, 'upid')!;
+  const parsed = parseUpid(upid);
+  if (!parsed) throw new HttpError(400, 'Parameter verification failed.', { upid: 'unable to parse worker upid' });
+  const t = ctx.tasks.get(upid);
+  if (!t || parsed.node !== str(req, 'node')) throw new HttpError(400, 'Parameter verification failed.', { upid: 'no such task' });
+  return t;
 }
 
 export const clusterHandlers: HandlerTable = {
@@ -118,10 +129,7 @@ export const clusterHandlers: HandlerTable = {
 
   'GET /nodes/{node}/tasks/{upid}/status': (ctx, req) => {
     requireNode(ctx, req);
-    const upid = str(req, 'upid')!;
-    if (!parseUpid(upid)) throw new HttpError(400, `unable to parse worker upid '${upid}'`);
-    const t = ctx.tasks.get(upid);
-    if (!t) throw new HttpError(500, `no such task`);
+    const t = findTask(ctx, req);
     return {
       upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user.replace(/!.*$/, ''),
       ...(t.user.includes('!') ? { tokenid: t.user.replace(/^.*!/, '') } : {}),
@@ -131,10 +139,7 @@ export const clusterHandlers: HandlerTable = {
 
   'GET /nodes/{node}/tasks/{upid}/log': (ctx, req) => {
     requireNode(ctx, req);
-    const upid = str(req, 'upid')!;
-    if (!parseUpid(upid)) throw new HttpError(400, `unable to parse worker upid '${upid}'`);
-    const t = ctx.tasks.get(upid);
-    if (!t) throw new HttpError(500, `no such task`);
+    const t = findTask(ctx, req);
     const start = int(req, 'start') ?? 0;
     const limit = int(req, 'limit') ?? 50;
     const lines = limit === 0 ? t.log.slice(start) : t.log.slice(start, start + limit);

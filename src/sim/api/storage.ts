@@ -48,7 +48,7 @@ export const storageHandlers: HandlerTable = {
     const only = str(req, 'storage');
     return [...ctx.state.storages.values()]
       .filter((st) => !only || st.storage === only)
-      .filter((st) => !content || content.split(',').every((c) => st.content.includes(c)))
+      .filter((st) => !content || content.split(/[,;\s]+/).some((c) => st.content.includes(c)))
       .map((st) => ({ storage: st.storage, type: st.type, content: st.content.join(','), active: 1, enabled: 1, shared: st.shared ? 1 : 0, ...usage(ctx, st, node), used_fraction: usage(ctx, st, node).used / st.total }));
   },
 
