@@ -9,12 +9,14 @@ export interface DoneScreenProps {
   kubeconfigPath?: string;
   server?: string;
   installed: string[];
+  /** E.g. apps the run skipped and why. */
+  note?: string;
   elapsedMs: number;
   configPath?: string;
   onSubmit: () => void;
 }
 
-export function DoneScreen({ cluster, kubeconfigPath, server, installed, elapsedMs, configPath, onSubmit }: DoneScreenProps) {
+export function DoneScreen({ cluster, kubeconfigPath, server, installed, note, elapsedMs, configPath, onSubmit }: DoneScreenProps) {
   const t = useTheme();
   useInput((input, key) => {
     if (key.return || key.escape || input === 'q') onSubmit();
@@ -33,6 +35,11 @@ export function DoneScreen({ cluster, kubeconfigPath, server, installed, elapsed
         ) : null}
         <Text wrap="wrap">API server: {server ?? '(unknown)'}</Text>
         <Text wrap="wrap">Installed: k3s{installed.length ? `, ${installed.join(', ')}` : ''}</Text>
+        {note ? (
+          <Text color={t.warn} wrap="wrap">
+            {note}
+          </Text>
+        ) : null}
         {configPath ? <Text wrap="wrap">Config: {configPath} (run `flatcar-k3s up --config {configPath}` to converge again)</Text> : null}
       </Box>
       <Footer keys={[['Enter/q', 'exit']]} />

@@ -43,7 +43,7 @@ export function ReviewScreen({ config, plan, configPath, secrets, error, recreat
   const { columns, rows } = useWindowSize();
   const lines = Array.isArray(plan) ? plan : [];
   // Summary 4-6 rows, saved-to 2, header/footer 4: the plan gets the rest and scrolls.
-  const room = Math.max(3, rows - 16);
+  const room = Math.max(3, rows - 19);
   const [top, scroll] = useReducer((x: number, by: number) => Math.max(0, Math.min(Math.max(0, lines.length - room), x + by)), 0);
   useInput((input, key) => {
     if (key.escape) onSubmit({ back: true });

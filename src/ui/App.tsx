@@ -250,10 +250,14 @@ export function App({ services, theme, onExit, configPath, now = Date.now }: App
       screen = <RunScreen store={store} cluster={config?.cluster.name ?? ''} logFile={config ? services.logFileFor(config) : services.logFile} stopping={stopping} onSubmit={onRunAction} />;
       break;
     case 'done': {
-      const apps = config ? APPS.filter((a) => config.apps[a.key].enabled).map((a) => a.label) : [];
+      const chosen = config ? APPS.filter((a) => config.apps[a.key].enabled).map((a) => a.label) : [];
+      // Apps skipped by the run (no Pulumi CLI) were not installed: say so instead of listing them.
+      const skipped = store.getSnapshot().finished.filter((f) => f.group === 'apps' && f.status === 'skipped');
+      const apps = skipped.length ? [] : chosen;
+      const note = skipped.length && chosen.length ? `Not installed: ${chosen.join(', ')} (${skipped[0]!.reason ?? 'skipped'})` : undefined;
       screen = (
         <DoneScreen
-          cluster={config?.cluster.name ?? ''} kubeconfigPath={s.outcome?.kubeconfigPath} server={s.outcome?.server} installed={apps} elapsedMs={(s.runEndedAt ?? now()) - (s.runStartedAt ?? now())} configPath={s.saved?.configPath} onSubmit={() =>
+          cluster={config?.cluster.name ?? ''} kubeconfigPath={s.outcome?.kubeconfigPath} server={s.outcome?.server} installed={apps} note={note} elapsedMs={(s.runEndedAt ?? now()) - (s.runStartedAt ?? now())} configPath={s.saved?.configPath} onSubmit={() =>
             exit(
               EXIT.ok,
               [`Cluster ${config?.cluster.name} is ready.`, ...(s.outcome?.kubeconfigPath ? [`Kubeconfig: ${s.outcome.kubeconfigPath}`, `Try: kubectl --kubeconfig ${s.outcome.kubeconfigPath} get nodes -o wide`] : []), ...(s.saved ? [`Re-run: ${s.saved.command}`] : [])].join('\n'),
