@@ -62,6 +62,8 @@ export interface DemoGuests {
   /** Inject SSH faults: drop the connection when a command matching `match` runs on `node`. */
   faults: {
     dropConnection(node: string, match: RegExp, when?: 'before' | 'after', times?: number): void;
+    /** The node answers with a new host key from now on (as a re-installed or impostor machine would). */
+    replaceHostKey(node: string): Promise<string>;
   };
 }
 
@@ -112,7 +114,7 @@ export class DemoNode {
   readonly fs = new Map<string, FileEntry>();
   readonly dirs = new Set<string>(['/', '/home', '/home/core', '/tmp', '/etc', '/opt', '/var', '/run', '/usr', '/usr/bin']);
   readonly units = new Map<string, Unit>();
-  readonly hostKey: { privateKey: string; fingerprint: string };
+  hostKey: { privateKey: string; fingerprint: string };
   server?: InstanceType<typeof Server>;
   readonly connections = new Set<Connection>();
   authorizedKeys: Array<{ type: string; data: Buffer }> = [];
@@ -125,13 +127,7 @@ export class DemoNode {
     readonly mac: string,
   ) {
     this.vm = vm;
-    const kp = utils.generateKeyPairSync('ed25519');
-    const pub = utils.parseKey(kp.public);
-    const blob = (Array.isArray(pub) ? pub[0] : pub) as { getPublicSSH(): Buffer };
-    this.hostKey = {
-      privateKey: kp.private,
-      fingerprint: 'SHA256:' + createHash('sha256').update(blob.getPublicSSH()).digest('base64').replace(/=+$/, ''),
-    };
+    this.hostKey = newHostKey();
     this.writeFile('/etc/os-release', 'NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\nID_LIKE=coreos\nVERSION=4459.2.1\n', 0o644, 'root');
   }
   get name(): string {
@@ -158,6 +154,13 @@ export class DemoNode {
     if (!u) this.units.set(name, (u = { state: 'inactive', enabled: false, journal: [], generation: 0 }));
     return u;
   }
+}
+
+function newHostKey(): { privateKey: string; fingerprint: string } {
+  const kp = utils.generateKeyPairSync('ed25519');
+  const pub = utils.parseKey(kp.public);
+  const blob = (Array.isArray(pub) ? pub[0] : pub) as { getPublicSSH(): Buffer };
+  return { privateKey: kp.private, fingerprint: 'SHA256:' + createHash('sha256').update(blob.getPublicSSH()).digest('base64').replace(/=+$/, '') };
 }
 
 function parentOf(path: string): string {
@@ -989,6 +992,17 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     faults: {
       dropConnection(node, match, when = 'after', times = 1) {
         drops.push({ node, match, when, times });
+      },
+      async replaceHostKey(name) {
+        const node = [...nodesByVmid.values()].find((n) => n.name === name);
+        if (!node) throw new Error(`no demo node ${name}`);
+        for (const c of node.connections) c.end();
+        const srv = node.server;
+        node.server = undefined;
+        if (srv) await new Promise<void>((r) => srv.close(() => r()));
+        node.hostKey = newHostKey();
+        await listen(node);
+        return node.hostKey.fingerprint;
       },
     },
   };
