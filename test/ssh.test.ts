@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { AbortedError, BugError, RemoteError } from '../src/errors.js';
+import { AbortedError, BugError, RemoteError, UserError } from '../src/errors.js';
 import { sh } from '../src/shell/quote.js';
 import { createSshConnector } from '../src/ssh/client.js';
+import { generateEd25519KeyPair } from '../src/ssh/keys.js';
 import type { SshSession, SshTarget } from '../src/ssh/types.js';
 import { descendantPids, startSshd, type Sshd } from './helpers/sshd.js';
 
@@ -260,6 +261,30 @@ describe('ssh-agent authentication', () => {
     await sshd?.stop();
   });
 
+  it('falls back to the agent when the given key is not accepted', async () => {
+    const stranger = generateEd25519KeyPair('not-authorized');
+    const session = await createSshConnector().connect(targetFor(sshd, { privateKey: stranger.privateKey, agent: sock }));
+    try {
+      assert.equal(await session.run(sh`echo ${'agent after key'}`), 'agent after key\n');
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('uses an encrypted key when its passphrase is given', async () => {
+    const path = join(sshd.dir, 'id_encrypted');
+    await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'open sesame', '-f', path]);
+    const pub = readFileSync(`${path}.pub`, 'utf8').trim();
+    writeFileSync(join(sshd.dir, 'authorized_keys'), `${sshd.clientPublicKey}\n${pub}\n`);
+    const key = readFileSync(path, 'utf8');
+    const session = await createSshConnector().connect(targetFor(sshd, { privateKey: key, passphrase: 'open sesame' }));
+    await session.close();
+    await assert.rejects(
+      createSshConnector().connect(targetFor(sshd, { privateKey: key })),
+      (e: unknown) => e instanceof UserError && /ssh-agent or an unencrypted key is needed/.test(e.message),
+    );
+  });
+
   it('logs in with the agent only (no private key given)', async () => {
     const session = await createSshConnector().connect(targetFor(sshd, { privateKey: undefined, agent: sock }));
     try {
@@ -292,7 +317,7 @@ describe('a connection dropped mid-command', () => {
     assert.ok((await sshd.killSessionChildren()) >= 1);
 
     const err = await running.then(
-      () => assert.fail('exec should reject when the connection drops'),
+      (r) => assert.fail(`exec should reject when the connection drops, got ${JSON.stringify(r)}`),
       (e: unknown) => e,
     );
     assert.ok(err instanceof RemoteError, String(err));

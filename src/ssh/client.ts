@@ -156,11 +156,17 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
       client.connect(config);
     } catch (err) {
       // ssh2 throws synchronously on an unreadable private key.
+      const msg = (err as Error).message;
       fail(
-        new UserError(`The SSH private key for ${label} cannot be used: ${(err as Error).message}`, {
-          fix: 'Give an unencrypted OpenSSH/PEM key, or use ssh-agent.',
-          cause: err,
-        }),
+        /encrypted|passphrase/i.test(msg) && !target.passphrase
+          ? new UserError(`The SSH private key for ${label} is protected by a passphrase: ssh-agent or an unencrypted key is needed.`, {
+              fix: 'Load the key into ssh-agent (ssh-add) and make sure SSH_AUTH_SOCK is set, or give a key without a passphrase.',
+              cause: err,
+            })
+          : new UserError(`The SSH private key for ${label} cannot be used: ${msg}`, {
+              fix: 'Give an unencrypted OpenSSH/PEM key (or the right passphrase), or use ssh-agent.',
+              cause: err,
+            }),
       );
     }
   });

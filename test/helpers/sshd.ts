@@ -203,8 +203,13 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const killSessionChildren = async () => {
     if (!proc?.pid || exited) return 0;
     // The per-connection monitors, their post-auth children (which hold the socket) and the commands.
-    const all = await descendantPids(proc.pid);
-    for (const k of all) kill(k, 'SIGKILL');
+    // sshd processes first (top down): if a command died first, its sshd could still send the exit
+    // status and the client would see a normal exit instead of a lost connection.
+    const all = (await descendantPids(proc.pid)).reverse();
+    const sshds: number[] = [];
+    for (const pid of all) if (readCmdline(pid).startsWith('sshd')) sshds.push(pid);
+    for (const pid of sshds) kill(pid, 'SIGKILL');
+    for (const pid of all) if (!sshds.includes(pid)) kill(pid, 'SIGKILL');
     return all.length;
   };
 
@@ -252,6 +257,14 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     },
   };
   return sshd;
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
 }
 
 function safeRead(path: string): string {
