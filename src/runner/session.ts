@@ -190,6 +190,7 @@ export class ClusterRun {
       s.config = flattenConfig(this.config);
       s.configHash = configHash(this.config);
       s.order = order;
+      s.titles = Object.fromEntries(this.steps.map((st) => [st.id, st.title]));
       s.lastRun = { startedAt: now, status: 'running', pid: process.pid, command };
     });
     for (const id of reopened) this.store.dispatch({ type: 'pending', id, at: now, reason: 'config changed' });

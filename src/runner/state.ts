@@ -48,6 +48,8 @@ export interface ClusterState {
   config?: Record<string, unknown>;
   /** Step ids in plan order, as of the last run (for `status`). */
   order?: string[];
+  /** Step titles of the last run's plan (for `status` of steps not reached yet). */
+  titles?: Record<string, string>;
   steps: Record<string, StepRecord>;
   pins: Record<string, string>;
   lastRun?: { startedAt: number; finishedAt?: number; status: RunStatus; pid: number; command?: string; message?: string };

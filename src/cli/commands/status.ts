@@ -89,7 +89,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   for (const id of ids) {
     const r = state.steps[id];
     if (!r) {
-      writeLine(io.stdout, `  ${'pending'.padEnd(8)} ${id.padEnd(width)}  -`);
+      writeLine(io.stdout, `  ${'pending'.padEnd(8)} ${id.padEnd(width)}  ${'-'.padEnd(20)}  ${state.titles?.[id] ?? ''}`);
       continue;
     }
     const extra = r.status === 'done' && r.via === 'check' ? ' (found done)' : r.reason ? ` (${r.reason})` : '';
