@@ -105,6 +105,22 @@ export async function childPids(pid: number): Promise<number[]> {
   return out;
 }
 
+/** Processes whose SSH_CONNECTION names this server ("<client ip> <port> <host> <port>"). */
+export async function sessionOrphans(host: string, port: number): Promise<number[]> {
+  const suffix = ` ${host} ${port}`;
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const env = (await readFile(`/proc/${name}/environ`, 'utf8')).split('\0');
+      if (env.some((e) => e.startsWith('SSH_CONNECTION=') && e.endsWith(suffix))) out.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
 /** All descendants of a pid, deepest first. */
 export async function descendantPids(pid: number): Promise<number[]> {
   const kids = await childPids(pid);
@@ -218,6 +234,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     if (!p?.pid) return;
     const descendants = await descendantPids(p.pid);
     for (const d of descendants) kill(d, 'SIGKILL');
+    // Commands left behind by closed sessions (reparented to init) still carry this server in SSH_CONNECTION.
+    for (const pid of await sessionOrphans(host, port)) kill(pid, 'SIGKILL');
     if (!exited) {
       const gone = new Promise<void>((r) => p.once('exit', () => r()));
       kill(p.pid, 'SIGTERM');
