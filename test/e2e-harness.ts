@@ -59,7 +59,7 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
   const raw = deepMerge(
     deepMerge(
       deepMerge({ preset: o.preset }, sim.proxmoxConfig()),
-      deepMerge(mirrors, demoNodeOverrides({ stateDir, sshPort, staticNetwork: preset.nodes.network.mode === 'static', vip: !!preset.nodes.vip })),
+      deepMerge(mirrors, demoNodeOverrides({ stateDir, sshPort, staticNetwork: true, vip: !!preset.nodes.vip })),
     ),
     // The cluster apps need the Pulumi CLI (not installed here) and are tested on their own.
     deepMerge({ apps: { pulumiOperator: false, kured: false, piraeus: false, certManager: false, systemUpgradeController: false }, ...(o.sharedStorage ? { proxmox: { storage: { disks: 'ceph' } } } : {}) }, o.config ?? {}),

@@ -1011,9 +1011,12 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
 export interface DemoNodeOverridesOptions {
   stateDir: string;
   sshPort: number;
-  /** The config uses static addresses (nodes.network.mode static): move them onto loopback. */
+  /**
+   * Put static layouts on loopback: cidr 127.0.50.0/24, gateway .1, first address .11 (the mode stays
+   * what the config says, so DHCP layouts keep getting 127.x addresses from the demo guests).
+   */
   staticNetwork: boolean;
-  /** The config has a VIP: give it a loopback one. */
+  /** Give the control plane the loopback VIP 127.0.50.10 (needed by configs that have a VIP). */
   vip: boolean;
 }
 
@@ -1035,7 +1038,7 @@ export function demoNodeOverrides(o: DemoNodeOverridesOptions): { nodes: Record<
   chmodSync(keyFile, 0o600);
   const pub = readFileSync(`${keyFile}.pub`, 'utf8').trim();
   const nodes: Record<string, unknown> = { sshPort: o.sshPort, sshKeys: [pub], sshPrivateKeyFile: keyFile };
-  if (o.staticNetwork) nodes.network = { mode: 'static', cidr: '127.0.50.0/24', gateway: '127.0.50.1', firstAddress: '127.0.50.11', dns: [] };
+  if (o.staticNetwork) nodes.network = { cidr: '127.0.50.0/24', gateway: '127.0.50.1', firstAddress: '127.0.50.11', dns: [] };
   if (o.vip) nodes.vip = '127.0.50.10';
   return { nodes };
 }

@@ -52,7 +52,7 @@ const guestFactory: GuestFactory | undefined = async (ctx) => {
   const { createDemoGuests, demoNodeOverrides } = await import('./flatcar-node.js');
   const sshPort = 20000 + Math.floor(Math.random() * 30000);
   const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log });
-  return { hooks: guests, overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: false, vip: false }), close: () => guests.close() };
+  return { hooks: guests, overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: true, vip: true }), close: () => guests.close() };
 };
 
 export interface DemoOptions {

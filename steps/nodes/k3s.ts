@@ -143,7 +143,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           config: files.config,
           manifests: files.manifests,
           signal: ctx.signal,
-          onLine: (line, stream) => ctx.log(line, stream === 'stderr' ? 'warn' : 'info'),
+          onLine: (line, stream) => (/^RESULT /.test(line) ? undefined : ctx.log(line, stream === 'stderr' ? 'warn' : 'info')),
         });
         if (result === 'unchanged') ctx.log(`k3s ${rel.version} was already installed on ${node.name}; waiting for it`);
         await waitForK3s(ctx, s, node, unit);
