@@ -24,4 +24,5 @@ export const commands: Record<string, () => Promise<CommandModule>> = {
   versions: () => import('./versions.js'),
   apps: () => import('./apps.js'),
   'demo-server': () => import('./demo-server.js'),
+  'forget-host-key': () => import('./forget-host-key.js'),
 };
