@@ -299,3 +299,57 @@ describe('up with fake steps', () => {
     }
   });
 });
+
+describe('up asks before changing anything (in-process, stdin a terminal)', () => {
+  async function upWithAnswer(answer: string) {
+    const { runCli } = await import('../src/cli/main.js');
+    const { PassThrough } = await import('node:stream');
+    const s = setup();
+    const stdin = Object.assign(new PassThrough(), { isTTY: true });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('(y/N)') && !stdin.writableEnded) stdin.end(answer);
+    });
+    let err = '';
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    // The fake steps read their marker dir from process.env (they run in this process here).
+    process.env.FAKE_STEPS_DIR = s.markers;
+    const code = await runCli(['up', '--config', s.config, '--state-dir', s.stateDir], {
+      stdin,
+      stdout,
+      stderr,
+      env: { CI: 'true', ...s.env },
+      cwd: s.dir,
+    }).finally(() => delete process.env.FAKE_STEPS_DIR);
+    if (code !== 0) s.cleanup();
+    assert.equal(code, 0, err);
+    return { s, code, out };
+  }
+
+  test('"n" changes nothing and releases the lock', async () => {
+    const { s, code, out } = await upWithAnswer('n\n');
+    try {
+      assert.equal(code, 0);
+      assert.match(out, /Plan \(5 steps/);
+      assert.match(out, /Proceed\? \(y\/N\)/);
+      assert.match(out, /Nothing changed/);
+      assert.deepEqual(s.runs(), []);
+      assert.equal(existsSync(join(s.clusterDir, 'lock')), false);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('"y" runs every step', async () => {
+    const { s, code } = await upWithAnswer('y\n');
+    try {
+      assert.equal(code, 0);
+      assert.equal(s.runs().length, 5);
+    } finally {
+      s.cleanup();
+    }
+  });
+});
