@@ -397,3 +397,71 @@ describe('files', () => {
     }
   });
 });
+
+describe('services: Proxmox TLS trust on first use', () => {
+  const FP = Array.from({ length: 32 }, () => 'C3').join(':');
+  type Opts = Parameters<NonNullable<import('../src/runner/services.js').ServicesOptions['createProxmoxClient']>>[0];
+  /** A stand-in for createProxmoxClient: an unpinned server asks onUnknownFingerprint, as the real one does. */
+  const fakeCreate = (seen: Opts[]) => async (o: Opts) => {
+    seen.push(o);
+    if (!o.fingerprint && !(await o.onUnknownFingerprint?.(FP))) throw new UserError('refused');
+    return { client: {} as never, fingerprint: FP };
+  };
+  const make = async (over: Partial<import('../src/runner/services.js').ServicesOptions>, cfg = config) => {
+    const { createServices } = await import('../src/runner/services.js');
+    const t = tempDir('fk3s-services-');
+    const store = StateStore.open(t.dir, 'test');
+    const seen: Opts[] = [];
+    const services = createServices({ config: cfg, secrets: new FileSecretStore(t.dir), pins: store.pins(), createProxmoxClient: fakeCreate(seen), ...over });
+    return { t, store, seen, services };
+  };
+
+  test('--yes trusts the first fingerprint and pins it; the next connection passes the pin', async () => {
+    const { t, store, seen, services } = await make({ yes: true });
+    try {
+      await services.proxmox();
+      assert.equal(store.pins().get('proxmox.tls'), FP);
+      assert.equal(readState(t.dir)!.pins['proxmox.tls'], FP);
+      const again = await make({ yes: false, pins: StateStore.open(t.dir, 'test').pins(), createProxmoxClient: fakeCreate(seen) });
+      await again.services.proxmox();
+      assert.equal(seen.at(-1)!.fingerprint, FP);
+      again.t.cleanup();
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('without --yes or a terminal an unknown certificate is refused with the fix', async () => {
+    const { t, store, services } = await make({ yes: false });
+    try {
+      await assert.rejects(services.proxmox(), (e: unknown) => e instanceof UserError && e.field === 'proxmox.fingerprint' && (e.fix ?? '').includes(FP));
+      assert.equal(store.pins().get('proxmox.tls'), undefined);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('on a terminal the user is asked; "no" refuses', async () => {
+    const questions: string[] = [];
+    const { t, store, services } = await make({ yes: false, confirm: async (q) => (questions.push(q), false) });
+    try {
+      await assert.rejects(services.proxmox());
+      assert.match(questions[0]!, new RegExp(FP));
+      assert.equal(store.pins().get('proxmox.tls'), undefined);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('a fingerprint in the config is passed on and not copied into the pins', async () => {
+    const cfg = { ...config, proxmox: { ...config.proxmox, fingerprint: FP } };
+    const { t, store, seen, services } = await make({ yes: false }, cfg);
+    try {
+      await services.proxmox();
+      assert.equal(seen[0]!.fingerprint, FP);
+      assert.equal(store.pins().get('proxmox.tls'), undefined);
+    } finally {
+      t.cleanup();
+    }
+  });
+});

@@ -27,6 +27,8 @@ export interface ServicesOptions {
   confirm?: (question: string) => Promise<boolean>;
   log?: (line: string, level?: 'info' | 'warn' | 'error' | 'debug') => void;
   now?: () => number;
+  /** Tests: replaces src/proxmox/client.ts's createProxmoxClient. */
+  createProxmoxClient?: (typeof import('../proxmox/client.js'))['createProxmoxClient'];
 }
 
 export function createServices(opts: ServicesOptions): StepServices {
@@ -35,10 +37,10 @@ export function createServices(opts: ServicesOptions): StepServices {
   const log = opts.log ?? (() => {});
 
   const connectProxmox = async (): Promise<ProxmoxClient> => {
-    const mod = await import('../proxmox/client.js');
+    const create = opts.createProxmoxClient ?? (await import('../proxmox/client.js')).createProxmoxClient;
     const p = opts.config.proxmox;
     const pinned = p.fingerprint ?? opts.pins.get(PIN_PVE_TLS);
-    const { client, fingerprint } = await mod.createProxmoxClient({
+    const { client, fingerprint } = await create({
       url: p.url,
       tokenId: p.tokenId,
       tokenSecret: p.tokenSecret,
