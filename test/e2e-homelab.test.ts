@@ -28,3 +28,44 @@ test('homelab: up from nothing gives a working kubeconfig; a second up changes n
   assert.equal(again.status, 'succeeded');
   assert.deepEqual(env.changingSince(mark), []);
 });
+
+test('homelab grown by an agent: up again adds just that node', async () => {
+  const e = await startE2e({ preset: 'homelab', config: { cluster: { k3sVersion: 'stable' } } });
+  try {
+    assert.equal((await e.up()).status, 'succeeded');
+    const rel = e.events.find((x) => x.type === 'log' && /k3s channel "stable" is v1\.33\.4\+k3s1/.test(x.line));
+    assert.ok(rel, 'the stable channel was resolved through the redirect');
+    const mark = e.sim.requests().length;
+    const { resolveConfig, deepMerge } = await import('../src/config/load.js');
+    const grown = resolveConfig(deepMerge(e.raw, { nodes: { agents: { count: 3 } } }) as Record<string, unknown>, { env: {} });
+    const r = await e.up({ config: grown });
+    assert.equal(r.status, 'succeeded', JSON.stringify(r.failed, null, 2));
+    const changing = e.changingSince(mark);
+    assert.ok(changing.length > 0);
+    const vmPaths = changing.filter((c) => /\/qemu\/\d+/.test(c));
+    const clones = changing.filter((c) => c.endsWith('/clone'));
+    assert.equal(clones.length, 1, changing.join('\n'));
+    const newVmid = e.sim.requests().slice(mark).find((q) => q.path.endsWith('/clone'))!.params.newid;
+    // every other VM-level change is on the new VM (config, resize, start)
+    assert.ok(vmPaths.filter((p) => !p.endsWith('/clone')).every((p) => p.includes(`/qemu/${newVmid}/`)), vmPaths.join('\n'));
+    assert.equal(e.guests.node('homelab-server-1')!.cluster!.nodes.size, 4);
+    // the pinned version did not move
+    assert.ok(e.guests.node('homelab-agent-3')!.readText('/etc/rancher/k3s/config.yaml'));
+  } finally {
+    await e.close();
+  }
+});
+
+test('air-gapped homelab: k3s downloaded once here, verified, uploaded to each node', async () => {
+  const e = await startE2e({ preset: 'homelab', config: { cluster: { airgap: true } } });
+  try {
+    const r = await e.up();
+    assert.equal(r.status, 'succeeded', JSON.stringify(r.failed, null, 2));
+    const uploaded = e.events.filter((x) => x.type === 'log' && /installing the uploaded k3s/.test(x.line)).map((x) => x.group).sort();
+    assert.deepEqual(uploaded, ['homelab-agent-1', 'homelab-agent-2', 'homelab-server-1']);
+    assert.ok(!e.events.some((x) => x.type === 'log' && /downloading k3s/.test(x.line)), 'no node downloaded k3s');
+    assert.ok(e.events.some((x) => x.type === 'log' && x.group === 'k3s' && /Downloaded and verified/.test(x.line)));
+  } finally {
+    await e.close();
+  }
+});
