@@ -48,6 +48,23 @@ function time(args: string[]): number {
   return median(Array.from({ length: runs }, once));
 }
 
+/** Heavy packages a command loads (they should load only when a step needs them). */
+const HEAVY = ['@pulumi/pulumi', '@pulumi/kubernetes', 'ssh2', 'proxmox-api', 'undici', 'ink', 'react'];
+const tracer = join(tmp, 'trace.mjs');
+writeFileSync(
+  tracer,
+  `import { registerHooks } from 'node:module';
+const seen = new Set();
+registerHooks({ resolve(s, c, n) { const r = n(s, c); const m = /node_modules\\/((@[^/]+\\/)?[^/]+)/.exec(r.url); if (m && c.parentURL && !c.parentURL.includes('node_modules')) seen.add(m[1]); return r; } });
+process.on('exit', () => process.stderr.write('\\nLOADED ' + [...seen].join(',') + '\\n'));
+`,
+);
+function heavyLoaded(args: string[]): string[] {
+  const r = spawnSync(process.execPath, ['--import', tracer, ...args], { cwd: tmp, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const line = /LOADED (.*)/.exec(r.stderr.toString())?.[1] ?? '';
+  return line.split(',').filter((p) => HEAVY.includes(p));
+}
+
 try {
   const base = time(['-e', '0']);
   const cases: Array<[string, string[]]> = [
@@ -60,7 +77,8 @@ try {
   console.log(`${'node -e 0'.padEnd(24)} ${base.toFixed(1).padStart(7)} ms   1.00x`);
   for (const [name, args] of cases) {
     const ms = time(args);
-    console.log(`${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}x  (+${(ms - base).toFixed(1)} ms)`);
+    const heavy = heavyLoaded(args);
+    console.log(`${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}x  (+${(ms - base).toFixed(1)} ms)${heavy.length ? `  loads ${heavy.join(', ')}` : ''}`);
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
