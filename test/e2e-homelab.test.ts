@@ -61,7 +61,7 @@ test('air-gapped homelab: k3s downloaded once here, verified, uploaded to each n
   try {
     const r = await e.up();
     assert.equal(r.status, 'succeeded', JSON.stringify(r.failed, null, 2));
-    const uploaded = e.events.filter((x) => x.type === 'log' && /installing the uploaded k3s/.test(x.line)).map((x) => x.group).sort();
+    const uploaded = e.events.flatMap((x) => (x.type === 'log' && /installing the uploaded k3s/.test(x.line) ? [x.group] : [])).sort();
     assert.deepEqual(uploaded, ['homelab-agent-1', 'homelab-agent-2', 'homelab-server-1']);
     assert.ok(!e.events.some((x) => x.type === 'log' && /downloading k3s/.test(x.line)), 'no node downloaded k3s');
     assert.ok(e.events.some((x) => x.type === 'log' && x.group === 'k3s' && /Downloaded and verified/.test(x.line)));

@@ -53,7 +53,7 @@ test('ha: killed at many points and resumed, without duplicate VMs or double joi
   const cluster = env.guests.node('ha-server-1')!.cluster!;
   assert.equal(cluster.nodes.size, 6);
   for (const n of ['ha-server-2', 'ha-server-3']) {
-    const joins = env.guests.node(n)!.units.get('k3s')!.journal.filter((l) => /Adding member to etcd cluster as learner/.test(l));
+    const joins: string[] = env.guests.node(n)!.units.get('k3s')!.journal.filter((l) => /Adding member to etcd cluster as learner/.test(l));
     assert.equal(joins.length, 1, `${n} joined ${joins.length} times`);
   }
 

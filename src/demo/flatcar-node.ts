@@ -85,10 +85,12 @@ interface Unit {
   generation: number;
 }
 
-interface DemoClusterNode {
+export interface DemoClusterNode {
   name: string;
   role: 'server' | 'agent';
   address: string;
+  /** When its k3s started this (successful) attempt, and when it is Ready (ms epoch). */
+  startedAt: number;
   readyAt: number;
   owner: DemoNode;
 }
@@ -118,6 +120,8 @@ export class DemoNode {
   server?: InstanceType<typeof Server>;
   readonly connections = new Set<Connection>();
   authorizedKeys: Array<{ type: string; data: Buffer }> = [];
+  /** Simulated boot time of the last boot (ms). */
+  bootMs = 0;
   cluster?: DemoCluster;
   vm: DemoVm;
   constructor(
@@ -338,7 +342,8 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     const hostname = ign.hostname ?? vm.name;
     node.writeFile('/etc/hostname', `${hostname}\n`, 0o644, 'root');
     node.authorizedKeys = ign.keys.map(parseAuthorizedKey).filter((k): k is { type: string; data: Buffer } => !!k);
-    if ((opts.bootSeconds ?? 20) > 0) await sleep(dur(opts.bootSeconds ?? 20));
+    node.bootMs = (opts.bootSeconds ?? 20) > 0 ? dur(opts.bootSeconds ?? 20) : 0;
+    if (node.bootMs > 0) await sleep(node.bootMs);
     await listen(node);
     log(`demo node ${vm.name} up on ${address}:${opts.sshPort} (host key ${node.hostKey.fingerprint})`);
     // Enabled units start at boot, as systemd would.
@@ -378,6 +383,8 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
   }
 
   function onClient(node: DemoNode, client: Connection): void {
+    // Small request/response packets: without TCP_NODELAY each round trip waits for a delayed ACK.
+    (client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
     node.connections.add(client);
     client.on('close', () => node.connections.delete(client));
     client.on('error', () => {});
@@ -766,7 +773,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
           if (vip) cluster.addresses.add(vip);
         }
         node.cluster = cluster;
-        cluster.nodes.set(nodeName, { name: nodeName, role, address: node.address, readyAt: Date.now() + startMs, owner: node });
+        cluster.nodes.set(nodeName, { name: nodeName, role, address: node.address, startedAt: Date.now(), readyAt: Date.now() + startMs, owner: node });
         u.state = 'activating';
         journal('info', 'Managed etcd cluster initializing');
         later(startMs * 0.7, () => {
@@ -792,7 +799,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
         const joinMs = dur(40);
         if (!cluster.nodes.has(nodeName)) cluster.learnerBusyUntil = Date.now() + joinMs;
         node.cluster = cluster;
-        cluster.nodes.set(nodeName, { name: nodeName, role, address: node.address, readyAt: Date.now() + joinMs, owner: node });
+        cluster.nodes.set(nodeName, { name: nodeName, role, address: node.address, startedAt: Date.now(), readyAt: Date.now() + joinMs, owner: node });
         cluster.addresses.add(node.address);
         u.state = 'activating';
         journal('info', 'Adding member to etcd cluster as learner');
@@ -806,7 +813,8 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       }
       // Agent: Type=exec, active at once; Ready once the kubelet registered and flannel is up.
       node.cluster = cluster;
-      cluster.nodes.set(nodeName, { name: nodeName, role, address: node.address, readyAt: Date.now() + dur(20), owner: node });
+      const agentMs = dur(20);
+      cluster.nodes.set(nodeName, { name: nodeName, role, address: node.address, startedAt: Date.now(), readyAt: Date.now() + agentMs, owner: node });
       u.state = 'active';
       journal('info', `Connecting to proxy url="wss://${host}:6443/v1-k3s/connect"`);
     };
