@@ -71,7 +71,7 @@ export function App({ services, theme, onExit, configPath, now = Date.now }: App
     try {
       const raw = await services.readConfigFile(path);
       setFileError(undefined);
-      dispatch({ type: 'begin', draft: fillMissing(raw, services.prefill), screen: 'proxmox' });
+      dispatch({ type: 'begin', draft: mergeDraft(fillMissing(raw, services.prefill), services.overrides), screen: 'proxmox' });
     } catch (err) {
       setFileError({ path, message: errorText(err) });
     }
@@ -85,7 +85,7 @@ export function App({ services, theme, onExit, configPath, now = Date.now }: App
     if (c.kind === 'file') return openFile(c.path);
     if (c.kind === 'preset') {
       const base: Plain = c.name === 'custom' ? { cluster: { name: 'k3s' } } : { preset: c.name };
-      return dispatch({ type: 'begin', draft: fillMissing(base, services.prefill), screen: 'proxmox' });
+      return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), services.overrides), screen: 'proxmox' });
     }
     // Resume: the saved config plus the saved (or environment) secrets; straight to the run when complete.
     const r = c.run;
@@ -95,7 +95,7 @@ export function App({ services, theme, onExit, configPath, now = Date.now }: App
     } catch (err) {
       return setFileError({ path: r.configPath ?? '', message: errorText(err) });
     }
-    draft = fillMissing(mergeDraft(draft, services.savedSecrets(r.clusterDir)), services.prefill);
+    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(r.clusterDir)), services.prefill), services.overrides);
     try {
       const config = resolveConfig(draft, { env: services.env });
       dispatch({ type: 'begin', draft, screen: 'review', resume: r });

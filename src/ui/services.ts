@@ -143,6 +143,8 @@ export interface RealServicesOptions {
   env: NodeJS.ProcessEnv;
   demo?: boolean;
   prefill: Plain;
+  /** --demo: the simulator's settings, which replace the user's. */
+  overrides?: Plain;
   prefillSources: Record<string, string>;
   pulumiAvailable: boolean | string;
   unfinished: UnfinishedRun[];
@@ -246,6 +248,7 @@ export function realServices(o: RealServicesOptions): UiServices {
     presets: presetSummaries(),
     unfinished: o.unfinished,
     prefill: o.prefill,
+    overrides: o.overrides ?? {},
     prefillSources: o.prefillSources,
     env: o.env,
     logFile: o.logFile,

@@ -95,6 +95,8 @@ export interface UiServices {
   unfinished: UnfinishedRun[];
   /** Values pre-filled from the environment or --demo (raw config doc, may hold secrets in memory). */
   prefill: Record<string, unknown>;
+  /** Values that replace the user's (--demo: the simulator's connection, mirrors and node settings). */
+  overrides: Record<string, unknown>;
   /** Which connection fields came from the environment (to say so on screen). */
   prefillSources: Record<string, string>;
   env: NodeJS.ProcessEnv;
