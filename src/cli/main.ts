@@ -140,7 +140,7 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** Print an error the way its type asks for and return the exit code. */
-export function reportError(err: unknown, io: CliIo, logFile?: string): number {
+export function reportError(err: unknown, io: CliIo, logFile = (err as { logFile?: string } | undefined)?.logFile): number {
   if (err instanceof AbortedError || isAbort(err)) {
     writeLine(io.stderr, `flatcar-k3s: ${(err as Error).message || 'interrupted'}`);
     return EXIT.interrupted;

@@ -192,6 +192,11 @@ async function runCluster(
     if (result.blocked.length) writeLine(io.stderr, `${result.blocked.length} step(s) wait for the failed one(s).`);
     writeLine(io.stderr, `Fix the cause, then resume with:\n  ${a.resume}\nLog: ${run.logFile}`);
     return EXIT.failed;
+  } catch (err) {
+    // Unexpected errors: full detail in the log; the top-level handler prints the log's path.
+    run.log.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (err instanceof Error) Object.assign(err, { logFile: run.logFile });
+    throw err;
   } finally {
     uninstall?.();
     run.close();
