@@ -2,9 +2,9 @@
  * Entry point of the terminal UI (`flatcar-k3s` with no command, and `--demo`). Refuses to run without
  * a terminal (or under CI) and points to `up --config`; otherwise renders the wizard full-screen and
  * resolves with the exit code. Every stream comes from the caller: nothing reaches for `process.std*`.
+ * React and Ink are imported only after NODE_ENV defaults to "production": React's development build
+ * about doubles what a busy Run screen costs in CPU (scripts/bench/ui.ts).
  */
-import { render } from 'ink';
-import { App } from './App.js';
 import { themeFor } from './theme.js';
 import { detectPulumi, envPrefill, findUnfinished, realServices } from './services.js';
 import { appendLogLine } from '../log/file.js';
@@ -65,29 +65,29 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
         demoLog = write ? (line) => write(`demo: ${line}`) : (line) => appendLogLine(globalLog, `demo: ${line}`);
       },
     });
+    process.env.NODE_ENV ??= 'production';
+    const [{ render }, { createElement }, { App }] = await Promise.all([import('ink'), import('react'), import('./App.js')]);
     let resolveCode!: (code: number) => void;
     let farewell: string | undefined;
     const code = new Promise<number>((r) => (resolveCode = r));
-    const instance = render(
-      <App
-        services={services}
-        theme={themeFor(env)}
-        configPath={opts.configPath}
-        onExit={(c, message) => {
-          farewell = message;
-          resolveCode(c);
-        }}
-      />,
-      {
+    const app = createElement(App, {
+      services,
+      theme: themeFor(env),
+      configPath: opts.configPath,
+      onExit: (c: number, message?: string) => {
+        farewell = message;
+        resolveCode(c);
+      },
+    });
+    const instance = render(app, {
       stdin: opts.stdin,
       stdout: opts.stdout,
       stderr: opts.stderr,
       exitOnCtrlC: false,
       patchConsole: true,
       alternateScreen: true,
-        maxFps: 15,
-      },
-    );
+      maxFps: 15,
+    });
     const exitCode = await Promise.race([code, instance.waitUntilExit().then(() => EXIT.ok)]);
     instance.unmount();
     await instance.waitUntilExit().catch(() => undefined);
