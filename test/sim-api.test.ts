@@ -5,8 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
+import ssh2 from 'ssh2';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
 import { simClient, type SimClient } from './sim-client.js';
+
+const realKey = (): string => ssh2.utils.generateKeyPairSync('ed25519', { comment: 'me@host' }).public.trim();
 
 let sim: Simulator;
 let c: SimClient;
@@ -80,10 +83,11 @@ describe('TLS and auth', () => {
 
   it('refuses root-only options (args, non-socket serial, import-from path) for tokens', async () => {
     const args = await c.call('POST', '/nodes/pve1/qemu', { vmid: 150, args: '-fw_cfg name=opt/x,file=/tmp/x' });
-    assert.equal(args.status, 403);
-    assert.match(args.body!.message!, /only root can set 'args' config/);
+    assert.equal(args.status, 500);
+    assert.equal(args.body!.message, "only root can set 'args' config\n");
     const serial = await c.call('POST', '/nodes/pve1/qemu', { vmid: 150, serial0: '/dev/ttyS0' });
-    assert.equal(serial.status, 403);
+    assert.equal(serial.status, 500);
+    assert.equal(serial.body!.message, "only root can set 'serial0' config for real devices\n");
     const path = await c.call('POST', '/nodes/pve1/qemu', { vmid: 150, scsi0: 'local-lvm:0,import-from=/var/lib/vz/x.qcow2' });
     assert.equal(path.status, 403);
     assert.match(path.body!.message!, /Only root can pass arbitrary filesystem paths/);
@@ -121,6 +125,11 @@ describe('schema validation (Proxmox error shape)', () => {
     rejects('POST', '/nodes/pve1/qemu', { vmid: 200, sshkeys: 'ssh-ed25519 AAAA me' }, 'sshkeys', 'invalid format - invalid urlencoded string: ssh-ed25519 AAAA me\n'));
   it('checksum requires checksum-algorithm', () =>
     rejects('POST', '/nodes/pve1/storage/local/download-url', { url: 'http://127.0.0.1/x.qcow2', content: 'import', filename: 'x.qcow2', checksum: 'ab' }, 'checksum-algorithm', "missing property - 'checksum' requires this property"));
+  it('sshkeys must be valid public keys (ssh-keygen -l)', async () => {
+    const bad = await c.call('POST', '/nodes/pve1/qemu', { vmid: 201, sshkeys: encodeURIComponent(`${realKey()}\nssh-ed25519 AAAAC3Nza me`) });
+    assert.equal(bad.status, 500);
+    assert.equal(bad.body!.message, 'SSH public key validation error\n');
+  });
   it('import-from without the <storage>:0 syntax', () =>
     rejects('POST', '/nodes/pve1/qemu', { vmid: 200, scsi0: 'local-lvm:8,import-from=local:import/x.qcow2' }, 'scsi0', /'import-from' requires special syntax/));
 
@@ -130,7 +139,7 @@ describe('schema validation (Proxmox error shape)', () => {
       vmid: 9000, name: 'flatcar-4459-2-1', ostype: 'l26', cpu: 'host', cores: 2, memory: 4096, scsihw: 'virtio-scsi-single',
       scsi0: 'local-lvm:0,import-from=local:import/flatcar-4459.2.1-proxmoxve.qcow2,discard=on,iothread=1', ide2: 'local-lvm:cloudinit',
       boot: 'order=scsi0', serial0: 'socket', vga: 'serial0', agent: 'enabled=1', net0: 'virtio,bridge=vmbr0',
-      ipconfig0: 'ip=10.0.0.11/24,gw=10.0.0.1', sshkeys: encodeURIComponent('ssh-ed25519 AAAAC3Nza me@host'),
+      ipconfig0: 'ip=10.0.0.11/24,gw=10.0.0.1', sshkeys: encodeURIComponent(realKey()),
     });
     assert.equal(r.status, 500, r.raw);
     assert.equal(r.body!.message, "volume 'local:import/flatcar-4459.2.1-proxmoxve.qcow2' does not exist\n");

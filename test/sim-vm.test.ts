@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import ssh2 from 'ssh2';
 import { startSimulator, type GuestHooks, type Simulator } from '../src/sim/index.js';
 import { simClient, type SimClient } from './sim-client.js';
 
@@ -41,6 +42,7 @@ function controlledGuests(): GuestHooks & { release(vmid: number): void; booted:
 }
 
 const image = fakeQcow2();
+const publicKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'me@host' }).public.trim();
 const sha256 = createHash('sha256').update(image).digest('hex');
 
 describe('PVE 8.4 behaviour', () => {
@@ -128,10 +130,10 @@ describe('PVE 8.4 behaviour', () => {
   it('refuses VMID collisions, and nextid does not reserve', async () => {
     const r = await c.call('POST', '/nodes/pve1/qemu/9000/clone', { newid: 9001 });
     assert.equal(r.status, 500);
-    assert.equal(r.body!.message, "VM 9001 already exists on node 'pve1'\n");
+    assert.equal(r.body!.message, 'unable to create VM 9001: config file already exists\n');
     const create = await c.call('POST', '/nodes/pve1/qemu', { vmid: 9000 });
     assert.equal(create.status, 500);
-    assert.match(create.body!.message!, /^VM 9000 already exists/);
+    assert.equal(create.body!.message, "unable to create VM 9000 - VM 9000 already exists on node 'pve1'\n");
     const a = await c.ok<number>('GET', '/cluster/nextid');
     const b = await c.ok<number>('GET', '/cluster/nextid');
     assert.equal(a, 100);
@@ -164,13 +166,29 @@ describe('PVE 8.4 behaviour', () => {
     mkdirSync(join(sim.storageRoot, 'snippets'), { recursive: true });
     writeFileSync(join(sim.storageRoot, 'snippets', 'homelab-server-1.ign'), '{"ignition":{"version":"3.4.0"}}');
     const ok = await c.call('PUT', '/nodes/pve1/qemu/9001/config', {
-      cicustom: 'user=local:snippets/homelab-server-1.ign', ipconfig0: 'ip=dhcp', sshkeys: encodeURIComponent('ssh-ed25519 AAAAC3 me'),
+      cicustom: 'user=local:snippets/homelab-server-1.ign', ipconfig0: 'ip=dhcp', sshkeys: encodeURIComponent(publicKey),
     });
     assert.equal(ok.status, 200, ok.raw);
+    // dump shows what Proxmox generates (the snippet replaces user-data only on the drive)
     const user = await c.ok<string>('GET', '/nodes/pve1/qemu/9001/cloudinit/dump', { type: 'user' });
-    assert.equal(user, '{"ignition":{"version":"3.4.0"}}');
+    assert.match(user, /^#cloud-config\nhostname: homelab-server-1\n/);
+    assert.ok(user.includes(`\nssh_authorized_keys:\n  - ${publicKey}\n`), user);
     const net = await c.ok<string>('GET', '/nodes/pve1/qemu/9001/cloudinit/dump', { type: 'network' });
-    assert.match(net, /type: dhcp4/);
+    assert.match(net, /^version: 1\nconfig:\n    - type: physical\n      name: eth0\n      mac_address: '([0-9a-f]{2}:){5}[0-9a-f]{2}'\n      subnets:\n      - type: dhcp4\n/);
+    const meta = await c.ok<string>('GET', '/nodes/pve1/qemu/9001/cloudinit/dump', { type: 'meta' });
+    assert.equal(meta, `instance-id: ${createHash('sha1').update(user + net).digest('hex')}\n`);
+  });
+
+  it('a start regenerates the cloud-init drive: a vanished or oversized snippet fails it', async () => {
+    const dir = join(sim.storageRoot, 'snippets');
+    writeFileSync(join(dir, 'gone.ign'), '{}');
+    writeFileSync(join(dir, 'big.ign'), Buffer.alloc(1024 * 1024 + 1, 0x20));
+    assert.equal((await c.call('PUT', '/nodes/pve1/qemu/9001/config', { cicustom: 'user=local:snippets/gone.ign' })).status, 200);
+    rmSync(join(dir, 'gone.ign'));
+    assert.equal((await c.task('POST', '/nodes/pve1/qemu/9001/status/start')).exitstatus, "can't find file 'local:snippets/gone.ign'");
+    assert.equal((await c.call('PUT', '/nodes/pve1/qemu/9001/config', { cicustom: 'user=local:snippets/big.ign' })).status, 200);
+    assert.equal((await c.task('POST', '/nodes/pve1/qemu/9001/status/start')).exitstatus, `file '${join(dir, 'big.ign')}' too long - aborting`);
+    assert.equal((await c.call('PUT', '/nodes/pve1/qemu/9001/config', { cicustom: 'user=local:snippets/homelab-server-1.ign' })).status, 200);
   });
 
   it('the guest agent answers only after the guest booted', async () => {
@@ -204,37 +222,38 @@ describe('PVE 8.4 behaviour', () => {
     assert.equal((await c.call('GET', '/nodes/pve1/qemu/9001/config')).status, 500);
   });
 
-  it('a clone target is locked for the whole clone; the template converting blocks clones with a lock timeout', async () => {
-    // make pve1 slow so the template conversion holds its config lock far longer than the 1 s (scaled) clone lock timeout
-    const create = await c.task('POST', '/nodes/pve1/qemu', { vmid: 9100, name: 'tpl2', scsi0: 'local-lvm:1', net0: 'virtio,bridge=vmbr0' });
+  it('locks: a clone during template conversion, parallel clones to one VMID, a config change during a clone', async () => {
+    const create = await c.task('POST', '/nodes/pve1/qemu', { vmid: 9100, name: 'tpl2', scsi0: 'local-lvm:1', ide2: 'local-lvm:cloudinit', net0: 'virtio,bridge=vmbr0' });
     assert.equal(create.exitstatus, 'OK');
+    // pve1 slow: operations take far longer than the (unscaled) lock timeouts
     sim.faults.slowNode('pve1', 30);
     try {
       const upid = await c.ok<string>('POST', '/nodes/pve1/qemu/9100/template');
-      // wait until the worker holds the lock (the VM shows lock=template)
-      for (let i = 0; i < 500; i++) {
-        const st = await c.ok<{ lock?: string }>('GET', '/nodes/pve1/qemu/9100/status/current');
-        if (st.lock === 'template') break;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      const clone = await c.call('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9101 });
-      assert.equal(clone.status, 500);
-      assert.equal(clone.body!.message, "can't lock file '/var/lock/qemu-server/lock-9100.conf' - got timeout\n");
+      // template: 1 is written at once, the disks become base volumes in the worker
+      const early = await c.call('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9101 });
+      assert.equal(early.status, 500);
+      assert.equal(early.body!.message, "Linked clone feature is not supported for drive 'scsi0'\n");
+      const again = await c.call('POST', '/nodes/pve1/qemu/9100/template');
+      assert.equal(again.status, 500);
+      assert.equal(again.body!.message, "can't lock file '/var/lock/qemu-server/lock-9100.conf' - got timeout\n");
       assert.equal((await c.waitTask(upid)).exitstatus, 'OK');
-    } finally {
-      sim.faults.slowNode('pve1', 1);
-    }
-    sim.faults.slowNode('pve1', 30);
-    try {
-      const upid = await c.ok<string>('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9102, name: 'n2' });
+
+      // two clones to the same new VMID: both pass the early checks; the second worker cannot get the target lock
+      const [a, b] = await Promise.all([
+        c.ok<string>('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9102, name: 'n2' }),
+        c.ok<string>('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9102, name: 'n2b' }),
+      ]);
+      // the clone target is locked for the whole clone: a config change times out on the lock
       const during = await c.call('PUT', '/nodes/pve1/qemu/9102/config', { memory: 2048 });
       assert.equal(during.status, 500);
       assert.equal(during.body!.message, "can't lock file '/var/lock/qemu-server/lock-9102.conf' - got timeout\n");
-      assert.equal((await c.waitTask(upid)).exitstatus, 'OK');
+      const results = [(await c.waitTask(a)).exitstatus, (await c.waitTask(b)).exitstatus].sort();
+      assert.deepEqual(results, ['OK', "can't lock file '/var/lock/qemu-server/lock-9102.conf' - got timeout"]);
     } finally {
       sim.faults.slowNode('pve1', 1);
     }
     assert.equal((await c.call('PUT', '/nodes/pve1/qemu/9102/config', { memory: 2048 })).status, 200);
+    assert.equal((await c.call('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9102 })).body!.message, 'unable to create VM 9102: config file already exists\n');
   });
 
   it('fails the Nth task of a type when asked, and cleans up the clone', async () => {

@@ -6,7 +6,8 @@ import { formatSize, parseSize } from '../schema/formats.js';
 import type { SimVm } from '../state.js';
 import { bool, int, str, type ApiRequest, type HandlerTable, type SimContext } from './context.js';
 import { requireNode } from './cluster.js';
-import { DRIVE_RE, newMac, parseDrive, prepareOptions, printDrive, readUserSnippet, runDiskJobs, checkCicustom } from './vm-config.js';
+import { DRIVE_RE, newMac, parseDrive, prepareOptions, printDrive, readUserSnippet, runDiskJobs } from './vm-config.js';
+import { dumpCloudinit, generateNocloud } from './cloudinit.js';
 
 const CREATE = ['POST', '/nodes/{node}/qemu'] as const;
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -57,42 +58,6 @@ function vmDisks(vm: SimVm): Array<{ key: string; drive: Record<string, string |
   return out;
 }
 
-function generatedUserData(vm: SimVm): string {
-  const lines = ['#cloud-config', `hostname: ${vm.config.name ?? `VM${vm.vmid}`}`, 'manage_etc_hosts: true', 'fqdn: ' + (vm.config.name ?? `VM${vm.vmid}`)];
-  if (vm.config.ciuser) lines.push(`user: ${vm.config.ciuser}`);
-  if (vm.config.sshkeys) {
-    lines.push('ssh_authorized_keys:');
-    for (const k of decodeURIComponent(String(vm.config.sshkeys)).split('\n').filter(Boolean)) lines.push(`  - ${k}`);
-  }
-  lines.push('chpasswd:', '  expire: False', 'users:', '  - default', 'package_upgrade: true');
-  return lines.join('\n') + '\n';
-}
-
-function networkData(vm: SimVm): string {
-  const lines = ['version: 1', 'config:'];
-  for (const [k, v] of Object.entries(vm.config)) {
-    const m = /^net(\d+)$/.exec(k);
-    if (!m) continue;
-    const mac = /=([0-9A-Fa-f:]{17})/.exec(String(v))?.[1]?.toLowerCase();
-    lines.push('    - type: physical', `      name: eth${m[1]}`, `      mac_address: '${mac}'`, '      subnets:');
-    const ipc = String(vm.config[`ipconfig${m[1]}`] ?? '');
-    const ip = /(?:^|,)ip=([^,]+)/.exec(ipc)?.[1];
-    const gw = /(?:^|,)gw=([^,]+)/.exec(ipc)?.[1];
-    if (ip && ip !== 'dhcp') {
-      const [addr, prefix] = ip.split('/');
-      const mask = prefix ? [0, 8, 16, 24].map((s) => (((0xffffffff << (32 - Number(prefix))) >>> 0) >>> (24 - s)) & 255).join('.') : '255.255.255.0';
-      lines.push('      - type: static', `        address: '${addr}'`, `        netmask: '${mask}'`, ...(gw ? [`        gateway: '${gw}'`] : []));
-    } else {
-      lines.push('      - type: dhcp4');
-    }
-  }
-  if (vm.config.nameserver || vm.config.searchdomain) {
-    lines.push('    - type: nameserver', '      address:', ...String(vm.config.nameserver ?? '').split(/\s+/).filter(Boolean).map((a) => `      - '${a}'`));
-    if (vm.config.searchdomain) lines.push('      search:', `      - '${vm.config.searchdomain}'`);
-  }
-  return lines.join('\n') + '\n';
-}
-
 /** Default addresses the guest hooks report, from ipconfig0 (static) or a loopback "DHCP" pool. */
 export function defaultGuestAddress(vm: { vmid: number; config: Record<string, string | number> }): { ip: string; prefix: number } {
   const ip = /(?:^|,)ip=(\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(String(vm.config.ipconfig0 ?? ''));
@@ -135,35 +100,62 @@ export const qemuHandlers: HandlerTable = {
   'POST /nodes/{node}/qemu': async (ctx, req) => {
     const node = requireNode(ctx, req);
     const vmid = int(req, 'vmid')!;
-    const existing = ctx.state.vms.get(vmid);
-    if (existing) throw new HttpError(500, `VM ${vmid} already exists on node '${existing.node}'`);
     const route = ctx.schema.get(...CREATE)!;
     const params = configParams(req, ['node', 'vmid', 'start', 'unique', 'pool', 'force', 'archive', 'storage', 'live-restore', 'bwlimit', 'import-working-storage']);
+    const emsg = `unable to create VM ${vmid} -`;
     const { changes, jobs } = prepareOptions(ctx, route, vmid, node, params, req.auth);
     const start = bool(req, 'start');
+    // create_and_lock_config: before the worker forks, the config appears with "lock: create"
+    let vm: SimVm;
+    try {
+      vm = await ctx.locks.with(vmLockFile(vmid), 'exclusive', ctx.latency.scale(5), () => {
+        const existing = ctx.state.vms.get(vmid);
+        if (existing) throw new Error(`VM ${vmid} already exists on node '${existing.node}'\n`);
+        const created: SimVm = { vmid, node, status: 'stopped', generation: 0, config: { lock: 'create' } };
+        ctx.state.vms.set(vmid, created);
+        return created;
+      });
+    } catch (e) {
+      throw new HttpError(500, `${emsg} ${(e as Error).message.replace(/\n$/, '')}`);
+    }
     await forkDelay(ctx, node);
-    const task = ctx.tasks.start(node, 'qmcreate', String(vmid), user(req), async ({ log }) => {
-      await ctx.locks.with(vmLockFile(vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.create), async () => {
-        if (ctx.state.vms.has(vmid)) throw new Error(`unable to create VM ${vmid}: config file already exists\n`);
-        const vm: SimVm = { vmid, node, status: 'stopped', generation: 0, config: { lock: 'create', ...changes } };
-        ctx.state.vms.set(vmid, vm);
-        try {
-          const disks = await ctx.locks.with(storageLockFile(jobs[0]?.storage ?? 'local-lvm'), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.storage), () =>
-            runDiskJobs(ctx, vmid, node, jobs, log, (ms) => sleep(ms)),
-          );
-          Object.assign(vm.config, disks);
-          vm.config.vmgenid ??= crypto.randomUUID();
-          vm.config.smbios1 ??= `uuid=${crypto.randomUUID()}`;
-          vm.config.meta ??= `creation-qemu=9.2.0,ctime=${now()}`;
-          delete vm.config.lock;
-        } catch (e) {
+    const task = ctx.tasks.start(
+      node,
+      'qmcreate',
+      String(vmid),
+      user(req),
+      async ({ log }) => {
+        await ctx.locks.with(vmLockFile(vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.create), async () => {
+          try {
+            const disks = await runDiskJobs(ctx, vmid, node, jobs, log, (ms) => sleep(ms));
+            const conf: Record<string, string | number> = { ...changes, ...disks };
+            conf.boot ??= Object.keys(disks).find((k) => !/cloudinit/.test(disks[k]!)) ? `order=${Object.keys(disks).filter((k) => !/cloudinit/.test(disks[k]!)).join(';')}` : 'order=net0';
+            conf.smbios1 ??= `uuid=${crypto.randomUUID()}`;
+            conf.vmgenid ??= crypto.randomUUID();
+            conf.meta = `creation-qemu=9.2.0,ctime=${now()}`;
+            vm.config = conf;
+          } catch (e) {
+            for (const v of ctx.state.vmVolumes(vmid)) ctx.state.volumes.delete(v.volid);
+            throw new Error(`${emsg} ${(e as Error).message}`);
+          }
+        });
+        if (start) {
+          log('Execute autostart');
+          try {
+            await startVm(ctx, vm, log, false);
+          } catch (e) {
+            log(`${(e as Error).message}`.replace(/\n$/, ''));
+          }
+        }
+      },
+      (t) => {
+        // a failed create removes its config file
+        if (t.exitstatus !== 'OK' && ctx.state.vms.get(vmid) === vm) {
           for (const v of ctx.state.vmVolumes(vmid)) ctx.state.volumes.delete(v.volid);
           ctx.state.vms.delete(vmid);
-          throw e;
         }
-      });
-      if (start) log('start after create is not simulated; start the VM with status/start');
-    });
+      },
+    );
     return task.upid;
   },
 
@@ -204,140 +196,158 @@ export const qemuHandlers: HandlerTable = {
     const src = getVm(ctx, req);
     const node = src.node;
     const newid = int(req, 'newid')!;
-    const target = str(req, 'target') ?? node;
-    if (!ctx.state.hasNode(target)) throw new HttpError(500, `no such cluster node '${target}'`);
-    const other = ctx.state.vms.get(newid);
-    if (other) throw new HttpError(500, `VM ${newid} already exists on node '${other.node}'`);
-    const isTemplate = !!src.config.template;
-    const full = bool(req, 'full') ?? !isTemplate;
-    if (!full && str(req, 'storage')) throw new HttpError(500, "parameter 'storage' not allowed for linked clones");
-    if (!full && str(req, 'format')) throw new HttpError(500, "parameter 'format' not allowed for linked clones");
-    const disks = vmDisks(src).filter((d) => d.drive.media !== 'cdrom' || /cloudinit/.test(String(d.drive.file)));
-    if (!full && !isTemplate) {
-      const first = disks.find((d) => !/cloudinit/.test(String(d.drive.file)));
-      throw new HttpError(500, `Linked clone feature is not supported for drive '${first?.key ?? 'scsi0'}'`);
-    }
-    if (target !== node) {
-      const local = disks.some((d) => !ctx.state.storages.get(String(d.drive.file).split(':')[0]!)?.shared);
-      if (local) throw new HttpError(500, `can't clone VM to node '${target}' (VM uses local storage)`);
+    const targetArg = str(req, 'target');
+    const target = targetArg && targetArg !== node && targetArg !== 'localhost' ? targetArg : undefined;
+    const storageArg = str(req, 'storage');
+    const running = src.status === 'running';
+    // qemu-server's load_and_check: run once before forking (errors answer the request) and again in the
+    // worker under the locks (errors fail the task)
+    const loadAndCheck = (): { full: boolean; disks: Array<{ key: string; drive: Record<string, string | number> }> } => {
+      if (target && !ctx.state.hasNode(target)) throw new Error(`no such cluster node '${target}'\n`);
+      if (storageArg) {
+        const st = ctx.state.storages.get(storageArg);
+        if (!st) throw new Error(`storage '${storageArg}' does not exist\n`);
+        if (target && !st.shared) throw new Error(`can't clone to non-shared storage '${storageArg}'\n`);
+      }
+      if (!ctx.state.vms.has(src.vmid)) throw new Error(`Configuration file 'nodes/${node}/qemu-server/${src.vmid}.conf' does not exist\n`);
+      checkLock(src);
+      if ((src.status === 'running') !== running) throw new Error('unexpected state change\n');
+      const full = bool(req, 'full') ?? !src.config.template;
+      if (storageArg && !full) throw new Error("parameter 'storage' not allowed for linked clones\n");
+      if (str(req, 'format') && !full) throw new Error("parameter 'format' not allowed for linked clones\n");
+      const disks = vmDisks(src).filter((d) => d.drive.media !== 'cdrom' || /cloudinit/.test(String(d.drive.file)));
+      for (const d of disks) {
+        const file = String(d.drive.file);
+        if (!full && !/cloudinit/.test(file) && !/:base-\d+-disk-\d+$/.test(file)) throw new Error(`Linked clone feature is not supported for drive '${d.key}'\n`);
+      }
+      const shared = disks.every((d) => ctx.state.storages.get(String(d.drive.file).split(':')[0]!)?.shared);
+      if (target && !shared) throw new Error(`can't clone VM to node '${target}' (VM uses local storage)\n`);
+      if (ctx.state.vms.has(newid)) throw new Error(`unable to create VM ${newid}: config file already exists\n`);
+      return { full, disks };
+    };
+    try {
+      loadAndCheck();
+    } catch (e) {
+      throw new HttpError(500, (e as Error).message.replace(/\n$/, ''));
     }
     const name = str(req, 'name') ?? `Copy-of-VM-${src.config.name ?? src.vmid}`;
-    // source: shared lock if stopped (exclusive if running); target: exclusive; both with a 1 s timeout, held by the worker
-    let releaseSrc: () => void;
-    let releaseDst: () => void;
-    try {
-      releaseSrc = await ctx.locks.acquire(vmLockFile(src.vmid), src.status === 'running' ? 'exclusive' : 'shared', ctx.latency.scale(LOCK_TIMEOUTS.cloneSource));
-    } catch (e) {
-      throw new HttpError(500, (e as Error).message.replace(/\n$/, ''));
-    }
-    try {
-      releaseDst = await ctx.locks.acquire(vmLockFile(newid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.cloneTarget));
-    } catch (e) {
-      releaseSrc();
-      throw new HttpError(500, (e as Error).message.replace(/\n$/, ''));
-    }
-    // the checks qemu-server makes after taking the locks
-    const lockErr = src.config.lock ? `VM is locked (${src.config.lock})` : ctx.state.vms.has(newid) ? `unable to create VM ${newid}: config file already exists` : undefined;
-    if (lockErr) {
-      releaseDst();
-      releaseSrc();
-      throw new HttpError(500, lockErr);
-    }
-    const vm: SimVm = { vmid: newid, node: target, status: 'stopped', generation: 0, config: { lock: 'clone' } };
-    ctx.state.vms.set(newid, vm);
+    const dstNode = target ?? node;
     await forkDelay(ctx, node);
-    const task = ctx.tasks.start(
-      node,
-      'qmclone',
-      String(src.vmid),
-      user(req),
-      async ({ log }) => {
-        log(`create ${full ? 'full' : 'linked'} clone of drive ${disks.map((d) => d.key).join(', ')}`);
-        const conf: Record<string, string | number> = {};
-        for (const [k, v] of Object.entries(src.config)) {
-          if (['template', 'lock', 'vmgenid', 'smbios1', 'meta'].includes(k) || DRIVE_RE.test(k)) continue;
-          conf[k] = v;
-        }
-        for (const [k, v] of Object.entries(conf)) if (/^net\d+$/.test(k)) conf[k] = String(v).replace(/=([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, `=${newMac()}`);
-        conf.name = name;
-        const desc = str(req, 'description');
-        if (desc !== undefined) conf.description = desc;
-        const storageOverride = str(req, 'storage');
-        for (const { key, drive } of vmDisks(src)) {
-          const file = String(drive.file);
-          if (drive.media === 'cdrom' && !/cloudinit/.test(file)) {
-            conf[key] = printDrive(drive);
-            continue;
+    let created = false;
+    const task = ctx.tasks.start(node, 'qmclone', String(src.vmid), user(req), async ({ log }) => {
+      // source: shared lock when stopped (exclusive when running), then the target: exclusive; 1 s each,
+      // held by the worker for the whole clone
+      await ctx.locks.with(vmLockFile(src.vmid), running ? 'exclusive' : 'shared', ctx.latency.scale(LOCK_TIMEOUTS.cloneSource), () =>
+        ctx.locks.with(vmLockFile(newid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.cloneTarget), async () => {
+          const { full, disks } = loadAndCheck();
+          const conf: Record<string, string | number> = {};
+          for (const [k, v] of Object.entries(src.config)) {
+            if (k === 'template' || k === 'lock' || DRIVE_RE.test(k) || /^unused\d+$/.test(k)) continue;
+            conf[k] = /^net\d+$/.test(k) ? String(v).replace(/=([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, `=${newMac()}`) : v;
           }
-          const [storeId, volname] = file.split(':') as [string, string];
-          const dstStore = full && storageOverride ? storageOverride : storeId;
-          if (/cloudinit/.test(file)) {
-            const volid = `${dstStore}:vm-${newid}-cloudinit`;
-            ctx.state.volumes.set(volid, { volid, storage: dstStore, node: target, content: 'images', format: 'raw', size: 4 * 1024 * 1024, vmid: newid, ctime: now() });
-            conf[key] = printDrive({ ...drive, file: volid });
-            continue;
+          conf.smbios1 = `uuid=${crypto.randomUUID()}`;
+          if (conf.vmgenid) conf.vmgenid = crypto.randomUUID();
+          conf.name = name;
+          const desc = str(req, 'description');
+          if (desc) conf.description = desc;
+          // the temporary config ("lock: clone") appears at once
+          const vm: SimVm = { vmid: newid, node: dstNode, status: 'stopped', generation: 0, config: { lock: 'clone' } };
+          ctx.state.vms.set(newid, vm);
+          created = true;
+          const newVols: string[] = [];
+          try {
+            for (const { key, drive } of vmDisks(src)) {
+              const file = String(drive.file);
+              if (drive.media === 'cdrom' && !/cloudinit/.test(file)) {
+                conf[key] = printDrive(drive);
+                continue;
+              }
+              if (!disks.some((d) => d.key === key)) continue;
+              const [storeId, volname] = file.split(':') as [string, string];
+              const dstStore = full && storageArg ? storageArg : storeId;
+              if (/cloudinit/.test(file)) {
+                const volid = `${dstStore}:vm-${newid}-cloudinit`;
+                ctx.state.volumes.set(volid, { volid, storage: dstStore, node: dstNode, content: 'images', format: 'raw', size: 4 * 1024 * 1024, vmid: newid, ctime: now() });
+                newVols.push(volid);
+                conf[key] = printDrive({ ...drive, file: volid });
+                continue;
+              }
+              const srcVol = ctx.state.volumes.get(file);
+              const size = srcVol?.size ?? parseSize(String(drive.size ?? '0')) ?? 0;
+              log(`create ${full ? 'full' : 'linked'} clone of drive ${key} (${file})`);
+              const dstName = await ctx.locks.with(storageLockFile(dstStore), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.storage), async () => {
+                await sleep(ctx.latency.ms('storageLockHold', node));
+                const n = ctx.state.nextDiskName(dstStore, newid);
+                const volid = full ? `${dstStore}:${n}` : `${dstStore}:${volname}/${n}`;
+                ctx.state.volumes.set(volid, { volid, storage: dstStore, node: dstNode, content: 'images', format: 'raw', size, vmid: newid, ctime: now(), ...(full ? {} : { base: file }) });
+                newVols.push(volid);
+                return n;
+              });
+              await sleep(full ? ctx.latency.ms('fullClone', node, size / 4 / 1024 ** 3 / 0.3) : ctx.latency.ms('linkedClone', node));
+              log(`  Logical volume "${dstName}" created.`);
+              const volid = newVols[newVols.length - 1]!;
+              conf[key] = printDrive({ ...drive, file: volid, size: formatSize(size) });
+              vm.config = { ...conf, lock: 'clone' };
+            }
+            vm.config = { ...conf };
+          } catch (e) {
+            for (const v of newVols) ctx.state.volumes.delete(v);
+            ctx.state.vms.delete(newid);
+            created = false;
+            throw new Error(`clone failed: ${(e as Error).message}`);
           }
-          const srcVol = ctx.state.volumes.get(file);
-          const size = srcVol?.size ?? parseSize(String(drive.size ?? '0')) ?? 0;
-          const dstName = ctx.state.nextDiskName(dstStore, newid);
-          await ctx.locks.with(storageLockFile(dstStore), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.storage), () => sleep(ctx.latency.ms('storageLockHold', node)));
-          if (full) {
-            log(`drive mirror / copy of ${file} (${formatSize(size)})`);
-            await sleep(ctx.latency.ms('fullClone', node, size / 4 / 1024 ** 3 / 0.3));
-          } else {
-            await sleep(ctx.latency.ms('linkedClone', node));
-          }
-          const volid = full ? `${dstStore}:${dstName}` : `${dstStore}:${volname}/${dstName}`;
-          ctx.state.volumes.set(volid, { volid, storage: dstStore, node: target, content: 'images', format: 'raw', size, vmid: newid, ctime: now(), ...(full ? {} : { base: file }) });
-          log(`  Logical volume "${dstName}" created.`);
-          conf[key] = printDrive({ ...drive, file: volid, size: formatSize(size) });
-        }
-        conf.vmgenid = crypto.randomUUID();
-        conf.smbios1 = `uuid=${crypto.randomUUID()}`;
-        vm.config = { ...conf, lock: 'clone' };
-        delete vm.config.lock;
-      },
-      (t) => {
-        if (t.exitstatus !== 'OK') {
-          for (const v of ctx.state.vmVolumes(newid)) ctx.state.volumes.delete(v.volid);
-          ctx.state.vms.delete(newid);
-        }
-        releaseDst();
-        releaseSrc();
-      },
-    );
+        }),
+      );
+    }, (t) => {
+      // an injected task fault (or a crash) must not leave the temporary config behind
+      if (t.exitstatus !== 'OK' && created) {
+        for (const v of ctx.state.vmVolumes(newid)) ctx.state.volumes.delete(v.volid);
+        ctx.state.vms.delete(newid);
+      }
+    });
     return task.upid;
   },
 
   'POST /nodes/{node}/qemu/{vmid}/template': async (ctx, req) => {
     const vm = getVm(ctx, req);
-    if (vm.config.template) throw new HttpError(500, "you can't convert a template to a template");
-    if (vm.status === 'running') throw new HttpError(500, "you can't convert a VM to template if VM is running");
-    if (vm.config.lock) throw new HttpError(500, `VM is locked (${vm.config.lock})`);
-    await forkDelay(ctx, vm.node);
-    const task = ctx.tasks.start(vm.node, 'qmtemplate', String(vm.vmid), user(req), async ({ log }) => {
-      await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
-        checkLock(vm);
-        vm.config.lock = 'template';
-        try {
-          await sleep(ctx.latency.ms('template', vm.node));
-          for (const { key, drive } of vmDisks(vm)) {
-            const file = String(drive.file);
-            if (drive.media === 'cdrom' || /cloudinit/.test(file)) continue;
-            const vol = ctx.state.volumes.get(file);
-            if (!vol) continue;
-            const baseId = file.replace(/:vm-(\d+)-disk-(\d+)$/, ':base-$1-disk-$2');
-            ctx.state.volumes.delete(file);
-            ctx.state.volumes.set(baseId, { ...vol, volid: baseId });
-            log(`  Renamed "${file.split(':')[1]}" to "${baseId.split(':')[1]}" in volume group "pve"`);
-            vm.config[key] = printDrive({ ...drive, file: baseId });
-          }
-          vm.config.template = 1;
-        } finally {
-          delete vm.config.lock;
+    // qemu-server: under the config lock, check, write "template: 1", then fork the worker, which keeps
+    // the lock while the disks become base volumes
+    let release: () => void;
+    try {
+      release = await ctx.locks.acquire(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config));
+    } catch (e) {
+      throw new HttpError(500, (e as Error).message.replace(/\n$/, ''));
+    }
+    try {
+      checkLock(vm);
+      if (vm.config.template) throw new Error("you can't convert a template to a template\n");
+      if (vm.status === 'running') throw new Error("you can't convert a VM to template if VM is running\n");
+      vm.config.template = 1;
+    } catch (e) {
+      release();
+      throw new HttpError(500, (e as Error).message.replace(/\n$/, ''));
+    }
+    const task = ctx.tasks.start(
+      vm.node,
+      'qmtemplate',
+      String(vm.vmid),
+      user(req),
+      async ({ log }) => {
+        await sleep(ctx.latency.ms('template', vm.node));
+        for (const { key, drive } of vmDisks(vm)) {
+          const file = String(drive.file);
+          if (drive.media === 'cdrom' || /cloudinit/.test(file)) continue;
+          const vol = ctx.state.volumes.get(file);
+          if (!vol) continue;
+          const baseId = file.replace(/:vm-(\d+)-disk-(\d+)$/, ':base-$1-disk-$2');
+          ctx.state.volumes.delete(file);
+          ctx.state.volumes.set(baseId, { ...vol, volid: baseId });
+          log(`  Renamed "${file.split(':')[1]}" to "${baseId.split(':')[1]}" in volume group "pve"`);
+          vm.config[key] = printDrive({ ...drive, file: baseId });
         }
-      });
-    });
+      },
+      () => release(),
+    );
     return task.upid;
   },
 
@@ -384,40 +394,7 @@ export const qemuHandlers: HandlerTable = {
   'POST /nodes/{node}/qemu/{vmid}/status/start': async (ctx, req) => {
     const vm = getVm(ctx, req);
     await forkDelay(ctx, vm.node);
-    const task = ctx.tasks.start(vm.node, 'qmstart', String(vm.vmid), user(req), async ({ log }) => {
-      await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
-        if (vm.config.template) throw new Error("you can't start a vm if it's a template\n");
-        checkLock(vm, bool(req, 'skiplock'));
-        if (vm.status === 'running') throw new Error(`VM ${vm.vmid} already running\n`);
-        for (const [k, v] of Object.entries(vm.config)) {
-          if (!/^net\d+$/.test(k)) continue;
-          const bridge = /(?:^|,)bridge=([^,]+)/.exec(String(v))?.[1];
-          if (bridge && !ctx.state.bridges.includes(bridge)) throw new Error(`bridge '${bridge}' does not exist\n`);
-        }
-        if (vm.config.cicustom) {
-          try {
-            checkCicustom(ctx, String(vm.config.cicustom));
-          } catch (e) {
-            throw new Error(`${(e as Error).message}\n`);
-          }
-        }
-        if (vmDisks(vm).some((d) => /cloudinit/.test(String(d.drive.file)))) log(`generating cloud-init ISO`);
-        const nics = Object.keys(vm.config).filter((k) => /^net\d+$/.test(k)).length;
-        await sleep(ctx.latency.ms('start', vm.node, 0.45 * Math.max(0, nics - 1)));
-        vm.status = 'running';
-        vm.startedAt = Date.now();
-        vm.agent = undefined;
-        const generation = ++vm.generation;
-        const userData = readUserSnippet(ctx, vm);
-        const booting = ctx.guest
-          .boot({ node: vm.node, vmid: vm.vmid, name: String(vm.config.name ?? ''), config: { ...vm.config }, userData })
-          .then((r) => {
-            if (vm.generation === generation && vm.status === 'running') vm.agent = r.interfaces;
-          })
-          .catch(() => {});
-        ctx.track(booting);
-      });
-    });
+    const task = ctx.tasks.start(vm.node, 'qmstart', String(vm.vmid), user(req), ({ log }) => startVm(ctx, vm, log, bool(req, 'skiplock')));
     return task.upid;
   },
 
@@ -454,14 +431,41 @@ export const qemuHandlers: HandlerTable = {
     return cmd === 'ping' ? { result: {} } : r;
   },
 
-  'GET /nodes/{node}/qemu/{vmid}/cloudinit/dump': (ctx, req) => {
-    const vm = getVm(ctx, req);
-    const type = str(req, 'type');
-    if (type === 'user') return readUserSnippet(ctx, vm) ?? generatedUserData(vm);
-    if (type === 'network') return networkData(vm);
-    return `instance-id: ${ctx.state.configDigest(vm)}\n`;
-  },
+  'GET /nodes/{node}/qemu/{vmid}/cloudinit/dump': (ctx, req) => dumpCloudinit(getVm(ctx, req), str(req, 'type')!),
 };
+
+/** vm_start: under the config lock; the cloud-init drive is regenerated (snippets read) at every start. */
+async function startVm(ctx: SimContext, vm: SimVm, log: (l: string) => void, skiplock?: boolean): Promise<void> {
+  await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
+    if (!ctx.state.vms.has(vm.vmid)) throw new Error(`Configuration file 'nodes/${vm.node}/qemu-server/${vm.vmid}.conf' does not exist\n`);
+    if (vm.config.template) throw new Error("you can't start a vm if it's a template\n");
+    checkLock(vm, skiplock);
+    if (vm.status === 'running') throw new Error(`VM ${vm.vmid} already running\n`);
+    for (const [k, v] of Object.entries(vm.config)) {
+      if (!/^net\d+$/.test(k)) continue;
+      const bridge = /(?:^|,)bridge=([^,]+)/.exec(String(v))?.[1];
+      if (bridge && !ctx.state.bridges.includes(bridge)) throw new Error(`bridge '${bridge}' does not exist\n`);
+    }
+    if (vmDisks(vm).some((d) => /cloudinit/.test(String(d.drive.file)))) {
+      generateNocloud(ctx, vm);
+      log('generating cloud-init ISO');
+    }
+    const nics = Object.keys(vm.config).filter((k) => /^net\d+$/.test(k)).length;
+    await sleep(ctx.latency.ms('start', vm.node, 0.45 * Math.max(0, nics - 1)));
+    vm.status = 'running';
+    vm.startedAt = Date.now();
+    vm.agent = undefined;
+    const generation = ++vm.generation;
+    const userData = readUserSnippet(ctx, vm);
+    const booting = ctx.guest
+      .boot({ node: vm.node, vmid: vm.vmid, name: String(vm.config.name ?? ''), config: { ...vm.config }, userData })
+      .then((r) => {
+        if (vm.generation === generation && vm.status === 'running') vm.agent = r.interfaces;
+      })
+      .catch(() => {});
+    ctx.track(booting);
+  });
+}
 
 function agentInterfaces(ctx: SimContext, req: ApiRequest): { result: unknown } {
   const vm = getVm(ctx, req);

@@ -50,13 +50,34 @@ export interface DiskJob {
 export function checkRootOnly(auth: AuthInfo | undefined, key: string, value: string, drive?: Record<string, string | number>): void {
   const isRoot = auth?.kind === 'ticket' && auth.user === 'root@pam';
   if (isRoot) return;
-  if (key === 'args') throw new HttpError(403, "Permission check failed (only root can set 'args' config)");
-  if (/^serial\d+$/.test(key) && value !== 'socket') throw new HttpError(403, `Permission check failed (only root can set '${key}' config for real devices)`);
+  // qemu-server dies with these (HTTP 500), unlike raise_perm_exc (403) below
+  if (key === 'args') throw new HttpError(500, "only root can set 'args' config");
+  if (/^serial\d+$/.test(key) && value !== 'socket') throw new HttpError(500, `only root can set '${key}' config for real devices`);
   if (drive && typeof drive['import-from'] === 'string' && drive['import-from'].startsWith('/')) {
     throw new HttpError(403, 'Permission check failed (Only root can pass arbitrary filesystem paths.)');
   }
   if (drive && typeof drive.file === 'string' && drive.file.startsWith('/')) {
     throw new HttpError(403, 'Permission check failed (Only root can pass arbitrary filesystem paths.)');
+  }
+}
+
+/** URI::Escape::uri_unescape: %XX sequences only, malformed ones left alone. */
+export function uriUnescape(v: string): string {
+  return Buffer.from(v.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+}
+
+/** PVE::Tools::validate_ssh_public_keys (ssh-keygen -l on each non-blank line), approximated by parsing the key blob. */
+export function validateSshPublicKeys(raw: string): void {
+  for (const line of raw.split('\n')) {
+    if (/^\s*$/.test(line)) continue;
+    const m = /(?:^|\s)((?:ssh|ecdsa|sk)-[A-Za-z0-9@.-]+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(line);
+    let ok = false;
+    if (m) {
+      const blob = Buffer.from(m[2]!, 'base64');
+      const len = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+      ok = len > 0 && blob.subarray(4, 4 + len).toString('latin1') === m[1] && blob.length > 4 + len;
+    }
+    if (!ok) throw new HttpError(500, 'SSH public key validation error');
   }
 }
 
@@ -113,7 +134,7 @@ export function prepareOptions(
         const storeId = (cloud ?? alloc)![1]!;
         const st = ctx.state.storages.get(storeId);
         if (!st) throw new HttpError(500, `storage '${storeId}' does not exist`);
-        if (!st.content.includes('images')) throw new HttpError(500, `storage '${storeId}' does not support vm images`);
+        if (!st.content.includes('images')) throw new HttpError(400, 'Parameter verification failed.', { storage: `storage '${storeId}' does not support vm images` });
         if (importFrom !== undefined) checkImportSource(ctx, key, String(importFrom));
         jobs.push({ key, storage: storeId, size: alloc ? Math.round(Number(alloc[2]) * GiB) : 4 * 1024 * 1024, importFrom: importFrom as string | undefined, cloudinit: !!cloud, rest });
         continue;
@@ -135,6 +156,7 @@ export function prepareOptions(
       continue;
     }
     if (key === 'cicustom') checkCicustom(ctx, value);
+    if (key === 'sshkeys') validateSshPublicKeys(uriUnescape(value));
     changes[key] = /^\d+$/.test(value) && ['cores', 'sockets', 'memory', 'balloon', 'cpuunits', 'template', 'onboot'].includes(key) ? Number(value) : value;
   }
   return { changes, jobs };
@@ -153,7 +175,8 @@ function checkImportSource(ctx: SimContext, key: string, src: string): void {
     throw new HttpError(500, `unable to parse directory volume name '${m[2]}'`);
   }
   if (kind && kind !== 'import') {
-    throw new HttpError(400, 'Parameter verification failed.', { [key]: `${key}: 'import-from' volume must be of content type 'images' or 'import', but is '${kind}'` });
+    const need = versionAtLeast(ctx.state.version, '8.3') ? "needs to be 'images' or 'import'" : 'not an image';
+    throw new HttpError(400, 'Parameter verification failed.', { [key]: `${src} has wrong type '${kind}' - ${need}` });
   }
   if (kind === 'import') {
     const path = ctx.state.volumePath(src);
