@@ -242,12 +242,16 @@ test('resume after a failure at each step redoes only what is missing', async ()
   records = await run.h.runSteps(run.steps.slice(0, 4));
   assert.deepEqual(records.map((r) => r.via), ['check', 'check', 'check', 'run']);
   await assert.rejects(run.h.runStep(run.steps[4]!), /got timeout/);
+  // like qemu-server, Proxmox wrote "template: 1" before its worker failed: a template without a base disk
+  assert.equal((await env.client.vmStatus(env.sim.node, 9000)).template, true);
 
-  // the last resume finishes with only the conversion
+  // the last resume rebuilds that half-converted VM (nothing can be cloned from it) and converts it
   run = env.run({ carry: run.h });
   records = await run.h.runSteps(run.steps);
-  assert.deepEqual(Object.fromEntries(records.map((r, i) => [names[i], r.via])), { 'template:release': 'check', 'template:image': 'check', 'template:snippet': 'check', 'template:vm': 'check', 'template:ready': 'run' });
-  assert.deepEqual(env.changing(), [`POST /nodes/${env.sim.node}/qemu/9000/template`]);
+  assert.deepEqual(Object.fromEntries(records.map((r, i) => [names[i], r.via])), { 'template:release': 'check', 'template:image': 'check', 'template:snippet': 'check', 'template:vm': 'run', 'template:ready': 'run' });
+  assert.deepEqual(env.changing(), [`DELETE /nodes/${env.sim.node}/qemu/9000`, `POST /nodes/${env.sim.node}/qemu`, `POST /nodes/${env.sim.node}/qemu/9000/template`]);
+  assert.match(run.h.logText('template:vm'), /half converted to a template/);
+  assert.match(String((await env.client.vmConfig(env.sim.node, 9000)).scsi0), /base-9000-disk-0/);
   assert.equal((run.h.outputs.get(STEP.templateReady) as unknown as TemplateOutputs).templateName, 'flatcar-stable-4593-2-4');
   assert.equal(env.sim.requests().filter((q) => q.method === 'POST' && q.path.endsWith('/download-url')).length, 2);
 });
@@ -334,4 +338,30 @@ test('PVE host key: unknown without --yes fails with the fingerprint; --yes pins
   // the snippet check connects first: the new key is refused even with --yes
   await assert.rejects(changed.h.runSteps(changed.steps), (e: unknown) => e instanceof UserError && /host key of the Proxmox host .* changed/.test(e.message) && e.message.includes(sshd.hostKeyFingerprint) && /proxmox\.ssh\.hostKey/.test(e.fix ?? ''));
   assert.equal(changed.h.pins.get(`pve-ssh:${sshd.host}`), yes.h.pins.get(`pve-ssh:${sshd.host}`));
+});
+
+test('killed while Proxmox still creates the VM: the next run waits for the task, then reuses the VM', async () => {
+  const env = await setup();
+  const first = env.run();
+  await first.h.runSteps(first.steps.slice(0, 3));
+  env.sim.faults.slowNode(env.sim.node, 4); // the import takes a while
+  const creating = first.h.runStep(first.steps[3]!);
+  const deadline = Date.now() + 20_000;
+  while (!(env.sim.state.vms.get(9000)?.config.lock === 'create')) {
+    assert.ok(Date.now() < deadline, 'the create never started');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  first.h.abort.abort();
+  await assert.rejects(creating);
+  assert.equal(env.sim.state.vms.get(9000)?.config.lock, 'create'); // Proxmox goes on without us
+  env.sim.faults.clear();
+
+  const resumed = env.run({ carry: first.h });
+  const records = await resumed.h.runSteps(resumed.steps);
+  assert.deepEqual(vias(records), { 'template:release': 'check', 'template:image': 'check', 'template:snippet': 'check', 'template:vm': 'run', 'template:ready': 'run' });
+  assert.match(resumed.h.logText('template:vm'), /locked \(create\).*waiting/);
+  assert.match(resumed.h.logText('template:vm'), /Reusing flatcar-stable-4593-2-5 \(VMID 9000\)/);
+  assert.ok(!env.changing().some((c) => c === `POST /nodes/${env.sim.node}/qemu` || c.startsWith('DELETE')), env.changing().join('\n'));
+  assert.equal([...env.sim.state.vms.values()].length, 1);
+  assert.equal((await env.client.vmStatus(env.sim.node, 9000)).template, true);
 });

@@ -3,7 +3,7 @@
  * the description that marks a VM as our template (version + Ignition hash + tool version).
  */
 import type { Config } from '../../src/config/schema.js';
-import { BugError, UserError } from '../../src/errors.js';
+import { BugError, RemoteError, UserError } from '../../src/errors.js';
 import { templateIgnition, ignitionJson, ignitionHash, shortHash } from '../../src/ignition/index.js';
 import type { ProxmoxClient, PveVmResource } from '../../src/proxmox/types.js';
 import { STEP, type ProxmoxFacts } from '../ids.js';
@@ -163,6 +163,17 @@ export function matchingTemplate(found: FoundTemplate[], name: string, hash12: s
 
 export const hasDisk = (t: FoundTemplate): boolean => typeof t.config.scsi0 === 'string' && t.config.scsi0.length > 0;
 
+/** The disk became a base volume (what linked clones need): base-<vmid>-disk-N on every storage type. */
+export function isBaseDisk(scsi0: unknown, vmid: number): boolean {
+  return typeof scsi0 === 'string' && new RegExp(`(^|[:/])base-${vmid}-disk-\\d+`).test(scsi0);
+}
+
+/**
+ * Proxmox writes `template: 1` before its worker turns the disks into base volumes; a conversion that
+ * failed or was cut off leaves a "template" nothing can be linked-cloned from.
+ */
+export const isHalfConverted = (t: FoundTemplate): boolean => t.vm.template && hasDisk(t) && !isBaseDisk(t.config.scsi0, t.vm.vmid);
+
 /** VMs whose disks are linked clones of `vmid`'s base volumes (Proxmox names them base-<vmid>-disk-N). */
 export async function linkedClonesOf(pve: ProxmoxClient, vmid: number): Promise<Array<{ vmid: number; name?: string; node: string }>> {
   const base = new RegExp(`(^|[:/])base-${vmid}-disk-\\d+`);
@@ -174,6 +185,29 @@ export async function linkedClonesOf(pve: ProxmoxClient, vmid: number): Promise<
     if (disks.some(([, v]) => typeof v === 'string' && base.test(v))) out.push({ vmid: vm.vmid, name: vm.name, node: vm.node });
   }
   return out;
+}
+
+/**
+ * A VM config left locked by a task of an earlier (killed) run: while Proxmox still creates, imports or
+ * converts it, its config says only `lock: create` and carries no name or tags yet. Wait until the lock
+ * is gone (or the VM, when the task failed), then return the VM as it is now.
+ */
+export async function waitForUnlock(ctx: StepContext, pve: ProxmoxClient, vmid: number, timeoutMs = 30 * 60_000): Promise<PveVmResource | undefined> {
+  const deadline = ctx.services.now() + timeoutMs;
+  let logged = false;
+  for (;;) {
+    const vm = (await pve.vms()).find((v) => v.vmid === vmid);
+    if (!vm?.lock) return vm;
+    if (ctx.services.now() > deadline) {
+      throw new RemoteError(`VM ${vmid} on ${vm.node} is still locked (${vm.lock}) after ${Math.round(timeoutMs / 60_000)} min`, {
+        fix: `Look at its task in the Proxmox UI (${vm.node} → Task History). When no task runs for it any more, remove the stale lock with \`qm unlock ${vmid}\` on ${vm.node} and run again.`,
+      });
+    }
+    if (!logged) ctx.log(`VM ${vmid} is locked (${vm.lock}), probably by a task of an earlier run: waiting for it to finish`);
+    logged = true;
+    ctx.progress(`Waiting for VM ${vmid} (lock: ${vm.lock})`);
+    await ctx.services.sleep(1000, ctx.signal);
+  }
 }
 
 /** "8.4.1" >= "8.4": numeric, missing parts count as 0. */

@@ -6,7 +6,7 @@ import type { Config } from '../../src/config/schema.js';
 import { RemoteError } from '../../src/errors.js';
 import { STEP, type TemplateOutputs } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { TEMPLATE_STEP, releaseOf, type VmOutputs } from './common.js';
+import { TEMPLATE_STEP, isBaseDisk, releaseOf, waitForUnlock, type VmOutputs } from './common.js';
 
 export function readyStep(_config: Config, _options: RunOptions): Step {
   return {
@@ -29,12 +29,14 @@ export function readyStep(_config: Config, _options: RunOptions): Step {
       } catch {
         return { done: false };
       }
-      if (st.template !== true || (st.name !== undefined && st.name !== vm.name)) return { done: false };
+      if (st.template !== true || st.lock || (st.name !== undefined && st.name !== vm.name)) return { done: false };
+      if (!isBaseDisk((await pve.vmConfig(vm.node, vm.vmid)).scsi0, vm.vmid)) return { done: false, reason: 'marked as template, but its disk is no base volume yet' };
       return { done: true, outputs: templateOutputs(ctx, vm), reason: `${vm.name} (VMID ${vm.vmid}) is a template` };
     },
     async run(ctx: StepContext): Promise<TemplateOutputs & Record<string, unknown>> {
       const vm = ctx.outputs<VmOutputs>(TEMPLATE_STEP.vm)!;
       const pve = await ctx.services.proxmox();
+      await waitForUnlock(ctx, pve, vm.vmid);
       const st = await pve.vmStatus(vm.node, vm.vmid);
       if (st.template !== true) {
         if (st.status === 'running') {
@@ -47,8 +49,10 @@ export function readyStep(_config: Config, _options: RunOptions): Step {
         await pve.waitTask(vm.node, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug') });
       }
       const after = await pve.vmStatus(vm.node, vm.vmid);
-      if (after.template !== true) {
-        throw new RemoteError(`Proxmox reported the conversion of ${vm.vmid} as done, but it is not a template`, { fix: `Look at VM ${vm.vmid} in the Proxmox UI, then run again.` });
+      if (after.template !== true || !isBaseDisk((await pve.vmConfig(vm.node, vm.vmid)).scsi0, vm.vmid)) {
+        throw new RemoteError(`Proxmox reported the conversion of ${vm.vmid} as done, but it is not a template with a base disk`, {
+          fix: `Run again: flatcar-k3s rebuilds a half-converted template VM. If it persists, look at VM ${vm.vmid} in the Proxmox UI.`,
+        });
       }
       ctx.log(`Template ${vm.name} (VMID ${vm.vmid}) on ${vm.node} is ready`);
       return templateOutputs(ctx, vm);

@@ -16,6 +16,8 @@ import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import {
   TEMPLATE_STEP,
   hasDisk,
+  isBaseDisk,
+  isHalfConverted,
   isOurTemplateVm,
   linkedClonesOf,
   matchingTemplate,
@@ -30,6 +32,7 @@ import {
   templateName,
   templateSnippet,
   templateTags,
+  waitForUnlock,
   type FoundTemplate,
   type ImageOutputs,
   type ReleaseOutputs,
@@ -102,6 +105,8 @@ export function vmStep(config: Config, options: RunOptions): Step {
       const pve = await ctx.services.proxmox();
       const match = matchingTemplate(await ourTemplates(pve, config), templateName(rel.channel, rel.version), s.hash12);
       if (!match || !hasDisk(match)) return { done: false };
+      if (match.vm.lock) return { done: false, reason: `locked (${match.vm.lock})` };
+      if (isHalfConverted(match)) return { done: false, reason: 'an earlier conversion to a template stopped half-way' };
       if (options.recreateTemplate && match.vm.template) return { done: false, reason: '--recreate-template' };
       return { done: true, outputs: vmOutputs(match, s.hash12), reason: `${match.vm.name} (VMID ${match.vm.vmid}) exists with Ignition ${s.hash12}` };
     },
@@ -114,16 +119,24 @@ export function vmStep(config: Config, options: RunOptions): Step {
       const name = templateName(rel.channel, rel.version);
       const hash12 = templateSnippet(config).hash12;
 
+      // A create or conversion cut off by a killed run may still be running: let it finish first.
+      for (const v of await pve.vms()) if (v.lock && (v.vmid === templateVmid(config) || isOurTemplateVm(v, config))) await waitForUnlock(ctx, pve, v.vmid);
+
       let vmid: number | undefined;
       const match = matchingTemplate(await ourTemplates(pve, config), name, hash12);
       if (match) {
-        const recreate = options.recreateTemplate === true && match.vm.template;
-        if (!recreate && hasDisk(match)) {
+        const recreate = options.recreateTemplate === true && match.vm.template && !isHalfConverted(match);
+        if (!recreate && hasDisk(match) && !isHalfConverted(match)) {
           ctx.log(`Reusing ${name} (VMID ${match.vm.vmid}): same Flatcar release and Ignition ${hash12}`);
           return vmOutputs(match, hash12);
         }
         if (recreate) await refuseWhileLinked(pve, match);
-        ctx.log(recreate ? `--recreate-template: removing ${name} (VMID ${match.vm.vmid})` : `Removing the incomplete ${name} (VMID ${match.vm.vmid}) left by an earlier run`, 'warn');
+        ctx.log(
+          recreate
+            ? `--recreate-template: removing ${name} (VMID ${match.vm.vmid})`
+            : `Removing ${name} (VMID ${match.vm.vmid}): an earlier run left it ${isHalfConverted(match) ? 'half converted to a template (its disk is no base volume)' : 'without its disk'}; building it again`,
+          'warn',
+        );
         await destroy(ctx, pve, match.vm.node, match.vm.vmid);
         vmid = match.vm.vmid;
       }
@@ -159,8 +172,9 @@ export function vmStep(config: Config, options: RunOptions): Step {
         },
       );
     }
-    if (!occupant.template) {
-      // Tagged as ours but never converted: a build cut off earlier (another release or Ignition). Nothing can be cloned from it.
+    const unfinished = !occupant.template || !isBaseDisk((await pve.vmConfig(occupant.node, preferred)).scsi0, preferred);
+    if (unfinished) {
+      // Tagged as ours but never (fully) converted: a build cut off earlier (another release or Ignition). Nothing can be cloned from it.
       ctx.log(`Removing the unfinished template VM ${occupant.name ?? ''} (VMID ${preferred}) left by an earlier run`, 'warn');
       await destroy(ctx, pve, occupant.node, preferred);
       return preferred;
