@@ -4,7 +4,7 @@
  * across the PVE nodes (planNodes/placeNodes).
  */
 import { useMemo, useReducer } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text, useInput, useWindowSize } from 'ink';
 import type { Plain } from '../src/ui/state.js';
 import { draftGet, mergeDraft } from '../src/ui/state.js';
 import { checkDraft, withPreset } from '../src/ui/validate.js';
@@ -81,6 +81,7 @@ function toPatch(values: Values): Plain {
 
 export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
   const t = useTheme();
+  const { rows } = useWindowSize();
   const merged = useMemo(() => withPreset(draft), [draft]);
   const [s, dispatch] = useReducer(
     (st: S, a: { type: 'focus'; to: number } | { type: 'edit'; key: string; f: (v: string) => string } | { type: 'touch' }): S => {
@@ -131,7 +132,8 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
     const placed = placeNodes(planned, hosts);
     preview = planned.map((p) => `${p.name.padEnd(22)} VMID ${String(p.vmid).padEnd(6)} ${p.cores}c/${p.memory}M/${p.disk}G → ${placed.get(p.name)}${p.address ? `  ${p.address}` : '  dhcp'}`);
   }
-  const maxPreview = 6;
+  // The preview gets what the form leaves of the screen (80x24: a few lines, with "+ N more").
+  const maxPreview = Math.max(2, rows - 18 - (s.values.mode === 'static' ? 1 : 0));
   return (
     <Box flexDirection="column">
       <Text bold>Node layout</Text>

@@ -264,3 +264,17 @@ test('Done: kubeconfig path, the kubectl command, the server address, the apps a
     r.unmount();
   }
 });
+
+test('Nodes: the ha preset (static addresses, six VMs) fits an 80x24 terminal', async () => {
+  const r = render(<NodesScreen draft={{ preset: 'ha', proxmox }} pveNodes={['pve1', 'pve2', 'pve3']} onSubmit={() => {}} />, { columns: 80, rows: 24 });
+  try {
+    const f = await r.waitFor('Placement preview');
+    const lines = f.replace(/\n+$/, '').split('\n');
+    assert.ok(lines.length <= 23, `${lines.length} rows (the breadcrumb takes one more):\n${f}`);
+    assert.ok(lines.every((l) => l.length <= 80));
+    assert.match(f, /ha-server-1 .*→ pve1 +192\.168\.50\.11\/24/);
+    assert.match(f, /\+ \d+ more/);
+  } finally {
+    r.unmount();
+  }
+});

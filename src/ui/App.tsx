@@ -4,7 +4,7 @@
  * RunStore and aborts its signal to quit safely.
  */
 import { useEffect, useMemo, useReducer, useRef, useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, useInput } from 'ink';
 import type { Config } from '../config/schema.js';
 import { resolveConfig } from '../config/load.js';
 import { EXIT } from '../errors.js';
@@ -21,6 +21,8 @@ import { AppsScreen, APPS, type AppKey } from '../../screens/AppsScreen.js';
 import { ReviewScreen } from '../../screens/ReviewScreen.js';
 import { RunScreen, type RunAction } from '../../screens/RunScreen.js';
 import { DoneScreen } from '../../screens/DoneScreen.js';
+import { Breadcrumb } from './components/Breadcrumb.js';
+import { ReviewError } from './components/ReviewError.js';
 
 export interface AppProps {
   services: UiServices;
@@ -31,8 +33,6 @@ export interface AppProps {
   configPath?: string;
   now?: () => number;
 }
-
-const STEPS_TITLE: Record<string, string> = { start: 'Start', proxmox: 'Proxmox', flatcar: 'Flatcar', nodes: 'Nodes', apps: 'Apps', review: 'Review', run: 'Build', done: 'Done' };
 
 function fillMissing(base: Plain, fill: Plain): Plain {
   const out: Plain = { ...base };
@@ -275,33 +275,5 @@ export function App({ services, theme, onExit, configPath, now = Date.now }: App
         {screen}
       </Box>
     </ThemeContext.Provider>
-  );
-}
-
-function Breadcrumb({ current }: { current: string }) {
-  const order = ['start', 'proxmox', 'flatcar', 'nodes', 'apps', 'review', 'run'];
-  return (
-    <Text wrap="truncate-end">
-      {order.map((k, i) => (
-        <Text key={k} bold={k === current} dimColor={k !== current}>
-          {i ? ' › ' : ''}
-          {STEPS_TITLE[k]}
-        </Text>
-      ))}
-    </Text>
-  );
-}
-
-function ReviewError({ message, onBack }: { message: string; onBack: () => void }) {
-  useInput((_i, key) => {
-    if (key.escape || key.return) onBack();
-  });
-  return (
-    <Box flexDirection="column">
-      <Text bold>Review</Text>
-      <Text wrap="wrap">The config is not complete yet:</Text>
-      <Text wrap="wrap">{message}</Text>
-      <Text>Press Esc to go back and change it.</Text>
-    </Box>
   );
 }
