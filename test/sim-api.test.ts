@@ -66,9 +66,17 @@ describe('TLS and auth', () => {
     assert.equal(withCsrf.status, 200);
   });
 
-  it('refuses a wrong password with 401', async () => {
+  it('refuses a wrong password with 401 "authentication failure"', async () => {
     const r = await c.call('POST', '/access/ticket', { username: 'root@pam', password: 'wrong' }, { authorization: '' });
     assert.equal(r.status, 401);
+    assert.equal(r.body!.message, 'authentication failure\n');
+  });
+
+  it('authenticates before routing: an unknown path without credentials is 401, with them 501', async () => {
+    assert.equal((await c.call('GET', '/nodes/pve1/nonsense', undefined, { authorization: '' })).status, 401);
+    const r = await c.call('GET', '/nodes/pve1/nonsense');
+    assert.equal(r.status, 501);
+    assert.equal(r.body!.message, "Method 'GET /nodes/pve1/nonsense' not implemented\n");
   });
 
   it('gives 403 "Permission check failed (path, priv)" to a token without privileges, and hides objects from lists', async () => {

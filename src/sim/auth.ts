@@ -16,6 +16,8 @@ export interface AuthInfo {
 }
 
 export class HttpError extends Error {
+  /** raised by an endpoint (formatted as an API answer) rather than by the auth layer (bare 401) */
+  fromHandler = false;
   constructor(
     readonly status: number,
     message: string,

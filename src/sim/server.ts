@@ -122,7 +122,7 @@ export function createApiServer(opts: ServerOptions): Server {
     };
     const fail = (e: unknown): void => {
       if (e instanceof HttpError) {
-        if (e.status === 401) return finish(401, undefined, e.message);
+        if (e.status === 401 && !e.fromHandler) return finish(401, undefined, e.message);
         return finish(e.status, { data: null, message: `${e.message}\n`, ...(e.errors ? { errors: e.errors } : {}) }, e.message);
       }
       const msg = (e instanceof Error ? e.message : String(e)).replace(/\n$/, '');
@@ -144,24 +144,23 @@ export function createApiServer(opts: ServerOptions): Server {
         throw new HttpError(400, 'unable to parse request body');
       }
       entry.params = redact(params);
-      const found = ctx.schema.match(method, path);
-      if (!found.match) throw new HttpError(501, `Method '${method} /api2/json${path}' not implemented`);
-      const { route, pathParams } = found.match;
-      const all: Record<string, string | string[] | undefined> = { ...params, ...pathParams };
-      entry.params = redact(all);
-
+      // pve-http-server authenticates before it looks for a handler; only the login calls are open
+      const open = (path === '/access/ticket' && (method === 'GET' || method === 'POST')) || (path === '/access/domains' && method === 'GET');
       let auth;
       try {
         auth = ctx.auth.authenticate(req.headers, method);
+        if (!auth && !open) throw new HttpError(401, 'No ticket');
       } catch (e) {
         await sleep(ctx.latency.ms('authFailure'));
         throw e;
       }
       entry.user = auth?.authId;
-      if (!auth && route.info.permissions?.user !== 'world') {
-        await sleep(ctx.latency.ms('authFailure'));
-        throw new HttpError(401, 'No ticket');
-      }
+
+      const found = ctx.schema.match(method, path);
+      if (!found.match) throw new HttpError(501, `Method '${method} ${path}' not implemented`);
+      const { route, pathParams } = found.match;
+      const all: Record<string, string | string[] | undefined> = { ...params, ...pathParams };
+      entry.params = redact(all);
 
       const errors = route.validate(all);
       if (Object.keys(errors).length) throw new HttpError(400, 'Parameter verification failed.', errors);
@@ -173,7 +172,12 @@ export function createApiServer(opts: ServerOptions): Server {
         await sleep(ctx.latency.ms(method === 'GET' ? 'get' : 'config', typeof all.node === 'string' ? all.node : undefined));
         if (fault) throw new HttpError(fault.status ?? 500, fault.message ?? 'simulated failure');
         if (!handler) throw new HttpError(501, `Method not implemented in simulator: ${method} ${route.path}`);
-        return handler(ctx, { method, path, params: all, auth });
+        try {
+          return await handler(ctx, { method, path, params: all, auth });
+        } catch (e) {
+          if (e instanceof HttpError) e.fromHandler = true;
+          throw e;
+        }
       });
       return finish(200, { data: result ?? null });
     } catch (e) {

@@ -198,6 +198,14 @@ export function importSourceSize(ctx: SimContext, src: string): number {
   return v?.size ?? statSync(path).size;
 }
 
+/** Bytes an import has to copy: the file size for file volumes, a quarter of the size for block volumes (thin). */
+function importSourceAllocated(ctx: SimContext, src: string): number {
+  const vol = ctx.state.volumes.get(src);
+  if (vol) return vol.size / 4;
+  const path = src.startsWith('/') ? src : ctx.state.volumePath(src);
+  return path && existsSync(path) ? statSync(path).size : 0;
+}
+
 /** Run the disk jobs of a create/update: allocate volumes, imports take time. Returns config entries. */
 export async function runDiskJobs(
   ctx: SimContext,
@@ -222,7 +230,8 @@ export async function runDiskJobs(
     if (job.importFrom) {
       size = importSourceSize(ctx, job.importFrom);
       log(`importing disk '${job.importFrom}' to VM ${vmid} ...`);
-      await wait(ctx.latency.ms('importFrom', node, 10 * (size / 4 / GiB)));
+      // the model: 2 s + 10 s per allocated GB (a qcow2 file holds only its allocated data)
+      await wait(ctx.latency.ms('importFrom', node, 10 * (importSourceAllocated(ctx, job.importFrom) / GiB)));
     }
     ctx.state.volumes.set(volid, { volid, storage: job.storage, node, content: 'images', format: 'raw', size, vmid, ctime: Math.floor(Date.now() / 1000) });
     log(`  Logical volume "${name}" created.`);
