@@ -365,3 +365,20 @@ test('killed while Proxmox still creates the VM: the next run waits for the task
   assert.equal([...env.sim.state.vms.values()].length, 1);
   assert.equal((await env.client.vmStatus(env.sim.node, 9000)).template, true);
 });
+
+test('PVE host key on first use: a confirmation hook on the services (terminal/UI) can trust it', async () => {
+  const env = await setup({ hostKey: false });
+  const asked: string[] = [];
+  const no = env.run();
+  (no.h.services as { confirm?: (q: string) => Promise<boolean> }).confirm = async (q) => (asked.push(q), false);
+  await no.h.runSteps(no.steps.slice(0, 2));
+  await assert.rejects(no.h.runStep(no.steps[2]!), (e: unknown) => e instanceof UserError && e.field === 'proxmox.ssh.hostKey');
+  assert.equal(no.h.pins.size, 0);
+  const yes = env.run({ carry: no.h });
+  (yes.h.services as { confirm?: (q: string) => Promise<boolean> }).confirm = async (q) => (asked.push(q), true);
+  const records = await yes.h.runSteps(yes.steps);
+  assert.equal(records[2]!.via, 'run');
+  assert.equal(yes.h.pins.get(`pve-ssh:${sshd.host}`), sshd.hostKeyFingerprint);
+  assert.equal(asked.length, 2);
+  assert.ok(asked.every((q) => q.includes(sshd.hostKeyFingerprint)));
+});

@@ -58,6 +58,10 @@ export function pveSshTarget(ctx: StepContext): SshTarget {
   return target;
 }
 
+/** A terminal/UI confirmation, when the services offer one (the same hook the TLS first-use check uses). */
+type Confirm = (question: string) => Promise<boolean>;
+const confirmOf = (ctx: StepContext): Confirm | undefined => (ctx.services as { confirm?: Confirm }).confirm;
+
 /** Connect with the pinning rules above; failures name the cause and the fix. */
 export async function connectPveSsh(ctx: StepContext): Promise<SshSession> {
   const target = pveSshTarget(ctx);
@@ -65,6 +69,15 @@ export async function connectPveSsh(ctx: StepContext): Promise<SshSession> {
     return await ctx.services.ssh.connect(target, { signal: ctx.signal });
   } catch (err) {
     const host = target.host;
+    const confirm = confirmOf(ctx);
+    if (err instanceof UnknownHostKeyError && confirm && !target.hostKeyFingerprint) {
+      const ok = await confirm(`The Proxmox host ${host} presents an SSH host key flatcar-k3s has not seen before.\nFingerprint: ${err.presented}\n(on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)\nTrust it and pin it for this cluster?`);
+      if (ok) {
+        ctx.services.pins.set(pveSshPinKey(host), err.presented);
+        ctx.log(`Pinned the SSH host key of ${host} after confirmation: ${err.presented}`, 'warn');
+        return connectPveSsh(ctx);
+      }
+    }
     if (err instanceof UnknownHostKeyError) {
       throw new UserError(`The SSH host key of the Proxmox host ${host} is not known yet: ${err.presented}`, {
         field: 'proxmox.ssh.hostKey',

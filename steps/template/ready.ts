@@ -17,7 +17,7 @@ export function readyStep(_config: Config, _options: RunOptions): Step {
     inputs: {},
     describe: (ctx) => {
       const vm = ctx.outputs<VmOutputs>(TEMPLATE_STEP.vm);
-      return `Convert ${vm ? `${vm.name} (VMID ${vm.vmid})` : 'the template VM'} into a template`;
+      return `Convert ${vm ? `${vm.name} (VMID ${vm.vmid})` : 'the new VM'} into the template the nodes are linked clones of`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
       const vm = ctx.outputs<VmOutputs>(TEMPLATE_STEP.vm);
