@@ -87,6 +87,15 @@ export class LatencyModel {
     return seconds * 1000 * this.speed * (node ? (this.slow.get(node) ?? 1) : 1);
   }
 
+  /**
+   * A lock timeout in simulator milliseconds: scaled like everything else (so timeouts keep their ratio to
+   * hold times), with a 25 ms floor so event-loop jitter on a busy machine does not make locks fail
+   * that a real host would get. Not slowed by slowNode, which is how tests provoke timeouts.
+   */
+  lockMs(seconds: number): number {
+    return Math.max(25, seconds * 1000 * this.speed);
+  }
+
   slowNode(node: string, factor: number): void {
     if (factor === 1) this.slow.delete(node);
     else this.slow.set(node, factor);

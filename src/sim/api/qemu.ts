@@ -68,7 +68,7 @@ export function defaultGuestAddress(vm: { vmid: number; config: Record<string, s
 async function applyConfigUpdate(ctx: SimContext, req: ApiRequest, vm: SimVm, log: (l: string) => void): Promise<void> {
   const route = ctx.schema.get('POST', '/nodes/{node}/qemu/{vmid}/config')!;
   const skiplock = bool(req, 'skiplock');
-  await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
+  await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config), async () => {
     checkLock(vm, skiplock);
     const digest = str(req, 'digest');
     if (digest && digest !== ctx.state.configDigest(vm)) throw new Error('detected modified configuration - file changed by other user? Try again.\n');
@@ -108,7 +108,7 @@ export const qemuHandlers: HandlerTable = {
     // create_and_lock_config: before the worker forks, the config appears with "lock: create"
     let vm: SimVm;
     try {
-      vm = await ctx.locks.with(vmLockFile(vmid), 'exclusive', ctx.latency.scale(5), () => {
+      vm = await ctx.locks.with(vmLockFile(vmid), 'exclusive', ctx.latency.lockMs(5), () => {
         const existing = ctx.state.vms.get(vmid);
         if (existing) throw new Error(`VM ${vmid} already exists on node '${existing.node}'\n`);
         const created: SimVm = { vmid, node, status: 'stopped', generation: 0, config: { lock: 'create' } };
@@ -125,7 +125,7 @@ export const qemuHandlers: HandlerTable = {
       String(vmid),
       user(req),
       async ({ log }) => {
-        await ctx.locks.with(vmLockFile(vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.create), async () => {
+        await ctx.locks.with(vmLockFile(vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.create), async () => {
           try {
             const disks = await runDiskJobs(ctx, vmid, node, jobs, log, (ms) => sleep(ms));
             const conf: Record<string, string | number> = { ...changes, ...disks };
@@ -237,8 +237,8 @@ export const qemuHandlers: HandlerTable = {
     const task = ctx.tasks.start(node, 'qmclone', String(src.vmid), user(req), async ({ log }) => {
       // source: shared lock when stopped (exclusive when running), then the target: exclusive; 1 s each,
       // held by the worker for the whole clone
-      await ctx.locks.with(vmLockFile(src.vmid), running ? 'exclusive' : 'shared', ctx.latency.scale(LOCK_TIMEOUTS.cloneSource), () =>
-        ctx.locks.with(vmLockFile(newid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.cloneTarget), async () => {
+      await ctx.locks.with(vmLockFile(src.vmid), running ? 'exclusive' : 'shared', ctx.latency.lockMs(LOCK_TIMEOUTS.cloneSource), () =>
+        ctx.locks.with(vmLockFile(newid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.cloneTarget), async () => {
           const { full, disks } = loadAndCheck();
           const conf: Record<string, string | number> = {};
           for (const [k, v] of Object.entries(src.config)) {
@@ -275,7 +275,7 @@ export const qemuHandlers: HandlerTable = {
               const srcVol = ctx.state.volumes.get(file);
               const size = srcVol?.size ?? parseSize(String(drive.size ?? '0')) ?? 0;
               log(`create ${full ? 'full' : 'linked'} clone of drive ${key} (${file})`);
-              const dstName = await ctx.locks.with(storageLockFile(dstStore), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.storage), async () => {
+              const dstName = await ctx.locks.with(storageLockFile(dstStore), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.storage), async () => {
                 await sleep(ctx.latency.ms('storageLockHold', node));
                 const n = ctx.state.nextDiskName(dstStore, newid);
                 const volid = full ? `${dstStore}:${n}` : `${dstStore}:${volname}/${n}`;
@@ -314,7 +314,7 @@ export const qemuHandlers: HandlerTable = {
     // the lock while the disks become base volumes
     let release: () => void;
     try {
-      release = await ctx.locks.acquire(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config));
+      release = await ctx.locks.acquire(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config));
     } catch (e) {
       throw new HttpError(500, (e as Error).message.replace(/\n$/, ''));
     }
@@ -371,7 +371,7 @@ export const qemuHandlers: HandlerTable = {
     if (newSize < current) throw new HttpError(500, "shrinking disks is not supported");
     await forkDelay(ctx, vm.node);
     const task = ctx.tasks.start(vm.node, 'resize', String(vm.vmid), user(req), async ({ log }) => {
-      await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
+      await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config), async () => {
         await sleep(ctx.latency.ms('resize', vm.node));
         if (vol) vol.size = newSize;
         vm.config[disk] = printDrive({ ...drive, size: formatSize(newSize) });
@@ -405,7 +405,7 @@ export const qemuHandlers: HandlerTable = {
     const vm = getVm(ctx, req);
     await forkDelay(ctx, vm.node);
     const task = ctx.tasks.start(vm.node, 'qmdestroy', String(vm.vmid), user(req), async ({ log }) => {
-      await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
+      await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config), async () => {
         checkLock(vm, bool(req, 'skiplock'));
         if (vm.status === 'running') throw new Error(`VM ${vm.vmid} is running - destroy failed\n`);
         for (const vol of ctx.state.vmVolumes(vm.vmid)) {
@@ -436,7 +436,7 @@ export const qemuHandlers: HandlerTable = {
 
 /** vm_start: under the config lock; the cloud-init drive is regenerated (snippets read) at every start. */
 async function startVm(ctx: SimContext, vm: SimVm, log: (l: string) => void, skiplock?: boolean): Promise<void> {
-  await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
+  await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config), async () => {
     if (!ctx.state.vms.has(vm.vmid)) throw new Error(`Configuration file 'nodes/${vm.node}/qemu-server/${vm.vmid}.conf' does not exist\n`);
     if (vm.config.template) throw new Error("you can't start a vm if it's a template\n");
     checkLock(vm, skiplock);
@@ -479,7 +479,7 @@ async function powerOff(ctx: SimContext, req: ApiRequest, type: 'qmshutdown' | '
   const vm = getVm(ctx, req);
   await forkDelay(ctx, vm.node);
   const task = ctx.tasks.start(vm.node, type, String(vm.vmid), user(req), async () => {
-    await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.scale(LOCK_TIMEOUTS.config), async () => {
+    await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config), async () => {
       checkLock(vm, bool(req, 'skiplock'));
       if (vm.status !== 'running') throw new Error(`VM ${vm.vmid} not running\n`);
       await sleep(ctx.latency.ms(type === 'qmstop' ? 'stop' : 'shutdown', vm.node));

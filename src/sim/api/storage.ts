@@ -138,7 +138,7 @@ export const storageHandlers: HandlerTable = {
         if (got.toLowerCase() !== checksum.toLowerCase()) throw new Error(`checksum mismatch: got '${got}' != expect '${checksum.toLowerCase()}'\n`);
         log('checksum verified');
       }
-      await ctx.locks.with(storageLockFile(st.storage), 'exclusive', ctx.latency.scale(10), () => {
+      await ctx.locks.with(storageLockFile(st.storage), 'exclusive', ctx.latency.lockMs(10), () => {
         mkdirSync(dir, { recursive: true });
         const tmp = `${dest}.tmp.${t.pid}`;
         writeFileSync(tmp, data);
