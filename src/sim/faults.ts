@@ -5,6 +5,7 @@
  *   "POST /nodes/*\/qemu/*\/clone#2=500:message"   request fault (nth 2, status 500)
  *   "task:qmclone#1=message"                        task fault
  *   "drop:POST /nodes/*\/qemu#1"                    drop the connection
+ *   "slow:pve2=5"                                   everything on pve2 takes 5 times longer (applyFaultSpec)
  */
 export interface RequestFault { method: string; path: string; nth?: number; status?: number; message?: string }
 export interface TaskFault { type: string; nth?: number; message: string }
@@ -73,7 +74,14 @@ export class Faults {
       });
     }
     throw new Error(
-      `fault spec '${text}' is not understood: use 'METHOD /path/glob[#N]=STATUS:message', 'task:TYPE[#N]=message' or 'drop:METHOD /path/glob[#N]'`,
+      `fault spec '${text}' is not understood: use 'METHOD /path/glob[#N]=STATUS:message', 'task:TYPE[#N]=message', 'drop:METHOD /path/glob[#N]' or 'slow:NODE=FACTOR'`,
     );
   }
+}
+
+/** Register any spec string, including "slow:NODE=FACTOR" which goes to the latency model. */
+export function applyFaultSpec(spec: string, faults: Faults, slowNode: (node: string, factor: number) => void): void {
+  const slow = /^slow:([a-zA-Z0-9-]+)=(\d+(?:\.\d+)?)$/.exec(spec);
+  if (slow) return slowNode(slow[1]!, Number(slow[2]));
+  faults.addSpec(spec);
 }

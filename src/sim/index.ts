@@ -16,7 +16,7 @@ import { clusterHandlers } from './api/cluster.js';
 import type { SimContext } from './api/context.js';
 import { defaultGuestAddress, qemuHandlers } from './api/qemu.js';
 import { storageHandlers } from './api/storage.js';
-import { Faults } from './faults.js';
+import { Faults, applyFaultSpec } from './faults.js';
 import { LatencyModel, sleep } from './latency.js';
 import { LockTable } from './locks.js';
 import { startMirror } from './mirror.js';
@@ -56,8 +56,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const state = new SimState(opts.pveNodes ?? 1, storageRoot, version);
   if (opts.localContent) state.storages.get('local')!.content = [...opts.localContent];
   const faults = new Faults();
-  for (const spec of opts.faults ?? []) faults.addSpec(spec);
   const latency = new LatencyModel(opts.speed ?? 0.01, opts.seed ?? 1);
+  for (const spec of opts.faults ?? []) applyFaultSpec(spec, faults, (n, f) => latency.slowNode(n, f));
   const background = new Set<Promise<unknown>>();
   const ctx: SimContext = {
     state,
@@ -121,7 +121,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         faults.clear();
         latency.clearSlow();
       },
-      add: (s) => faults.addSpec(s),
+      add: (s) => applyFaultSpec(s, faults, (n, f) => latency.slowNode(n, f)),
     },
     state,
     proxmoxConfig: () => ({

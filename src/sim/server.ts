@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from './auth.js';
 import type { HandlerTable, SimContext } from './api/context.js';
 import { sleep } from './latency.js';
+import { applyFaultSpec } from './faults.js';
 import type { SimRequest } from './types.js';
 
 const SECRET_PARAMS = /^(password|new-password|otp|tfa-challenge|ticket|token|secret|tokensecret)$/i;
@@ -96,7 +97,7 @@ export function createApiServer(opts: ServerOptions): Server {
           ctx.faults.clear();
           ctx.latency.clearSlow();
         }
-        for (const s of [...(body.specs ?? []), ...(body.spec ? [body.spec] : [])]) ctx.faults.addSpec(s);
+        for (const s of [...(body.specs ?? []), ...(body.spec ? [body.spec] : [])]) applyFaultSpec(s, ctx.faults, (n, f) => ctx.latency.slowNode(n, f));
         if (body.slowNode) ctx.latency.slowNode(body.slowNode.node, body.slowNode.factor);
         return send(res, 200, { data: null });
       } catch (e) {

@@ -61,7 +61,7 @@ export interface SimFaultsApi {
   dropConnection(spec: DropFault): void;
   slowNode(node: string, factor: number): void;
   clear(): void;
-  /** register a spec string ("POST /nodes/*\/qemu/*\/clone#2=500:msg", "task:qmclone#1=msg", "drop:GET /version#1") */
+  /** register a spec string ("POST /nodes/*\/qemu/*\/clone#2=500:msg", "task:qmclone#1=msg", "drop:GET /version#1", "slow:pve2=5") */
   add(spec: string): void;
 }
 

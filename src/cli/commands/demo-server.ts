@@ -23,6 +23,7 @@ Options:
                         'POST /nodes/*/qemu/*/clone#2=500:message'  fail the 2nd matching call
                         'task:qmclone#1=message'                    fail the 1st clone task
                         'drop:GET /version#1'                       drop the connection
+                        'slow:pve2=5'                               pve2 takes 5 times longer
                       more at runtime: POST /_sim/faults {"spec": "…"}; inspect GET /_sim/requests, /_sim/tasks
 
 ${GLOBAL_USAGE}`;
@@ -59,7 +60,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const pveVersion = values['pve-version'];
   if (pveVersion !== undefined && !/^(8|9)\.\d+\.\d+$/.test(pveVersion)) throw new UsageError(`--pve-version must look like 8.4.1 or 9.1.2 (got "${pveVersion}")`, usage);
 
-  const [{ mkdtempSync, rmSync, writeFileSync }, { tmpdir }, { join }, { stringify }, { shq }, { startDemo }, { Faults }] = await Promise.all([
+  const [{ mkdtempSync, rmSync, writeFileSync }, { tmpdir }, { join }, { stringify }, { shq }, { startDemo }, { Faults, applyFaultSpec }] = await Promise.all([
     import('node:fs'),
     import('node:os'),
     import('node:path'),
@@ -71,7 +72,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   // check fault specs before starting anything
   for (const spec of values.fail ?? []) {
     try {
-      new Faults().addSpec(spec);
+      applyFaultSpec(spec, new Faults(), () => {});
     } catch (e) {
       throw new UsageError((e as Error).message, usage);
     }
