@@ -88,7 +88,13 @@ export class AuthService {
     const cookie = typeof headers.cookie === 'string' ? headers.cookie : '';
     const c = /(?:^|;\s*)PVEAuthCookie=([^;]+)/.exec(cookie);
     if (!c) return undefined;
-    const user = this.verifyTicket(decodeURIComponent(c[1]!));
+    let raw = c[1]!;
+    try {
+      raw = decodeURIComponent(raw);
+    } catch {
+      // not URL-encoded: use as sent
+    }
+    const user = this.verifyTicket(raw);
     if (!user) throw new HttpError(401, 'authentication failure');
     if (method !== 'GET') {
       const csrf = headers.csrfpreventiontoken;
