@@ -73,7 +73,7 @@ async function applyConfigUpdate(ctx: SimContext, req: ApiRequest, vm: SimVm, lo
     const digest = str(req, 'digest');
     if (digest && digest !== ctx.state.configDigest(vm)) throw new Error('detected modified configuration - file changed by other user? Try again.\n');
     const params = configParams(req, ['node', 'vmid', 'digest', 'skiplock', 'delete', 'revert', 'background_delay']);
-    const { changes, jobs } = prepareOptions(ctx, route, vm.vmid, vm.node, params, req.auth);
+    const { changes, jobs } = prepareOptions(ctx, route, params, req.auth);
     for (const key of (str(req, 'delete') ?? '').split(/[,;\s]+/).filter(Boolean)) {
       if (Object.hasOwn(params, key)) throw new HttpError(400, 'Parameter verification failed.', { delete: `you can't use '-${key}' and -delete ${key}' at the same time` });
       delete vm.config[key];
@@ -103,7 +103,7 @@ export const qemuHandlers: HandlerTable = {
     const route = ctx.schema.get(...CREATE)!;
     const params = configParams(req, ['node', 'vmid', 'start', 'unique', 'pool', 'force', 'archive', 'storage', 'live-restore', 'bwlimit', 'import-working-storage']);
     const emsg = `unable to create VM ${vmid} -`;
-    const { changes, jobs } = prepareOptions(ctx, route, vmid, node, params, req.auth);
+    const { changes, jobs } = prepareOptions(ctx, route, params, req.auth);
     const start = bool(req, 'start');
     // create_and_lock_config: before the worker forks, the config appears with "lock: create"
     let vm: SimVm;
@@ -497,5 +497,5 @@ async function powerOff(ctx: SimContext, req: ApiRequest, type: 'qmshutdown' | '
 function prepareOptionsDryRun(ctx: SimContext, req: ApiRequest, vm: SimVm): void {
   const route = ctx.schema.get('POST', '/nodes/{node}/qemu/{vmid}/config')!;
   const params = configParams(req, ['node', 'vmid', 'digest', 'skiplock', 'delete', 'revert', 'background_delay']);
-  prepareOptions(ctx, route, vm.vmid, vm.node, params, req.auth);
+  prepareOptions(ctx, route, params, req.auth);
 }

@@ -112,8 +112,6 @@ export function readUserSnippet(ctx: SimContext, vm: SimVm): string | undefined 
 export function prepareOptions(
   ctx: SimContext,
   route: CompiledMethod,
-  vmid: number,
-  node: string,
   params: Record<string, string>,
   auth: AuthInfo | undefined,
 ): { changes: Record<string, string | number>; jobs: DiskJob[] } {
