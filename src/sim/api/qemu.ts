@@ -183,7 +183,7 @@ export const qemuHandlers: HandlerTable = {
   'POST /nodes/{node}/qemu/{vmid}/config': async (ctx, req) => {
     const vm = getVm(ctx, req);
     // option checks happen before the worker forks, as in qemu-server
-    prepareOptionsDryRun(ctx, req, vm);
+    prepareOptionsDryRun(ctx, req);
     await forkDelay(ctx, vm.node);
     const task = ctx.tasks.start(vm.node, 'qmconfig', String(vm.vmid), user(req), async ({ log }) => {
       await sleep(ctx.latency.ms('config', vm.node));
@@ -494,7 +494,7 @@ async function powerOff(ctx: SimContext, req: ApiRequest, type: 'qmshutdown' | '
 }
 
 /** The pre-fork checks of POST …/config (option syntax, root-only options, cicustom). */
-function prepareOptionsDryRun(ctx: SimContext, req: ApiRequest, vm: SimVm): void {
+function prepareOptionsDryRun(ctx: SimContext, req: ApiRequest): void {
   const route = ctx.schema.get('POST', '/nodes/{node}/qemu/{vmid}/config')!;
   const params = configParams(req, ['node', 'vmid', 'digest', 'skiplock', 'delete', 'revert', 'background_delay']);
   prepareOptions(ctx, route, params, req.auth);
