@@ -94,7 +94,8 @@ describe('PVE 8.4 behaviour', () => {
 
   it('download-url refuses an import filename with the wrong extension', async () => {
     const r = await c.call('POST', '/nodes/pve1/storage/local/download-url', { url: imgUrl(), content: 'import', filename: 'flatcar_production_proxmoxve_image.img' });
-    assert.equal(r.status, 500);
+    assert.equal(r.status, 400);
+    assert.equal(r.body!.errors!.filename, 'invalid filename or wrong extension');
   });
 
   it('creates a template VM with import-from, converts it, and clones it linked by default', async () => {

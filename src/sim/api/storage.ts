@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Agent } from 'undici';
 import { HttpError } from '../auth.js';
 import { sleep } from '../latency.js';
 import { storageLockFile } from '../locks.js';
@@ -99,12 +100,13 @@ export const storageHandlers: HandlerTable = {
     if (!versionAtLeast(ctx.state.version, '8.4') && content === 'import') {
       throw new HttpError(400, 'Parameter verification failed.', { content: "value 'import' does not have a value in the enumeration 'iso, vztmpl'" });
     }
-    if (st.type !== 'dir') throw new HttpError(500, `storage '${st.storage}' is not a file based storage`);
+    if (st.type !== 'dir') throw new HttpError(500, `can't upload to storage type '${st.type}', not a file based storage!`);
     if (!st.content.includes(content)) throw new HttpError(500, `storage '${st.storage}' is not configured for content-type '${content}'`);
     filename = filename.replace(/[^A-Za-z0-9_.+=-]/g, '_'); // PVE::Storage::normalize_content_filename
-    if (content === 'iso' && !/\.(iso|img)$/i.test(filename)) throw new HttpError(500, `filename '${filename}' has wrong extension, expected '.iso' or '.img'`);
-    if (content === 'vztmpl' && !/\.tar\.(gz|xz|zst|bz2)$/i.test(filename)) throw new HttpError(500, `wrong file extension`);
-    if (content === 'import' && !FILENAME_IMPORT.test(filename)) throw new HttpError(500, `invalid filename or wrong extension`);
+    const badName = (msg: string) => new HttpError(400, 'Parameter verification failed.', { filename: msg });
+    if (content === 'iso' && !/\.(iso|img)$/i.test(filename)) throw badName('wrong file extension');
+    if (content === 'vztmpl' && !/\.tar\.(gz|xz|zst|bz2)$/i.test(filename)) throw badName('wrong file extension');
+    if (content === 'import' && !FILENAME_IMPORT.test(filename)) throw badName('invalid filename or wrong extension');
     const compression = str(req, 'compression');
     if (compression && content !== 'iso') throw new HttpError(500, `decompression is only supported for content type 'iso'`);
     const checksum = str(req, 'checksum');
@@ -122,7 +124,8 @@ export const storageHandlers: HandlerTable = {
       const started = Date.now();
       let res: Response;
       try {
-        res = await fetch(url, verifyCerts ? {} : {});
+        // verify-certificates=0 is the caller's explicit choice (Proxmox passes --no-check-certificate to wget)
+        res = await fetch(url, verifyCerts || !url.startsWith('https:') ? {} : ({ dispatcher: new Agent({ connect: { rejectUnauthorized: false } }) } as unknown as RequestInit));
       } catch (e) {
         throw new Error(`download failed: ${(e as Error).message}\n`);
       }
