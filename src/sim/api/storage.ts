@@ -122,15 +122,21 @@ export const storageHandlers: HandlerTable = {
         throw new Error(`download failed: wget: unable to resolve host address '${host}'\n`);
       }
       const started = Date.now();
-      let res: Response;
+      // verify-certificates=0 is the caller's explicit choice (Proxmox passes --no-check-certificate to wget)
+      const insecure = !verifyCerts && url.startsWith('https:') ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
+      let data: Buffer;
       try {
-        // verify-certificates=0 is the caller's explicit choice (Proxmox passes --no-check-certificate to wget)
-        res = await fetch(url, verifyCerts || !url.startsWith('https:') ? {} : ({ dispatcher: new Agent({ connect: { rejectUnauthorized: false } }) } as unknown as RequestInit));
-      } catch (e) {
-        throw new Error(`download failed: ${(e as Error).message}\n`);
+        let res: Response;
+        try {
+          res = await fetch(url, insecure ? ({ dispatcher: insecure } as unknown as RequestInit) : {});
+        } catch (e) {
+          throw new Error(`download failed: ${(e as Error).message}\n`);
+        }
+        if (!res.ok) throw new Error(`download failed: ${res.status} ${res.statusText}\n`);
+        data = Buffer.from(await res.arrayBuffer());
+      } finally {
+        await insecure?.close();
       }
-      if (!res.ok) throw new Error(`download failed: ${res.status} ${res.statusText}\n`);
-      const data = Buffer.from(await res.arrayBuffer());
       // bandwidth model: 1 s + size at 25 MB/s, minus the time the real fetch took
       const modelled = ctx.latency.ms('download', node, data.length / 25e6);
       await sleep(modelled - (Date.now() - started));
