@@ -170,7 +170,10 @@ export function createApiServer(opts: ServerOptions): Server {
       const fault = ctx.faults.onRequest(method, path);
       const handler = handlers[`${method} ${route.path}`];
       const result = await workers.run(async () => {
-        await sleep(ctx.latency.ms(method === 'GET' ? 'get' : 'config', typeof all.node === 'string' ? all.node : undefined));
+        // listing calls slow down with the number of guests (> 5 s around 100+ guests on real hosts)
+        const listing = method === 'GET' && (route.path === '/cluster/resources' || route.path === '/nodes/{node}/qemu');
+        const extra = listing ? Math.max(0, ctx.state.vms.size - 20) * 0.05 : 0;
+        await sleep(ctx.latency.ms(method === 'GET' ? 'get' : 'config', typeof all.node === 'string' ? all.node : undefined, extra));
         if (fault) throw new HttpError(fault.status ?? 500, fault.message ?? 'simulated failure');
         if (!handler) throw new HttpError(501, `Method not implemented in simulator: ${method} ${route.path}`);
         try {
