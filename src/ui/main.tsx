@@ -5,7 +5,7 @@
  * React and Ink are imported only after NODE_ENV defaults to "production": React's development build
  * about doubles what a busy Run screen costs in CPU (scripts/bench/ui.ts).
  */
-import { themeFor } from './theme.js';
+import { themeFor } from './theme-colors.js';
 import { detectPulumi, envPrefill, findUnfinished, realServices } from './services.js';
 import { appendLogLine } from '../log/file.js';
 import { EXIT } from '../errors.js';

@@ -1,22 +1,8 @@
-/** Colours for the UI, switched off entirely when NO_COLOR is set (https://no-color.org). */
+/** The theme as React context (see theme-colors.ts for the colours and NO_COLOR). */
 import { createContext, useContext } from 'react';
+import { colorTheme, type Theme } from './theme-colors.js';
 
-export interface Theme {
-  accent?: string;
-  ok?: string;
-  warn?: string;
-  error?: string;
-  muted?: string;
-  /** Whether colours are used at all. */
-  color: boolean;
-}
-
-export const colorTheme: Theme = { accent: 'cyan', ok: 'green', warn: 'yellow', error: 'red', muted: 'gray', color: true };
-export const plainTheme: Theme = { color: false };
-
-export function themeFor(env: NodeJS.ProcessEnv): Theme {
-  return env.NO_COLOR !== undefined && env.NO_COLOR !== '' ? plainTheme : colorTheme;
-}
+export { colorTheme, plainTheme, themeFor, type Theme } from './theme-colors.js';
 
 export const ThemeContext = createContext<Theme>(colorTheme);
 export const useTheme = (): Theme => useContext(ThemeContext);
