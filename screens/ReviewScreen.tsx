@@ -81,7 +81,7 @@ export function ReviewScreen({ config, plan, configPath, secrets, error, recreat
       </Box>
       <Box flexDirection="column" marginTop={1}>
         <Text wrap="wrap">
-          The config will be saved to <Text bold>{configPath}</Text> (no secrets); re-run it with `flatcar-k3s up --config {configPath}`.
+          Config (no secrets) goes to <Text bold>{configPath}</Text>; `flatcar-k3s up --config` it to re-run.
         </Text>
         <Text wrap="wrap">Secrets: {secrets}.</Text>
       </Box>

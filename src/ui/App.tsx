@@ -84,6 +84,9 @@ export function App({ services, theme, onExit, configPath, now = Date.now }: App
     if (c.kind === 'quit') return exit(EXIT.ok);
     if (c.kind === 'file') return openFile(c.path);
     if (c.kind === 'preset') {
+      // Back on Start and the same choice again: keep everything typed so far.
+      const same = c.name === 'custom' ? s.draft.preset === undefined && Object.keys(s.draft).length > 0 : s.draft.preset === c.name;
+      if (same) return dispatch({ type: 'next', screen: 'proxmox' });
       const base: Plain = c.name === 'custom' ? { cluster: { name: 'k3s' } } : { preset: c.name };
       return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), services.overrides), screen: 'proxmox' });
     }

@@ -179,7 +179,7 @@ export function realServices(o: RealServicesOptions): UiServices {
     secretsNote(config) {
       const fromEnv = secretsFromEnv(config);
       if (fromEnv) return `taken from the environment (${fromEnv}); keep it set when you re-run`;
-      return `written to ${savedSecretsPath(clusterDirFor(o.stateDir, config.cluster.name))} (mode 0600); load it with: set -a; . <that file>; set +a`;
+      return `written to ${savedSecretsPath(clusterDirFor(o.stateDir, config.cluster.name))} (mode 0600; \`set -a; . FILE\` before up)`;
     },
     async saveConfig(config, draft): Promise<SavedConfig> {
       const dir = clusterDirFor(o.stateDir, config.cluster.name);
