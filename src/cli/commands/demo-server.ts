@@ -117,7 +117,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       out(`  curl --cacert ${shq(certFile)} -H ${shq(`Authorization: PVEAPIToken=${sim.token.tokenId}=${sim.token.tokenSecret}`)} ${shq(`${sim.url}/api2/json/version`)}`);
       out();
       out('Config (save as demo.yaml, then: flatcar-k3s up --config demo.yaml):');
-      out(stringify(config).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+      out(stringify(config, { lineWidth: 0 }).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
       out();
       out('Press Ctrl-C to stop.');
     }
