@@ -264,6 +264,12 @@ describe('PVE 8.4 behaviour', () => {
     assert.equal((await c.call('GET', '/nodes/pve1/qemu/9103/config')).status, 500);
     assert.equal((await c.task('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9103 })).exitstatus, 'OK');
     sim.faults.clear();
+    const listed = await c.ok<Array<{ upid: string; type: string; id: string; status?: string; endtime?: number }>>('GET', '/nodes/pve1/tasks', { typefilter: 'qmclone', vmid: 9100, source: 'all' });
+    assert.ok(listed.length >= 2);
+    assert.ok(listed.some((x) => x.status === 'clone failed: storage full' && x.endtime));
+    assert.ok(listed.every((x) => x.type === 'qmclone' && x.id === '9100'));
+    const errorsOnly = await c.ok<Array<{ status: string }>>('GET', '/nodes/pve1/tasks', { typefilter: 'qmclone', errors: 1 });
+    assert.ok(errorsOnly.length >= 1 && errorsOnly.every((x) => x.status !== 'OK'));
     const tasks = sim.tasks().filter((x) => x.type === 'qmclone');
     assert.ok(tasks.every((x) => x.status === 'stopped' && x.endedAt! >= x.startedAt));
     assert.match(tasks[0]!.upid, /^UPID:pve1:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:qmclone:9000:root@pam!flatcar-k3s:$/);

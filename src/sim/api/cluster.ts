@@ -127,6 +127,33 @@ export const clusterHandlers: HandlerTable = {
     throw new HttpError(500, 'unable to get any free VMID in range [100, 1000000]');
   },
 
+  'GET /nodes/{node}/tasks': (ctx, req) => {
+    const node = requireNode(ctx, req);
+    const source = str(req, 'source') ?? 'archive';
+    const typefilter = str(req, 'typefilter');
+    const userfilter = str(req, 'userfilter');
+    const vmid = str(req, 'vmid');
+    const since = int(req, 'since');
+    const until = int(req, 'until');
+    const errors = str(req, 'errors') === '1';
+    const statuses = (str(req, 'statusfilter') ?? '').split(/[,;\s]+/).filter(Boolean).map((x) => x.toLowerCase());
+    const statusOf = (exit: string) => (exit === 'OK' ? 'ok' : /^WARNINGS/.test(exit) ? 'warning' : 'error');
+    const list = ctx.tasks
+      .all()
+      .filter((t) => t.node === node)
+      .filter((t) => (source === 'all' ? true : source === 'active' ? t.status === 'running' : t.status === 'stopped'))
+      .filter((t) => (!typefilter || t.type === typefilter) && (!vmid || t.id === vmid) && (!userfilter || t.user.includes(userfilter)))
+      .filter((t) => (since === undefined || t.starttime >= since) && (until === undefined || t.starttime <= until))
+      .filter((t) => (!errors || (t.exitstatus !== undefined && t.exitstatus !== 'OK')) && (!statuses.length || (t.exitstatus !== undefined && statuses.includes(statusOf(t.exitstatus)))))
+      .sort((a, b) => b.starttime - a.starttime || b.pid - a.pid);
+    const start = int(req, 'start') ?? 0;
+    const limit = int(req, 'limit') ?? 50;
+    return list.slice(start, start + limit).map((t) => ({
+      upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user,
+      ...(t.status === 'stopped' ? { endtime: t.endtime, status: t.exitstatus } : {}),
+    }));
+  },
+
   'GET /nodes/{node}/tasks/{upid}/status': (ctx, req) => {
     requireNode(ctx, req);
     const t = findTask(ctx, req);
