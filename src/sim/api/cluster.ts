@@ -57,6 +57,10 @@ export const clusterHandlers: HandlerTable = {
   },
 
   'GET /access/ticket': () => null,
+  'GET /access/domains': () => [
+    { realm: 'pam', type: 'pam', comment: 'Linux PAM standard authentication' },
+    { realm: 'pve', type: 'pve', comment: 'Proxmox VE authentication server', default: 1 },
+  ],
   'POST /access/ticket': (ctx, req) => {
     const t = ctx.auth.createTicket(str(req, 'username')!, str(req, 'password')!, str(req, 'realm'));
     return { ...t, cap: { vms: {}, storage: {}, access: {}, nodes: {}, dc: {}, sdn: {}, mapping: {} }, clustername: ctx.state.nodes.length > 1 ? 'sim' : undefined };
