@@ -127,7 +127,7 @@ export function RunScreen({ store, cluster, logFile, stopping, now = Date.now, o
   }
 
   return (
-    <Box flexDirection="column" width={width}>
+    <Box flexDirection="column">
       <Static items={snap.finished}>{(s) => <FinishedLine key={s.id} step={s} />}</Static>
       <Box>
         <Text bold>

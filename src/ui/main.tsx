@@ -79,6 +79,11 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
         resolveCode(c);
       },
     });
+    // A resize makes the terminal re-wrap the last frame, which Ink then erases by its old height and
+    // leaves pieces behind. Registered before Ink's own handler: wipe the (alternate) screen first, so
+    // Ink redraws the frame on a clean screen (finished steps above it are dropped from view).
+    const wipe = () => opts.stdout.write('\x1b[H\x1b[2J');
+    opts.stdout.on('resize', wipe);
     const instance = render(app, {
       stdin: opts.stdin,
       stdout: opts.stdout,
@@ -91,6 +96,7 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
     const exitCode = await Promise.race([code, instance.waitUntilExit().then(() => EXIT.ok)]);
     instance.unmount();
     await instance.waitUntilExit().catch(() => undefined);
+    opts.stdout.off('resize', wipe);
     // The alternate screen is gone now: leave the essentials in the normal terminal.
     if (farewell) (exitCode === EXIT.ok ? opts.stdout : opts.stderr).write(farewell + '\n');
     return exitCode;
