@@ -2,7 +2,7 @@
  * Start: resume an unfinished run (showing where it stopped and why), start over with a preset, or
  * open another cluster from a config file.
  */
-import { useReducer } from 'react';
+import { useEffect, useReducer } from 'react';
 import { Box, Text, useInput } from 'ink';
 import type { UnfinishedRun } from '../src/ui/types.js';
 import { useTheme } from '../src/ui/theme.js';
@@ -37,6 +37,10 @@ export function StartScreen({ unfinished, presets, fileError, initialPath = '', 
     phase: fileError ? 'file' : unfinished.length ? 'menu' : 'presets',
     path: initialPath,
   });
+  // A file that failed to load (also one given on the command line): show the path with the error.
+  useEffect(() => {
+    if (fileError) set({ phase: 'file', path: initialPath });
+  }, [fileError, initialPath]);
   useInput((input, key) => {
     if (key.escape) {
       if (s.phase === 'file' || (s.phase === 'presets' && unfinished.length)) set({ phase: unfinished.length ? 'menu' : 'presets' });

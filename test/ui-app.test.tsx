@@ -192,3 +192,29 @@ test('Esc from the connection back to Start, then the same preset again: what wa
     r.unmount();
   }
 });
+
+test('a config file given on the command line opens on the connection screen with its values; a bad file shows why on Start', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'fk3s-ui-'));
+  dirs.push(stateDir);
+  const good = join(stateDir, 'lab.yaml');
+  writeFileSync(good, 'preset: ha\nproxmox:\n  url: https://from-file.lan:8006\n  tokenId: root@pam!file\n');
+  const svc = await services(stateDir);
+  const exits: number[] = [];
+  const r = render(<App services={svc} theme={colorTheme} configPath={good} onExit={(c) => exits.push(c)} />, { columns: 100, rows: 30 });
+  try {
+    const f = await r.waitFor('https://from-file.lan:8006');
+    assert.match(f, /Token ID\s+root@pam!file/);
+  } finally {
+    r.unmount();
+  }
+  const bad = join(stateDir, 'bad.yaml');
+  writeFileSync(bad, 'proxmox: [unclosed\n');
+  const r2 = render(<App services={svc} theme={colorTheme} configPath={bad} onExit={() => {}} />, { columns: 100, rows: 30 });
+  try {
+    const f = await r2.waitFor('not valid YAML');
+    assert.match(f, /Path of a config file/);
+    assert.ok(f.includes(bad));
+  } finally {
+    r2.unmount();
+  }
+});
