@@ -105,4 +105,8 @@ export class LatencyModel {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => (ms <= 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms)));
+/**
+ * Simulated time passing. The timer is unref'd: the simulator's servers keep a process alive while it
+ * runs, and after close() a worker still "waiting" (a 20 s boot at speed 1) must not hold the process.
+ */
+export const sleep = (ms: number): Promise<void> => (ms <= 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms).unref()));

@@ -58,6 +58,7 @@ export class LockTable {
         reject(new Error(`can't lock file '${file}' - got timeout\n`));
         this.wake(file);
       }, Math.max(0, timeoutMs));
+      timer.unref();
       q.push(waiter);
       this.waiting.set(file, q);
     });
