@@ -218,3 +218,24 @@ test('a config file given on the command line opens on the connection screen wit
     r2.unmount();
   }
 });
+
+test('SIGTERM/SIGHUP (the stop signal) during a run stops it safely like q', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'fk3s-ui-'));
+  dirs.push(stateDir);
+  const clusterDir = join(stateDir, 'clusters', 'homelab');
+  mkdirSync(clusterDir, { recursive: true });
+  writeFileSync(join(clusterDir, 'slow'), '');
+  const stop = new AbortController();
+  const exits: number[] = [];
+  const r = render(<App services={await services(stateDir)} theme={colorTheme} stop={stop.signal} onExit={(c) => exits.push(c)} />, { columns: 100, rows: 30 });
+  try {
+    await wizardToRun(r);
+    await r.waitFor('boot line 1', 15_000);
+    stop.abort();
+    await r.waitFor(() => exits.length === 1, 15_000);
+    assert.equal(exits[0], 130);
+    assert.equal(readState(clusterDir)?.lastRun?.status, 'interrupted');
+  } finally {
+    r.unmount();
+  }
+});

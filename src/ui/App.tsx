@@ -31,6 +31,8 @@ export interface AppProps {
   onExit: (code: number, message?: string) => void;
   /** A config file given on the command line: start from it. */
   configPath?: string;
+  /** Aborted on SIGTERM/SIGHUP: stop like "q" (a running run is stopped safely first). */
+  stop?: AbortSignal;
   now?: () => number;
 }
 
@@ -49,7 +51,7 @@ function errorText(err: unknown): string {
   return `${e?.message ?? String(err)}${e?.fix ? `\nFix: ${e.fix}` : ''}`;
 }
 
-export function App({ services, theme, onExit, configPath, now = Date.now }: AppProps) {
+export function App({ services, theme, onExit, configPath, stop, now = Date.now }: AppProps) {
   const [s, dispatch] = useReducer(wizard, undefined, () => initialState({}));
   const [fileError, setFileError] = useState<{ path: string; message: string }>();
   const [plan, setPlan] = useState<string[] | Error>();
@@ -167,6 +169,16 @@ export function App({ services, theme, onExit, configPath, now = Date.now }: App
 
   const resumeHint = (first: string) =>
     [first, 'Resume: run flatcar-k3s again and choose "Resume" on the start screen, or non-interactively:', `  ${s.saved?.command ?? 'flatcar-k3s up --config <file>'}`, ...(config ? [`Log: ${services.logFileFor(config)}`] : [])].join('\n');
+
+  const quitRef = useRef<() => void>(() => {});
+  quitRef.current = () => (s.screen === 'run' ? onRunAction('quit') : exit(EXIT.interrupted));
+  useEffect(() => {
+    if (!stop) return;
+    const onStop = () => quitRef.current();
+    if (stop.aborted) onStop();
+    stop.addEventListener('abort', onStop, { once: true });
+    return () => stop.removeEventListener('abort', onStop);
+  }, [stop]);
 
   // Ctrl-C anywhere: quit; during a run the same safe stop as "q".
   useInput((input, key) => {

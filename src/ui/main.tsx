@@ -70,7 +70,13 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
     let resolveCode!: (code: number) => void;
     let farewell: string | undefined;
     const code = new Promise<number>((r) => (resolveCode = r));
+    // SIGTERM, or SIGHUP when the terminal goes away: stop the run safely (state saved), then exit.
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
     const app = createElement(App, {
+      stop: stop.signal,
       services,
       theme: themeFor(env),
       configPath: opts.configPath,
@@ -97,6 +103,8 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
     instance.unmount();
     await instance.waitUntilExit().catch(() => undefined);
     opts.stdout.off('resize', wipe);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     // The alternate screen is gone now: leave the essentials in the normal terminal.
     if (farewell) (exitCode === EXIT.ok ? opts.stdout : opts.stderr).write(farewell + '\n');
     return exitCode;
