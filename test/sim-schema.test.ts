@@ -86,6 +86,9 @@ describe('parameter errors, as Proxmox words them', () => {
     ['POST', '/nodes/pve1/qemu/100/clone', { newid: 100000000000 }, 'newid', 'invalid format - value does not look like a valid VM ID\n'],
     ['GET', '/nodes/pve1/tasks/x/log', { start: -1 }, 'start', 'value must have a minimum value of 0'],
     ['POST', '/access/ticket', { username: 'root@pam' }, 'password', 'property is missing and it is not optional'],
+    ['POST', '/nodes/pve1/qemu', { vmid: 100, smbios1: 'uuid=nope' }, 'smbios1', 'invalid format - format error\nsmbios1.uuid: value does not match the regex pattern\n'],
+    ['POST', '/nodes/pve1/qemu', { vmid: 100, cicustom: 'user=snippets/x.ign' }, 'cicustom', "invalid format - format error\ncicustom.user: invalid format - unable to parse volume ID 'snippets/x.ign'\n\n"],
+    ['POST', '/nodes/pve1/qemu', { vmid: 100, tags: 'k3s;b@d' }, 'tags', 'invalid format - invalid characters in tag\n'],
   ];
   for (const [method, path, params, field, message] of table) {
     it(`${method} ${path} ${JSON.stringify(params)} → ${field}`, () => {

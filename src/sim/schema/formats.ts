@@ -137,6 +137,15 @@ export const STRING_FORMATS: Record<string, (v: string) => void> = {
   'pve-realm': (v) => {
     if (!/^[A-Za-z][A-Za-z0-9.\-_]+$/.test(v)) fail(`value '${v}' does not look like a valid realm`);
   },
+  'pve-qm-bootdisk': (v) => {
+    if (!/^(ide|sata|scsi|virtio|efidisk|tpmstate)\d+$/.test(v)) fail(`invalid boot disk '${v}'`);
+  },
+  'pve-hotplug-features': (v) => {
+    if (!/^(0|1|((network|disk|cpu|memory|usb|cloudinit)(,(network|disk|cpu|memory|usb|cloudinit))*))$/.test(v)) fail(`invalid hotplug features '${v}'`);
+  },
+  'pve-startup-order': (v) => {
+    if (!v.split(',').every((p) => /^\s*$/.test(p) || /^(order=)?\d+$/.test(p) || /^(up|down)=\d+$/.test(p))) fail('unable to parse startup options');
+  },
   'pve-qm-bootdev': (v) => {
     if (!/^(ide|sata|scsi|virtio|net|efidisk|tpmstate|usb|hostpci)\d+$/.test(v)) fail(`invalid boot device '${v}'`);
   },
@@ -170,6 +179,16 @@ export const HASH_FORMATS: Record<string, Record<string, PropSchema>> = {
     source: { type: 'string', enum: ['/dev/urandom', '/dev/random', '/dev/hwrng'], default_key: 1 },
     max_bytes: { type: 'integer', optional: 1 },
     period: { type: 'integer', optional: 1 },
+  },
+  'pve-qm-smbios1': {
+    uuid: { type: 'string', pattern: '[a-fA-F0-9]{8}(?:-[a-fA-F0-9]{4}){3}-[a-fA-F0-9]{12}', optional: 1 },
+    version: { type: 'string', optional: 1 },
+    serial: { type: 'string', optional: 1 },
+    manufacturer: { type: 'string', optional: 1 },
+    product: { type: 'string', optional: 1 },
+    sku: { type: 'string', optional: 1 },
+    family: { type: 'string', optional: 1 },
+    base64: { type: 'boolean', optional: 1 },
   },
   'pve-vm-cpu-conf': {
     cputype: { type: 'string', default_key: 1, optional: 1, pattern: '[A-Za-z0-9_.+-]+' },
