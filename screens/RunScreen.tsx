@@ -7,7 +7,6 @@ import { useReducer, useSyncExternalStore } from 'react';
 import { Box, Static, Text, useInput, useWindowSize } from 'ink';
 import type { RunStore, FinishedStep } from '../src/ui/run-store.js';
 import { useTheme } from '../src/ui/theme.js';
-import { useTick } from '../src/ui/use-tick.js';
 import { formatDuration } from '../src/ui/format.js';
 import { Footer, type KeyHelp } from '../src/ui/components/Footer.js';
 import { ProgressBar } from '../src/ui/components/ProgressBar.js';
@@ -23,6 +22,7 @@ export interface RunScreenProps {
   logFile?: string;
   /** Set by the app once quit was asked: the runner is being stopped. */
   stopping?: boolean;
+  /** The clock (tests); by default the store's publish time, so the store's frame tick is the only timer. */
   now?: () => number;
   onSubmit: (action: RunAction) => void;
 }
@@ -58,12 +58,11 @@ function FinishedLine({ step }: { step: FinishedStep }) {
   );
 }
 
-export function RunScreen({ store, cluster, logFile, stopping, now = Date.now, onSubmit }: RunScreenProps) {
+export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: RunScreenProps) {
   const t = useTheme();
   const snap = useSyncExternalStore(store.subscribe, store.getSnapshot);
   const { columns, rows } = useWindowSize();
-  const active = snap.status === 'running' || snap.status === 'idle';
-  const frame = useTick(120, active);
+  const frame = Math.floor(snap.at / 100);
   const [v, dispatch] = useReducer(view, { selected: 0, expanded: false });
   const failed = snap.status === 'failed' || (snap.failed.length > 0 && snap.running.length === 0 && snap.status !== 'succeeded');
   const selectable = snap.running.length > 0 ? snap.running : snap.failed;
@@ -82,7 +81,7 @@ export function RunScreen({ store, cluster, logFile, stopping, now = Date.now, o
   });
 
   const width = Math.max(20, columns);
-  const nowMs = now();
+  const nowMs = now ? now() : snap.at;
   const elapsed = snap.startedAt ? formatDuration((snap.endedAt ?? nowMs) - snap.startedAt) : '0s';
   const keys: KeyHelp = v.expanded
     ? [['Esc', 'close log']]

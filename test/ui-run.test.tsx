@@ -157,3 +157,30 @@ test('given the terminal is resized, then the panes reflow to the new width', as
     store.close();
   }
 });
+
+test('the store publishes at most once per frame however many events arrive, with a heartbeat only while running', async () => {
+  const store = new RunStore({ frameMs: 20, heartbeatMs: 40, tailLines: 3, bufferLines: 5 });
+  let published = 0;
+  const off = store.subscribe(() => published++);
+  try {
+    store.ingest({ type: 'run', status: 'started', at: T0 });
+    store.ingest({ type: 'step', id: 's', title: 'S', group: 'g', status: 'running', at: T0 });
+    for (let i = 1; i <= 10_000; i++) store.ingest({ type: 'log', id: 's', group: 'g', line: `l${i}`, level: 'info', at: T0 });
+    assert.equal(published, 0, 'ingesting does not publish');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(published >= 2 && published <= 16, `published ${published} snapshots in 300 ms at a 20 ms frame`);
+    const snap = store.getSnapshot();
+    assert.deepEqual(snap.running[0]!.tail, ['l9998', 'l9999', 'l10000']);
+    assert.equal(snap.running[0]!.lineCount, 10_000);
+    assert.deepEqual(store.buffered('s').lines, ['l9996', 'l9997', 'l9998', 'l9999', 'l10000'], 'the buffer is bounded too');
+    store.ingest({ type: 'step', id: 's', title: 'S', group: 'g', status: 'done', via: 'run', at: T0 + 1 });
+    store.ingest({ type: 'run', status: 'succeeded', at: T0 + 1 });
+    await new Promise((r) => setTimeout(r, 60));
+    const after = published;
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(published, after, 'no heartbeat once the run ended');
+  } finally {
+    off();
+    store.close();
+  }
+});

@@ -52,6 +52,8 @@ export interface RunSnapshot {
   failed: FinishedStep[];
   startedAt?: number;
   endedAt?: number;
+  /** When this snapshot was published: the screen's clock (elapsed times, spinner frame). */
+  at: number;
 }
 
 export interface RunStoreOptions {
@@ -61,6 +63,9 @@ export interface RunStoreOptions {
   bufferLines?: number;
   /** Publish interval in ms; 0 = publish only on flush() (tests). */
   frameMs?: number;
+  /** While running, publish at least this often even without events (spinners, elapsed time). */
+  heartbeatMs?: number;
+  now?: () => number;
 }
 
 /** A fixed-size ring of strings: O(1) push, no growth. */
@@ -118,14 +123,22 @@ export class RunStore {
   private readonly listeners = new Set<() => void>();
   private timer?: NodeJS.Timeout;
   private version = 0;
+  private readonly now: () => number;
 
   constructor(opts: RunStoreOptions = {}) {
     this.tailLines = opts.tailLines ?? 8;
     this.bufferLines = Math.max(opts.bufferLines ?? 500, this.tailLines);
+    this.now = opts.now ?? Date.now;
     this.snapshot = this.build();
     const frameMs = opts.frameMs ?? 66;
+    const heartbeat = opts.heartbeatMs ?? 130;
     if (frameMs > 0) {
-      this.timer = setInterval(() => this.flush(), frameMs);
+      // The one clock of the live view: at most one snapshot (so one render) per frame, and a
+      // heartbeat while running so spinners and elapsed times move when no log line arrives.
+      this.timer = setInterval(() => {
+        if (!this.dirty && this.status === 'running' && this.now() - this.snapshot.at >= heartbeat) this.dirty = true;
+        this.flush();
+      }, frameMs);
       this.timer.unref();
     }
   }
@@ -229,6 +242,7 @@ export class RunStore {
       failed,
       startedAt: this.startedAt,
       endedAt: this.endedAt,
+      at: this.now(),
     };
   }
 
