@@ -315,3 +315,29 @@ describe('PVE 8.2 gates', () => {
     }
   });
 });
+
+describe('two PVE nodes', () => {
+  it("each node has its own 'local' directory unless the storage is shared", async () => {
+    const sim = await startSimulator({ speed: 0, sshHost: false, pveNodes: 2 });
+    const c = simClient(sim);
+    try {
+      mkdirSync(join(sim.storageRoot, 'snippets'), { recursive: true });
+      writeFileSync(join(sim.storageRoot, 'snippets', 'n.ign'), '{}');
+      const on = async (node: string) => (await c.ok<Array<{ volid: string }>>('GET', `/nodes/${node}/storage/local/content`, { content: 'snippets' })).map((v) => v.volid);
+      assert.deepEqual(await on('pve1'), ['local:snippets/n.ign']);
+      assert.deepEqual(await on('pve2'), []);
+      const onPve2 = await c.call('POST', '/nodes/pve2/qemu', { vmid: 300, ide2: 'local-lvm:cloudinit', cicustom: 'user=local:snippets/n.ign' });
+      assert.equal(onPve2.status, 500);
+      assert.equal(onPve2.body!.message, "volume 'local:snippets/n.ign' does not exist\n");
+      assert.equal((await c.task('POST', '/nodes/pve1/qemu', { vmid: 301, ide2: 'local-lvm:cloudinit', cicustom: 'user=local:snippets/n.ign' })).exitstatus, 'OK');
+      // a shared storage (here: marked shared) is the same directory everywhere
+      sim.state.storages.get('local')!.shared = true;
+      assert.deepEqual(await on('pve2'), ['local:snippets/n.ign']);
+      const nodes = await c.ok<Array<{ node: string }>>('GET', '/nodes');
+      assert.deepEqual(nodes.map((n) => n.node), ['pve1', 'pve2']);
+    } finally {
+      await c.close();
+      await sim.close();
+    }
+  });
+});

@@ -91,22 +91,37 @@ export class SimState {
     return this.nodes.includes(node);
   }
 
-  /** Absolute path of a dir-storage volume ("local:snippets/x.ign"), or undefined. */
-  volumePath(volid: string): string | undefined {
+  /**
+   * The directory behind a dir storage on one node. A shared storage is the same everywhere; a local
+   * one (like `local`) is storageRoot on the first node and a separate directory on every other node,
+   * as each real node has its own /var/lib/vz.
+   */
+  dirRoot(storage: SimStorage, node: string = this.nodes[0]!): string | undefined {
+    if (!storage.path) return undefined;
+    if (storage.shared || node === this.nodes[0]) return storage.path;
+    const dir = join(storage.path, '.pve-sim-nodes', node);
+    for (const d of Object.values(CONTENT_DIRS)) mkdirSync(join(dir, d), { recursive: true });
+    return dir;
+  }
+
+  /** Absolute path of a dir-storage volume ("local:snippets/x.ign") on a node, or undefined. */
+  volumePath(volid: string, node: string = this.nodes[0]!): string | undefined {
     const m = /^([^:]+):(.+)$/.exec(volid);
     if (!m) return undefined;
     const st = this.storages.get(m[1]!);
-    if (!st || st.type !== 'dir' || !st.path) return undefined;
+    if (!st || st.type !== 'dir') return undefined;
+    const root = this.dirRoot(st, node);
     const vm = /^(iso|vztmpl|snippets|import|backup)\/([^/]+)$/.exec(m[2]!);
-    if (!vm) return undefined;
+    if (!vm || !root) return undefined;
     const [, kind, file] = vm;
-    return join(st.path, CONTENT_DIRS[kind!]!, file!);
+    return join(root, CONTENT_DIRS[kind!]!, file!);
   }
 
-  /** Files of a dir storage for one content type. */
+  /** Files of a dir storage for one content type, on one node. */
   dirVolumes(storage: SimStorage, node: string, content: string): SimVolume[] {
-    if (!storage.path) return [];
-    const dir = join(storage.path, CONTENT_DIRS[content] ?? content);
+    const root = this.dirRoot(storage, node);
+    if (!root) return [];
+    const dir = join(root, CONTENT_DIRS[content] ?? content);
     if (!existsSync(dir)) return [];
     const out: SimVolume[] = [];
     for (const name of readdirSync(dir)) {

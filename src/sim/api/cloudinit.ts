@@ -78,12 +78,12 @@ export const metaData = (user: string, network: string): string => `instance-id:
 const MAX_SNIPPET = 1024 * 1024;
 
 /** read_cloudinit_snippets_file: must be a snippets volume, must exist, at most 1 MiB. */
-function readSnippet(ctx: SimContext, volid: string): string {
+function readSnippet(ctx: SimContext, volid: string, node: string): string {
   const m = /^([^:]+):(.*)$/.exec(volid);
   const st = m ? ctx.state.storages.get(m[1]!) : undefined;
   if (!m || !st) throw new Error(`storage '${m?.[1] ?? volid}' does not exist\n`);
   if (!/^snippets\/[^/]+$/.test(m[2]!)) throw new Error(`${volid} is not in the snippets directory\n`);
-  const path = ctx.state.volumePath(volid);
+  const path = ctx.state.volumePath(volid, node);
   if (!path || !existsSync(path)) throw new Error(`can't find file '${volid}'\n`);
   const fd = openSync(path, 'r');
   try {
@@ -106,7 +106,7 @@ export function generateNocloud(ctx: SimContext, vm: SimVm): { user: string; net
   const custom: Record<string, string> = {};
   for (const part of String(vm.config.cicustom ?? '').split(',')) {
     const m = /^(meta|network|user|vendor)=(.+)$/.exec(part);
-    if (m) custom[m[1]!] = readSnippet(ctx, m[2]!);
+    if (m) custom[m[1]!] = readSnippet(ctx, m[2]!, vm.node);
   }
   const user = custom.user ?? userData(vm);
   const network = custom.network ?? networkData(vm);

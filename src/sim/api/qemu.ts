@@ -21,7 +21,7 @@ async function applyConfigUpdate(ctx: SimContext, req: ApiRequest, vm: SimVm, lo
     const digest = str(req, 'digest');
     if (digest && digest !== ctx.state.configDigest(vm)) throw new Error('detected modified configuration - file changed by other user? Try again.\n');
     const params = configParams(req, ['node', 'vmid', 'digest', 'skiplock', 'delete', 'revert', 'background_delay']);
-    const { changes, jobs } = prepareOptions(ctx, route, params, req.auth);
+    const { changes, jobs } = prepareOptions(ctx, route, vm.node, params, req.auth);
     for (const key of (str(req, 'delete') ?? '').split(/[,;\s]+/).filter(Boolean)) {
       if (Object.hasOwn(params, key)) throw new HttpError(400, 'Parameter verification failed.', { delete: `you can't use '-${key}' and -delete ${key}' at the same time` });
       delete vm.config[key];
@@ -51,7 +51,7 @@ export const qemuHandlers: HandlerTable = {
     const route = ctx.schema.get(...CREATE)!;
     const params = configParams(req, ['node', 'vmid', 'start', 'unique', 'pool', 'force', 'archive', 'storage', 'live-restore', 'bwlimit', 'import-working-storage']);
     const emsg = `unable to create VM ${vmid} -`;
-    const { changes, jobs } = prepareOptions(ctx, route, params, req.auth);
+    const { changes, jobs } = prepareOptions(ctx, route, node, params, req.auth);
     const start = bool(req, 'start');
     // create_and_lock_config: before the worker forks, the config appears with "lock: create"
     let vm: SimVm;
@@ -131,7 +131,7 @@ export const qemuHandlers: HandlerTable = {
   'POST /nodes/{node}/qemu/{vmid}/config': async (ctx, req) => {
     const vm = getVm(ctx, req);
     // option checks happen before the worker forks, as in qemu-server
-    prepareOptionsDryRun(ctx, req);
+    prepareOptionsDryRun(ctx, req, vm.node);
     await forkDelay(ctx, vm.node);
     const task = ctx.tasks.start(vm.node, 'qmconfig', String(vm.vmid), user(req), async ({ log }) => {
       await sleep(ctx.latency.ms('config', vm.node));
@@ -147,8 +147,8 @@ export const qemuHandlers: HandlerTable = {
 };
 
 /** The pre-fork checks of POST …/config (option syntax, root-only options, cicustom). */
-function prepareOptionsDryRun(ctx: SimContext, req: ApiRequest): void {
+function prepareOptionsDryRun(ctx: SimContext, req: ApiRequest, node: string): void {
   const route = ctx.schema.get('POST', '/nodes/{node}/qemu/{vmid}/config')!;
   const params = configParams(req, ['node', 'vmid', 'digest', 'skiplock', 'delete', 'revert', 'background_delay']);
-  prepareOptions(ctx, route, params, req.auth);
+  prepareOptions(ctx, route, node, params, req.auth);
 }

@@ -112,7 +112,7 @@ export const storageHandlers: HandlerTable = {
     const checksum = str(req, 'checksum');
     const algo = str(req, 'checksum-algorithm');
     const verifyCerts = bool(req, 'verify-certificates') ?? true;
-    const dir = join(st.path!, CONTENT_DIRS[content]!);
+    const dir = join(ctx.state.dirRoot(st, node)!, CONTENT_DIRS[content]!);
     const dest = join(dir, filename);
     const task = ctx.tasks.start(node, 'download', st.storage, req.auth!.authId, async ({ log, task: t }) => {
       log(`downloading ${url} to ${dest}`);

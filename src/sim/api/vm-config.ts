@@ -82,7 +82,7 @@ export function validateSshPublicKeys(raw: string): void {
 }
 
 /** Check a cicustom value: every volume must exist on a storage with `snippets` content. */
-export function checkCicustom(ctx: SimContext, value: string): void {
+export function checkCicustom(ctx: SimContext, value: string, node: string): void {
   for (const part of value.split(',')) {
     const m = /^(meta|network|user|vendor)=(.+)$/.exec(part);
     if (!m) continue;
@@ -91,7 +91,7 @@ export function checkCicustom(ctx: SimContext, value: string): void {
     const st = ctx.state.storages.get(storeId);
     if (!st) throw new HttpError(500, `storage '${storeId}' does not exist`);
     if (!st.content.includes('snippets')) throw new HttpError(500, `storage '${storeId}' does not support content-type 'snippets'`);
-    const path = ctx.state.volumePath(volid);
+    const path = ctx.state.volumePath(volid, node);
     if (!path || !existsSync(path)) throw new HttpError(500, `volume '${volid}' does not exist`);
   }
 }
@@ -101,7 +101,7 @@ export function readUserSnippet(ctx: SimContext, vm: SimVm): string | undefined 
   const cic = String(vm.config.cicustom ?? '');
   const m = /(?:^|,)user=([^,]+)/.exec(cic);
   if (!m) return undefined;
-  const path = ctx.state.volumePath(m[1]!);
+  const path = ctx.state.volumePath(m[1]!, vm.node);
   return path && existsSync(path) ? readFileSync(path, 'utf8') : undefined;
 }
 
@@ -112,6 +112,7 @@ export function readUserSnippet(ctx: SimContext, vm: SimVm): string | undefined 
 export function prepareOptions(
   ctx: SimContext,
   route: CompiledMethod,
+  node: string,
   params: Record<string, string>,
   auth: AuthInfo | undefined,
 ): { changes: Record<string, string | number>; jobs: DiskJob[] } {
@@ -133,12 +134,12 @@ export function prepareOptions(
         const st = ctx.state.storages.get(storeId);
         if (!st) throw new HttpError(500, `storage '${storeId}' does not exist`);
         if (!st.content.includes('images')) throw new HttpError(400, 'Parameter verification failed.', { storage: `storage '${storeId}' does not support vm images` });
-        if (importFrom !== undefined) checkImportSource(ctx, key, String(importFrom));
+        if (importFrom !== undefined) checkImportSource(ctx, key, String(importFrom), node);
         jobs.push({ key, storage: storeId, size: alloc ? Math.round(Number(alloc[2]) * GiB) : 4 * 1024 * 1024, importFrom: importFrom as string | undefined, cloudinit: !!cloud, rest });
         continue;
       }
       if (file !== 'none' && file !== 'cdrom' && !file.startsWith('/')) {
-        const isoPath = ctx.state.volumePath(file);
+        const isoPath = ctx.state.volumePath(file, node);
         if (!ctx.state.volumes.has(file) && !(isoPath && existsSync(isoPath))) throw new HttpError(500, `volume '${file}' does not exist`);
       }
       changes[key] = value;
@@ -153,14 +154,14 @@ export function prepareOptions(
       changes[key] = [`${model}=${mac.toUpperCase()}`, ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(',');
       continue;
     }
-    if (key === 'cicustom') checkCicustom(ctx, value);
+    if (key === 'cicustom') checkCicustom(ctx, value, node);
     if (key === 'sshkeys') validateSshPublicKeys(uriUnescape(value));
     changes[key] = /^\d+$/.test(value) && ['cores', 'sockets', 'memory', 'balloon', 'cpuunits', 'template', 'onboot'].includes(key) ? Number(value) : value;
   }
   return { changes, jobs };
 }
 
-function checkImportSource(ctx: SimContext, key: string, src: string): void {
+function checkImportSource(ctx: SimContext, key: string, src: string, node: string): void {
   if (src.startsWith('/')) {
     if (!existsSync(src)) throw new HttpError(500, `source '${src}' does not exist`);
     return;
@@ -177,7 +178,7 @@ function checkImportSource(ctx: SimContext, key: string, src: string): void {
     throw new HttpError(400, 'Parameter verification failed.', { [key]: `${src} has wrong type '${kind}' - ${need}` });
   }
   if (kind === 'import') {
-    const path = ctx.state.volumePath(src);
+    const path = ctx.state.volumePath(src, node);
     if (!path || !existsSync(path)) throw new HttpError(500, `volume '${src}' does not exist`);
     if (!st.content.includes('import')) throw new HttpError(500, `storage '${m[1]}' does not support content-type 'import'`);
     return;
@@ -186,21 +187,21 @@ function checkImportSource(ctx: SimContext, key: string, src: string): void {
 }
 
 /** Size in bytes of an import source. */
-export function importSourceSize(ctx: SimContext, src: string): number {
+export function importSourceSize(ctx: SimContext, src: string, node: string): number {
   const vol = ctx.state.volumes.get(src);
   if (vol) return vol.size;
-  const path = src.startsWith('/') ? src : ctx.state.volumePath(src);
+  const path = src.startsWith('/') ? src : ctx.state.volumePath(src, node);
   if (!path) return 0;
   const st = ctx.state.storages.get(src.split(':')[0]!);
-  const v = st ? ctx.state.dirVolumes(st, '', 'import').find((x) => x.volid === src) : undefined;
+  const v = st ? ctx.state.dirVolumes(st, node, 'import').find((x) => x.volid === src) : undefined;
   return v?.size ?? statSync(path).size;
 }
 
 /** Bytes an import has to copy: the file size for file volumes, a quarter of the size for block volumes (thin). */
-function importSourceAllocated(ctx: SimContext, src: string): number {
+function importSourceAllocated(ctx: SimContext, src: string, node: string): number {
   const vol = ctx.state.volumes.get(src);
   if (vol) return vol.size / 4;
-  const path = src.startsWith('/') ? src : ctx.state.volumePath(src);
+  const path = src.startsWith('/') ? src : ctx.state.volumePath(src, node);
   return path && existsSync(path) ? statSync(path).size : 0;
 }
 
@@ -226,10 +227,10 @@ export async function runDiskJobs(
     const volid = `${job.storage}:${name}`;
     let size = job.size;
     if (job.importFrom) {
-      size = importSourceSize(ctx, job.importFrom);
+      size = importSourceSize(ctx, job.importFrom, node);
       log(`importing disk '${job.importFrom}' to VM ${vmid} ...`);
       // the model: 2 s + 10 s per allocated GB (a qcow2 file holds only its allocated data)
-      await wait(ctx.latency.ms('importFrom', node, 10 * (importSourceAllocated(ctx, job.importFrom) / GiB)));
+      await wait(ctx.latency.ms('importFrom', node, 10 * (importSourceAllocated(ctx, job.importFrom, node) / GiB)));
     }
     ctx.state.volumes.set(volid, { volid, storage: job.storage, node, content: 'images', format: 'raw', size, vmid, ctime: Math.floor(Date.now() / 1000) });
     log(`  Logical volume "${name}" created.`);
