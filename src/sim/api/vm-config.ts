@@ -156,7 +156,9 @@ export function prepareOptions(
     }
     if (key === 'cicustom') checkCicustom(ctx, value, node);
     if (key === 'sshkeys') validateSshPublicKeys(uriUnescape(value));
-    changes[key] = /^\d+$/.test(value) && ['cores', 'sockets', 'memory', 'balloon', 'cpuunits', 'template', 'onboot'].includes(key) ? Number(value) : value;
+    // the config answers integers and booleans (0/1) as JSON numbers, everything else as strings
+    const type = route.prop(key)?.type;
+    changes[key] = (type === 'integer' || type === 'number' || type === 'boolean') && /^[+-]?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
   }
   return { changes, jobs };
 }
