@@ -43,10 +43,11 @@ export interface E2eEnv {
 
 export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
   const speed = o.speed ?? 0.01;
-  const sshPort = 20000 + Math.floor(Math.random() * 30000);
+  // Below the ephemeral port range (32768+), so no outgoing connection can hold it.
+  const sshPort = 20000 + Math.floor(Math.random() * 12000);
   const stateDir = mkdtempSync(join(tmpdir(), 'e2e-state-'));
   const homeDir = mkdtempSync(join(tmpdir(), 'e2e-home-'));
-  const guests = createDemoGuests({ speed, sshPort });
+  const guests = createDemoGuests({ speed, sshPort, log: (l) => (/failed to boot/.test(l) ? console.error(l) : undefined) });
   const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests });
   if (o.sharedStorage) {
     // A Ceph-like setup: disks on shared block storage, snippets on a shared filesystem.

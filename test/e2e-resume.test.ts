@@ -19,7 +19,7 @@ test('ha: killed at many points and resumed, without duplicate VMs or double joi
   env = await startE2e({ preset: 'ha' });
   const points: KillPoint[] = [
     running('template:vm'),
-    running('node:ha-server-1:vm'),
+    running('node:ha-server-1:clone'),
     running('node:ha-agent-2:start'),
     running('node:ha-server-3:ssh'),
     logged('ha-server-1', /starting k3s/),
@@ -37,7 +37,7 @@ test('ha: killed at many points and resumed, without duplicate VMs or double joi
         }
       },
     });
-    assert.ok(fired, `the run never reached ${p.what}`);
+    assert.ok(fired, `the run never reached ${p.what}: ${r.status} ${JSON.stringify(r.failed)}`);
     assert.equal(r.status, 'interrupted', `run killed at ${p.what}: ${JSON.stringify(r.failed)}`);
   }
   const final = await env.up();

@@ -7,18 +7,22 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDemoGuests, type DemoGuests } from '../src/demo/flatcar-node.js';
+import { createDemoGuests, sshKeyPair, type DemoGuests } from '../src/demo/flatcar-node.js';
 import { createSshConnector, connectWithRetry } from '../src/ssh/client.js';
-import { generateEd25519KeyPair } from '../src/ssh/keys.js';
 import type { SshSession } from '../src/ssh/types.js';
 import { installCommand, installScriptText, STAGED } from '../src/k3s/install-script.js';
 import { demoK3sBinary, DEMO_K3S_VERSION } from '../src/k3s/demo-mirror.js';
 import { sha256Hex, k3sDownloadUrl } from '../src/k3s/release.js';
 import { sh } from '../src/shell/quote.js';
 
-const port = 20000 + Math.floor(Math.random() * 20000);
-const key = generateEd25519KeyPair('demo-test');
-const otherKey = generateEd25519KeyPair('stranger');
+const port = 20000 + Math.floor(Math.random() * 12000);
+// sshKeyPair: ssh2's generator makes a malformed key about once in 200; this one retries.
+const pair = (c: string) => {
+  const k = sshKeyPair(c);
+  return { privateKey: k.private, publicKeyLine: k.public };
+};
+const key = pair('demo-test');
+const otherKey = pair('stranger');
 const bin = demoK3sBinary();
 const SHA = sha256Hex(bin);
 

@@ -160,11 +160,23 @@ export class DemoNode {
   }
 }
 
+/**
+ * An ed25519 key pair ssh2 can read back. ssh2's generateKeyPairSync drops a leading zero byte of the
+ * public key now and then (about 1 in 200 keys), giving a malformed key: generate again in that case.
+ */
+export function sshKeyPair(comment?: string): { private: string; public: string; blob: Buffer } {
+  for (;;) {
+    const kp = utils.generateKeyPairSync('ed25519', comment ? { comment } : undefined);
+    const pub = utils.parseKey(kp.public);
+    const priv = utils.parseKey(kp.private);
+    const p = Array.isArray(pub) ? pub[0] : pub;
+    if (p && !(p instanceof Error) && priv && !(priv instanceof Error)) return { private: kp.private, public: kp.public.trim(), blob: p.getPublicSSH() };
+  }
+}
+
 function newHostKey(): { privateKey: string; fingerprint: string } {
-  const kp = utils.generateKeyPairSync('ed25519');
-  const pub = utils.parseKey(kp.public);
-  const blob = (Array.isArray(pub) ? pub[0] : pub) as { getPublicSSH(): Buffer };
-  return { privateKey: kp.private, fingerprint: 'SHA256:' + createHash('sha256').update(blob.getPublicSSH()).digest('base64').replace(/=+$/, '') };
+  const kp = sshKeyPair();
+  return { privateKey: kp.private, fingerprint: 'SHA256:' + createHash('sha256').update(kp.blob).digest('base64').replace(/=+$/, '') };
 }
 
 function parentOf(path: string): string {
@@ -315,6 +327,16 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
   }
 
   async function boot(vm: DemoVm): Promise<{ interfaces: DemoAgentInterface[] }> {
+    try {
+      return await bootNode(vm);
+    } catch (err) {
+      // The simulator swallows boot errors (a real VM that fails to boot just never answers): say why.
+      log(`demo node ${vm.name} (VMID ${vm.vmid}) failed to boot: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  async function bootNode(vm: DemoVm): Promise<{ interfaces: DemoAgentInterface[] }> {
     if (closed) throw new Error('demo guests closed');
     const net0 = String(vm.config.net0 ?? '');
     const mac = (/(?:virtio|e1000|vmxnet3|rtl8139)=([0-9A-Fa-f:]{17})/.exec(net0)?.[1] ?? `BC:24:11:00:${(vm.vmid >> 8) & 255}:${vm.vmid & 255}`).toUpperCase();
@@ -1039,9 +1061,9 @@ export function demoNodeOverrides(o: DemoNodeOverridesOptions): { nodes: Record<
   const keyFile = join(dir, 'id_ed25519');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(keyFile)) {
-    const kp = utils.generateKeyPairSync('ed25519', { comment: 'flatcar-k3s-demo' });
+    const kp = sshKeyPair('flatcar-k3s-demo');
     writeFileSync(keyFile, kp.private, { mode: 0o600 });
-    writeFileSync(`${keyFile}.pub`, `${kp.public.trim()}\n`, { mode: 0o644 });
+    writeFileSync(`${keyFile}.pub`, `${kp.public}\n`, { mode: 0o644 });
   }
   chmodSync(keyFile, 0o600);
   const pub = readFileSync(`${keyFile}.pub`, 'utf8').trim();

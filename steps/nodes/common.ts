@@ -12,6 +12,7 @@ import { agentSocket, findDefaultKeys, loadPrivateKey, publicKeyLineOf } from '.
 import { HostKeyMismatchError, SshAuthError } from '../../src/ssh/errors.js';
 import { connectWithRetry } from '../../src/ssh/client.js';
 import type { SshSession, SshTarget } from '../../src/ssh/types.js';
+import type { ProxmoxClient, PveTaskStatus, Upid } from '../../src/proxmox/types.js';
 import { STEP, type ProxmoxFacts, type TemplateOutputs } from '../ids.js';
 import type { StepContext } from '../types.js';
 
@@ -22,6 +23,7 @@ export const NODES_STEP = {
   snippets: 'nodes:snippets',
   /** The k3s version resolved and its sha256 (and the air-gap binary downloaded). */
   k3sRelease: 'k3s:release',
+  clone: (name: string) => STEP.node(name, 'clone'),
   vm: (name: string) => STEP.node(name, 'vm'),
   start: (name: string) => STEP.node(name, 'start'),
   ssh: (name: string) => STEP.node(name, 'ssh'),
@@ -275,4 +277,44 @@ export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSes
   } finally {
     await s.close().catch(() => undefined);
   }
+}
+
+/**
+ * Wait for a Proxmox task, polling its status at an interval that grows with the time waited
+ * (20 ms – 1 s), then let the client's waitTask report the result (exit status, log tail). Short tasks
+ * (a linked clone, a resize) hold Proxmox locks and our clone slots only as long as they run.
+ */
+export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: string, upid: Upid): Promise<PveTaskStatus> {
+  const started = ctx.services.now();
+  for (;;) {
+    if (ctx.signal.aborted) throw new AbortedError();
+    const st = await pve.taskStatus(node, upid);
+    if (st.status === 'stopped') break;
+    const waited = ctx.services.now() - started;
+    await ctx.services.sleep(Math.min(1000, Math.max(20, waited * 0.25)), ctx.signal);
+  }
+  return pve.waitTask(node, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug') });
+}
+
+/** Our VM by VMID: asked on the host where it should be (cheap), else found in the cluster listing. */
+export async function findVm(pve: ProxmoxClient, vmid: number, expectedNode: string | undefined): Promise<{ vmid: number; node: string; name?: string; lock?: string; status: string; template: boolean; tags?: string } | undefined> {
+  if (expectedNode) {
+    try {
+      const st = await pve.vmStatus(expectedNode, vmid);
+      const cfg = await pve.vmConfig(expectedNode, vmid);
+      return {
+        vmid,
+        node: expectedNode,
+        name: st.name ?? (cfg.name as string | undefined),
+        lock: st.lock ?? (cfg.lock as string | undefined),
+        status: st.status,
+        template: st.template === true || Number(cfg.template ?? 0) === 1,
+        tags: cfg.tags as string | undefined,
+      };
+    } catch {
+      /* not there (or not readable): look it up in the cluster listing */
+    }
+  }
+  const vm = (await pve.vms()).find((v) => v.vmid === vmid);
+  return vm ? { vmid: vm.vmid, node: vm.node, name: vm.name, lock: vm.lock, status: vm.status, template: vm.template, tags: vm.tags } : undefined;
 }

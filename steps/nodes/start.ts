@@ -6,7 +6,7 @@ import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
 import { withLockRetry } from '../../src/proxmox/client.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, recorded, type NodeVmOutputs } from './common.js';
+import { NODES_STEP, awaitTask, recorded, type NodeVmOutputs } from './common.js';
 
 export function startStep(_config: Config, node: PlannedNode, _options: RunOptions): Step {
   return {
@@ -32,7 +32,7 @@ export function startStep(_config: Config, node: PlannedNode, _options: RunOptio
         await withLockRetry(
           async () => {
             const upid = await pve.startVm(vm.pveNode, vm.vmid);
-            await pve.waitTask(vm.pveNode, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug') });
+            await awaitTask(ctx, pve, vm.pveNode, upid);
           },
           { signal: ctx.signal },
         );

@@ -1,0 +1,95 @@
+/**
+ * Benchmark of a whole install on the simulator (demo Flatcar nodes, default latency model scaled by SPEED):
+ * the ha preset, the ha preset with --parallel 1, and a 200-node layout (3 servers + 197 agents) on a
+ * 4-host PVE cluster with shared storage. For each: wall time, the critical-path lower bound computed from
+ * the simulator's task log and the demo nodes' boot and k3s durations (template once, clones packed into
+ * Proxmox's clone concurrency, resize + start + boot, first server, serial server joins, agents), their
+ * ratio (target ≤ 1.10), Proxmox requests per node, and peak RSS.
+ *
+ *   npm run bench -- install            (BENCH_SPEED=0.02 BENCH_PARALLEL=32 BENCH_SKIP_200=1 to tune)
+ */
+import { startE2e, type E2eOptions } from '../../test/e2e-harness.js';
+import { LANE_LIMITS } from '../../src/runner/driver.js';
+
+const SPEED = Number(process.env.BENCH_SPEED ?? 0.02);
+const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 32);
+
+interface Result {
+  name: string;
+  nodes: number;
+  wallMs: number;
+  lowerBoundMs: number;
+  requestsPerNode: number;
+  status: string;
+}
+
+async function bench(name: string, o: E2eOptions, parallel: number): Promise<Result> {
+  const env = await startE2e({ ...o, speed: SPEED });
+  try {
+    const t0 = Date.now();
+    const r = await env.up({ options: { parallel, mergeKubeconfig: false } });
+    const wallMs = Date.now() - t0;
+    const nodes = env.config.nodes.servers.count + env.config.nodes.agents.count;
+    return { name, nodes, wallMs, lowerBoundMs: lowerBound(env), requestsPerNode: env.sim.requests().length / nodes, status: r.status };
+  } finally {
+    await env.close();
+  }
+}
+
+/** The critical path no scheduler can beat, from what the simulator and the demo nodes actually took. */
+function lowerBound(env: Awaited<ReturnType<typeof startE2e>>): number {
+  const tasks = env.sim.tasks().filter((t) => t.endedAt !== undefined && t.exitstatus === 'OK');
+  const dur = (t: { startedAt: number; endedAt?: number }) => t.endedAt! - t.startedAt;
+  const templateVmid = String(env.config.flatcar.templateVmid ?? env.config.nodes.vmids.start);
+  const template = tasks.filter((t) => ['download', 'imgcopy', 'qmcreate', 'qmtemplate'].includes(t.type) || (t.id === templateVmid && t.type !== 'qmclone')).reduce((a, t) => a + dur(t), 0);
+  const clones = tasks.filter((t) => t.type === 'qmclone').map(dur);
+  const byVm = (type: string, vmid: number) => tasks.filter((t) => t.type === type && t.id === String(vmid)).reduce((a, t) => a + dur(t), 0);
+  const vmidOf = new Map([...env.sim.state.vms.values()].map((v) => [String(v.config.name), v.vmid]));
+  const demoNodes = env.guests.nodes();
+  const cluster = env.guests.node(`${env.config.cluster.name}-server-1`)!.cluster!;
+  const k3s = (name: string) => {
+    const n = cluster.nodes.get(name)!;
+    return n.readyAt - n.startedAt;
+  };
+  const tail = (name: string) => {
+    const vmid = vmidOf.get(name)!;
+    return byVm('resize', vmid) + byVm('qmstart', vmid) + (demoNodes.find((d) => d.name === name)?.bootMs ?? 0);
+  };
+  const names = [...cluster.nodes.keys()];
+  const servers = names.filter((n) => cluster.nodes.get(n)!.role === 'server').sort();
+  const agents = names.filter((n) => cluster.nodes.get(n)!.role === 'agent');
+  const first = servers[0]!;
+  const minClone = Math.min(...clones);
+  const firstReady = minClone + tail(first) + k3s(first);
+  // servers: the first, then one join at a time (each join also needs its own VM booted)
+  let joinsEnd = firstReady;
+  for (const s of servers.slice(1)) joinsEnd = Math.max(joinsEnd, minClone + tail(s)) + k3s(s);
+  // agents: after the first server and their own boot
+  const agentsEnd = Math.max(0, ...agents.map((a) => Math.max(firstReady, minClone + tail(a)) + k3s(a)));
+  // clones: Proxmox's clone concurrency (our 'pve-clone' lane) packs them at best perfectly; the last one
+  // still needs its resize, start, boot and k3s
+  const lanes = LANE_LIMITS['pve-clone'] ?? 3;
+  const packed = clones.reduce((a, b) => a + b, 0) / lanes + Math.min(...names.map((n) => tail(n) + (cluster.nodes.get(n)!.role === 'agent' ? k3s(n) : 0)));
+  return template + Math.max(joinsEnd, agentsEnd, packed);
+}
+
+const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+function report(r: Result): void {
+  console.log(
+    `${r.name.padEnd(34)} ${r.status.padEnd(9)} nodes ${String(r.nodes).padStart(3)}  wall ${fmt(r.wallMs).padStart(9)}  lower bound ${fmt(r.lowerBoundMs).padStart(9)}  ratio ${(r.wallMs / r.lowerBoundMs).toFixed(2)}  PVE requests/node ${r.requestsPerNode.toFixed(1)}`,
+  );
+}
+
+console.log(`speed ${SPEED} (1 = real Proxmox timings), --parallel ${PARALLEL}, clone lane ${LANE_LIMITS['pve-clone']}`);
+report(await bench('ha (3+3), 3 PVE hosts', { preset: 'ha', pveNodes: 3, sharedStorage: true }, PARALLEL));
+report(await bench('ha (3+3), 3 PVE hosts, --parallel 1', { preset: 'ha', pveNodes: 3, sharedStorage: true }, 1));
+if (!process.env.BENCH_SKIP_200) {
+  report(
+    await bench(
+      '200 nodes (3+197), 4 PVE hosts',
+      { preset: 'ha', pveNodes: 4, sharedStorage: true, config: { nodes: { agents: { count: 197, memory: 2048 }, vmids: { start: 9100, end: 9400 } } } },
+      PARALLEL,
+    ),
+  );
+}
+console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);

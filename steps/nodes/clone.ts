@@ -1,0 +1,118 @@
+/**
+ * node:<name>:clone: clone the template (linked by default, full with nodes.fullClone) into the node's
+ * VMID, named and described, on the template's host with `target=<pve node>` when the placement says
+ * another host. Only this step runs in the 'pve-clone' lane: concurrent clones of one template hit
+ * Proxmox's 1 s lock timeouts beyond 2–3, and lock errors are retried (withLockRetry). A run killed
+ * mid-clone finds the VM locked and waits for Proxmox's task instead of cloning twice.
+ */
+import type { Config } from '../../src/config/schema.js';
+import type { PlannedNode } from '../../src/config/layout.js';
+import { RemoteError, UserError } from '../../src/errors.js';
+import { isVmidTaken, withLockRetry } from '../../src/proxmox/client.js';
+import type { ProxmoxClient } from '../../src/proxmox/types.js';
+import { STEP } from '../ids.js';
+import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import { toolVersion } from '../template/vm.js';
+import { LANES, NODES_STEP, awaitTask, findVm, nodeDescription, pollUntil, recorded, splitTags, template, type NodeVmOutputs, type PlacementOutputs } from './common.js';
+
+export type FoundVm = NonNullable<Awaited<ReturnType<typeof findVm>>>;
+
+export function assertOurs(config: Config, node: PlannedNode, vm: FoundVm): void {
+  const tags = splitTags(vm.tags);
+  // A VM mid-clone has neither name nor tags yet; the caller waits for the lock first.
+  const ours = vm.name === node.name && !vm.template && (tags.length === 0 || (tags.includes('flatcar-k3s') && tags.includes(config.cluster.name)));
+  if (!ours) {
+    throw new UserError(`VMID ${node.vmid} (planned for ${node.name}) is taken by another VM: "${vm.name ?? '?'}" on ${vm.node}${vm.template ? ' (a template)' : ''}`, {
+      field: 'nodes.vmids',
+      fix: `Choose a free VMID range in nodes.vmids (flatcar-k3s never touches VMs it did not create), or remove VM ${vm.vmid} yourself.`,
+    });
+  }
+}
+
+export async function waitUnlocked(ctx: StepContext, pve: ProxmoxClient, pveNode: string, vmid: number): Promise<void> {
+  await pollUntil(
+    ctx,
+    `VM ${vmid} to be unlocked`,
+    async () => ((await pve.vmStatus(pveNode, vmid)).lock ? undefined : true),
+    { timeoutMs: 15 * 60_000, fix: `Look at the running task of VM ${vmid} in the Proxmox UI; if it is stuck, \`qm unlock ${vmid}\` on ${pveNode}, then run again.` },
+  );
+}
+
+export function cloneStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
+  const id = NODES_STEP.clone(node.name);
+  const full = config.nodes.fullClone;
+  return {
+    id,
+    title: `Clone the template as VM ${node.vmid}`,
+    group: node.name,
+    needs: [STEP.templateReady, NODES_STEP.placement],
+    lane: LANES.clone,
+    inputs: { vmid: node.vmid, full, storage: full ? config.proxmox.storage.disks : undefined },
+    describe: (ctx) => {
+      const host = ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.placement[node.name];
+      return `${full ? 'Full' : 'Linked'} clone of the template as VM ${node.vmid} ${node.name}${host ? ` on ${host}` : ''}`;
+    },
+    async check(ctx: StepContext): Promise<CheckResult> {
+      const pve = await ctx.services.proxmox();
+      const host = ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.placement[node.name];
+      const vm = await findVm(pve, node.vmid, host);
+      if (!vm) return { done: false, reason: `VM ${node.vmid} does not exist` };
+      if (vm.lock) return { done: false, reason: `VM ${node.vmid} is locked (${vm.lock})` };
+      assertOurs(config, node, vm);
+      const prev = ctx.outputs<NodeVmOutputs>(id);
+      return { done: true, outputs: outputs(vm.node, prev?.pveNode === vm.node ? prev.createdAt : undefined), reason: `VM ${node.vmid} exists on ${vm.node}` };
+    },
+    async run(ctx: StepContext): Promise<NodeVmOutputs> {
+      const pve = await ctx.services.proxmox();
+      const t = template(ctx);
+      const host = recorded<PlacementOutputs>(ctx, NODES_STEP.placement, 'placement').placement[node.name]!;
+      let vm = await findVm(pve, node.vmid, host);
+      let createdAt = ctx.outputs<NodeVmOutputs>(id)?.createdAt;
+      if (vm?.lock) {
+        // Mid-clone (an interrupted run's task still going): wait for Proxmox to finish it.
+        await waitUnlocked(ctx, pve, vm.node, vm.vmid);
+        vm = await findVm(pve, node.vmid, vm.node);
+        if (vm && createdAt === undefined) createdAt = ctx.services.now();
+      }
+      if (!vm) {
+        ctx.progress(`cloning ${t.templateName} → ${node.vmid}${host !== t.templateNode ? ` on ${host}` : ''}`);
+        const params = {
+          newid: node.vmid,
+          name: node.name,
+          description: nodeDescription(config, node, t, toolVersion()),
+          full,
+          ...(host !== t.templateNode ? { target: host } : {}),
+          ...(full ? { storage: config.proxmox.storage.disks } : {}),
+        };
+        try {
+          await withLockRetry(
+            async () => {
+              const upid = await pve.cloneVm(t.templateNode, t.templateVmid, params);
+              await awaitTask(ctx, pve, t.templateNode, upid);
+            },
+            { signal: ctx.signal, onRetry: ({ attempt, delayMs }) => ctx.log(`Proxmox lock busy, retrying the clone (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn') },
+          );
+        } catch (err) {
+          // An earlier, interrupted run may have started this very clone: then it is ours and we wait for it.
+          if (!isVmidTaken(err)) throw err;
+        }
+        createdAt = ctx.services.now();
+        vm = await findVm(pve, node.vmid, host);
+        if (vm?.lock) {
+          await waitUnlocked(ctx, pve, vm.node, vm.vmid);
+          vm = await findVm(pve, node.vmid, vm.node);
+        }
+        if (!vm) throw new RemoteError(`The clone of ${node.name} finished, but Proxmox lists no VM ${node.vmid}`, { fix: 'Look at the task log in the Proxmox UI, then run again.' });
+        assertOurs(config, node, vm);
+        ctx.log(`Cloned ${t.templateName} (VMID ${t.templateVmid}) into ${node.name} (VMID ${node.vmid}) on ${vm.node}${full ? ' (full clone)' : ' (linked clone)'}`);
+      } else {
+        assertOurs(config, node, vm);
+      }
+      return outputs(vm.node, createdAt);
+    },
+  };
+
+  function outputs(pveNode: string, createdAt: number | undefined): NodeVmOutputs {
+    return { vmid: node.vmid, pveNode, name: node.name, role: node.role, mac: node.mac, ...(createdAt ? { createdAt } : {}) };
+  }
+}
