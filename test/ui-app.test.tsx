@@ -239,3 +239,21 @@ test('SIGTERM/SIGHUP (the stop signal) during a run stops it safely like q', asy
     r.unmount();
   }
 });
+
+test('r after a failure retries in place: the run resumes at the failed step and reaches Done', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'fk3s-ui-'));
+  dirs.push(stateDir);
+  const clusterDir = join(stateDir, 'clusters', 'homelab');
+  mkdirSync(clusterDir, { recursive: true });
+  writeFileSync(join(clusterDir, 'fail-once'), '');
+  const { r } = app(await services(stateDir));
+  try {
+    await wizardToRun(r);
+    await r.waitFor('Fix:', 15_000);
+    await r.press('r');
+    await r.waitFor('is ready', 15_000);
+    assert.equal(readState(clusterDir)?.lastRun?.status, 'succeeded');
+  } finally {
+    r.unmount();
+  }
+});

@@ -55,7 +55,6 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
   const [s, dispatch] = useReducer(wizard, undefined, () => initialState({}));
   const [fileError, setFileError] = useState<{ path: string; message: string }>();
   const [plan, setPlan] = useState<string[] | Error>();
-  const [reviewError, setReviewError] = useState<string>();
   const [stopping, setStopping] = useState(false);
   const store = useMemo(() => new RunStore(), []);
   const run = useRef<{ controller: AbortController; done: Promise<void> } | undefined>(undefined);
@@ -121,7 +120,6 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
   }, [s.screen, s.draft]);
   useEffect(() => {
     setPlan(undefined);
-    setReviewError(undefined);
     if (!reviewConfig || reviewConfig instanceof Error) return;
     let live = true;
     services.describePlan(reviewConfig).then(
@@ -136,13 +134,10 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
   const startRun = (config: Config, draft: Plain) => {
     if (run.current) return;
     const controller = new AbortController();
-    dispatch({ type: 'run-started', at: now() });
+    dispatch({ type: 'run-started', at: now(), config });
     const done = (async () => {
       try {
-        if (!s.saved || s.config !== config) {
-          const saved = await services.saveConfig(config, draft);
-          dispatch({ type: 'ready', config, saved });
-        }
+        if (!s.saved || s.config !== config) dispatch({ type: 'ready', config, saved: await services.saveConfig(config, draft) });
         const outcome = await services.startRun(config, { signal: controller.signal, onEvent: store.ingest, recreateTemplate: s.recreateTemplate });
         store.flush();
         dispatch({ type: 'run-ended', outcome, at: now() });
@@ -255,7 +250,6 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
             configPath={services.configPathFor(reviewConfig)}
             secrets={services.secretsNote(reviewConfig)}
             recreateTemplate={s.recreateTemplate}
-            error={reviewError}
             onSubmit={(r) => (r.back ? dispatch({ type: 'back' }) : startRun(reviewConfig, s.draft))}
           />
         );

@@ -45,7 +45,7 @@ export type WizardAction =
   | { type: 'facts'; facts: ConnectionFacts }
   | { type: 'recreate'; value: boolean }
   | { type: 'ready'; config: Config; saved: SavedConfig }
-  | { type: 'run-started'; at: number }
+  | { type: 'run-started'; at: number; config: Config }
   | { type: 'run-ended'; outcome: RunOutcome; at: number };
 
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -94,7 +94,7 @@ export function wizard(s: WizardState, a: WizardAction): WizardState {
     case 'ready':
       return { ...s, config: a.config, saved: a.saved };
     case 'run-started':
-      return { ...s, screen: 'run', history: s.screen === 'run' ? s.history : [...s.history, s.screen], runStartedAt: s.runStartedAt ?? a.at, runEndedAt: undefined, outcome: undefined, runAttempt: s.runAttempt + 1 };
+      return { ...s, config: a.config, screen: 'run', history: s.screen === 'run' ? s.history : [...s.history, s.screen], runStartedAt: s.runStartedAt ?? a.at, runEndedAt: undefined, outcome: undefined, runAttempt: s.runAttempt + 1 };
     case 'run-ended':
       return { ...s, outcome: a.outcome, runEndedAt: a.at, screen: a.outcome.status === 'succeeded' ? 'done' : s.screen };
   }
