@@ -1,6 +1,6 @@
 /** Apps: which in-cluster apps to install, one line each on what it does, and whether Pulumi is available. */
 import { Box, Text, useInput } from 'ink';
-import { useRef } from 'react';
+import { useRef, useState } from 'react';
 import { useTheme } from '../src/ui/theme.js';
 import { CheckList } from '../src/ui/components/CheckList.js';
 import { Footer } from '../src/ui/components/Footer.js';
@@ -20,14 +20,17 @@ export type AppsResult = { back: boolean; apps: Record<AppKey, boolean> };
 export interface AppsScreenProps {
   initial: AppKey[];
   pulumiAvailable: boolean | string;
+  /** Checks a selection against the rest of the config (e.g. piraeus replicas vs node count). */
+  validate?: (apps: Record<AppKey, boolean>) => string | undefined;
   onSubmit: (r: AppsResult) => void;
 }
 
 const toRecord = (checked: AppKey[]) => Object.fromEntries(APPS.map((a) => [a.key, checked.includes(a.key)])) as Record<AppKey, boolean>;
 
-export function AppsScreen({ initial, pulumiAvailable, onSubmit }: AppsScreenProps) {
+export function AppsScreen({ initial, pulumiAvailable, validate, onSubmit }: AppsScreenProps) {
   const t = useTheme();
   const current = useRef<AppKey[]>(initial);
+  const [problem, setProblem] = useState<string | undefined>(() => validate?.(toRecord(initial)));
   useInput((_input, key) => {
     if (key.escape) onSubmit({ back: true, apps: toRecord(current.current) });
   });
@@ -38,10 +41,22 @@ export function AppsScreen({ initial, pulumiAvailable, onSubmit }: AppsScreenPro
         <CheckList<AppKey>
           items={APPS.map((a) => ({ key: a.key, label: a.label, hint: a.hint }))}
           initial={initial}
-          onToggle={(c) => (current.current = c)}
-          onSubmit={(c) => onSubmit({ back: false, apps: toRecord(c) })}
+          onToggle={(c) => {
+            current.current = c;
+            setProblem(validate?.(toRecord(c)));
+          }}
+          onSubmit={(c) => {
+            const why = validate?.(toRecord(c));
+            if (why) setProblem(why);
+            else onSubmit({ back: false, apps: toRecord(c) });
+          }}
         />
       </Box>
+      {problem ? (
+        <Text color={t.error} wrap="wrap">
+          ✗ {problem}
+        </Text>
+      ) : null}
       {pulumiAvailable ? (
         <Text color={t.ok}>✔ Pulumi CLI found{typeof pulumiAvailable === 'string' ? ` (${pulumiAvailable})` : ''}: the apps are installed with Pulumi.</Text>
       ) : (

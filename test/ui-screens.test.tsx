@@ -278,3 +278,32 @@ test('Nodes: the ha preset (static addresses, six VMs) fits an 80x24 terminal', 
     r.unmount();
   }
 });
+
+test('Apps: a selection the layout cannot hold (piraeus replicas on one node) is refused with why', async () => {
+  const { checkDraft } = await import('../src/ui/validate.js');
+  const draft = { cluster: { name: 'one' }, proxmox };
+  const validate = (apps: Record<string, boolean>) => {
+    const e = Object.entries(checkDraft(mergeDraft(draft, { apps }), ['apps']).errors)[0];
+    return e ? `${e[0]}: ${e[1]}` : undefined;
+  };
+  const out: AppsResult[] = [];
+  const r = render(<AppsScreen initial={[]} pulumiAvailable={true} validate={validate} onSubmit={(x) => out.push(x)} />, { columns: 110 });
+  try {
+    await r.waitFor('Pulumi CLI found');
+    await r.press(KEYS.down);
+    await r.press(KEYS.down);
+    await r.press(' ');
+    const f = await r.waitFor('apps.piraeus.replicas');
+    assert.match(f, /needs at least 2 nodes/);
+    await r.press(KEYS.enter);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.equal(out.length, 0, 'Enter is refused while the selection is invalid');
+    await r.press(' ');
+    await r.waitFor((x) => !x.includes('apps.piraeus.replicas'));
+    await r.press(KEYS.enter);
+    await r.waitFor(() => out.length === 1);
+    assert.equal(out[0]!.apps.piraeus, false);
+  } finally {
+    r.unmount();
+  }
+});

@@ -10,7 +10,7 @@ import { resolveConfig } from '../config/load.js';
 import { EXIT } from '../errors.js';
 import { initialState, mergeDraft, wizard, draftGet, type Plain } from './state.js';
 import type { UiServices } from './types.js';
-import { withPreset } from './validate.js';
+import { checkDraft, withPreset } from './validate.js';
 import { RunStore } from './run-store.js';
 import { ThemeContext, type Theme } from './theme.js';
 import { StartScreen, type StartChoice } from '../../screens/StartScreen.js';
@@ -188,6 +188,13 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
   const feedBaseUrl = draftGet(s.draft, 'flatcar.feedBaseUrl') as string | undefined;
   const appsDraft = (draftGet(withPreset(s.draft), 'apps') ?? {}) as Record<string, unknown>;
 
+  // Keep an app's own settings (e.g. piraeus: { replicas: 3 }) when it stays selected.
+  const appsPatch = (sel: Record<AppKey, boolean>): Plain => {
+    const apps: Plain = {};
+    for (const k of Object.keys(sel) as AppKey[]) apps[k] = sel[k] ? (typeof appsDraft[k] === 'object' && appsDraft[k] !== null ? appsDraft[k] : true) : false;
+    return apps;
+  };
+
   let screen: React.ReactNode;
   switch (s.screen) {
     case 'start':
@@ -230,10 +237,13 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
         <AppsScreen
           initial={APPS.filter((a) => appsDraft[a.key] !== undefined && appsDraft[a.key] !== false).map((a) => a.key)}
           pulumiAvailable={services.pulumiAvailable}
+          validate={(sel) => {
+            const errors = checkDraft(mergeDraft(s.draft, { apps: appsPatch(sel) }), ['apps']).errors;
+            const first = Object.entries(errors)[0];
+            return first ? `${first[0]}: ${first[1]}` : undefined;
+          }}
           onSubmit={(r) => {
-            // Keep an app's own settings (e.g. piraeus: { replicas: 3 }) when it stays selected.
-            const apps: Plain = {};
-            for (const k of Object.keys(r.apps) as AppKey[]) apps[k] = r.apps[k] ? (typeof appsDraft[k] === 'object' && appsDraft[k] !== null ? appsDraft[k] : true) : false;
+            const apps = appsPatch(r.apps);
             dispatch(r.back ? { type: 'back', patch: { apps } } : { type: 'next', screen: 'review', patch: { apps } });
           }}
         />
