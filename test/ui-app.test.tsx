@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App } from '../src/ui/App.js';
 import { colorTheme } from '../src/ui/theme.js';
-import { realServices, findUnfinished } from '../src/ui/services.js';
+import { realServices, findUnfinished, findClusters } from '../src/ui/services.js';
 import type { UiServices } from '../src/ui/types.js';
 import { render, KEYS, type Rendered } from './helpers/ink.js';
 import { fakeGateway } from './helpers/fake-proxmox.js';
@@ -25,7 +25,7 @@ const stepsModule = fileURLToPath(new URL('./fixtures/ui-steps.ts', import.meta.
 
 async function services(stateDir: string): Promise<UiServices> {
   const env = { FLATCAR_K3S_TEST_STEPS: stepsModule, HOME: stateDir };
-  const real = realServices({ stateDir, env, prefill: {}, prefillSources: {}, pulumiAvailable: false, unfinished: await findUnfinished(stateDir) });
+  const real = realServices({ stateDir, env, prefill: {}, prefillSources: {}, pulumiAvailable: false, unfinished: await findUnfinished(stateDir), clusters: await findClusters(stateDir) });
   return {
     ...real,
     gateway: fakeGateway().gateway,
@@ -253,6 +253,42 @@ test('r after a failure retries in place: the run resumes at the failed step and
     await r.press('r');
     await r.waitFor('is ready', 15_000);
     assert.equal(readState(clusterDir)?.lastRun?.status, 'succeeded');
+  } finally {
+    r.unmount();
+  }
+});
+
+test('a finished cluster can be opened again from the Start screen: straight to Review (steps done before marked), Esc walks back through the screens', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'fk3s-ui-'));
+  dirs.push(stateDir);
+  const first = app(await services(stateDir));
+  try {
+    await wizardToRun(first.r);
+    await first.r.waitFor('is ready', 15_000);
+  } finally {
+    first.r.unmount();
+  }
+  const { r } = app(await services(stateDir));
+  try {
+    let f = await r.waitFor('Open a cluster…');
+    assert.match(f, /homelab: change it or converge it again/);
+    for (let i = 0; i < 3; i++) await r.press(KEYS.down);
+    await r.press(KEYS.enter);
+    f = await r.waitFor('Open a cluster (its saved config');
+    assert.match(f, /❯ homelab — last run succeeded/);
+    await r.press(KEYS.enter);
+    f = await r.waitFor('[done before]');
+    assert.match(f, /Connect to Proxmox \(proxmox\)\s+\[done before\]/);
+    await r.press(KEYS.esc);
+    await r.waitFor('Apps to install');
+    await r.press(KEYS.esc);
+    await r.waitFor('Node layout');
+    await r.press(KEYS.enter);
+    await r.waitFor('Apps to install');
+    await r.press(KEYS.enter);
+    await r.waitFor('[done before]');
+    await r.press(KEYS.enter);
+    await r.waitFor('is ready', 15_000);
   } finally {
     r.unmount();
   }

@@ -91,15 +91,21 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
       const base: Plain = c.name === 'custom' ? { cluster: { name: 'k3s' } } : { preset: c.name };
       return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), services.overrides), screen: 'proxmox' });
     }
-    // Resume: the saved config plus the saved (or environment) secrets; straight to the run when complete.
-    const r = c.run;
+    // Resume / open: the saved config plus the saved (or environment) secrets.
+    const known = c.kind === 'open' ? c.cluster : c.run;
     let draft: Plain = {};
     try {
-      if (r.configPath) draft = await services.readConfigFile(r.configPath);
+      if (known.configPath) draft = await services.readConfigFile(known.configPath);
     } catch (err) {
-      return setFileError({ path: r.configPath ?? '', message: errorText(err) });
+      return setFileError({ path: known.configPath ?? '', message: errorText(err) });
     }
-    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(r.clusterDir)), services.prefill), services.overrides);
+    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(known.clusterDir)), services.prefill), services.overrides);
+    if (c.kind === 'open') {
+      // Straight to Review; Esc walks back through every screen to change something.
+      return dispatch({ type: 'begin', draft, screen: 'review', history: ['start', 'proxmox', 'flatcar', 'nodes', 'apps'] });
+    }
+    // Resume: straight to the run when the config is complete.
+    const r = c.run;
     try {
       const config = resolveConfig(draft, { env: services.env });
       dispatch({ type: 'begin', draft, screen: 'review', resume: r });
@@ -198,7 +204,7 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
   let screen: React.ReactNode;
   switch (s.screen) {
     case 'start':
-      screen = <StartScreen unfinished={services.unfinished} presets={services.presets} fileError={fileError?.message} initialPath={fileError?.path} onSubmit={(c) => void onStart(c)} />;
+      screen = <StartScreen unfinished={services.unfinished} clusters={services.clusters.filter((k) => !services.unfinished.some((u) => u.cluster === k.cluster))} presets={services.presets} fileError={fileError?.message} initialPath={fileError?.path} onSubmit={(c) => void onStart(c)} />;
       break;
     case 'proxmox':
       screen = (

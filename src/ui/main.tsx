@@ -6,7 +6,7 @@
  * about doubles what a busy Run screen costs in CPU (scripts/bench/ui.ts).
  */
 import { themeFor } from './theme-colors.js';
-import { detectPulumi, envPrefill, findUnfinished, realServices } from './services.js';
+import { detectPulumi, envPrefill, findClusters, findUnfinished, realServices } from './services.js';
 import { appendLogLine } from '../log/file.js';
 import { EXIT } from '../errors.js';
 import type { Plain } from './state.js';
@@ -50,7 +50,7 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
   }
   try {
     const fromEnv = envPrefill(env);
-    const [pulumiAvailable, unfinished] = await Promise.all([detectPulumi(env), findUnfinished(opts.stateDir)]);
+    const [pulumiAvailable, unfinished, clusters] = await Promise.all([detectPulumi(env), findUnfinished(opts.stateDir), findClusters(opts.stateDir)]);
     const services = realServices({
       stateDir: opts.stateDir,
       logFile: opts.logFile,
@@ -61,6 +61,7 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
       prefillSources: demo ? {} : fromEnv.sources,
       pulumiAvailable,
       unfinished,
+      clusters,
       onRunLog: (write) => {
         demoLog = write ? (line) => write(`demo: ${line}`) : (line) => appendLogLine(globalLog, `demo: ${line}`);
       },

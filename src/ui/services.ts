@@ -14,7 +14,7 @@ import { shq } from '../shell/quote.js';
 import type { ProxmoxClient } from '../proxmox/types.js';
 import type { FlatcarRelease } from '../flatcar/releases.js';
 import type { Plain } from './state.js';
-import type { ProxmoxGateway, RunOutcome, SavedConfig, StartRunOptions, UiServices, UnfinishedRun } from './types.js';
+import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOptions, UiServices, UnfinishedRun } from './types.js';
 
 export const clusterDirFor = (stateDir: string, cluster: string): string => join(stateDir, 'clusters', cluster);
 export const savedConfigPath = (clusterDir: string): string => join(clusterDir, 'cluster.yaml');
@@ -90,6 +90,27 @@ export async function findUnfinished(stateDir: string): Promise<UnfinishedRun[]>
   return out.sort((a, b) => b.updatedAt - a.updatedAt);
 }
 
+/** Clusters in the state dir with a config saved by the UI, newest first. */
+export async function findClusters(stateDir: string): Promise<KnownCluster[]> {
+  const root = join(stateDir, 'clusters');
+  if (!existsSync(root)) return [];
+  const { readState } = await import('../runner/state.js');
+  const out: KnownCluster[] = [];
+  for (const name of readdirSync(root)) {
+    const dir = join(root, name);
+    const configPath = savedConfigPath(dir);
+    if (!existsSync(configPath)) continue;
+    let st;
+    try {
+      st = readState(dir);
+    } catch {
+      st = undefined;
+    }
+    out.push({ cluster: name, clusterDir: dir, configPath, lastRun: st?.lastRun?.status, updatedAt: st?.updatedAt ?? 0 });
+  }
+  return out.sort((a, b) => b.updatedAt - a.updatedAt);
+}
+
 /** `pulumi version` (PATH, then ~/.pulumi/bin): the version string, or false when missing. */
 export function detectPulumi(env: NodeJS.ProcessEnv): Promise<boolean | string> {
   const tryRun = (cmd: string) =>
@@ -148,6 +169,7 @@ export interface RealServicesOptions {
   prefillSources: Record<string, string>;
   pulumiAvailable: boolean | string;
   unfinished: UnfinishedRun[];
+  clusters?: KnownCluster[];
   /** Where demo lines go once a run log is open. */
   onRunLog?: (write: ((line: string) => void) | undefined) => void;
 }
@@ -247,6 +269,7 @@ export function realServices(o: RealServicesOptions): UiServices {
     },
     presets: presetSummaries(),
     unfinished: o.unfinished,
+    clusters: o.clusters ?? [],
     prefill: o.prefill,
     overrides: o.overrides ?? {},
     prefillSources: o.prefillSources,

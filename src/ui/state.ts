@@ -41,7 +41,7 @@ export interface WizardState {
 export type WizardAction =
   | { type: 'next'; screen: ScreenId; patch?: Plain }
   | { type: 'back'; patch?: Plain }
-  | { type: 'begin'; draft: Plain; screen: ScreenId; resume?: UnfinishedRun; notice?: string }
+  | { type: 'begin'; draft: Plain; screen: ScreenId; resume?: UnfinishedRun; notice?: string; history?: ScreenId[] }
   | { type: 'facts'; facts: ConnectionFacts }
   | { type: 'recreate'; value: boolean }
   | { type: 'ready'; config: Config; saved: SavedConfig }
@@ -86,7 +86,7 @@ export function wizard(s: WizardState, a: WizardAction): WizardState {
       return { ...s, screen: prev, history: s.history.slice(0, -1), draft, notice: undefined };
     }
     case 'begin':
-      return { ...initialState(a.draft), screen: a.screen, history: ['start'], resume: a.resume, notice: a.notice, facts: s.facts, runAttempt: s.runAttempt };
+      return { ...initialState(a.draft), screen: a.screen, history: a.history ?? ['start'], resume: a.resume, notice: a.notice, facts: s.facts, runAttempt: s.runAttempt };
     case 'facts':
       return { ...s, facts: a.facts };
     case 'recreate':

@@ -48,6 +48,16 @@ export interface UnfinishedRun {
   total: number;
 }
 
+/** A cluster in the state dir with a config saved by the UI (to open it again: change it, converge it). */
+export interface KnownCluster {
+  cluster: string;
+  clusterDir: string;
+  configPath: string;
+  /** Status of its last run, when it has one. */
+  lastRun?: 'running' | 'succeeded' | 'failed' | 'interrupted';
+  updatedAt: number;
+}
+
 export interface RunOutcome {
   status: 'succeeded' | 'failed' | 'interrupted';
   kubeconfigPath?: string;
@@ -93,6 +103,8 @@ export interface UiServices {
   /** Raw preset documents by name (homelab, ha). */
   presets: Array<{ name: string; summary: string; doc: Record<string, unknown> }>;
   unfinished: UnfinishedRun[];
+  /** Every cluster with a saved config (finished or not). */
+  clusters: KnownCluster[];
   /** Values pre-filled from the environment or --demo (raw config doc, may hold secrets in memory). */
   prefill: Record<string, unknown>;
   /** Values that replace the user's (--demo: the simulator's connection, mirrors and node settings). */
