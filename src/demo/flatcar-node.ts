@@ -264,13 +264,20 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
 
   /** Simulated seconds → wall milliseconds, with jitter around the median. */
   const dur = (seconds: number) => Math.max(1, seconds * 1000 * speed * (1 + (Math.random() * 2 - 1) * jitter));
+  /** Pending sleeps end early (resolved) on close(), so nothing waits on a timer that was cleared. */
+  const wakers = new Set<() => void>();
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
+      if (closed) return resolve();
+      const wake = () => {
+        clearTimeout(t);
         timers.delete(t);
+        wakers.delete(wake);
         resolve();
-      }, ms);
+      };
+      const t = setTimeout(wake, ms);
       timers.add(t);
+      wakers.add(wake);
     });
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
@@ -366,6 +373,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     node.authorizedKeys = ign.keys.map(parseAuthorizedKey).filter((k): k is { type: string; data: Buffer } => !!k);
     node.bootMs = (opts.bootSeconds ?? 20) > 0 ? dur(opts.bootSeconds ?? 20) : 0;
     if (node.bootMs > 0) await sleep(node.bootMs);
+    if (closed) throw new Error('demo guests closed while the VM booted');
     await listen(node);
     log(`demo node ${vm.name} up on ${address}:${opts.sshPort} (host key ${node.hostKey.fingerprint})`);
     // Enabled units start at boot, as systemd would.
@@ -1013,6 +1021,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     },
     async close() {
       closed = true;
+      for (const wake of [...wakers]) wake();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await Promise.all([...nodesByVmid.values()].map((n) => stopNode(n)));
