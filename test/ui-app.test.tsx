@@ -92,7 +92,7 @@ test('homelab preset through every screen to Done, with the config saved without
   const { r, exits } = app(await services(stateDir));
   try {
     await wizardToRun(r);
-    const done = await r.waitFor('is ready', 15_000);
+    const done = await r.waitFor('is ready', 30_000);
     const clusterDir = join(stateDir, 'clusters', 'homelab');
     assert.match(done, /kubectl --kubeconfig .*kubeconfig\.yaml get nodes/);
     assert.match(done, /https:\/\/192\.0\.2\.10:6443/);
@@ -125,7 +125,7 @@ test('a failed run shows the fix, quits with the state saved, and is offered for
   const first = app(await services(stateDir));
   try {
     await wizardToRun(first.r);
-    const f = await first.r.waitFor('Fix:', 15_000);
+    const f = await first.r.waitFor('Fix:', 30_000);
     assert.match(f, /homelab-agent-1 › Clone and boot failed/);
     assert.match(f, /did not get an address/);
     assert.match(f, /Check the DHCP server/);
@@ -143,7 +143,7 @@ test('a failed run shows the fix, quits with the state saved, and is offered for
     assert.match(f, /Resume homelab/);
     assert.match(f.replace(/\n/g, ' '), /stopped at "Clone and boot".*did not get an address/);
     await second.r.press(KEYS.enter);
-    const done = await second.r.waitFor('is ready', 15_000);
+    const done = await second.r.waitFor('is ready', 30_000);
     assert.match(done, /is ready/);
     assert.match(second.r.allFrames(), /Connect to Proxmox already done/, 'finished steps are found done by their check');
     assert.equal(readState(clusterDir)?.lastRun?.status, 'succeeded');
@@ -161,9 +161,9 @@ test('q during a run stops the runner safely: running steps are cut off, the sta
   const { r, exits } = app(await services(stateDir));
   try {
     await wizardToRun(r);
-    await r.waitFor('boot line 1', 15_000);
+    await r.waitFor('boot line 1', 30_000);
     await r.press('q');
-    await r.waitFor(() => exits.length === 1, 15_000);
+    await r.waitFor(() => exits.length === 1, 30_000);
     assert.equal(exits[0]!.code, 130);
     const st = readState(clusterDir)!;
     assert.equal(st.lastRun?.status, 'interrupted');
@@ -230,9 +230,9 @@ test('SIGTERM/SIGHUP (the stop signal) during a run stops it safely like q', asy
   const r = render(<App services={await services(stateDir)} theme={colorTheme} stop={stop.signal} onExit={(c) => exits.push(c)} />, { columns: 100, rows: 30 });
   try {
     await wizardToRun(r);
-    await r.waitFor('boot line 1', 15_000);
+    await r.waitFor('boot line 1', 30_000);
     stop.abort();
-    await r.waitFor(() => exits.length === 1, 15_000);
+    await r.waitFor(() => exits.length === 1, 30_000);
     assert.equal(exits[0], 130);
     assert.equal(readState(clusterDir)?.lastRun?.status, 'interrupted');
   } finally {
@@ -249,9 +249,9 @@ test('r after a failure retries in place: the run resumes at the failed step and
   const { r } = app(await services(stateDir));
   try {
     await wizardToRun(r);
-    await r.waitFor('Fix:', 15_000);
+    await r.waitFor('Fix:', 30_000);
     await r.press('r');
-    await r.waitFor('is ready', 15_000);
+    await r.waitFor('is ready', 30_000);
     assert.equal(readState(clusterDir)?.lastRun?.status, 'succeeded');
   } finally {
     r.unmount();
@@ -264,7 +264,7 @@ test('a finished cluster can be opened again from the Start screen: straight to 
   const first = app(await services(stateDir));
   try {
     await wizardToRun(first.r);
-    await first.r.waitFor('is ready', 15_000);
+    await first.r.waitFor('is ready', 30_000);
   } finally {
     first.r.unmount();
   }
@@ -288,7 +288,7 @@ test('a finished cluster can be opened again from the Start screen: straight to 
     await r.press(KEYS.enter);
     await r.waitFor('[done before]');
     await r.press(KEYS.enter);
-    await r.waitFor('is ready', 15_000);
+    await r.waitFor('is ready', 30_000);
   } finally {
     r.unmount();
   }
