@@ -33,11 +33,31 @@ const safeEq = (a: string, b: string): boolean => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+export interface AuthSecrets {
+  password: string;
+  tokenSecret: string;
+  limitedTokenSecret: string;
+  ticketKey: string;
+}
+
 export class AuthService {
-  readonly login = { username: 'root@pam', password: randomBytes(12).toString('base64url') };
-  readonly token = { tokenId: 'root@pam!flatcar-k3s', tokenSecret: randomUUID() };
-  readonly limitedToken = { tokenId: 'root@pam!limited', tokenSecret: randomUUID() };
-  private readonly key = randomBytes(32);
+  readonly login: { username: string; password: string };
+  readonly token: { tokenId: string; tokenSecret: string };
+  readonly limitedToken: { tokenId: string; tokenSecret: string };
+  private readonly key: Buffer;
+
+  /** `saved`: the credentials of a persisted simulator (fresh random ones otherwise). */
+  constructor(saved?: AuthSecrets) {
+    this.login = { username: 'root@pam', password: saved?.password ?? randomBytes(12).toString('base64url') };
+    this.token = { tokenId: 'root@pam!flatcar-k3s', tokenSecret: saved?.tokenSecret ?? randomUUID() };
+    this.limitedToken = { tokenId: 'root@pam!limited', tokenSecret: saved?.limitedTokenSecret ?? randomUUID() };
+    this.key = saved?.ticketKey ? Buffer.from(saved.ticketKey, 'base64') : randomBytes(32);
+  }
+
+  /** Everything secret, to persist (tickets stay valid across a restart, as on a real node). */
+  secrets(): AuthSecrets {
+    return { password: this.login.password, tokenSecret: this.token.tokenSecret, limitedTokenSecret: this.limitedToken.tokenSecret, ticketKey: this.key.toString('base64') };
+  }
 
   private sign(text: string): string {
     return createHmac('sha256', this.key).update(text).digest('base64');

@@ -6,7 +6,7 @@
  *   // sim.url, sim.fingerprint, sim.token …; sim.proxmoxConfig() is the `proxmox:` block of a config
  *   await sim.close();
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realpathSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { AuthService } from './auth.js';
 import { clusterHandlers } from './api/cluster.js';
 import type { SimContext } from './api/context.js';
 import { defaultGuestAddress, qemuHandlers } from './api/qemu.js';
+import { readUserSnippet } from './api/vm-config.js';
 import { storageHandlers } from './api/storage.js';
 import { Faults, applyFaultSpec } from './faults.js';
 import { LatencyModel, sleep } from './latency.js';
@@ -22,10 +23,12 @@ import { LockTable } from './locks.js';
 import { startMirror } from './mirror.js';
 import { loadApiSchema } from './schema/index.js';
 import { createApiServer } from './server.js';
+import { SimPersister, loadSimWorld, nodeStorageDir, recoverAfterCrash, restoreState, snapshotState } from './persist.js';
 import { startSshHost } from './ssh-host.js';
 import { SimState } from './state.js';
 import { TaskRegistry } from './tasks.js';
 import { makeSelfSignedCert } from './tls.js';
+import type { SimVm } from './state.js';
 import type { GuestHooks, SimOptions, SimRequest, Simulator } from './types.js';
 
 export type * from './types.js';
@@ -48,13 +51,42 @@ export function defaultGuestHooks(latency: LatencyModel): GuestHooks {
   };
 }
 
+/** Listen on the preferred port; when a saved port is taken now, on a free one. */
+async function listenPreferring<T>(preferred: number | undefined, fallback: boolean, start: (port: number) => Promise<T>): Promise<T> {
+  try {
+    return await start(preferred ?? 0);
+  } catch (e) {
+    if (!fallback || !preferred || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    return start(0);
+  }
+}
+
 export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
   const host = opts.host ?? '127.0.0.1';
-  const version = opts.pveVersion ?? '8.4.1';
-  const ownRoot = !opts.storageRoot;
-  const storageRoot = realpathSync(opts.storageRoot ?? mkdtempSync(join(tmpdir(), 'pve-sim-storage-')));
-  const state = new SimState(opts.pveNodes ?? 1, storageRoot, version);
+  const simLog = opts.log ?? (() => {});
+  let persistDir: string | undefined;
+  if (opts.persistDir) {
+    mkdirSync(opts.persistDir, { recursive: true, mode: 0o700 });
+    chmodSync(opts.persistDir, 0o700);
+    persistDir = realpathSync(opts.persistDir);
+  }
+  const saved = persistDir ? loadSimWorld(persistDir) : undefined;
+  const version = saved?.pveVersion ?? opts.pveVersion ?? '8.4.1';
+  const ownRoot = !opts.storageRoot && !persistDir;
+  let storageRoot: string;
+  if (persistDir) {
+    storageRoot = nodeStorageDir(persistDir, saved?.nodes[0] ?? 'pve1');
+    mkdirSync(storageRoot, { recursive: true });
+    storageRoot = realpathSync(storageRoot);
+  } else {
+    storageRoot = realpathSync(opts.storageRoot ?? mkdtempSync(join(tmpdir(), 'pve-sim-storage-')));
+  }
+  const state = new SimState(saved?.nodes.length ?? opts.pveNodes ?? 1, storageRoot, version, persistDir ? (n) => nodeStorageDir(persistDir, n) : undefined);
   if (opts.localContent) state.storages.get('local')!.content = [...opts.localContent];
+  if (saved) {
+    restoreState(state, saved);
+    for (const l of recoverAfterCrash(state)) simLog(`simulator restart: ${l}`);
+  }
   const faults = new Faults();
   const latency = new LatencyModel(opts.speed ?? 0.01, opts.seed ?? 1);
   for (const spec of opts.faults ?? []) applyFaultSpec(spec, faults, (n, f) => latency.slowNode(n, f));
@@ -65,7 +97,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     locks: new LockTable(),
     latency,
     faults,
-    auth: new AuthService(),
+    auth: new AuthService(saved?.auth),
     schema: loadApiSchema(),
     guest: opts.guest ?? defaultGuestHooks(latency),
     track(p) {
@@ -73,22 +105,37 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       void p.finally(() => background.delete(p));
     },
   };
+  if (saved) ctx.tasks.restoreCounters(saved.tasks);
   const requestLog: SimRequest[] = [];
-  const cert = makeSelfSignedCert(state.nodes[0]!, ['IP:127.0.0.1', 'IP:::1', 'DNS:localhost', ...state.nodes.map((n) => `DNS:${n}`), ...(host !== '127.0.0.1' ? [`IP:${host}`] : [])]);
-  const server = createApiServer({ ctx, handlers: { ...clusterHandlers, ...storageHandlers, ...qemuHandlers }, cert, log: requestLog });
+  const cert = saved?.tls ?? makeSelfSignedCert(state.nodes[0]!, ['IP:127.0.0.1', 'IP:::1', 'DNS:localhost', ...state.nodes.map((n) => `DNS:${n}`), ...(host !== '127.0.0.1' ? [`IP:${host}`] : [])]);
+  let persister: SimPersister | undefined;
+  // a persisted world is saved before every answer: whatever a client was told survives a kill
+  const server = createApiServer({ ctx, handlers: { ...clusterHandlers, ...storageHandlers, ...qemuHandlers }, cert, log: requestLog, beforeReply: () => persister?.save() });
   const sockets = new Set<import('node:stream').Duplex>();
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(opts.port ?? 0, host, () => res());
-  });
+  if (saved) await resumeGuests(ctx, state);
+  await listenPreferring(opts.port ?? saved?.ports.api, opts.port === undefined, (p) =>
+    new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(p, host, () => {
+        server.off('error', rej);
+        res();
+      });
+    }),
+  );
   const port = (server.address() as AddressInfo).port;
-  const mirror = await startMirror(host);
+  if (saved && saved.ports.api !== port) simLog(`the saved API port ${saved.ports.api} is taken; the simulator now answers on ${port}`);
+  const mirror = await listenPreferring(saved?.ports.mirror, true, (p) => startMirror(host, p));
   const keyDir = mkdtempSync(join(tmpdir(), 'pve-sim-ssh-'));
-  const sshHost = opts.sshHost === false ? undefined : await startSshHost({ host, user: 'root', root: storageRoot, pveVersion: version });
+  const sshHost =
+    opts.sshHost === false
+      ? undefined
+      : await listenPreferring(saved?.ports.ssh, true, (p) =>
+          startSshHost({ host, port: p, user: 'root', root: storageRoot, pveVersion: version, hostKey: saved?.ssh?.hostKey, clientKey: saved?.ssh?.clientKey }),
+        );
   let ssh: Simulator['ssh'];
   if (sshHost) {
     const privateKeyPath = join(keyDir, 'id_ed25519');
@@ -97,6 +144,23 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   }
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
   let closed = false;
+  if (persistDir) {
+    const mirrorPort = Number(new URL(mirror.url).port);
+    persister = new SimPersister(
+      persistDir,
+      () => ({
+        format: 1,
+        ...snapshotState(state),
+        ports: { api: port, mirror: mirrorPort, ...(sshHost ? { ssh: sshHost.port } : {}) },
+        tls: { certPem: cert.certPem, keyPem: cert.keyPem, fingerprint: cert.fingerprint },
+        auth: ctx.auth.secrets(),
+        ...(sshHost ? { ssh: { hostKey: sshHost.hostPrivateKey, clientKey: sshHost.privateKey } } : {}),
+        tasks: ctx.tasks.counters(),
+      }),
+      simLog,
+    );
+    persister.start();
+  }
 
   return {
     url,
@@ -109,6 +173,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     login: { ...ctx.auth.login },
     ssh,
     storageRoot,
+    resumed: !!saved,
+    save: () => persister?.save(),
     mirror: { url: mirror.url, put: (p, d, t) => mirror.put(p, d, t), redirect: (p, l) => mirror.redirect(p, l) },
     requests: () => requestLog.map((r) => ({ ...r, params: { ...r.params } })),
     tasks: () => ctx.tasks.all().map((t) => ({ ...t, log: [...t.log] })),
@@ -146,8 +212,36 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       await Promise.allSettled([mirror.close(), sshHost?.close()]);
       // let running workers and boots settle so nothing fires after close
       await Promise.race([Promise.allSettled([...ctx.tasks.pending, ...background]), sleep(2000)]);
+      persister?.stop();
       rmSync(keyDir, { recursive: true, force: true });
       if (ownRoot) rmSync(storageRoot, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The running VMs of a reloaded world: they kept running while the simulator was away, so their guests
+ * resume (the guest hooks' resume) and the agent answers at once; without that hook they boot again.
+ */
+async function resumeGuests(ctx: SimContext, state: SimState): Promise<void> {
+  const vms = [...state.vms.values()];
+  const guestVm = (vm: SimVm) => ({ node: vm.node, vmid: vm.vmid, name: String(vm.config.name ?? ''), config: { ...vm.config }, userData: vm.status === 'running' ? readUserSnippet(ctx, vm) : undefined });
+  for (const vm of vms) vm.agent = undefined;
+  if (ctx.guest.resume) {
+    const agents = await ctx.guest.resume(vms.map((vm) => ({ ...guestVm(vm), running: vm.status === 'running' })));
+    for (const vm of vms) if (vm.status === 'running') vm.agent = agents.get(vm.vmid)?.interfaces;
+    return;
+  }
+  for (const vm of vms) {
+    if (vm.status !== 'running') continue;
+    const generation = ++vm.generation;
+    ctx.track(
+      ctx.guest
+        .boot(guestVm(vm))
+        .then((r) => {
+          if (vm.generation === generation && vm.status === 'running') vm.agent = r.interfaces;
+        })
+        .catch(() => {}),
+    );
+  }
 }

@@ -70,6 +70,8 @@ export interface ServerOptions {
   handlers: HandlerTable;
   cert: { certPem: string; keyPem: string };
   log: SimRequest[];
+  /** Called before every answer (a persisted simulator saves its world there). */
+  beforeReply?: () => void;
 }
 
 export function createApiServer(opts: ServerOptions): Server {
@@ -119,6 +121,7 @@ export function createApiServer(opts: ServerOptions): Server {
       entry.status = status;
       entry.durationMs = Date.now() - started;
       log.push(entry);
+      opts.beforeReply?.();
       send(res, status, body, message);
     };
     const fail = (e: unknown): void => {

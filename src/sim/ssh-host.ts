@@ -22,6 +22,9 @@ export interface SshHostOptions {
   user: string;
   root: string;
   pveVersion: string;
+  /** Saved keys (OpenSSH private keys) of a persisted simulator; fresh ones otherwise. */
+  hostKey?: string;
+  clientKey?: string;
 }
 
 export interface SshHost {
@@ -29,6 +32,8 @@ export interface SshHost {
   port: number;
   user: string;
   privateKey: string;
+  /** The host's private key (to persist it). */
+  hostPrivateKey: string;
   hostKeyFingerprint: string;
   close(): Promise<void>;
 }
@@ -235,10 +240,31 @@ function runCommand(command: string, root: string, pveVersion: string): { code: 
   return { code: 127, stdout: '', stderr: `bash: line 1: ${cmd ?? ''}: command not found\n` };
 }
 
+/** "ssh-ed25519 AAAA…" of an OpenSSH private key. */
+function publicLine(privateKey: string): string {
+  const k = utils.parseKey(privateKey);
+  const key = Array.isArray(k) ? k[0] : k;
+  if (!key || key instanceof Error) throw new Error(`unreadable saved SSH key: ${key instanceof Error ? key.message : 'empty'}`);
+  return `${key.type} ${key.getPublicSSH().toString('base64')}`;
+}
+
+/**
+ * An ed25519 key pair ssh2 can read back (its generator drops a leading zero byte of the public key
+ * about 1 in 200 times, giving a malformed key: generate again then; a saved key must be sound).
+ */
+function generateKey(comment?: string): { private: string; public: string } {
+  for (;;) {
+    const kp = utils.generateKeyPairSync('ed25519', comment ? { comment } : undefined);
+    const pub = utils.parseKey(kp.public);
+    const priv = utils.parseKey(kp.private);
+    if (!(pub instanceof Error) && !(priv instanceof Error)) return kp;
+  }
+}
+
 export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   const root = realpathSync(opts.root);
-  const hostKey = utils.generateKeyPairSync('ed25519');
-  const client = utils.generateKeyPairSync('ed25519', { comment: 'flatcar-k3s-demo' });
+  const hostKey = opts.hostKey ? { private: opts.hostKey, public: publicLine(opts.hostKey) } : generateKey();
+  const client = opts.clientKey ? { private: opts.clientKey, public: publicLine(opts.clientKey) } : generateKey('flatcar-k3s-demo');
   const allowed = utils.parseKey(client.public);
   if (allowed instanceof Error) throw allowed;
   const conns = new Set<Connection>();
@@ -281,6 +307,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     port: addr.port,
     user: opts.user,
     privateKey: client.private,
+    hostPrivateKey: hostKey.private,
     hostKeyFingerprint: sshFingerprint(hostKey.public),
     close: () =>
       new Promise<void>((res) => {

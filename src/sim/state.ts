@@ -69,6 +69,8 @@ export class SimState {
     nodeCount: number,
     readonly storageRoot: string,
     readonly version: string,
+    /** The `local` directory of every node but the first (default: below storageRoot, in .pve-sim-nodes/<node>). */
+    private readonly nodeRoot?: (node: string) => string,
   ) {
     this.nodes = Array.from({ length: nodeCount }, (_v, i) => `pve${i + 1}`);
     const atLeast = (v: string) => versionAtLeast(version, v);
@@ -99,7 +101,7 @@ export class SimState {
   dirRoot(storage: SimStorage, node: string = this.nodes[0]!): string | undefined {
     if (!storage.path) return undefined;
     if (storage.shared || node === this.nodes[0]) return storage.path;
-    const dir = join(storage.path, '.pve-sim-nodes', node);
+    const dir = (!storage.shared && storage.path === this.storageRoot && this.nodeRoot?.(node)) || join(storage.path, '.pve-sim-nodes', node);
     for (const d of Object.values(CONTENT_DIRS)) mkdirSync(join(dir, d), { recursive: true });
     return dir;
   }

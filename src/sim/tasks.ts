@@ -23,6 +23,12 @@ export interface SimTask {
   log: string[];
 }
 
+export interface TaskCounters {
+  nextPid: number;
+  pstartBase: number;
+  lastStart: number;
+}
+
 export interface TaskContext {
   log(line: string): void;
   task: SimTask;
@@ -44,11 +50,23 @@ export class TaskRegistry {
   private readonly list: SimTask[] = [];
   private readonly byUpid = new Map<string, SimTask>();
   private nextPid = 10000 + Math.floor(Math.random() * 1000);
-  private readonly pstartBase = 1000000 + Math.floor(Math.random() * 100000);
+  private pstartBase = 1000000 + Math.floor(Math.random() * 100000);
   private lastStart = 0;
   readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly faults: Faults) {}
+
+  /** What keeps UPIDs unique across restarts of a persisted simulator. */
+  counters(): TaskCounters {
+    return { nextPid: this.nextPid, pstartBase: this.pstartBase, lastStart: this.lastStart };
+  }
+
+  /** Continue the counters of a saved simulator (its tasks are gone, as after a node reboot). */
+  restoreCounters(c: TaskCounters): void {
+    this.nextPid = Math.max(this.nextPid, c.nextPid);
+    this.pstartBase = c.pstartBase;
+    this.lastStart = Math.max(this.lastStart, c.lastStart);
+  }
 
   /** Start a worker; returns its UPID at once, as fork_worker does. */
   start(node: string, type: string, id: string, user: string, work: (ctx: TaskContext) => Promise<void>, onDone?: (t: SimTask) => void): SimTask {

@@ -20,6 +20,15 @@ export interface GuestHooks {
   /** Called when a VM's start task completes. Resolve when the guest has booted; returns what the guest agent reports. */
   boot(vm: GuestVm): Promise<{ interfaces: PveAgentInterface[] }>;
   stop?(vm: { node: string; vmid: number; name: string }): Promise<void>;
+  /**
+   * A persisted simulator starts again with its saved world (SimOptions.persistDir): `vms` are all its
+   * VMs, and guests of any other VM are gone. The running ones kept running while the simulator was
+   * away: they resume at once, without a boot. Resolves to what each running guest's agent reports, by
+   * VMID. Without this hook, the running VMs boot again.
+   */
+  resume?(vms: Array<GuestVm & { running: boolean }>): Promise<Map<number, { interfaces: PveAgentInterface[] }>>;
+  /** The VM was destroyed: its guest and its disk are gone. */
+  destroyed?(vm: { node: string; vmid: number }): void;
 }
 
 export interface SimOptions {
@@ -41,6 +50,14 @@ export interface SimOptions {
   sshHost?: boolean;
   /** fault specs to register at start (see faults.ts) */
   faults?: string[];
+  /**
+   * Keep the whole world in this directory and continue it on the next start (see persist.ts): the
+   * `local` storage of each node is <persistDir>/pve/<node>/ (storageRoot is ignored); the saved node
+   * count and PVE version win over pveNodes/pveVersion; the saved ports are used again when free.
+   */
+  persistDir?: string;
+  /** Lines about loading a persisted world (repairs after a crash, a port that changed). */
+  log?: (line: string) => void;
 }
 
 export interface SimRequest {
@@ -88,6 +105,10 @@ export interface Simulator {
   login: { username: string; password: string };
   ssh: SimSsh | undefined;
   storageRoot: string;
+  /** true when the world was loaded from persistDir (false for a fresh one) */
+  resumed: boolean;
+  /** Save a persisted world now (it is also saved before every API answer); no-op otherwise. */
+  save(): void;
   mirror: { url: string; put(path: string, data: string | Buffer, contentType?: string): void; redirect(path: string, location: string): void };
   requests(): SimRequest[];
   tasks(): SimTask[];

@@ -53,6 +53,7 @@ export const powerHandlers: HandlerTable = {
           log(`  Logical volume "${vol.volid.split(':')[1]}" successfully removed.`);
         }
         ctx.state.vms.delete(vm.vmid);
+        ctx.guest.destroyed?.({ node: vm.node, vmid: vm.vmid });
       });
     });
     return task.upid;
