@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, SFTPWrapper } from 'ssh2';
 import { parse as parseYaml } from 'yaml';
+import { GuestSaver, loadGuests } from './guest-store.js';
 
 const { Server, utils } = ssh2;
 const { OPEN_MODE, STATUS_CODE } = utils.sftp;
@@ -50,11 +51,21 @@ export interface DemoGuestsOptions {
   jitter?: number;
   /** First octets used for DHCP addresses (default 127.0.100.x – 127.0.199.x). */
   dhcpBase?: number;
+  /**
+   * Keep the nodes (identity, filesystem, k3s state, DHCP leases) in this file (guest-store.ts) and
+   * continue from it: saved before every answer a client gets (command exit, SFTP reply) and on every
+   * k3s state change, so a kill of the process loses nothing a client saw.
+   */
+  persistFile?: string;
 }
 
 export interface DemoGuests {
   boot(vm: DemoVm): Promise<{ interfaces: DemoAgentInterface[] }>;
   stop(vm: DemoVm): Promise<void>;
+  /** The simulator came back with its saved VMs: running ones resume at once (see GuestHooks.resume). */
+  resume(vms: Array<DemoVm & { running: boolean }>): Promise<Map<number, { interfaces: DemoAgentInterface[] }>>;
+  /** The VM was destroyed: forget its node (a new VM with its VMID is a new machine). */
+  destroyed(vm: { vmid: number }): void;
   close(): Promise<void>;
   /** For tests: the node by VM name. */
   node(name: string): DemoNode | undefined;
@@ -102,13 +113,15 @@ export class DemoCluster {
   readonly addresses = new Set<string>();
   learnerBusyUntil = 0;
   apiReadyAt: number;
-  readonly caData = randomBytes(32).toString('base64');
+  readonly caData: string;
   constructor(
     readonly token: string,
     readonly version: string,
     apiReadyAt: number,
+    caData?: string,
   ) {
     this.apiReadyAt = apiReadyAt;
+    this.caData = caData ?? randomBytes(32).toString('base64');
   }
 }
 
@@ -129,9 +142,10 @@ export class DemoNode {
     readonly address: string,
     readonly prefix: number,
     readonly mac: string,
+    hostKey?: { privateKey: string; fingerprint: string },
   ) {
     this.vm = vm;
-    this.hostKey = newHostKey();
+    this.hostKey = hostKey ?? newHostKey();
     this.writeFile('/etc/os-release', 'NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\nID_LIKE=coreos\nVERSION=4459.2.1\n', 0o644, 'root');
   }
   get name(): string {
@@ -254,13 +268,21 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
   const speed = opts.speed;
   const jitter = opts.jitter ?? 0.3;
   const log = opts.log ?? (() => {});
-  const nodesByVmid = new Map<number, DemoNode>();
-  const addressByMac = new Map<string, string>();
-  const clusters: DemoCluster[] = [];
+  const loaded = opts.persistFile ? loadGuests(opts.persistFile) : undefined;
+  const nodesByVmid = loaded?.nodesByVmid ?? new Map<number, DemoNode>();
+  const addressByMac = loaded?.addressByMac ?? new Map<string, string>();
+  const clusters: DemoCluster[] = loaded?.clusters ?? [];
   const timers = new Set<NodeJS.Timeout>();
   const drops: Array<{ node: string; match: RegExp; when: 'before' | 'after'; times: number }> = [];
-  let dhcpNext = 0;
+  let dhcpNext = loaded?.dhcpNext ?? 0;
   let closed = false;
+  const saver = opts.persistFile ? new GuestSaver(opts.persistFile, log) : undefined;
+  /** Save the nodes (when persisted): called before a client is answered and on k3s state changes. */
+  const persist = () => {
+    if (!closed) saver?.save({ nodesByVmid, clusters, addressByMac, dhcpNext });
+  };
+  const saveTimer = saver ? setInterval(persist, 250) : undefined;
+  saveTimer?.unref();
 
   /** Simulated seconds → wall milliseconds, with jitter around the median. */
   const dur = (seconds: number) => Math.max(1, seconds * 1000 * speed * (1 + (Math.random() * 2 - 1) * jitter));
@@ -282,7 +304,9 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
       timers.delete(t);
-      if (!closed) fn();
+      if (closed) return;
+      fn();
+      persist();
     }, ms);
     timers.add(t);
   };
@@ -372,18 +396,52 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     node.writeFile('/etc/hostname', `${hostname}\n`, 0o644, 'root');
     node.authorizedKeys = ign.keys.map(parseAuthorizedKey).filter((k): k is { type: string; data: Buffer } => !!k);
     node.bootMs = (opts.bootSeconds ?? 20) > 0 ? dur(opts.bootSeconds ?? 20) : 0;
+    persist();
     if (node.bootMs > 0) await sleep(node.bootMs);
     if (closed) throw new Error('demo guests closed while the VM booted');
     await listen(node);
     log(`demo node ${vm.name} up on ${address}:${opts.sshPort} (host key ${node.hostKey.fingerprint})`);
     // Enabled units start at boot, as systemd would.
     for (const [name, u] of node.units) if (u.enabled && u.state !== 'active') startUnit(node, name);
-    return {
-      interfaces: [
-        { name: 'lo', 'hardware-address': '00:00:00:00:00:00', 'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }] },
-        { name: 'eth0', 'hardware-address': mac.toLowerCase(), 'ip-addresses': [{ 'ip-address': address, 'ip-address-type': 'ipv4', prefix }] },
-      ],
-    };
+    persist();
+    return { interfaces: interfacesOf(node) };
+  }
+
+  function interfacesOf(node: DemoNode): DemoAgentInterface[] {
+    return [
+      { name: 'lo', 'hardware-address': '00:00:00:00:00:00', 'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }] },
+      { name: 'eth0', 'hardware-address': node.mac.toLowerCase(), 'ip-addresses': [{ 'ip-address': node.address, 'ip-address-type': 'ipv4', prefix: node.prefix }] },
+    ];
+  }
+
+  async function resume(vms: Array<DemoVm & { running: boolean }>): Promise<Map<number, { interfaces: DemoAgentInterface[] }>> {
+    const known = new Set(vms.map((v) => v.vmid));
+    // a node whose VM is gone (never saved by the simulator, or destroyed) was never a machine
+    for (const [vmid, node] of nodesByVmid) {
+      if (known.has(vmid)) continue;
+      await stopNode(node);
+      nodesByVmid.delete(vmid);
+    }
+    const out = new Map<number, { interfaces: DemoAgentInterface[] }>();
+    await Promise.all(
+      vms.map(async ({ running, ...vm }) => {
+        const node = nodesByVmid.get(vm.vmid);
+        if (!running) {
+          if (node) for (const u of node.units.values()) u.state = 'inactive';
+          return;
+        }
+        // started, but its guest never got as far as being saved: it boots now
+        if (!node) return void out.set(vm.vmid, await boot(vm));
+        node.vm = { ...vm, userData: vm.userData ?? node.vm.userData };
+        await listen(node);
+        log(`demo node ${vm.name} resumed on ${node.address}:${opts.sshPort} (host key ${node.hostKey.fingerprint})`);
+        // active units keep running; one that was still starting (or failing) starts again
+        for (const [name, u] of node.units) if (u.enabled && u.state !== 'active') startUnit(node, name);
+        out.set(vm.vmid, { interfaces: interfacesOf(node) });
+      }),
+    );
+    persist();
+    return out;
   }
 
   function listen(node: DemoNode): Promise<void> {
@@ -405,6 +463,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       u.generation++;
       if (u.state !== 'inactive') u.state = 'inactive';
     }
+    persist();
     for (const c of node.connections) c.end();
     node.connections.clear();
     const srv = node.server;
@@ -467,6 +526,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       io.err(`demo node error: ${(err as Error).message}`);
       code = 1;
     }
+    persist();
     if (drop?.when === 'after') {
       log(`demo fault: dropping the connection to ${node.name} after \`${command.slice(0, 60)}\``);
       client.end();
@@ -950,6 +1010,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       if (!f) return sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
       if (f.owner !== 'core') return sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED);
       if (attrs.mode !== undefined) f.mode = attrs.mode & 0o7777;
+      persist();
       sftp.status(reqid, STATUS_CODE.OK);
     };
     sftp.on('SETSTAT', (reqid, path, attrs) => setstat(reqid, normalize(path), attrs));
@@ -960,6 +1021,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     });
     sftp.on('CLOSE', (reqid, handle) => {
       handles.delete(handleOf(handle));
+      persist();
       sftp.status(reqid, STATUS_CODE.OK);
     });
     sftp.on('REMOVE', (reqid, path) => {
@@ -967,6 +1029,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       if (!node.fs.has(p)) return sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
       if (!writable(p)) return sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED);
       node.fs.delete(p);
+      persist();
       sftp.status(reqid, STATUS_CODE.OK);
     });
     sftp.on('RENAME', (reqid, oldPath, newPath) => {
@@ -978,12 +1041,14 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       if (node.fs.has(b)) return sftp.status(reqid, STATUS_CODE.FAILURE); // plain SFTP rename does not overwrite
       node.fs.delete(a);
       node.fs.set(b, f);
+      persist();
       sftp.status(reqid, STATUS_CODE.OK);
     });
     sftp.on('MKDIR', (reqid, path) => {
       const p = normalize(path);
       if (!writable(`${p}/`) || node.dirs.has(p) || node.fs.has(p)) return sftp.status(reqid, STATUS_CODE.FAILURE);
       node.dirs.add(p);
+      persist();
       sftp.status(reqid, STATUS_CODE.OK);
     });
     sftp.on('REALPATH', (reqid, path) => {
@@ -1015,11 +1080,22 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
 
   return {
     boot,
+    resume,
     async stop(vm: DemoVm) {
       const node = nodesByVmid.get(vm.vmid);
       if (node) await stopNode(node);
     },
+    destroyed(vm) {
+      const node = nodesByVmid.get(vm.vmid);
+      if (!node) return;
+      nodesByVmid.delete(vm.vmid);
+      void stopNode(node);
+      persist();
+    },
     async close() {
+      // the nodes are saved as they run: stopping their servers here is the simulator going away, not a shutdown
+      persist();
+      if (saveTimer) clearInterval(saveTimer);
       closed = true;
       for (const wake of [...wakers]) wake();
       for (const t of timers) clearTimeout(t);

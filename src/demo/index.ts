@@ -11,8 +11,11 @@
  * Overrides from every piece are deep-merged (objects merge, arrays and scalars replace) in order:
  * proxmox block first, then each filler, then the guests.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { writeFileAtomic } from '../runner/atomic.js';
+import { SIM_WORLD_FILE } from '../sim/persist.js';
 import type { GuestHooks, SimOptions, Simulator } from '../sim/index.js';
 
 export type DemoOverrides = Record<string, unknown>;
@@ -29,6 +32,10 @@ export interface DemoContext {
   stateDir: string;
   speed: number;
   log: (line: string) => void;
+  /** <stateDir>/demo: where a persisted demo keeps its world */
+  dir: string;
+  /** keep the world in `dir` and continue it on the next start */
+  persist: boolean;
 }
 
 /** Puts files on the mirror; returns the config overrides that use them (or nothing). */
@@ -50,13 +57,49 @@ const mirrorFillers: MirrorFiller[] = [
 // default guests boot and report an address, but nothing answers SSH.
 const guestFactory: GuestFactory | undefined = async (ctx) => {
   const { createDemoGuests, demoNodeOverrides } = await import('./flatcar-node.js');
-  const sshPort = 20000 + Math.floor(Math.random() * 30000);
-  const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log });
+  // the nodes' SSH port is part of the config (nodes.sshPort): a persisted demo keeps it
+  const settings = ctx.persist ? readSettings(ctx.dir) : undefined;
+  const sshPort = settings?.sshPort ?? 20000 + Math.floor(Math.random() * 30000);
+  if (ctx.persist && settings?.sshPort !== sshPort) writeFileAtomic(join(ctx.dir, SETTINGS_FILE), JSON.stringify({ ...settings, sshPort }), 0o600);
+  const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log, ...(ctx.persist ? { persistFile: join(ctx.dir, GUESTS_FILE) } : {}) });
   return { hooks: guests, overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: true, vip: true }), close: () => guests.close() };
 };
 
+/**
+ * The demo's time scale from FLATCAR_K3S_DEMO_SPEED (1 = real Proxmox timings, 0 = instant; default
+ * 0.05, so a demo cluster takes seconds): undefined when unset.
+ */
+export function demoSpeedFromEnv(env: Record<string, string | undefined>): number | undefined {
+  const v = env.FLATCAR_K3S_DEMO_SPEED;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 100) {
+    throw new UserError(`FLATCAR_K3S_DEMO_SPEED must be a number from 0 to 100 (given "${v}")`, { field: 'FLATCAR_K3S_DEMO_SPEED', fix: 'Unset it for the default 0.05, or set e.g. FLATCAR_K3S_DEMO_SPEED=0.01 for a faster demo.' });
+  }
+  return n;
+}
+
+const SETTINGS_FILE = 'demo.json';
+const GUESTS_FILE = 'guests.json';
+
+/** The persisted demo's own choices (demo.json). */
+function readSettings(dir: string): { sshPort?: number } | undefined {
+  try {
+    const s = JSON.parse(readFileSync(join(dir, SETTINGS_FILE), 'utf8')) as { sshPort?: unknown };
+    return typeof s.sshPort === 'number' && Number.isInteger(s.sshPort) && s.sshPort > 0 && s.sshPort < 65536 ? { sshPort: s.sshPort } : {};
+  } catch {
+    return undefined;
+  }
+}
+
 export interface DemoOptions {
   stateDir: string;
+  /**
+   * Keep the demo's world in <stateDir>/demo/ and continue it on the next start with the same state
+   * dir (default true): the simulated Proxmox (sim.json, pve/<node>/), the nodes (guests.json) and the
+   * demo's settings (demo.json). Delete <stateDir>/demo to start the demo over.
+   */
+  persist?: boolean;
   /** 1 = real Proxmox timings; default 0.05 so a demo cluster takes about a minute */
   speed?: number;
   pveNodes?: number;
@@ -84,20 +127,24 @@ export function mergeOverrides(a: DemoOverrides, b: DemoOverrides): DemoOverride
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const speed = opts.speed ?? 0.05;
   const log = opts.log ?? (() => {});
-  const ctx: DemoContext = { stateDir: opts.stateDir, speed, log };
+  const dir = join(opts.stateDir, 'demo');
+  const persist = opts.persist ?? true;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  // nodes without the Proxmox they ran on are no world to continue: start both fresh
+  if (persist && !existsSync(join(dir, SIM_WORLD_FILE))) rmSync(join(dir, GUESTS_FILE), { force: true });
+  const ctx: DemoContext = { stateDir: opts.stateDir, speed, log, dir, persist };
   const { startSimulator } = await import('../sim/index.js');
   const guests = guestFactory ? await guestFactory(ctx) : undefined;
   let sim: Simulator;
   try {
-    sim = await startSimulator({ ...opts.sim, speed, pveNodes: opts.pveNodes ?? 1, guest: guests?.hooks });
+    sim = await startSimulator({ ...opts.sim, speed, pveNodes: opts.pveNodes ?? 1, guest: guests?.hooks, log, ...(persist ? { persistDir: dir } : {}) });
   } catch (e) {
     await guests?.close?.();
     throw e;
   }
   try {
     // the PVE host's SSH key lives with the demo state, 0600, like any private key the tool uses
-    const dir = join(opts.stateDir, 'demo');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     let overrides = sim.proxmoxConfig();
     if (sim.ssh) {
       const keyFile = join(dir, 'pve-host-ssh-key');
@@ -105,7 +152,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       chmodSync(keyFile, 0o600);
       overrides = mergeOverrides(overrides, { proxmox: { ssh: { privateKeyFile: keyFile } } });
     }
-    log(`simulated Proxmox VE ${opts.sim?.pveVersion ?? '8.4.1'} at ${sim.url} (nodes ${sim.nodes.join(', ')}, speed ${speed})`);
+    log(`simulated Proxmox VE ${sim.state.version} at ${sim.url} (nodes ${sim.nodes.join(', ')}, speed ${speed}${sim.resumed ? `; continuing the world saved in ${dir}` : ''})`);
     for (const fill of mirrorFillers) {
       const o = await fill(sim.mirror, ctx);
       if (o) overrides = mergeOverrides(overrides, o);

@@ -23,7 +23,9 @@ Options:
   --yes                    do not ask before changing anything; trust the Proxmox TLS certificate
                            on first use when neither proxmox.fingerprint nor a saved pin is known
   --demo                   run against the built-in Proxmox simulator (nothing real is touched;
-                           the kubeconfig is written to the state dir, not merged)
+                           the kubeconfig is written to the state dir, not merged); its world is
+                           kept in <state dir>/demo, so the same command resumes it
+                           (FLATCAR_K3S_DEMO_SPEED=X sets its time scale, default 0.05)
   --parallel N             at most N steps at once (default 8); clones and server joins have
                            their own lower limits
   --recreate-template      build the Flatcar template again even if one exists
@@ -73,7 +75,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (values.demo) {
       const mod = await import('../../demo/index.js');
       writeLine(io.stdout, 'Starting the demo: a simulated Proxmox VE (nothing real is touched)…');
-      demo = await mod.startDemo({ stateDir: globals.stateDir, log: (line) => demoLog(line) });
+      demo = await mod.startDemo({ stateDir: globals.stateDir, speed: mod.demoSpeedFromEnv(io.env), log: (line) => demoLog(line) });
     }
     let config;
     try {
