@@ -87,6 +87,8 @@ export class SimState {
       storage: 'local-lvm', type: 'lvmthin', content: ['images', 'rootdir'], shared: false, total: 400 * 1024 ** 3, vgname: 'pve', thinpool: 'data',
     });
     for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(storageRoot, dir), { recursive: true });
+    // each node's own /var/lib/vz exists from the start
+    if (nodeRoot) for (const n of this.nodes.slice(1)) for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(nodeRoot(n), dir), { recursive: true });
   }
 
   hasNode(node: string): boolean {
