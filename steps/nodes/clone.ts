@@ -54,8 +54,7 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
     },
     async check(ctx: StepContext): Promise<CheckResult> {
       const pve = await ctx.services.proxmox();
-      const host = ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.placement[node.name];
-      const vm = await findVm(pve, node.vmid, host);
+      const vm = await findVm(ctx, pve, node.vmid);
       if (!vm) return { done: false, reason: `VM ${node.vmid} does not exist` };
       if (vm.lock) return { done: false, reason: `VM ${node.vmid} is locked (${vm.lock})` };
       assertOurs(config, node, vm);
@@ -66,12 +65,13 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
       const pve = await ctx.services.proxmox();
       const t = template(ctx);
       const host = recorded<PlacementOutputs>(ctx, NODES_STEP.placement, 'placement').placement[node.name]!;
-      let vm = await findVm(pve, node.vmid, host);
+      // The check has just looked: a recent listing is good enough (a clone that appeared since is caught below).
+      let vm = await findVm(ctx, pve, node.vmid, 2000);
       let createdAt = ctx.outputs<NodeVmOutputs>(id)?.createdAt;
       if (vm?.lock) {
         // Mid-clone (an interrupted run's task still going): wait for Proxmox to finish it.
         await waitUnlocked(ctx, pve, vm.node, vm.vmid);
-        vm = await findVm(pve, node.vmid, vm.node);
+        vm = await findVm(ctx, pve, node.vmid, 0);
         if (vm && createdAt === undefined) createdAt = ctx.services.now();
       }
       if (!vm) {
@@ -97,10 +97,10 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
           if (!isVmidTaken(err)) throw err;
         }
         createdAt = ctx.services.now();
-        vm = await findVm(pve, node.vmid, host);
+        vm = await findVm(ctx, pve, node.vmid, 0);
         if (vm?.lock) {
           await waitUnlocked(ctx, pve, vm.node, vm.vmid);
-          vm = await findVm(pve, node.vmid, vm.node);
+          vm = await findVm(ctx, pve, node.vmid, 0);
         }
         if (!vm) throw new RemoteError(`The clone of ${node.name} finished, but Proxmox lists no VM ${node.vmid}`, { fix: 'Look at the task log in the Proxmox UI, then run again.' });
         assertOurs(config, node, vm);

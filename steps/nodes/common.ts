@@ -3,6 +3,7 @@
  * VM tags/description, the SSH identity and target for nodes (host keys pinned as `node-ssh:<name>`),
  * and a poll helper that reports progress.
  */
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Config } from '../../src/config/schema.js';
 import { planNodes, type PlannedNode } from '../../src/config/layout.js';
@@ -46,8 +47,8 @@ export interface PlacementOutputs {
 
 export interface SnippetsOutputs {
   [k: string]: unknown;
-  /** node name → { volid, path, hash12 } */
-  snippets: Record<string, { volid: string; path: string; hash12: string }>;
+  /** node name → { volid, hash12 } */
+  snippets: Record<string, { volid: string; hash12: string }>;
 }
 
 export interface NodeVmOutputs {
@@ -121,11 +122,23 @@ export function recorded<T>(ctx: StepContext, id: string, what: string): T {
   return o;
 }
 
+const keyCache = new Map<string, { mtimeMs: number; key: ReturnType<typeof loadPrivateKey> }>();
+
+/** loadPrivateKey, parsed once per file (and again when the file changes). */
+function loadKey(path: string): ReturnType<typeof loadPrivateKey> {
+  const mtimeMs = statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? -1;
+  const c = keyCache.get(path);
+  if (c && c.mtimeMs === mtimeMs) return c.key;
+  const key = loadPrivateKey(path);
+  keyCache.set(path, { mtimeMs, key });
+  return key;
+}
+
 /** The SSH public keys nodes accept: nodes.sshKeys plus the key of nodes.sshPrivateKeyFile. */
 export function nodeAuthorizedKeys(config: Config): string[] {
   const keys = [...config.nodes.sshKeys];
   if (config.nodes.sshPrivateKeyFile) {
-    const line = loadPrivateKey(config.nodes.sshPrivateKeyFile).publicKeyLine;
+    const line = loadKey(config.nodes.sshPrivateKeyFile).publicKeyLine;
     const blob = (l: string) => l.trim().split(/\s+/)[1];
     if (!keys.some((k) => blob(k) === blob(line))) keys.push(line);
   }
@@ -173,13 +186,13 @@ export function addressOf(node: PlannedNode): string | undefined {
 /** The private key / agent used to log in to nodes as core. */
 export function nodeIdentity(ctx: StepContext): Pick<SshTarget, 'privateKey' | 'agent'> {
   const file = ctx.config.nodes.sshPrivateKeyFile;
-  if (file) return { privateKey: loadPrivateKey(file).privateKey };
+  if (file) return { privateKey: loadKey(file).privateKey };
   const agent = agentSocket(process.env);
   const def = findDefaultKeys(ctx.options.homeDir ?? homedir())[0];
   let privateKey: string | undefined;
   if (def) {
     try {
-      privateKey = loadPrivateKey(def).privateKey;
+      privateKey = loadKey(def).privateKey;
     } catch (err) {
       if (!agent) throw err;
     }
@@ -245,7 +258,7 @@ export function explainSshError(err: unknown, name: string): unknown {
 }
 
 /**
- * Poll `probe` until it returns a value, with an interval that grows with the time waited (50 ms – 2 s),
+ * Poll `probe` until it returns a value, with an interval that grows with the time waited (5 %, 50 ms – 2 s),
  * reporting progress. Throws RemoteError after timeoutMs.
  */
 export async function pollUntil<T>(
@@ -265,7 +278,7 @@ export async function pollUntil<T>(
       throw new RemoteError(`Timed out after ${Math.round(waited / 1000)} s waiting for ${what}`, { fix: opts.fix, detail });
     }
     ctx.progress(`waiting for ${what} (${Math.round(waited / 1000)} s)`);
-    await ctx.services.sleep(Math.min(2000, Math.max(50, waited * 0.1)), ctx.signal);
+    await ctx.services.sleep(Math.min(2000, Math.max(50, waited * 0.05)), ctx.signal);
   }
 }
 
@@ -296,25 +309,49 @@ export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: stri
   return pve.waitTask(node, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug') });
 }
 
-/** Our VM by VMID: asked on the host where it should be (cheap), else found in the cluster listing. */
-export async function findVm(pve: ProxmoxClient, vmid: number, expectedNode: string | undefined): Promise<{ vmid: number; node: string; name?: string; lock?: string; status: string; template: boolean; tags?: string } | undefined> {
-  if (expectedNode) {
-    try {
-      const st = await pve.vmStatus(expectedNode, vmid);
-      const cfg = await pve.vmConfig(expectedNode, vmid);
-      return {
-        vmid,
-        node: expectedNode,
-        name: st.name ?? (cfg.name as string | undefined),
-        lock: st.lock ?? (cfg.lock as string | undefined),
-        status: st.status,
-        template: st.template === true || Number(cfg.template ?? 0) === 1,
-        tags: cfg.tags as string | undefined,
-      };
-    } catch {
-      /* not there (or not readable): look it up in the cluster listing */
-    }
+/**
+ * Our VM by VMID: looked up in the cluster listing (shared between steps, at most `maxAgeMs` old; 0 =
+ * fresh), then read on its host (status and config), so name, lock and tags are current.
+ */
+export async function findVm(
+  ctx: StepContext,
+  pve: ProxmoxClient,
+  vmid: number,
+  maxAgeMs = 1000,
+): Promise<{ vmid: number; node: string; name?: string; lock?: string; status: string; template: boolean; tags?: string } | undefined> {
+  const listed = (await listVms(ctx, pve, maxAgeMs)).find((v) => v.vmid === vmid);
+  if (!listed) return undefined;
+  try {
+    const st = await pve.vmStatus(listed.node, vmid);
+    const cfg = await pve.vmConfig(listed.node, vmid);
+    return {
+      vmid,
+      node: listed.node,
+      name: st.name ?? (cfg.name as string | undefined),
+      lock: st.lock ?? (cfg.lock as string | undefined),
+      status: st.status,
+      template: st.template === true || Number(cfg.template ?? 0) === 1,
+      tags: cfg.tags as string | undefined,
+    };
+  } catch {
+    // Gone (or moved) since the listing: ask again, fresh.
+    if (maxAgeMs === 0) return undefined;
+    return findVm(ctx, pve, vmid, 0);
   }
-  const vm = (await pve.vms()).find((v) => v.vmid === vmid);
-  return vm ? { vmid: vm.vmid, node: vm.node, name: vm.name, lock: vm.lock, status: vm.status, template: vm.template, tags: vm.tags } : undefined;
+}
+
+const listings = new WeakMap<ProxmoxClient, { at: number; vms: Promise<Awaited<ReturnType<ProxmoxClient['vms']>>> }>();
+
+/**
+ * The cluster's VM listing, shared by the steps checking at about the same moment: one
+ * GET /cluster/resources (slow on big clusters) answers many checks. At most `maxAgeMs` old.
+ */
+export function listVms(ctx: StepContext, pve: ProxmoxClient, maxAgeMs = 1000): ReturnType<ProxmoxClient['vms']> {
+  const now = ctx.services.now();
+  const c = listings.get(pve);
+  if (c && now - c.at <= maxAgeMs) return c.vms;
+  const vms = pve.vms();
+  listings.set(pve, { at: now, vms });
+  vms.catch(() => listings.delete(pve));
+  return vms;
 }

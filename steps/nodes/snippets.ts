@@ -44,7 +44,7 @@ export function snippetsStep(config: Config, _options: RunOptions): Step {
       } finally {
         await session.close();
       }
-      return { done: true, outputs: outputs(base, snippets), reason: `all ${snippets.length} snippets are on the host` };
+      return { done: true, outputs: outputs(snippets), reason: `all ${snippets.length} snippets are on the host` };
     },
     async run(ctx: StepContext): Promise<SnippetsOutputs> {
       const snippets = all();
@@ -63,17 +63,17 @@ export function snippetsStep(config: Config, _options: RunOptions): Step {
             ctx.progress(`${done}/${snippets.length} snippets`, done / snippets.length);
           }
         };
-        await Promise.all(Array.from({ length: Math.min(8, snippets.length) }, worker));
+        await Promise.all(Array.from({ length: Math.min(32, snippets.length) }, worker));
       } finally {
         await session.close();
       }
-      return outputs(base, snippets);
+      return outputs(snippets);
     },
   };
 
-  function outputs(base: string, snippets: ReturnType<typeof all>): SnippetsOutputs {
+  function outputs(snippets: ReturnType<typeof all>): SnippetsOutputs {
     return {
-      snippets: Object.fromEntries(snippets.map((s) => [s.node.name, { volid: `${storage}:snippets/${s.file}`, path: snippetPath(base, s.file), hash12: s.hash12 }])),
+      snippets: Object.fromEntries(snippets.map((s) => [s.node.name, { volid: `${storage}:snippets/${s.file}`, hash12: s.hash12 }])),
     };
   }
 }

@@ -87,7 +87,7 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
           signal: ctx.signal,
           timeoutMs: 10 * 60_000,
           initialDelayMs: 100,
-          maxDelayMs: 2000,
+          maxDelayMs: 1000,
           onWait: () => ctx.progress(`waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`),
         });
       } catch (err) {
