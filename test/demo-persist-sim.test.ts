@@ -122,3 +122,27 @@ describe('persisted simulator', () => {
     assert.equal(readFileSync(join(dir, 'sim.json'), 'utf8'), '{"format":1,"nodes":');
   });
 });
+
+describe('persisted demo world', () => {
+  it('is used by one demo at a time; a claim left by a killed process is taken over', async () => {
+    const { startDemo } = await import('../src/demo/index.js');
+    const t = tempDir('demo-persist-claim-');
+    cleanups.push(t.cleanup);
+    const demo = await startDemo({ stateDir: t.dir, speed: 0 });
+    try {
+      await assert.rejects(startDemo({ stateDir: t.dir, speed: 0 }), /the demo in .* is in use by another flatcar-k3s \(pid \d+\)/);
+    } finally {
+      await demo.close();
+    }
+    // a pid that is surely gone (beyond pid_max)
+    writeFileSync(join(t.dir, 'demo', 'in-use'), '2147483646\n');
+    const again = await startDemo({ stateDir: t.dir, speed: 0 });
+    try {
+      assert.equal(again.sim.url, demo.sim.url, 'the same world, on its saved port');
+      assert.equal(again.sim.fingerprint, demo.sim.fingerprint);
+      assert.deepEqual(again.overrides.nodes, demo.overrides.nodes, 'the nodes settings (SSH port, keys) are the same');
+    } finally {
+      await again.close();
+    }
+  });
+});

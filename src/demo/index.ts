@@ -80,6 +80,46 @@ export function demoSpeedFromEnv(env: Record<string, string | undefined>): numbe
 }
 
 const SETTINGS_FILE = 'demo.json';
+const IN_USE_FILE = 'in-use';
+
+/**
+ * One process at a time runs a persisted demo world (two would overwrite each other's saves): claim it
+ * with <dir>/in-use holding our pid; a file left by a process that is gone (killed) is taken over.
+ * Returns the release.
+ */
+function claimWorld(dir: string): () => void {
+  const file = join(dir, IN_USE_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw new UserError(`the demo in ${dir} is in use by another flatcar-k3s (pid ${pid})`, {
+          fix: 'Wait for it to finish (or stop it), or give this demo its own --state-dir.',
+        });
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    rmSync(file, { force: true });
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 const GUESTS_FILE = 'guests.json';
 
 /** The persisted demo's own choices (demo.json). */
@@ -131,16 +171,24 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const persist = opts.persist ?? true;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
+  const releaseWorld = persist ? claimWorld(dir) : () => {};
   // nodes without the Proxmox they ran on are no world to continue: start both fresh
   if (persist && !existsSync(join(dir, SIM_WORLD_FILE))) rmSync(join(dir, GUESTS_FILE), { force: true });
   const ctx: DemoContext = { stateDir: opts.stateDir, speed, log, dir, persist };
   const { startSimulator } = await import('../sim/index.js');
-  const guests = guestFactory ? await guestFactory(ctx) : undefined;
+  let guests: Awaited<ReturnType<GuestFactory>> | undefined;
+  try {
+    guests = guestFactory ? await guestFactory(ctx) : undefined;
+  } catch (e) {
+    releaseWorld();
+    throw e;
+  }
   let sim: Simulator;
   try {
     sim = await startSimulator({ ...opts.sim, speed, pveNodes: opts.pveNodes ?? 1, guest: guests?.hooks, log, ...(persist ? { persistDir: dir } : {}) });
   } catch (e) {
     await guests?.close?.();
+    releaseWorld();
     throw e;
   }
   try {
@@ -164,11 +212,13 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       async close() {
         await sim.close();
         await guests?.close?.();
+        releaseWorld();
       },
     };
   } catch (e) {
     await sim.close();
     await guests?.close?.();
+    releaseWorld();
     throw e;
   }
 }
