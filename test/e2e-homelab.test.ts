@@ -5,6 +5,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startE2e, type E2eEnv } from './e2e-harness.js';
+import { readdirSync } from 'node:fs';
+import { ignitionValidate } from './helpers/ignition.js';
 
 let env: E2eEnv | undefined;
 after(async () => env?.close());
@@ -22,6 +24,20 @@ test('homelab: up from nothing gives a working kubeconfig; a second up changes n
   assert.match(doc.clusters[0].cluster.server, /^https:\/\/127\.0\.\d+\.\d+:6443$/);
   const logs = env.events.filter((e) => e.type === 'log').map((e) => (e as { line: string }).line);
   assert.ok(logs.some((l) => l === `Try it: kubectl --kubeconfig ${kc} get nodes`));
+
+  // Each node booted from its own snippet (cicustom), valid for ignition-validate, with its hostname and our key.
+  const dir = join(env.sim.storageRoot, 'snippets');
+  for (const n of ['homelab-server-1', 'homelab-agent-1', 'homelab-agent-2']) {
+    const file = readdirSync(dir).find((f) => f.startsWith(`flatcar-k3s-homelab-${n}-`) && f.endsWith('.ign'));
+    assert.ok(file, `snippet of ${n}`);
+    const json = readFileSync(join(dir, file!), 'utf8');
+    const v = await ignitionValidate(json);
+    assert.ok(v.ok, v.messages.join('\n'));
+    const vm = [...env.sim.state.vms.values()].find((x) => x.config.name === n)!;
+    assert.equal(vm.config.cicustom, `user=local:snippets/${file}`);
+    assert.match(String(vm.config.tags), /flatcar-k3s/);
+    assert.match(JSON.parse(json).passwd.users[0].sshAuthorizedKeys[0], /^ssh-ed25519 /);
+  }
 
   const mark = env.sim.requests().length;
   const again = await env.up();
