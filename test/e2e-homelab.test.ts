@@ -33,7 +33,7 @@ test('homelab: up from nothing gives a working kubeconfig; a second up changes n
     const json = readFileSync(join(dir, file!), 'utf8');
     const v = await ignitionValidate(json);
     assert.ok(v.ok, v.messages.join('\n'));
-    const vm = [...env.sim.state.vms.values()].find((x) => x.config.name === n)!;
+    const vm: { config: Record<string, string | number> } = [...env.sim.state.vms.values()].find((x) => x.config.name === n)!;
     assert.equal(vm.config.cicustom, `user=local:snippets/${file}`);
     assert.match(String(vm.config.tags), /flatcar-k3s/);
     assert.match(JSON.parse(json).passwd.users[0].sshAuthorizedKeys[0], /^ssh-ed25519 /);
