@@ -13,6 +13,11 @@ and a loopback mirror with the demo release files. Prints the URL, an API token,
 fingerprint, the SSH access and a config snippet that, with "preset: homelab", is a complete config
 for "flatcar-k3s up --config FILE".
 
+With --state-dir DIR the simulated world (VMs, storage, certificate, token, keys, the nodes and their
+k3s) is kept in DIR/demo and continued by the next demo-server or "up --demo" with that state dir; its
+saved node count and PVE version then win over --nodes and --pve-version. Without --state-dir it is
+thrown away at Ctrl-C. Delete DIR/demo to start over.
+
 Options:
   --port N            API port (default: a free one)
   --nodes N           number of PVE nodes pve1..pveN (default 1)
@@ -99,7 +104,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       writeLine(io.stdout, JSON.stringify({ url: sim.url, tokenId: sim.token.tokenId, tokenSecret: sim.token.tokenSecret, fingerprint: sim.fingerprint, node: sim.node, config }));
     } else {
       const out = (l = '') => writeLine(io.stdout, l);
-      out(`Simulated Proxmox VE ${pveVersion ?? '8.4.1'} is running (nodes: ${sim.nodes.join(', ')}, speed ${speed ?? 0.05}).`);
+      out(`Simulated Proxmox VE ${sim.state.version} is running (nodes: ${sim.nodes.join(', ')}, speed ${speed ?? 0.05}).`);
       out();
       out(`  URL           ${sim.url}`);
       out(`  API token     ${sim.token.tokenId}`);
