@@ -17,7 +17,7 @@ after(async () => {
   for (const e of envs) await e.close();
 });
 
-const stepTimes = (events: RunEvent[], id: string, status: string) => events.filter((e) => e.type === 'step' && e.id === id && e.status === status).map((e) => e.at);
+const stepTimes = (events: RunEvent[], id: string, status: string) => events.flatMap((e) => (e.type === 'step' && e.id === id && e.status === status ? [e.at] : []));
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -96,6 +96,8 @@ test('ha: from nothing to a kubeconfig on the VIP, joins one at a time, token ne
 
   // each node's SSH output streamed as log events grouped under the node
   assert.ok(env.events.some((e) => e.type === 'log' && e.group === 'ha-agent-3' && /flatcar-k3s: (downloading|installed)/.test(e.line)));
+  // the first server waited for the VIP before anyone joined it
+  assert.ok(env.events.some((e) => e.type === 'log' && e.group === 'ha-server-1' && e.line === 'The control-plane VIP 127.0.50.10 answers'));
   // where each VM went, in the log and the outputs
   assert.ok(env.events.some((e) => e.type === 'log' && e.line === 'ha-server-2 → pve1'));
 

@@ -560,6 +560,22 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     switch (cmd) {
       case 'true':
         return 0;
+      case 'curl': {
+        // Only what flatcar-k3s asks: is the k3s API answering at an address (k3s serves /ping without auth).
+        const url = args.find((a) => /^https?:\/\//.test(a));
+        const m = url ? /^https:\/\/([^/:]+):6443\/ping$/.exec(url) : null;
+        if (!m) {
+          io.err(`curl: (6) Could not resolve host: ${url ? new URL(url).hostname : '(none)'}`);
+          return 6;
+        }
+        const c = clusterAt(m[1]!);
+        if (!c || Date.now() < c.apiReadyAt) {
+          io.err(`curl: (7) Failed to connect to ${m[1]} port 6443 after 0 ms: Couldn't connect to server`);
+          return 7;
+        }
+        io.out('pong');
+        return 0;
+      }
       case 'hostname':
         io.out(node.readText('/etc/hostname')?.trim() ?? node.name);
         return 0;

@@ -147,6 +147,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         });
         if (result === 'unchanged') ctx.log(`k3s ${rel.version} was already installed on ${node.name}; waiting for it`);
         await waitForK3s(ctx, s, node, unit);
+        if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
       });
       const joined = config.nodes.vip ?? first.name;
       ctx.log(`k3s ${rel.version} ${node.role === 'server' ? (isFirst ? 'server is up' : `server joined ${joined}`) : `agent joined ${joined}`} on ${node.name}`);
@@ -192,4 +193,23 @@ async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, un
       onTimeout: journal,
     },
   );
+}
+
+/**
+ * The first server is up; the VIP answers once kube-vip (deployed from the manifests directory) has
+ * pulled its image and won the leader election. Joins go to the VIP, so wait for it here, once.
+ */
+async function waitForVip(ctx: StepContext, s: SshSession, vip: string): Promise<void> {
+  const url = `https://${vip}:6443/ping`;
+  await pollUntil(
+    ctx,
+    `the control-plane VIP ${vip} (kube-vip) to answer`,
+    async () => ((await s.exec(sh`curl -sk --max-time 3 ${url}`, { signal: ctx.signal })).code === 0 ? true : undefined),
+    {
+      timeoutMs: 10 * 60_000,
+      fix: `Check kube-vip on the first server (sudo /opt/bin/k3s kubectl -n kube-system get pods -l app.kubernetes.io/name=kube-vip-ds) and that ${vip} is free on the node network and nodes.vipInterface names the node's interface.`,
+      onTimeout: async () => (await s.exec('sudo /opt/bin/k3s kubectl -n kube-system get pods -o wide', { signal: ctx.signal })).stdout,
+    },
+  );
+  ctx.log(`The control-plane VIP ${vip} answers`);
 }
