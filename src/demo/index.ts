@@ -11,7 +11,7 @@
  * Overrides from every piece are deep-merged (objects merge, arrays and scalars replace) in order:
  * proxmox block first, then each filler, then the guests.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../runner/atomic.js';
@@ -172,6 +172,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const releaseWorld = persist ? claimWorld(dir) : () => {};
+  // temp files of saves a kill cut short (the saved files themselves are whole: rename is atomic)
+  for (const f of readdirSync(dir)) if (/^\.(sim|guests|demo)\.json\.\d+\.\d+\.tmp$/.test(f)) rmSync(join(dir, f), { force: true });
   // nodes without the Proxmox they ran on are no world to continue: start both fresh
   if (persist && !existsSync(join(dir, SIM_WORLD_FILE))) rmSync(join(dir, GUESTS_FILE), { force: true });
   const ctx: DemoContext = { stateDir: opts.stateDir, speed, log, dir, persist };
