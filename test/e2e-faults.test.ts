@@ -55,3 +55,21 @@ test('an SSH connection dropped during the install: the next run finds it instal
   assert.ok(f.error.message.includes('homelab-agent-2') && f.error.message.includes(pinned) && f.error.message.includes(presented), f.error.message);
   assert.match(f.error.message, /WARNING/);
 });
+
+test('a replaced cluster token (lost secrets file) stops with the reason instead of waiting forever', async () => {
+  const env = await startE2e({ preset: 'homelab' });
+  envs.push(env);
+  assert.equal((await env.up()).status, 'succeeded');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const file = join(env.stateDir, 'clusters', 'homelab', 'secrets.json');
+  const secrets = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+  writeFileSync(file, JSON.stringify({ ...secrets, k3sToken: 'f'.repeat(64) }), { mode: 0o600 });
+  const r = await env.up();
+  assert.equal(r.status, 'failed');
+  const f = r.failed.find((x) => x.id === 'node:homelab-server-1:k3s');
+  assert.ok(f, JSON.stringify(r.failed));
+  assert.match(f!.error.message, /refuses the cluster token/);
+  assert.match(f!.error.fix ?? '', /secrets file/);
+  assert.ok(!JSON.stringify(r.failed).includes('f'.repeat(64)), 'the token is not in the error');
+});

@@ -179,9 +179,9 @@ async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, un
         const j = await journal();
         const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
         if (fatal) {
-          throw new RemoteError(`k3s on ${node.name} cannot join the cluster: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
+          throw new RemoteError(`k3s on ${node.name} refuses the cluster token: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
             detail: j.trim().split('\n').slice(-8).join('\n'),
-            fix: 'The node was given a token the cluster does not accept: make sure the secrets file of this cluster is the one the first server was installed with, then run again.',
+            fix: 'The cluster was created with another token than the one in this cluster\'s secrets file (restored or replaced state?). Put the original secrets file back (its k3sToken is /var/lib/rancher/k3s/server/token on the first server), then run again.',
           });
         }
       }
