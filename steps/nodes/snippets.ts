@@ -63,7 +63,8 @@ export function snippetsStep(config: Config, _options: RunOptions): Step {
             ctx.progress(`${done}/${snippets.length} snippets`, done / snippets.length);
           }
         };
-        await Promise.all(Array.from({ length: Math.min(32, snippets.length) }, worker));
+        // --parallel bounds the uploads in flight too (at most 32 on the one SFTP channel).
+        await Promise.all(Array.from({ length: Math.max(1, Math.min(32, ctx.options.parallel || 8, snippets.length)) }, worker));
       } finally {
         await session.close();
       }
