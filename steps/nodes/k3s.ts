@@ -164,7 +164,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
 /** Servers: until the node is Ready in its own API. Agents: until the unit is active. Stops on fatal token errors. */
 async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string): Promise<void> {
   let probes = 0;
-  const journal = async () => (await s.exec(sh`journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
+  const journal = async () => (await s.exec(sh`sudo journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
   await pollUntil(
     ctx,
     node.role === 'server' ? `${node.name} to be Ready in Kubernetes` : `${unit} to run on ${node.name}`,
@@ -189,7 +189,7 @@ async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, un
     },
     {
       timeoutMs: node.role === 'server' ? 15 * 60_000 : 10 * 60_000,
-      fix: `Look at \`journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`,
+      fix: `Look at \`sudo journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`,
       onTimeout: journal,
     },
   );
