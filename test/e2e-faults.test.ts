@@ -34,7 +34,7 @@ test('clone lock timeouts are retried; a failed start task fails the run and the
 test('an SSH connection dropped during the install: the next run finds it installed; a changed host key stops the run', async () => {
   const env = await startE2e({ preset: 'homelab' });
   envs.push(env);
-  env.guests.faults.dropConnection('homelab-agent-1', /flatcar-k3s-install-k3s\.sh/, 'after');
+  env.guests.faults.dropConnection('homelab-agent-1', /flatcar-k3s-install-k3s\.sh --role agent/, 'after');
   const r = await env.up();
   assert.equal(r.status, 'failed');
   assert.deepEqual(r.failed.map((f) => f.id), ['node:homelab-agent-1:k3s']);

@@ -192,6 +192,21 @@ describe('install-k3s.sh in a sandbox', { skip: bwrapOk ? false : 'bwrap not ava
     assert.ok(!existsSync(inRoot(root, STAGED.binary)));
   });
 
+  test('--binary-only installs just the verified binary; the full install then finds it in place', () => {
+    const root = makeRoot();
+    const r = run(root, installArgv({ binaryOnly: true, version: VERSION, sha256: SHA, url }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /RESULT binary/);
+    assert.deepEqual(readFileSync(inRoot(root, 'opt/bin/k3s')), stubBinary);
+    assert.ok(!existsSync(inRoot(root, 'etc/systemd/system/k3s.service')));
+    assert.doesNotMatch(calls(root), /enable|daemon-reload/);
+    stage(root, { [STAGED.config]: serverConfig });
+    const full = run(root, installArgv({ role: 'server', version: VERSION, sha256: SHA, url, config: STAGED.config }));
+    assert.equal(full.code, 0, full.stderr);
+    assert.match(full.stdout, /already in \/opt\/bin\/k3s/);
+    assert.equal(readFileSync(inRoot(root, 'run/curl-calls.log'), 'utf8').trim().split('\n').length, 1, 'downloaded once');
+  });
+
   test('bad arguments are refused with a message', () => {
     const root = makeRoot();
     const r = run(root, ['--role', 'master', '--version', VERSION, '--sha256', SHA, '--url', url]);

@@ -56,7 +56,10 @@ test('step graph: per-node chain, clones in the clone lane, joins serialized aft
     assert.equal(byId.get(`node:${n.name}:clone`)!.lane, 'pve-clone');
     assert.ok(byId.get(`node:${n.name}:vm`)!.needs.includes(`node:${n.name}:clone`));
     assert.ok(byId.get(`node:${n.name}:ssh`)!.needs.includes(`node:${n.name}:start`));
-    for (const phase of ['clone', 'vm', 'start', 'ssh', 'k3s']) assert.equal(byId.get(`node:${n.name}:${phase}`)!.group, n.name);
+    for (const phase of ['clone', 'vm', 'start', 'ssh', 'k3s-binary', 'k3s']) assert.equal(byId.get(`node:${n.name}:${phase}`)!.group, n.name);
+    // the binary goes on every node ahead of the ordered starts, outside any lane
+    assert.equal(byId.get(`node:${n.name}:k3s-binary`)!.lane, undefined);
+    assert.ok(byId.get(`node:${n.name}:k3s`)!.needs.includes(`node:${n.name}:k3s-binary`));
   }
   assert.equal(byId.get('node:ha-server-1:k3s')!.lane, undefined);
   for (const s of ['ha-server-2', 'ha-server-3']) {

@@ -744,9 +744,14 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       io.err(`flatcar-k3s: error: ${s}`);
       return 1;
     };
-    const o: { role?: string; version?: string; sha256?: string; url?: string; binary?: string; config?: string; manifests: string[] } = { manifests: [] };
+    const o: { role?: string; version?: string; sha256?: string; url?: string; binary?: string; config?: string; manifests: string[]; binaryOnly?: boolean } = { manifests: [] };
     for (let i = 0; i < args.length; i += 2) {
       const k = args[i]!;
+      if (k === '--binary-only') {
+        o.binaryOnly = true;
+        i--;
+        continue;
+      }
       const v = args[i + 1];
       if (v === undefined) return die(`${k} needs a value`);
       if (k === '--role') o.role = v;
@@ -758,7 +763,7 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       else if (k === '--manifest') o.manifests.push(normalize(v));
       else return die(`unknown argument: ${k}`);
     }
-    if (o.role !== 'server' && o.role !== 'agent') return die(`--role must be server or agent (given: '${o.role ?? ''}')`);
+    if (!o.binaryOnly && o.role !== 'server' && o.role !== 'agent') return die(`--role must be server or agent (given: '${o.role ?? ''}')`);
     if (!o.version || !/^v\d+\.\d+\.\d+\+k3s\d+$/.test(o.version)) return die(`--version must look like v1.33.4+k3s1 (given: '${o.version ?? ''}')`);
     if (!o.sha256 || !/^[0-9a-f]{64}$/.test(o.sha256)) return die('--sha256 must be 64 lower-case hex digits');
     if (!o.url && !o.binary) return die('give --url or --binary');
@@ -795,6 +800,10 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       changed = true;
     }
     for (const l of ['kubectl', 'crictl', 'ctr']) node.fs.set(`/opt/bin/${l}`, { data: Buffer.alloc(0), mode: 0o777, owner: 'root', link: 'k3s' });
+    if (o.binaryOnly) {
+      io.out('RESULT binary');
+      return 0;
+    }
 
     const installSecret = (src: string, dest: string) => {
       const staged = node.fs.get(src)!;

@@ -27,7 +27,10 @@ export function installScriptText(): string {
 }
 
 export interface InstallArgs {
-  role: NodeRole;
+  /** Absent with binaryOnly. */
+  role?: NodeRole;
+  /** Only install the verified binary (ahead of the ordered start). */
+  binaryOnly?: boolean;
   version: string;
   sha256: string;
   /** Download URL (online install) … */
@@ -39,7 +42,7 @@ export interface InstallArgs {
 }
 
 export function installArgv(a: InstallArgs): string[] {
-  const argv = ['--role', a.role, '--version', a.version, '--sha256', a.sha256];
+  const argv = [...(a.binaryOnly ? ['--binary-only'] : []), ...(a.role ? ['--role', a.role] : []), '--version', a.version, '--sha256', a.sha256];
   if (a.url) argv.push('--url', a.url);
   if (a.binary) argv.push('--binary', a.binary);
   if (a.config) argv.push('--config', a.config);

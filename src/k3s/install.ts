@@ -33,10 +33,57 @@ export interface InstallOnNodeOptions {
 
 export type InstallResult = 'installed' | 'unchanged';
 
+/** Upload the installer unless the node has this very one (same size: cheap to ask, and versions differ in size). */
+async function stageScript(s: SshSession, path: string): Promise<void> {
+  const text = installScriptText();
+  const st = await s.stat(path);
+  if (st?.size === Buffer.byteLength(text)) return;
+  await s.writeFile(path, text, 0o644);
+}
+
+export interface InstallBinaryOptions {
+  session: SshSession;
+  label: string;
+  version: string;
+  sha256: string;
+  url: string;
+  binary?: Buffer;
+  signal?: AbortSignal;
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  sandbox?: { root: string; wrap(argv: string[]): string[] };
+}
+
+function wrapped(o: { sandbox?: { wrap(argv: string[]): string[] } }, argv: string[]): string {
+  return o.sandbox ? shJoin(o.sandbox.wrap(argv)) : shJoin(['sudo', ...argv]);
+}
+
+/** Only the verified binary (+ links): done for every node at once, ahead of the ordered starts. */
+export async function installK3sBinary(o: InstallBinaryOptions): Promise<'installed' | 'unchanged'> {
+  const s = o.session;
+  const up = (p: string) => (o.sandbox ? `${o.sandbox.root}${p}` : p);
+  const have = await s.exec(shJoin(o.sandbox ? o.sandbox.wrap(['sha256sum', '/opt/bin/k3s']) : ['sha256sum', '/opt/bin/k3s']), { signal: o.signal });
+  if (have.code === 0 && have.stdout.split(/\s+/)[0] === o.sha256) return 'unchanged';
+  await stageScript(s, up(STAGED.script));
+  let binary: string | undefined;
+  if (o.binary) {
+    await s.writeFile(up(STAGED.binary), o.binary, 0o600);
+    binary = STAGED.binary;
+  }
+  const argv = ['sh', STAGED.script, ...installArgv({ binaryOnly: true, version: o.version, sha256: o.sha256, ...(binary ? { binary } : { url: o.url }) })];
+  const r = await s.exec(wrapped(o, argv), { signal: o.signal, onLine: o.onLine });
+  if (r.code !== 0) {
+    throw new RemoteError(`Installing the k3s binary failed on ${o.label} (exit code ${r.code})`, {
+      detail: (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-15).join('\n'),
+      fix: 'Fix the cause shown above (network to the k3s release URL, disk space…) and run again.',
+    });
+  }
+  return 'installed';
+}
+
 export async function installK3sOnNode(o: InstallOnNodeOptions): Promise<InstallResult> {
   const s = o.session;
   const up = (p: string) => (o.sandbox ? `${o.sandbox.root}${p}` : p);
-  await s.writeFile(up(STAGED.script), installScriptText(), 0o644);
+  await stageScript(s, up(STAGED.script));
   await s.writeFile(up(STAGED.config), o.config, 0o600);
   for (const m of o.manifests ?? []) await s.writeFile(up(STAGED.manifest(m.name)), m.text, 0o600);
   let binary: string | undefined;
@@ -48,8 +95,7 @@ export async function installK3sOnNode(o: InstallOnNodeOptions): Promise<Install
     }
   }
   const argv = ['sh', STAGED.script, ...installArgv({ role: o.role, version: o.version, sha256: o.sha256, ...(binary ? { binary } : { url: o.url }), config: STAGED.config, manifests: (o.manifests ?? []).map((m) => STAGED.manifest(m.name)) })];
-  const cmd = o.sandbox ? shJoin(o.sandbox.wrap(argv)) : shJoin(['sudo', ...argv]);
-  const r = await s.exec(cmd, { signal: o.signal, onLine: o.onLine });
+  const r = await s.exec(wrapped(o, argv), { signal: o.signal, onLine: o.onLine });
   if (r.code !== 0) {
     throw new RemoteError(`The k3s installer failed on ${o.label} (exit code ${r.code})`, {
       detail: (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-15).join('\n'),

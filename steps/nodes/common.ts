@@ -28,6 +28,7 @@ export const NODES_STEP = {
   vm: (name: string) => STEP.node(name, 'vm'),
   start: (name: string) => STEP.node(name, 'start'),
   ssh: (name: string) => STEP.node(name, 'ssh'),
+  k3sBinary: (name: string) => STEP.node(name, 'k3s-binary'),
   k3s: (name: string) => STEP.node(name, 'k3s'),
 } as const;
 

@@ -81,7 +81,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
     id,
     title: node.role === 'server' ? (isFirst ? 'Install k3s (first server)' : 'Join k3s as a server') : 'Join k3s as an agent',
     group: node.name,
-    needs: [NODES_STEP.ssh(node.name), NODES_STEP.k3sRelease, ...(isFirst ? [] : [NODES_STEP.k3s(first.name), NODES_STEP.ssh(first.name)])],
+    needs: [NODES_STEP.ssh(node.name), NODES_STEP.k3sRelease, NODES_STEP.k3sBinary(node.name), ...(isFirst ? [] : [NODES_STEP.k3s(first.name), NODES_STEP.ssh(first.name)])],
     ...(node.role === 'server' && !isFirst ? { lane: LANES.serverJoin } : {}),
     inputs: {
       role: node.role,

@@ -86,8 +86,9 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
         session = await connectWithRetry(ctx.services.ssh, target, {
           signal: ctx.signal,
           timeoutMs: 10 * 60_000,
-          initialDelayMs: 100,
-          maxDelayMs: 1000,
+          // A booting VM refuses or does not answer yet: trying often costs little and notices it at once.
+          initialDelayMs: 50,
+          maxDelayMs: 250,
           onWait: () => ctx.progress(`waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`),
         });
       } catch (err) {

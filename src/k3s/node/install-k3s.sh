@@ -10,8 +10,10 @@
 #
 # Usage: install-k3s.sh --role server|agent --version vX.Y.Z+k3sN --sha256 HEX
 #                       (--url URL | --binary PATH) [--config PATH] [--manifest PATH]...
+#        install-k3s.sh --binary-only --version … --sha256 … (--url URL | --binary PATH)
+#          (only the verified binary and its links: done ahead, outside the one-join-at-a-time order)
 # Staged files (--binary, --config, --manifest) are moved into place and deleted.
-# Last line on success: "RESULT unchanged" or "RESULT installed".
+# Last line on success: "RESULT unchanged", "RESULT installed" or "RESULT binary".
 set -eu
 umask 022
 
@@ -27,6 +29,7 @@ url=''
 binary=''
 config=''
 manifests=''
+binary_only=0
 
 say() { printf 'flatcar-k3s: %s\n' "$*"; }
 die() { printf 'flatcar-k3s: error: %s\n' "$*" >&2; exit 1; }
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
     --binary) need "$@"; binary=$2; shift 2 ;;
     --config) need "$@"; config=$2; shift 2 ;;
     --manifest) need "$@"; manifests="$manifests $2"; shift 2 ;;
+    --binary-only) binary_only=1; shift ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -48,7 +52,7 @@ done
 case "$role" in
   server) unit=k3s; mode=server; type=notify ;;
   agent) unit=k3s-agent; mode=agent; type=exec ;;
-  *) die "--role must be server or agent (given: '$role')" ;;
+  *) [ "$binary_only" = 1 ] || die "--role must be server or agent (given: '$role')" ;;
 esac
 printf '%s' "$version" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$' || die "--version must look like v1.33.4+k3s1 (given: '$version')"
 printf '%s' "$sha256" | grep -Eq '^[0-9a-f]{64}$' || die "--sha256 must be 64 lower-case hex digits"
@@ -90,6 +94,11 @@ for link in kubectl crictl ctr; do
     ln -sfn k3s "$BIN_DIR/$link"
   fi
 done
+
+if [ "$binary_only" = 1 ]; then
+  echo "RESULT binary"
+  exit 0
+fi
 
 # install_secret SRC DEST: move a staged file into place with mode 0600, if its content differs.
 install_secret() {

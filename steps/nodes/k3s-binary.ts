@@ -1,0 +1,50 @@
+/**
+ * node:<name>:k3s-binary: the verified k3s binary in /opt/bin (+ kubectl/crictl/ctr links), installed on
+ * every node as soon as it is reachable, in parallel: the ordered part (first server, joins one at a
+ * time) then only writes the config and starts k3s. Air-gapped, the binary is uploaded from here.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from '../../src/config/schema.js';
+import type { PlannedNode } from '../../src/config/layout.js';
+import { installK3sBinary } from '../../src/k3s/install.js';
+import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import { NODES_STEP, recorded, withNode, type K3sReleaseOutputs } from './common.js';
+
+export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
+  const c = config.cluster;
+  return {
+    id: NODES_STEP.k3sBinary(node.name),
+    title: 'Install the k3s binary',
+    group: node.name,
+    needs: [NODES_STEP.ssh(node.name), NODES_STEP.k3sRelease],
+    inputs: { version: c.k3sVersion, airgap: c.airgap },
+    describe: (ctx) => {
+      const v = ctx.outputs<K3sReleaseOutputs>(NODES_STEP.k3sRelease)?.version ?? c.k3sVersion;
+      return `Put k3s ${v} in /opt/bin on ${node.name}${c.airgap ? ' (uploaded from here)' : ''}, checked against the release's sha256`;
+    },
+    async check(ctx: StepContext): Promise<CheckResult> {
+      const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
+      return withNode(ctx, node.name, async (s) => {
+        const r = await s.exec('sha256sum /opt/bin/k3s', { signal: ctx.signal });
+        if (r.code !== 0 || r.stdout.split(/\s+/)[0] !== rel.sha256) return { done: false };
+        return { done: true, outputs: { version: rel.version, sha256: rel.sha256 }, reason: `/opt/bin/k3s is k3s ${rel.version}` };
+      });
+    },
+    async run(ctx: StepContext) {
+      const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
+      await withNode(ctx, node.name, (s) =>
+        installK3sBinary({
+          session: s,
+          label: node.name,
+          version: rel.version,
+          sha256: rel.sha256,
+          url: rel.downloadUrl,
+          ...(c.airgap ? { binary: readFileSync(rel.binaryPath!) } : {}),
+          signal: ctx.signal,
+          onLine: (line, stream) => (/^RESULT /.test(line) ? undefined : ctx.log(line, stream === 'stderr' ? 'warn' : 'info')),
+        }),
+      );
+      return { version: rel.version, sha256: rel.sha256 };
+    },
+  };
+}
