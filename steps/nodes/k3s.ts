@@ -109,16 +109,20 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
       const files = nodeFiles(ctx, config, node, token);
       return withNode(ctx, node.name, async (s) => {
-        const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();
-        if (state !== 'active') return { done: false, reason: `${unit} is ${state || 'not installed'}` };
-        const bin = await s.exec('sha256sum /opt/bin/k3s', { signal: ctx.signal });
-        if (bin.code !== 0 || bin.stdout.split(/\s+/)[0] !== rel.sha256) return { done: false, reason: `/opt/bin/k3s is not k3s ${rel.version}` };
-        const cfg = await s.exec(sh`sudo sha256sum ${K3S_CONFIG_PATH}`, { signal: ctx.signal });
-        if (cfg.code !== 0 || cfg.stdout.split(/\s+/)[0] !== sha256Hex(files.config)) return { done: false, reason: `${K3S_CONFIG_PATH} differs from the config` };
-        for (const m of files.manifests) {
-          const r = await s.exec(sh`sudo sha256sum ${`${K3S_MANIFESTS_DIR}/${m.name}`}`, { signal: ctx.signal });
-          if (r.code !== 0 || r.stdout.split(/\s+/)[0] !== sha256Hex(m.text)) return { done: false, reason: `${m.name} differs` };
-        }
+        // Independent reads: one channel each, all at once.
+        const sum = (r: { code: number; stdout: string }) => (r.code === 0 ? r.stdout.split(/\s+/)[0] : undefined);
+        const [state, bin, cfg, ...mans] = await Promise.all([
+          s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal }),
+          s.exec('sha256sum /opt/bin/k3s', { signal: ctx.signal }),
+          s.exec(sh`sudo sha256sum ${K3S_CONFIG_PATH}`, { signal: ctx.signal }),
+          ...files.manifests.map((m) => s.exec(sh`sudo sha256sum ${`${K3S_MANIFESTS_DIR}/${m.name}`}`, { signal: ctx.signal })),
+        ]);
+        const st = state!.stdout.trim();
+        if (st !== 'active') return { done: false, reason: `${unit} is ${st || 'not installed'}` };
+        if (sum(bin!) !== rel.sha256) return { done: false, reason: `/opt/bin/k3s is not k3s ${rel.version}` };
+        if (sum(cfg!) !== sha256Hex(files.config)) return { done: false, reason: `${K3S_CONFIG_PATH} differs from the config` };
+        const stale = files.manifests.find((m, i) => sum(mans[i]!) !== sha256Hex(m.text));
+        if (stale) return { done: false, reason: `${stale.name} differs` };
         if (node.role === 'server') {
           const nodes = await readNodes(s, ctx.signal);
           if (!nodes?.get(node.name)) return { done: false, reason: `${node.name} is not Ready in the cluster yet` };
