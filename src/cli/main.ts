@@ -4,7 +4,7 @@
  * Start-up stays fast: nothing heavy is imported here; commands load what they need inside `run`.
  */
 import { parseArgs } from 'node:util';
-import { AbortedError, ConfigError, EXIT, UserError, isAbort } from '../errors.js';
+import { AbortedError, ConfigError, EXIT, RemoteError, UserError, isAbort } from '../errors.js';
 import { importLazy } from '../runner/lazy.js';
 import { GLOBAL_OPTIONS, GLOBAL_USAGE, UsageError, resolveGlobals, abs } from './args.js';
 import { commands } from './commands/index.js';
@@ -156,6 +156,11 @@ export function reportError(err: unknown, io: CliIo, logFile = (err as { logFile
   if (err instanceof UserError) {
     writeLine(io.stderr, `flatcar-k3s: ${err.message}${err.detail ? `\n${err.detail}` : ''}${err.fix ? `\nFix: ${err.fix}` : ''}`);
     return EXIT.usage;
+  }
+  if (err instanceof RemoteError) {
+    // Proxmox, SSH or Pulumi said no: not our bug; the message carries the remote detail and the fix.
+    writeLine(io.stderr, `flatcar-k3s: ${err.message}${err.detail ? `\n${err.detail}` : ''}${err.fix ? `\nFix: ${err.fix}` : ''}${logFile ? `\nLog: ${logFile}` : ''}`);
+    return EXIT.failed;
   }
   const e = err instanceof Error ? err : new Error(String(err));
   writeLine(
