@@ -497,6 +497,17 @@ class Ssh2Session implements SshSession {
     }
   }
 
+  async remove(remotePath: string): Promise<boolean> {
+    try {
+      await this.sftpCall<void>(`sftp remove ${remotePath}`, (s, cb) => s.unlink(remotePath, (e) => cb(e)));
+      return true;
+    } catch (err) {
+      if (err instanceof RemoteError) throw err;
+      if ((err as { code?: number }).code === ssh2.utils.sftp.STATUS_CODE.NO_SUCH_FILE) return false;
+      throw new RemoteError(`Cannot remove ${remotePath} on ${this.label}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;

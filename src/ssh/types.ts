@@ -48,6 +48,8 @@ export interface SshSession {
   readFile(remotePath: string): Promise<Buffer>;
   /** null when the file does not exist. `mode` is the permission bits only (mode & 0o7777). */
   stat(remotePath: string): Promise<{ size: number; mode: number } | null>;
+  /** Delete a file over SFTP; false when it did not exist. */
+  remove(remotePath: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
