@@ -16,7 +16,7 @@ import { sha256Hex, k3sDownloadUrl } from '../src/k3s/release.js';
 import { sh } from '../src/shell/quote.js';
 
 const port = 20000 + Math.floor(Math.random() * 12000);
-// sshKeyPair: ssh2's generator makes a malformed key about once in 200; this one retries.
+// sshKeyPair: the shared ed25519 generator (src/ssh/keys.ts) with the demo node's field names.
 const pair = (c: string) => {
   const k = sshKeyPair(c);
   return { privateKey: k.private, publicKeyLine: k.public };

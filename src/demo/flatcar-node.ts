@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, SFTPWrapper } from 'ssh2';
 import { parse as parseYaml } from 'yaml';
+import { generateEd25519KeyPair } from '../ssh/keys.js';
 import { GuestSaver, loadGuests } from './guest-store.js';
 
 const { Server, utils } = ssh2;
@@ -174,18 +175,10 @@ export class DemoNode {
   }
 }
 
-/**
- * An ed25519 key pair ssh2 can read back. ssh2's generateKeyPairSync drops a leading zero byte of the
- * public key now and then (about 1 in 200 keys), giving a malformed key: generate again in that case.
- */
+/** An ed25519 key pair (OpenSSH format) and its public blob: the shared generator of src/ssh/keys.ts. */
 export function sshKeyPair(comment?: string): { private: string; public: string; blob: Buffer } {
-  for (;;) {
-    const kp = utils.generateKeyPairSync('ed25519', comment ? { comment } : undefined);
-    const pub = utils.parseKey(kp.public);
-    const priv = utils.parseKey(kp.private);
-    const p = Array.isArray(pub) ? pub[0] : pub;
-    if (p && !(p instanceof Error) && priv && !(priv instanceof Error)) return { private: kp.private, public: kp.public.trim(), blob: p.getPublicSSH() };
-  }
+  const kp = generateEd25519KeyPair(comment ?? '');
+  return { private: kp.privateKey, public: kp.publicKeyLine, blob: Buffer.from(kp.publicKeyLine.split(' ')[1]!, 'base64') };
 }
 
 function newHostKey(): { privateKey: string; fingerprint: string } {

@@ -4,7 +4,7 @@
  * Everything here is local (no network); keys are parsed with ssh2's own parser, so whatever
  * loads here is accepted by the connector.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -136,8 +136,37 @@ export interface GeneratedKeyPair {
   fingerprint: string;
 }
 
-/** A throwaway ed25519 keypair in OpenSSH format (for node identities, demo hosts and tests). */
+/** SSH wire-format string: uint32 length + bytes. */
+function sshString(b: Buffer | string): Buffer {
+  const data = typeof b === 'string' ? Buffer.from(b) : b;
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  return Buffer.concat([len, data]);
+}
+
+/**
+ * A throwaway ed25519 keypair in OpenSSH format (for node identities, demo hosts and tests).
+ * Built here from node:crypto's raw key bytes, not with ssh2's utils.generateKeyPairSync: that one
+ * strips leading zero bytes from the 32-byte public key, so about one key in 256 comes out malformed
+ * (ssh2's own parser and OpenSSH reject it) and whatever uses it fails at random.
+ */
 export function generateEd25519KeyPair(comment = 'flatcar-k3s'): GeneratedKeyPair {
-  const { private: privateKey, public: publicKeyLine } = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey, publicKeyLine: publicKeyLine.trim(), fingerprint: fingerprintOfPublicKey(publicKeyLine) };
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+  if (pub.length !== 32 || seed.length !== 32) throw new Error(`ed25519 key of unexpected size (${pub.length}/${seed.length})`);
+  const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
+  // openssh-key-v1, unencrypted: the private section is two equal check ints, the key, the comment,
+  // then padding 1, 2, 3… to the cipher block size (8 for "none").
+  const check = randomBytes(4);
+  let section = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
+  const pad = (8 - (section.length % 8)) % 8;
+  section = Buffer.concat([section, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+  const nkeys = Buffer.alloc(4);
+  nkeys.writeUInt32BE(1);
+  const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(''), nkeys, sshString(blob), sshString(section)]);
+  const b64 = body.toString('base64').replace(/.{70}/g, '$&\n').replace(/\n$/, '');
+  const privateKeyText = `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`;
+  const publicKeyLine = `ssh-ed25519 ${blob.toString('base64')}${comment ? ` ${comment}` : ''}`;
+  return { privateKey: privateKeyText, publicKeyLine, fingerprint: fingerprintOfBlob(blob) };
 }
