@@ -12,6 +12,7 @@
  * proxmox block first, then each filler, then the guests.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../runner/atomic.js';
@@ -59,11 +60,30 @@ const guestFactory: GuestFactory | undefined = async (ctx) => {
   const { createDemoGuests, demoNodeOverrides } = await import('./flatcar-node.js');
   // the nodes' SSH port is part of the config (nodes.sshPort): a persisted demo keeps it
   const settings = ctx.persist ? readSettings(ctx.dir) : undefined;
-  const sshPort = settings?.sshPort ?? 20000 + Math.floor(Math.random() * 30000);
+  const sshPort = settings?.sshPort ?? (await freeDemoPort());
   if (ctx.persist && settings?.sshPort !== sshPort) writeFileAtomic(join(ctx.dir, SETTINGS_FILE), JSON.stringify({ ...settings, sshPort }), 0o600);
   const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log, ...(ctx.persist ? { persistFile: join(ctx.dir, GUESTS_FILE) } : {}) });
   return { hooks: guests, overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: true, vip: true }), close: () => guests.close() };
 };
+
+/**
+ * A port for the demo nodes' SSH servers: 20000–32000, below Linux's ephemeral range (32768+, see
+ * /proc/sys/net/ipv4/ip_local_port_range) so no outgoing connection of this machine can be holding
+ * it, and one nothing listens on now (tried on loopback; a few random draws).
+ */
+export async function freeDemoPort(tries = 20): Promise<number> {
+  let port = 20000;
+  for (let i = 0; i < tries; i++) {
+    port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return port;
+}
 
 /**
  * The demo's time scale from FLATCAR_K3S_DEMO_SPEED (1 = real Proxmox timings, 0 = instant; default
