@@ -20,6 +20,8 @@ export const LANE_LIMITS: Readonly<Record<string, number>> = {
   'pve-clone': 3,
   /** Image downloads to PVE storage: bandwidth-bound, one at a time. */
   'pve-download': 1,
+  /** VM deletions (destroy): each holds its VM's and its storage's locks, like clones. */
+  'pve-destroy': 3,
   /** etcd admits one learner at a time: server joins are serialized. */
   'k3s-server-join': 1,
 };
