@@ -25,4 +25,5 @@ export const commands: Record<string, () => Promise<CommandModule>> = {
   apps: () => import('./apps.js'),
   'demo-server': () => import('./demo-server.js'),
   'forget-host-key': () => import('./forget-host-key.js'),
+  destroy: () => import('./destroy.js'),
 };

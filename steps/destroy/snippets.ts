@@ -1,0 +1,61 @@
+/**
+ * destroy:snippets — remove the nodes' Ignition snippets of this cluster from the PVE host over SFTP
+ * (Proxmox has no API for snippets): every file named flatcar-k3s-<cluster>-<cluster>-(server|agent)-N-<hash>.ign
+ * the snippets storage lists, plus the ones `up` recorded. After the VMs, which reference them.
+ */
+import type { Config } from '../../src/config/schema.js';
+import { planNodes } from '../../src/config/layout.js';
+import { STEP } from '../ids.js';
+import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import { NODES_STEP, facts, type SnippetsOutputs } from '../nodes/common.js';
+import { connectPveSsh } from '../template/pve-ssh.js';
+import { snippetPath } from '../template/snippet.js';
+import { DESTROY_STEP, fileOfVolid, listSnippets, nodeSnippetPattern, removeFiles } from './common.js';
+
+export function destroySnippetsStep(config: Config, _options: RunOptions): Step {
+  const storage = config.proxmox.storage.snippets;
+  const pattern = nodeSnippetPattern(config);
+  const recorded = (ctx: StepContext) => Object.values(ctx.outputs<SnippetsOutputs>(NODES_STEP.snippets)?.snippets ?? {}).map((s) => fileOfVolid(s.volid));
+  const present = async (ctx: StepContext): Promise<string[]> => {
+    const pve = await ctx.services.proxmox();
+    const listed = (await listSnippets(pve, facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
+    return [...new Set([...listed, ...recorded(ctx).filter((f) => pattern.test(f))])];
+  };
+  return {
+    id: DESTROY_STEP.snippets,
+    title: 'Remove the nodes’ Ignition snippets',
+    group: 'nodes',
+    needs: [STEP.proxmoxConnect, ...planNodes(config).map((n) => DESTROY_STEP.vm(n.name))],
+    inputs: { storage },
+    describe: (ctx) => {
+      const files = recorded(ctx);
+      return `Remove the nodes’ Ignition snippets from ${storage}:snippets over SSH (${files.length ? files.join(', ') : `flatcar-k3s-${config.cluster.name}-<node>-<hash>.ign`})`;
+    },
+    async check(ctx: StepContext): Promise<CheckResult> {
+      const pve = await ctx.services.proxmox();
+      const listed = (await listSnippets(pve, facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
+      if (listed.length) return { done: false, reason: `${listed.length} snippet(s) left: ${listed.join(', ')}` };
+      // Recorded but not listed (a storage listing that hides them): ask the host itself.
+      const rec = recorded(ctx).filter((f) => pattern.test(f));
+      if (rec.length) {
+        const session = await connectPveSsh(ctx);
+        try {
+          for (const f of rec) if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return { done: false, reason: `${f} is still on the host` };
+        } finally {
+          await session.close();
+        }
+      }
+      return { done: true, reason: `no node snippet of ${config.cluster.name} is left in ${storage}:snippets` };
+    },
+    async run(ctx: StepContext) {
+      const files = await present(ctx);
+      const session = await connectPveSsh(ctx);
+      try {
+        const removed = await removeFiles(ctx, session, files.map((f) => snippetPath(facts(ctx).snippetsPath, f)));
+        return { removed };
+      } finally {
+        await session.close();
+      }
+    },
+  };
+}
