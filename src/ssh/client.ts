@@ -36,6 +36,7 @@
  * writeFile uses posix-rename@openssh.com when offered, else remove + rename.
  */
 import { randomBytes } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import ssh2 from 'ssh2';
@@ -152,9 +153,15 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
       ...(target.agent ? { agent: target.agent } : {}),
       ...(options.debug ? { debug: options.debug } : {}),
     };
+    // Our own socket, with TCP_NODELAY: with Nagle + delayed ACK every small SSH packet (exec
+    // request, channel data, SFTP reply) waited ~40 ms, and commands are request/response round trips.
+    // ssh2 waits for a connecting net.Socket's 'connect' and reports its errors as its own.
+    const sock = netConnect({ host: target.host, port: target.port });
+    sock.setNoDelay(true);
     try {
-      client.connect(config);
+      client.connect({ ...config, sock });
     } catch (err) {
+      sock.destroy();
       // ssh2 throws synchronously on an unreadable private key.
       const msg = (err as Error).message;
       fail(
