@@ -76,8 +76,9 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
   const laneUse = new Map<string, number>();
   const result: RunResult = { status: 'succeeded', failed: [], blocked: [], done: [], skipped: [] };
 
-  const transition = (step: Step, action: StepAction) => {
-    const rec = store.dispatch(action);
+  /** Saved (atomically; transitions of the same moment share one write) before it is emitted or acted on. */
+  const transition = async (step: Step, action: StepAction) => {
+    const rec = await store.dispatchSaved(action);
     events.emitEvent({
       type: 'step',
       id: step.id,
@@ -108,36 +109,36 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
       const checked = await step.check(ctx);
       if (opts.signal.aborted) throw opts.signal.reason ?? new Error('aborted');
       if ('skip' in checked) {
-        transition(step, { type: 'skipped', id: step.id, title: step.title, at: now(), reason: safe(step, checked.reason), inputsHash });
+        await transition(step, { type: 'skipped', id: step.id, title: step.title, at: now(), reason: safe(step, checked.reason), inputsHash });
         outcome.set(step.id, 'skipped');
         result.skipped.push(step.id);
         return;
       }
       if (checked.done) {
-        transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'check', outputs: safe(step, checked.outputs), reason: safe(step, checked.reason), inputsHash });
+        await transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'check', outputs: safe(step, checked.outputs), reason: safe(step, checked.reason), inputsHash });
         outcome.set(step.id, 'done');
         result.done.push(step.id);
         return;
       }
       // Persisted before run(): a kill from here on leaves "running", and the next check decides.
-      transition(step, { type: 'running', id: step.id, title: step.title, at: now(), inputsHash });
+      await transition(step, { type: 'running', id: step.id, title: step.title, at: now(), inputsHash });
       startedRun = true;
       const outputs = await step.run(ctx);
       // A step that returns normally did its work, even if an abort came meanwhile.
-      transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'run', outputs: safe(step, outputs ?? undefined), inputsHash });
+      await transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'run', outputs: safe(step, outputs ?? undefined), inputsHash });
       outcome.set(step.id, 'done');
       result.done.push(step.id);
     } catch (err) {
       if (opts.signal.aborted) {
         // Stopped on request (the step threw AbortedError, or failed because its work was cut off):
         // back to pending; its check decides on the next run.
-        if (startedRun) transition(step, { type: 'pending', id: step.id, title: step.title, at: now(), reason: 'interrupted' });
+        if (startedRun) await transition(step, { type: 'pending', id: step.id, title: step.title, at: now(), reason: 'interrupted' });
         outcome.set(step.id, 'interrupted');
         return;
       }
       const error = errorInfo(err, opts.redactor);
       if (isAbort(err)) error.message = `stopped: ${error.message}`;
-      transition(step, { type: 'failed', id: step.id, title: step.title, at: now(), error });
+      await transition(step, { type: 'failed', id: step.id, title: step.title, at: now(), error });
       outcome.set(step.id, 'failed');
       result.failed.push({ id: step.id, title: step.title, error });
     }

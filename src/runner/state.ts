@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { StepStatus } from '../events.js';
 import type { PinStore, StepOutputs } from '../../steps/types.js';
 import { UserError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { prepareFileAtomic, writeFileAtomic } from './atomic.js';
 import { reduceStep, type StepAction } from './reducer.js';
 
 export interface StepError {
@@ -57,6 +57,9 @@ export interface ClusterState {
 
 export const stateFile = (clusterDir: string): string => join(clusterDir, 'state.json');
 
+/** Compact JSON: the file is rewritten whole on every save, and pretty printing tripled its cost. */
+const serialize = (s: ClusterState): string => JSON.stringify(s) + '\n';
+
 export function emptyState(cluster: string, now = Date.now()): ClusterState {
   return { version: 1, cluster, createdAt: now, updatedAt: now, steps: {}, pins: {} };
 }
@@ -80,11 +83,23 @@ export function readState(clusterDir: string): ClusterState | undefined {
   return doc;
 }
 
-/** The writable state of one cluster: every change is saved atomically before the call returns. */
+/**
+ * The writable state of one cluster. Every change is saved atomically (temp + fsync + rename):
+ * `update`/`dispatch` before they return; `dispatchSaved` (the driver's step transitions) before its
+ * promise resolves. The state is changed in place and written compactly; transitions that come while a
+ * write is under way share the next write (group commit), so a run of many steps costs O(writes × size)
+ * rather than one clone + pretty print + fsync per transition, and fsync does not block the event loop.
+ */
 export class StateStore {
   readonly clusterDir: string;
   private state: ClusterState;
   private readonly now: () => number;
+  /** Bumped on every change; `savedVersion` is the version the file on disk holds. */
+  private version = 0;
+  private savedVersion = 0;
+  /** The next group write, shared by every transition made before it starts. */
+  private next?: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
+  private writing = false;
 
   constructor(clusterDir: string, state: ClusterState, now: () => number = Date.now) {
     this.clusterDir = clusterDir;
@@ -117,12 +132,69 @@ export class StateStore {
     return next;
   }
 
+  /**
+   * Apply a step transition (validated by the reducer at once) and resolve once a write holding it is
+   * on disk. Transitions of the same moment share one write.
+   */
+  async dispatchSaved(action: StepAction): Promise<StepRecord> {
+    const next = reduceStep(this.state.steps[action.id], action);
+    this.state.steps[action.id] = next;
+    this.state.updatedAt = this.now();
+    this.version++;
+    await this.saved();
+    return next;
+  }
+
+  /** Change and save before returning (synchronous write). */
   update(fn: (s: ClusterState) => void): void {
-    const draft = structuredClone(this.state);
-    fn(draft);
-    draft.updatedAt = this.now();
-    writeFileAtomic(this.file, JSON.stringify(draft, null, 2) + '\n', 0o600);
-    this.state = draft;
+    fn(this.state);
+    this.state.updatedAt = this.now();
+    const v = ++this.version;
+    writeFileAtomic(this.file, serialize(this.state), 0o600);
+    this.savedVersion = Math.max(this.savedVersion, v);
+  }
+
+  /** Resolves when every change made so far is on disk. */
+  saved(): Promise<void> {
+    if (this.savedVersion >= this.version && !this.next) return Promise.resolve();
+    if (!this.next) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.next = { promise, resolve, reject };
+      // setImmediate: transitions made in the same turn of the event loop join this write.
+      if (!this.writing) setImmediate(() => void this.flush());
+    }
+    return this.next.promise;
+  }
+
+  private async flush(): Promise<void> {
+    const group = this.next;
+    if (!group) return;
+    this.next = undefined;
+    this.writing = true;
+    try {
+      const v = this.version;
+      if (this.savedVersion < v) {
+        const write = await prepareFileAtomic(this.file, serialize(this.state), 0o600);
+        // A synchronous update() may have saved a newer state meanwhile (it holds these changes too,
+        // since the state is changed in place): then this older file must not replace it.
+        if (this.savedVersion >= v) write.discard();
+        else {
+          await write.commit();
+          this.savedVersion = Math.max(this.savedVersion, v);
+        }
+      }
+      group.resolve();
+    } catch (err) {
+      group.reject(err);
+    } finally {
+      this.writing = false;
+      if (this.next) setImmediate(() => void this.flush());
+    }
   }
 
   pins(): PinStore {
