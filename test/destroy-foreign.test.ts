@@ -10,20 +10,29 @@ import { planNodes } from '../src/config/layout.js';
 import { RunEvents, type RunEvent } from '../src/events.js';
 import { ClusterRun } from '../src/runner/session.js';
 import type { RunResult } from '../src/runner/driver.js';
-import { destroySteps, storeForget } from '../steps/destroy/index.js';
+import { destroySteps, recordedNodes, storeForget } from '../steps/destroy/index.js';
+import { readState } from '../src/runner/state.js';
+import { clusterDirFor } from '../src/runner/session.js';
+import { deepMerge, resolveConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
 import { withoutCluster } from '../steps/destroy/local.js';
 import { startE2e, type E2eEnv } from './e2e-harness.js';
 
 let env: E2eEnv | undefined;
-after(async () => env?.close());
+let env2: E2eEnv | undefined;
+after(async () => {
+  await env?.close();
+  await env2?.close();
+});
 
-async function destroy(e: E2eEnv, keepTemplate = false): Promise<{ result: RunResult; events: RunEvent[] }> {
+async function destroy(e: E2eEnv, keepTemplate = false, config: Config = e.config): Promise<{ result: RunResult; events: RunEvent[] }> {
   const events: RunEvent[] = [];
   const ev = new RunEvents();
   ev.onEvent((x) => events.push(x));
   let run: ClusterRun | undefined;
   const state = storeForget(() => run!.store);
-  run = await ClusterRun.open({ config: e.config, stateDir: e.stateDir, options: { parallel: 8, yes: true, homeDir: e.homeDir }, env: {}, events: ev, buildSteps: (c, o) => destroySteps(c, o, { keepTemplate, state }) });
+  const recorded = recordedNodes(config, readState(clusterDirFor(e.stateDir, config.cluster.name)));
+  run = await ClusterRun.open({ config, stateDir: e.stateDir, options: { parallel: 8, yes: true, homeDir: e.homeDir }, env: {}, events: ev, buildSteps: (c, o) => destroySteps(c, o, { keepTemplate, state, recorded }) });
   try {
     return { result: await run.execute(new AbortController().signal, 'destroy'), events };
   } finally {
@@ -64,6 +73,21 @@ describe('destroy leaves foreign VMs alone', { timeout: 240_000 }, () => {
     assert.equal(again.result.status, 'succeeded', JSON.stringify(again.result.failed));
     assert.deepEqual([...env.sim.state.vms.keys()], []);
     assert.deepEqual(readdirSync(`${env.sim.storageRoot}/snippets`).filter((f) => f.startsWith('flatcar-k3s-homelab-')), []);
+  });
+});
+
+describe('destroy after the config lost a node', { timeout: 240_000 }, () => {
+  it('also deletes a node VM the state recorded but the config no longer plans', async () => {
+    env2 = await startE2e({ preset: 'homelab' });
+    const up = await env2.up();
+    assert.equal(up.status, 'succeeded', JSON.stringify(up.failed));
+    assert.equal(env2.sim.state.vms.size, 4);
+    const fewer = resolveConfig(deepMerge(env2.raw, { nodes: { agents: { count: 1 } } }) as never, { env: {} });
+    assert.equal(planNodes(fewer).length, 2);
+    const { result, events } = await destroy(env2, false, fewer);
+    assert.equal(result.status, 'succeeded', JSON.stringify(result.failed));
+    assert.deepEqual([...env2.sim.state.vms.keys()], []);
+    assert.ok(events.some((e) => e.type === 'step' && e.id === 'destroy:homelab-agent-2:vm' && e.status === 'done'));
   });
 });
 

@@ -9,18 +9,37 @@ import { planNodes } from '../../src/config/layout.js';
 import type { StateStore } from '../../src/runner/state.js';
 import type { RunOptions, Step } from '../types.js';
 import { proxmoxSteps } from '../proxmox/index.js';
-import { destroyVmStep } from './vm.js';
+import { destroyVmStep, type DestroyTarget } from './vm.js';
+import type { ClusterState } from '../../src/runner/state.js';
+import { NODES_STEP } from '../nodes/common.js';
 import { destroySnippetsStep } from './snippets.js';
 import { destroyTemplateStep } from './template.js';
 import { destroyKubeconfigStep, destroyLocalStep, type LocalForget } from './local.js';
 
+import { DESTROY_STEP } from './common.js';
 export { DESTROY_STEP, DESTROY_LANE } from './common.js';
+export type { DestroyTarget } from './vm.js';
 export type { LocalForget } from './local.js';
 
 export interface DestroyOptions {
   keepTemplate?: boolean;
   /** Edits the run's state (ClusterRun.store): see storeForget. */
   state: LocalForget;
+  /** Nodes an earlier `up` recorded that the config no longer plans (see recordedNodes). */
+  recorded?: DestroyTarget[];
+}
+
+/** Nodes whose clone `up` recorded in the state but the config no longer plans (e.g. a lowered count). */
+export function recordedNodes(config: Config, state: Pick<ClusterState, 'steps'> | undefined): DestroyTarget[] {
+  const planned = new Set(planNodes(config).map((n) => n.name));
+  const out: DestroyTarget[] = [];
+  for (const [id, rec] of Object.entries(state?.steps ?? {})) {
+    const m = /^node:(.+):clone$/.exec(id);
+    const o = rec.outputs as { vmid?: unknown; name?: unknown } | undefined;
+    if (!m || planned.has(m[1]!) || typeof o?.vmid !== 'number' || o.name !== m[1] || id !== NODES_STEP.clone(m[1]!)) continue;
+    out.push({ name: m[1]!, vmid: o.vmid });
+  }
+  return out.sort((a, b) => a.vmid - b.vmid);
 }
 
 /** LocalForget over the run's StateStore, looked up when the last step runs (the store exists by then). */
@@ -48,10 +67,12 @@ export function storeForget(store: () => StateStore): LocalForget {
 
 export function destroySteps(config: Config, options: RunOptions, d: DestroyOptions): Step[] {
   const steps: Step[] = [...proxmoxSteps(config, options)];
-  for (const n of planNodes(config)) steps.push(destroyVmStep(config, n, options));
-  steps.push(destroySnippetsStep(config, options));
-  if (!d.keepTemplate) steps.push(destroyTemplateStep(config, options));
-  steps.push(destroyKubeconfigStep(config, options));
+  const targets: DestroyTarget[] = [...planNodes(config), ...(d.recorded ?? [])];
+  for (const n of targets) steps.push(destroyVmStep(config, n, options));
+  const vmSteps = targets.map((n) => DESTROY_STEP.vm(n.name));
+  steps.push(destroySnippetsStep(config, options, vmSteps));
+  if (!d.keepTemplate) steps.push(destroyTemplateStep(config, options, vmSteps));
+  steps.push(destroyKubeconfigStep(config, options, vmSteps));
   steps.push(destroyLocalStep(config, options, d.state, steps.map((s) => s.id)));
   return steps;
 }

@@ -14,7 +14,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Config } from '../../src/config/schema.js';
-import { planNodes } from '../../src/config/layout.js';
 import { serverUrl } from '../../src/k3s/config.js';
 import { parseKubeconfig, type KubeconfigDoc } from '../../src/kubeconfig/kubeconfig.js';
 import { UserError } from '../../src/errors.js';
@@ -66,7 +65,7 @@ export function withoutCluster(doc: KubeconfigDoc, name: string, servers: string
   return { doc: out, removed };
 }
 
-export function destroyKubeconfigStep(config: Config, _options: RunOptions): Step {
+export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
   const name = config.cluster.name;
   const plan = (ctx: StepContext): { text?: string; next?: string; removed: string[] } => {
     const path = userKubeconfig(ctx);
@@ -85,7 +84,7 @@ export function destroyKubeconfigStep(config: Config, _options: RunOptions): Ste
     id: DESTROY_STEP.kubeconfig,
     title: 'Remove the kubeconfig entries',
     group: 'cluster',
-    needs: planNodes(config).map((n) => DESTROY_STEP.vm(n.name)),
+    needs: vmSteps,
     inputs: {},
     describe: (ctx) => `Remove cluster/context/user "${name}" from ${userKubeconfig(ctx)} (backup first; only entries pointing at ${clusterServers(config, ctx).join(' or ') || 'this cluster'}) and delete ${ownKubeconfig(ctx)}`,
     async check(ctx: StepContext): Promise<CheckResult> {

@@ -4,7 +4,6 @@
  * the snippets storage lists, plus the ones `up` recorded. After the VMs, which reference them.
  */
 import type { Config } from '../../src/config/schema.js';
-import { planNodes } from '../../src/config/layout.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, facts, type SnippetsOutputs } from '../nodes/common.js';
@@ -12,7 +11,7 @@ import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';
 import { DESTROY_STEP, fileOfVolid, listSnippets, nodeSnippetPattern, removeFiles } from './common.js';
 
-export function destroySnippetsStep(config: Config, _options: RunOptions): Step {
+export function destroySnippetsStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
   const storage = config.proxmox.storage.snippets;
   const pattern = nodeSnippetPattern(config);
   const recorded = (ctx: StepContext) => Object.values(ctx.outputs<SnippetsOutputs>(NODES_STEP.snippets)?.snippets ?? {}).map((s) => fileOfVolid(s.volid));
@@ -25,7 +24,7 @@ export function destroySnippetsStep(config: Config, _options: RunOptions): Step 
     id: DESTROY_STEP.snippets,
     title: 'Remove the nodes’ Ignition snippets',
     group: 'nodes',
-    needs: [STEP.proxmoxConnect, ...planNodes(config).map((n) => DESTROY_STEP.vm(n.name))],
+    needs: [STEP.proxmoxConnect, ...vmSteps],
     inputs: { storage },
     describe: (ctx) => {
       const files = recorded(ctx);

@@ -5,7 +5,6 @@
  * Left out of the plan with --keep-template.
  */
 import type { Config } from '../../src/config/schema.js';
-import { planNodes } from '../../src/config/layout.js';
 import { STEP, type TemplateOutputs } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { facts } from '../nodes/common.js';
@@ -21,7 +20,7 @@ interface Survey {
   snippets: string[];
 }
 
-export function destroyTemplateStep(config: Config, _options: RunOptions): Step {
+export function destroyTemplateStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
   const storage = config.proxmox.storage.snippets;
   const pattern = templateSnippetPattern(config);
   const recordedSnippet = (ctx: StepContext) => {
@@ -51,7 +50,7 @@ export function destroyTemplateStep(config: Config, _options: RunOptions): Step 
     id: DESTROY_STEP.template,
     title: 'Delete the template',
     group: 'template',
-    needs: [STEP.proxmoxConnect, ...planNodes(config).map((n) => DESTROY_STEP.vm(n.name))],
+    needs: [STEP.proxmoxConnect, ...vmSteps],
     inputs: {},
     describe: (ctx) => {
       const t = ctx.outputs<TemplateOutputs & Record<string, unknown>>(STEP.templateReady);

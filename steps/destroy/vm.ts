@@ -5,13 +5,18 @@
  * check = "already gone?".
  */
 import type { Config } from '../../src/config/schema.js';
-import type { PlannedNode } from '../../src/config/layout.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, findVm, type NodeVmOutputs } from '../nodes/common.js';
 import { DESTROY_LANE, DESTROY_STEP, deleteVm, notOursBecause, settled, type FoundVm } from './common.js';
 
-export function destroyVmStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
+/** A node to delete: planned by the config, or recorded by an earlier `up` (a node since removed from the config). */
+export interface DestroyTarget {
+  name: string;
+  vmid: number;
+}
+
+export function destroyVmStep(config: Config, node: DestroyTarget, _options: RunOptions): Step {
   const vmidsOf = (ctx: StepContext): number[] => {
     const rec = ctx.outputs<NodeVmOutputs>(NODES_STEP.clone(node.name));
     return [...new Set([node.vmid, ...(rec?.vmid && rec.name === node.name ? [rec.vmid] : [])])];

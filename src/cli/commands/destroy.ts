@@ -57,10 +57,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s destroy ${shJoin(argv)}`;
   const keepTemplate = values['keep-template'] ?? false;
-  const [{ loadCliConfig }, { appendLogLine }, { ClusterRun }, { destroySteps, storeForget }, { attachPrinter }, { askYesNo }, { STEP }] = await Promise.all([
+  const [{ loadCliConfig }, { appendLogLine }, { ClusterRun, clusterDirFor }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter }, { askYesNo }, { STEP }] = await Promise.all([
     import('../config-source.js'),
     import('../../log/file.js'),
     import('../../runner/session.js'),
+    import('../../runner/state.js'),
     import('../../../steps/destroy/index.js'),
     import('../printer.js'),
     import('../prompt.js'),
@@ -78,13 +79,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const canAsk = Boolean(io.stdin.isTTY);
     let store: import('../../runner/state.js').StateStore | undefined;
     const state = storeForget(() => store!);
+    // Nodes an earlier `up` created that the config no longer plans are this cluster's too.
+    const recorded = recordedNodes(config, readState(clusterDirFor(globals.stateDir, config.cluster.name)));
     const run = await ClusterRun.open({
       config,
       stateDir: globals.stateDir,
       logFile: globals.logFile,
       options: { parallel: 8, yes, demo: values.demo ?? false },
       env: io.env,
-      buildSteps: (c, o) => destroySteps(c, o, { keepTemplate, state }),
+      buildSteps: (c, o) => destroySteps(c, o, { keepTemplate, state, recorded }),
       warn: (line) => writeLine(io.stderr, `warning: ${line}`),
       confirm: canAsk ? (q) => askYesNo(io.stdin, io.stderr, q) : undefined,
     });
