@@ -145,6 +145,20 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
     assert.ok(!existsSync(join(clusterDir(stateDir), 'secrets.json')));
   });
 
+  it('Ctrl-C stops a destroy (exit 130, resume command printed); running it again finishes', async () => {
+    const { dir, stateDir } = setup();
+    await up(dir, stateDir);
+    const s = spawnCli(['destroy', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir, '0.3') });
+    await waitFor(() => /running\s+destroy:\S+:vm/.test(s.stdout()), 60_000, 'a VM deletion to start');
+    s.child.kill('SIGINT');
+    const stopped = await s.done;
+    assert.equal(stopped.code, 130, stopped.stdout + stopped.stderr);
+    assert.match(stopped.stderr, /flatcar-k3s destroy --demo --yes --state-dir/);
+    const r = await runCliProcess(['destroy', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir) });
+    ok(r, 'destroy after Ctrl-C');
+    assert.deepEqual(vmids(stateDir), []);
+  });
+
   it('refuses without --yes when stdin is no terminal, before touching anything', async () => {
     const { dir, stateDir } = setup();
     const cfg = writeConfig(dir);
