@@ -65,6 +65,36 @@ describe('StateStore.dispatchSaved', () => {
     }
   });
 
+  test('the file always holds exactly the state in memory, also after in-place updates of a record', async () => {
+    const t = tempDir();
+    try {
+      const store = StateStore.open(t.dir, 'test');
+      store.update((s) => {
+        s.order = ['a', 'b'];
+        s.titles = { a: 'A "quoted"', b: 'B' };
+      });
+      await store.dispatchSaved({ type: 'running', id: 'a', at: 1 });
+      await store.dispatchSaved({ type: 'done', id: 'a', at: 2, via: 'run', outputs: { vmid: 9001, note: 'ü\n"x"' } });
+      assert.deepEqual(readState(t.dir), JSON.parse(JSON.stringify(store.get())));
+      // like forget-host-key: a record changed in place by update() must not be saved from a stale cache
+      store.update((s) => {
+        s.steps.a!.status = 'pending';
+        delete s.steps.a!.outputs;
+        s.titles!.b = 'B renamed';
+      });
+      await store.dispatchSaved({ type: 'running', id: 'b', at: 3 });
+      store.pins().set('node-ssh:x', 'SHA256:abc');
+      const onDisk = readState(t.dir)!;
+      assert.deepEqual(onDisk, JSON.parse(JSON.stringify(store.get())));
+      assert.equal(onDisk.steps.a!.status, 'pending');
+      assert.equal(onDisk.steps.a!.outputs, undefined);
+      assert.equal(onDisk.titles!.b, 'B renamed');
+      assert.equal(onDisk.pins['node-ssh:x'], 'SHA256:abc');
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('an invalid transition is refused at once and changes nothing', async () => {
     const t = tempDir();
     try {

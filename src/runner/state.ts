@@ -57,9 +57,6 @@ export interface ClusterState {
 
 export const stateFile = (clusterDir: string): string => join(clusterDir, 'state.json');
 
-/** Compact JSON: the file is rewritten whole on every save, and pretty printing tripled its cost. */
-const serialize = (s: ClusterState): string => JSON.stringify(s) + '\n';
-
 export function emptyState(cluster: string, now = Date.now()): ClusterState {
   return { version: 1, cluster, createdAt: now, updatedAt: now, steps: {}, pins: {} };
 }
@@ -100,6 +97,13 @@ export class StateStore {
   /** The next group write, shared by every transition made before it starts. */
   private next?: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   private writing = false;
+  /**
+   * JSON of what rarely changes, reused by every save: each step record (the reducer makes a new
+   * record per transition, so a record's text never goes stale) and the run's fixed fields (order,
+   * titles, config…). `update()` may change anything in place, so it drops both.
+   */
+  private recordJson = new WeakMap<StepRecord, string>();
+  private fixedJson?: string;
 
   constructor(clusterDir: string, state: ClusterState, now: () => number = Date.now) {
     this.clusterDir = clusterDir;
@@ -148,9 +152,15 @@ export class StateStore {
   /** Change and save before returning (synchronous write). */
   update(fn: (s: ClusterState) => void): void {
     fn(this.state);
+    this.recordJson = new WeakMap();
+    this.fixedJson = undefined;
+    this.writeNow();
+  }
+
+  private writeNow(): void {
     this.state.updatedAt = this.now();
     const v = ++this.version;
-    writeFileAtomic(this.file, serialize(this.state), 0o600);
+    writeFileAtomic(this.file, this.serialize(), 0o600);
     this.savedVersion = Math.max(this.savedVersion, v);
   }
 
@@ -171,6 +181,21 @@ export class StateStore {
     return this.next.promise;
   }
 
+  /** Compact JSON of the whole state (the file is rewritten whole on every save; pretty printing tripled it). */
+  private serialize(): string {
+    const { steps, pins, updatedAt, ...fixed } = this.state;
+    this.fixedJson ??= JSON.stringify(fixed);
+    const parts: string[] = [];
+    for (const id in steps) {
+      const rec = steps[id]!;
+      let text = this.recordJson.get(rec);
+      if (text === undefined) this.recordJson.set(rec, (text = `${JSON.stringify(id)}:${JSON.stringify(rec)}`));
+      parts.push(text);
+    }
+    const head = this.fixedJson.slice(0, -1);
+    return `${head}${head.length > 1 ? ',' : ''}"updatedAt":${JSON.stringify(updatedAt)},"pins":${JSON.stringify(pins)},"steps":{${parts.join(',')}}}\n`;
+  }
+
   private async flush(): Promise<void> {
     const group = this.next;
     if (!group) return;
@@ -179,7 +204,7 @@ export class StateStore {
     try {
       const v = this.version;
       if (this.savedVersion < v) {
-        const write = await prepareFileAtomic(this.file, serialize(this.state), 0o600);
+        const write = await prepareFileAtomic(this.file, this.serialize(), 0o600);
         // A synchronous update() may have saved a newer state meanwhile (it holds these changes too,
         // since the state is changed in place): then this older file must not replace it.
         if (this.savedVersion >= v) write.discard();
@@ -202,9 +227,9 @@ export class StateStore {
       get: (key) => this.state.pins[key],
       set: (key, fingerprint) => {
         if (this.state.pins[key] === fingerprint) return;
-        this.update((s) => {
-          s.pins[key] = fingerprint;
-        });
+        // Saved before returning (a pin is trusted at once); pins are not in the cached JSON.
+        this.state.pins[key] = fingerprint;
+        this.writeNow();
       },
     };
   }
