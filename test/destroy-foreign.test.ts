@@ -50,6 +50,8 @@ describe('destroy leaves foreign VMs alone', { timeout: 240_000 }, () => {
     // Somebody else's VM now: same VMID, not our tags.
     const vm = env.sim.state.vms.get(foreign.vmid)!;
     vm.config.tags = 'database;prod';
+    // …and busy with a task of its own (a backup): left alone at once, not waited for.
+    vm.config.lock = 'backup';
     const template = [...env.sim.state.vms.values()].find((v) => v.config.template === 1)!;
 
     const { result, events } = await destroy(env);
@@ -67,6 +69,7 @@ describe('destroy leaves foreign VMs alone', { timeout: 240_000 }, () => {
     assert.deepEqual(snippets.map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')), ['flatcar-k3s-homelab-template']);
 
     // Once the foreign VM is gone (its owner deleted it), destroy takes the template too.
+    assert.equal(env.sim.state.vms.get(foreign.vmid)!.config.lock, 'backup');
     env.sim.state.vms.delete(foreign.vmid);
     for (const v of [...env.sim.state.volumes.values()]) if (v.volid.includes(`vm-${foreign.vmid}-`)) env.sim.state.volumes.delete(v.volid);
     const again = await destroy(env);

@@ -28,6 +28,12 @@ export function destroyVmStep(config: Config, node: DestroyTarget, _options: Run
     const out = { ours: [] as FoundVm[], foreign: [] as Array<{ vm: FoundVm; why: string }>, locked: [] as FoundVm[] };
     for (const vmid of vmidsOf(ctx)) {
       let vm = await findVm(ctx, pve, vmid, 0);
+      // Somebody else's VM busy with its own task (backup, migration): not ours, no need to wait for it.
+      const named = vm?.lock && vm.name ? notOursBecause(config, vm, node.name) : undefined;
+      if (vm && named) {
+        out.foreign.push({ vm, why: named });
+        continue;
+      }
       if (vm?.lock) {
         if (!wait) {
           out.locked.push(vm);
