@@ -75,6 +75,9 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
       { mode: 0o600 },
     );
     const before = readFileSync(kube, 'utf8');
+    // Pulumi state of the apps (written by `up` where the Pulumi CLI is installed)
+    mkdirSync(join(clusterDir(stateDir), 'pulumi', 'backend'), { recursive: true });
+    writeFileSync(join(clusterDir(stateDir), 'pulumi', 'backend', 'stack.json'), '{}');
 
     const r = await runCliProcess(['destroy', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir) });
     ok(r, 'destroy');
@@ -98,6 +101,7 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
     // local: secrets and the cluster's kubeconfig gone, the run log kept, no records of the cluster's steps
     assert.ok(!existsSync(join(clusterDir(stateDir), 'secrets.json')));
     assert.ok(!existsSync(join(clusterDir(stateDir), 'kubeconfig')));
+    assert.ok(!existsSync(join(clusterDir(stateDir), 'pulumi')), 'the apps\' Pulumi state went with the cluster');
     assert.match(readFileSync(join(clusterDir(stateDir), 'run.log'), 'utf8'), /destroy/);
     const after2 = JSON.parse(readFileSync(join(clusterDir(stateDir), 'state.json'), 'utf8')) as { steps: Record<string, unknown>; pins: Record<string, string> };
     assert.deepEqual(Object.keys(after2.steps).filter((id) => !id.startsWith('destroy:') && id !== 'proxmox:connect'), []);

@@ -5,7 +5,8 @@
  *   kubeconfig file, the VIP or the first server's address), the context of that name pointing at it,
  *   and the user of that name once no other context uses it; then <clusterDir>/kubeconfig.
  * - destroy:local (last) — the cluster's step records and node host-key pins leave the state (the
- *   Proxmox TLS/SSH pins stay: the host is the same), then the secrets file (k3s token) is removed.
+ *   Proxmox TLS/SSH pins stay: the host is the same), the apps' Pulumi state is deleted, then the
+ *   secrets file (k3s token, Pulumi passphrase).
  *   The run log stays.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -131,6 +132,13 @@ export interface LocalForget {
   count(records: (id: string) => boolean, pins: (key: string) => boolean): number;
 }
 
+/**
+ * The apps' Pulumi state (pulumiPaths(clusterDir).root in src/pulumi/automation.ts, not imported: it
+ * loads Pulumi). It describes apps in a cluster that is gone and is encrypted with a passphrase from
+ * the secrets file: kept, the next `up` would find the apps "applied" and could not decrypt them.
+ */
+const pulumiDir = (clusterDir: string) => join(clusterDir, 'pulumi');
+
 export function destroyLocalStep(config: Config, _options: RunOptions, state: LocalForget, needs: string[]): Step {
   const secrets = (ctx: StepContext) => secretsFile(ctx.clusterDir);
   return {
@@ -139,16 +147,21 @@ export function destroyLocalStep(config: Config, _options: RunOptions, state: Lo
     group: 'cluster',
     needs,
     inputs: {},
-    describe: (ctx) => `Forget ${config.cluster.name} locally: its step records and node host-key pins leave ${join(ctx.clusterDir, 'state.json')}, then ${secrets(ctx)} (k3s token) is deleted; the run log stays`,
+    describe: (ctx) => `Forget ${config.cluster.name} locally: its step records and node host-key pins leave ${join(ctx.clusterDir, 'state.json')}, the apps' Pulumi state ${pulumiDir(ctx.clusterDir)} is deleted, then ${secrets(ctx)} (k3s token); the run log stays`,
     async check(ctx: StepContext): Promise<CheckResult> {
       const n = state.count(isClusterRecord, isNodePin);
       if (n) return { done: false, reason: `${n} record(s) of the cluster in the state` };
+      if (existsSync(pulumiDir(ctx.clusterDir))) return { done: false, reason: `${pulumiDir(ctx.clusterDir)} exists` };
       if (existsSync(secrets(ctx))) return { done: false, reason: `${secrets(ctx)} exists` };
       return { done: true, reason: `nothing of ${config.cluster.name} is recorded any more` };
     },
     async run(ctx: StepContext) {
       const n = state.forget(isClusterRecord, isNodePin);
       if (n) ctx.log(`Forgot ${n} step record(s) and node host-key pin(s) of ${config.cluster.name}`);
+      if (existsSync(pulumiDir(ctx.clusterDir))) {
+        rmSync(pulumiDir(ctx.clusterDir), { recursive: true, force: true });
+        ctx.log(`Deleted ${pulumiDir(ctx.clusterDir)} (the Pulumi state of the cluster's apps)`);
+      }
       // Last: the k3s token and other secrets of the cluster.
       if (existsSync(secrets(ctx))) {
         rmSync(secrets(ctx), { force: true });

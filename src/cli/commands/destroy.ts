@@ -21,7 +21,8 @@ Deletes what "up" created for the cluster of this config, and nothing else:
   - the nodes' Ignition snippets on the Proxmox host (over SSH);
   - the template VM and its snippet, unless --keep-template or a linked clone still uses it;
   - the cluster's cluster/context/user entries in ~/.kube/config (backup first) and its
-    kubeconfig file, then its step records, node host-key pins and secrets (k3s token).
+    kubeconfig file, then its step records, node host-key pins, the apps' Pulumi state and
+    its secrets (k3s token).
 Kept: the downloaded Flatcar image (other clusters may use it), the Proxmox TLS/SSH pins, the run log.
 Every step first checks whether its part is already gone, so running it again resumes or does nothing.
 
