@@ -269,6 +269,9 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   if (allowed instanceof Error) throw allowed;
   const conns = new Set<Connection>();
   const server = new Server({ hostKeys: [hostKey.private] }, (conn) => {
+    // ssh2 writes each SSH packet of a reply separately (sshd sends a reply in one write): with Nagle,
+    // the second waits for a delayed ACK, ~40 ms per SFTP call or exec, which real hosts do not show.
+    (conn as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
     conns.add(conn);
     conn.on('close', () => conns.delete(conn));
     conn.on('error', () => conns.delete(conn));
