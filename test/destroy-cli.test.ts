@@ -136,12 +136,14 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
   it('a destroy killed with SIGKILL resumes on the next run', async () => {
     const { dir, stateDir } = setup();
     await up(dir, stateDir);
-    // slower Proxmox so the kill lands while VMs are being deleted
-    const s = spawnCli(['destroy', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir, '0.3') });
+    // Proxmox at real speed, so the kill lands while VMs are being deleted
+    const s = spawnCli(['destroy', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir, '1') });
     await waitFor(() => /running\s+destroy:\S+:vm/.test(s.stdout()), 60_000, 'a VM deletion to start');
     s.child.kill('SIGKILL');
     const killed = await s.done;
     assert.equal(killed.signal, 'SIGKILL');
+    assert.ok(vmids(stateDir).length > 0, 'the kill came before the end');
+    assert.ok(existsSync(join(clusterDir(stateDir), 'secrets.json')));
     const r = await runCliProcess(['destroy', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir) });
     ok(r, 'resumed destroy');
     assert.deepEqual(vmids(stateDir), []);
