@@ -131,6 +131,11 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
     assert.deepEqual(vmids(stateDir), [template]);
     assert.ok(ids.includes(template));
     assert.deepEqual(snippets(stateDir).map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')), ['flatcar-k3s-homelab-template']);
+    // the next up reuses the kept template
+    const again = await runCliProcess(['up', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir) });
+    ok(again, 'up after destroy --keep-template');
+    assert.match(again.stdout, /done\s+template:vm\s.*already done/);
+    assert.deepEqual(vmids(stateDir), ids);
   });
 
   it('a destroy killed with SIGKILL resumes on the next run', async () => {
