@@ -9,7 +9,7 @@ export interface ConfigArgs {
   config?: string;
   preset?: string;
   /** Deep-merged over the user's config (the demo's proxmox block). */
-  overrides?: Record<string, unknown>;
+  overrides?: Record<string, unknown> | ((doc: Record<string, unknown>) => Record<string, unknown>);
   /** When neither --config nor --preset is given (e.g. "homelab" for --demo). */
   defaultPreset?: string;
 }

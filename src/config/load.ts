@@ -94,7 +94,8 @@ export interface LoadOptions {
   /** Name shown in errors, e.g. the file path. */
   source?: string;
   /** Overrides applied after the file (e.g. --demo's proxmox block). */
-  overrides?: Plain;
+  /** Deep-merged over the preset + file document; a function gets that document first (the demo fits its overrides to the layout). */
+  overrides?: Plain | ((doc: Plain) => Plain);
 }
 
 /** Validate a raw (already parsed) config document; returns the full config with defaults. */
@@ -104,7 +105,7 @@ export function resolveConfig(raw: Plain, opts: LoadOptions = {}): Config {
     if (typeof raw.preset !== 'string') throw new ConfigError([{ path: 'preset', message: 'must be a preset name', given: raw.preset, expected: `one of ${listPresets().join(', ')}` }], opts.source);
     doc = deepMerge(readPreset(raw.preset), raw);
   }
-  if (opts.overrides) doc = deepMerge(doc, opts.overrides);
+  if (opts.overrides) doc = deepMerge(doc, typeof opts.overrides === 'function' ? opts.overrides(doc as Plain) : opts.overrides);
   doc = fillFrom(doc, configFromEnv(opts.env ?? process.env));
   const parsed = ConfigSchema.safeParse(doc);
   if (!parsed.success) {

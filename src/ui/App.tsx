@@ -3,6 +3,7 @@
  * program only through UiServices. The run itself is the runner's: the app feeds its events to a
  * RunStore and aborts its signal to quit safely.
  */
+import { fitDemoOverrides } from '../demo/overrides.js';
 import { useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { Box, useInput } from 'ink';
 import type { Config } from '../config/schema.js';
@@ -72,7 +73,7 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
     try {
       const raw = await services.readConfigFile(path);
       setFileError(undefined);
-      dispatch({ type: 'begin', draft: mergeDraft(fillMissing(raw, services.prefill), services.overrides), screen: 'proxmox' });
+      dispatch({ type: 'begin', draft: mergeDraft(fillMissing(raw, services.prefill), fitDemoOverrides(services.overrides, raw)), screen: 'proxmox' });
     } catch (err) {
       setFileError({ path, message: errorText(err) });
     }
@@ -89,7 +90,7 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
       const same = c.name === 'custom' ? s.draft.preset === undefined && Object.keys(s.draft).length > 0 : s.draft.preset === c.name;
       if (same) return dispatch({ type: 'next', screen: 'proxmox' });
       const base: Plain = c.name === 'custom' ? { cluster: { name: 'k3s' } } : { preset: c.name };
-      return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), services.overrides), screen: 'proxmox' });
+      return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), fitDemoOverrides(services.overrides, base)), screen: 'proxmox' });
     }
     // Resume / open: the saved config plus the saved (or environment) secrets.
     const known = c.kind === 'open' ? c.cluster : c.run;
@@ -99,7 +100,7 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
     } catch (err) {
       return setFileError({ path: known.configPath ?? '', message: errorText(err) });
     }
-    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(known.clusterDir)), services.prefill), services.overrides);
+    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(known.clusterDir)), services.prefill), fitDemoOverrides(services.overrides, draft));
     if (c.kind === 'open') {
       // Straight to Review; Esc walks back through every screen to change something.
       return dispatch({ type: 'begin', draft, screen: 'review', history: ['start', 'proxmox', 'flatcar', 'nodes', 'apps'] });

@@ -3,6 +3,7 @@
  * (y/N) unless --yes, then one line per step transition and step log line. Every step is checked
  * against the real world first, so running `up` again is how a failed or interrupted run resumes.
  */
+import { fitDemoOverrides } from '../../demo/overrides.js';
 import { EXIT, UserError } from '../../errors.js';
 import { GLOBAL_USAGE, globalLogFile, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
 import { isPlain, writeLine, type CliIo } from '../io.js';
@@ -79,7 +80,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
     let config;
     try {
-      ({ config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo?.overrides, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd));
+      ({ config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo ? (doc: Record<string, unknown>) => fitDemoOverrides(demo!.overrides, doc) : undefined, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd));
     } catch (err) {
       appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `up: ${(err as Error).message}`);
       throw err;
