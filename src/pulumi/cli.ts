@@ -76,7 +76,7 @@ export function pulumiCliMissingError(reason = 'the `pulumi` command is not on P
     field: 'apps',
     fix:
       `Install it (${PULUMI_INSTALL.script}, or ${PULUMI_INSTALL.brew}, or ${PULUMI_INSTALL.choco}), open a new shell so it is on PATH, and run again. ` +
-      `Or disable the apps in the config now and apply them later with \`${PULUMI_INSTALL.later}\`.`,
+      `Or build the cluster without them now (\`flatcar-k3s up --skip-apps …\`, or disable them in the config) and apply them later with \`${PULUMI_INSTALL.later}\`.`,
     detail: 'flatcar-k3s never downloads the Pulumi CLI by itself. This check runs before any VM is created.',
   });
 }

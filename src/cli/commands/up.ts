@@ -12,7 +12,7 @@ import { shJoin } from '../../shell/quote.js';
 export const name = 'up';
 export const summary = 'create or resume a cluster from a config file (non-interactive)';
 export const usage = `Usage: flatcar-k3s up --config FILE [--yes] [--demo] [--parallel N]
-                      [--recreate-template] [--no-merge-kubeconfig] [--preset NAME]
+                      [--recreate-template] [--no-merge-kubeconfig] [--skip-apps] [--preset NAME]
 
 Creates the cluster the config describes, or resumes it: every step is first checked against the
 real world (Proxmox, the VMs, k3s) and runs only when not done. Run the same command again after a
@@ -31,6 +31,8 @@ Options:
                            their own lower limits
   --recreate-template      build the Flatcar template again even if one exists
   --no-merge-kubeconfig    do not merge the cluster into ~/.kube/config
+  --skip-apps              build the cluster without its apps now (e.g. no Pulumi CLI yet); apply
+                           them later with "flatcar-k3s apps --config FILE"
 
 ${GLOBAL_USAGE}`;
 
@@ -49,6 +51,7 @@ const OPTIONS = {
   parallel: { type: 'string' },
   'recreate-template': { type: 'boolean' },
   'no-merge-kubeconfig': { type: 'boolean' },
+  'skip-apps': { type: 'boolean' },
 } as const;
 
 type Demo = Awaited<ReturnType<typeof import('../../demo/index.js').startDemo>>;
@@ -84,6 +87,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     } catch (err) {
       appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `up: ${(err as Error).message}`);
       throw err;
+    }
+    if (values['skip-apps']) {
+      // Build the cluster now, the apps later (`flatcar-k3s apps --config FILE`), e.g. without the Pulumi CLI.
+      const { withoutApps } = await import('../../pulumi/checks.js');
+      config = withoutApps(config);
     }
     return await runCluster(io, {
       config,
