@@ -26,6 +26,8 @@ export interface StepServices {
   pins: PinStore;
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Ask the user a yes/no question (terminal or UI); absent when nobody can answer (no TTY, CI). */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 export interface SecretStore {

@@ -465,3 +465,16 @@ describe('services: Proxmox TLS trust on first use', () => {
     }
   });
 });
+
+test('services expose the confirmation hook to steps (PVE host SSH key first use), and only when someone can answer', async () => {
+  const { createServices } = await import('../src/runner/services.js');
+  const { resolveConfig } = await import('../src/config/load.js');
+  const config = resolveConfig({ preset: 'homelab', proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!x', tokenSecret: '0d5c7a4e-9f1b-4c2d-8e3f-a1b2c3d4e5f6' } }, { env: {} });
+  const pins = { get: () => undefined, set: () => {} };
+  const secrets = { get: () => undefined, getOrCreate: (_n: string, make: () => string) => make(), set: () => {} };
+  const asked: string[] = [];
+  const withTty = createServices({ config, pins, secrets, confirm: async (q) => (asked.push(q), true) });
+  assert.equal(await withTty.confirm?.('Trust it?'), true);
+  assert.deepEqual(asked, ['Trust it?']);
+  assert.equal(createServices({ config, pins, secrets }).confirm, undefined);
+});

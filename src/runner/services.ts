@@ -81,6 +81,8 @@ export function createServices(opts: ServicesOptions): StepServices {
     },
     secrets: opts.secrets,
     pins: opts.pins,
+    // Steps ask through the same hook as the TLS first-use check (e.g. the PVE host's SSH key).
+    ...(opts.confirm ? { confirm: opts.confirm } : {}),
     now: opts.now ?? Date.now,
     async sleep(ms, signal) {
       await delay(ms, undefined, signal ? { signal } : undefined);

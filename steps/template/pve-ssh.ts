@@ -60,7 +60,7 @@ export function pveSshTarget(ctx: StepContext): SshTarget {
 
 /** A terminal/UI confirmation, when the services offer one (the same hook the TLS first-use check uses). */
 type Confirm = (question: string) => Promise<boolean>;
-const confirmOf = (ctx: StepContext): Confirm | undefined => (ctx.services as { confirm?: Confirm }).confirm;
+const confirmOf = (ctx: StepContext): Confirm | undefined => ctx.services.confirm;
 
 /** Connect with the pinning rules above; failures name the cause and the fix. */
 export async function connectPveSsh(ctx: StepContext): Promise<SshSession> {
