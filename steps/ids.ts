@@ -6,6 +6,8 @@ export const STEP = {
   templateReady: 'template:ready',
   /** Per node: `node:<name>:<phase>`. */
   node: (name: string, phase: string) => `node:${name}:${phase}`,
+  /** The k3s release pinned for the cluster. Outputs K3sReleaseRecord. */
+  k3sRelease: 'k3s:release',
   /** Every node Ready in Kubernetes. */
   clusterReady: 'cluster:ready',
   /** Kubeconfig written (and merged). Outputs KubeconfigOutputs. */
@@ -31,6 +33,14 @@ export interface TemplateOutputs {
   templateName: string;
   flatcarVersion: string;
   ignitionHash: string;
+}
+
+/** What the k3s release step records (the subset other phases read). */
+export interface K3sReleaseRecord {
+  /** As configured: "stable", "latest" or a release. */
+  requested: string;
+  /** The release actually installed, e.g. "v1.33.4+k3s1". */
+  version: string;
 }
 
 export interface KubeconfigOutputs {

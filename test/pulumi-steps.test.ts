@@ -289,7 +289,7 @@ describe('apps steps', () => {
     }
   });
 
-  test('a "stable" k3s version is taken from what the k3s step recorded', async () => {
+  test('a "stable" k3s version is taken from what the k3s release step recorded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fk3s-apps-'));
     try {
       const kubeconfigPath = join(dir, 'kubeconfig.yaml');
@@ -297,7 +297,7 @@ describe('apps steps', () => {
       const cfg = config({ systemUpgradeController: true }, { cluster: { name: 'homelab', k3sVersion: 'stable' } });
       const fake = new FakePulumi(FOUND, 1);
       const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
-      const c = ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'x' }, 'node:homelab-server-1:k3s': { k3sVersion: 'v1.34.1+k3s1' } } });
+      const c = ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'x' }, [STEP.k3sRelease]: { requested: 'stable', version: 'v1.34.1+k3s1', arch: 'amd64' } } });
       await infra.run(c);
       const resources = await runMocked(() => void fake.calls[0].o.program());
       assert.equal(resources.find((r) => r.name === 'agent-plan')!.inputs.spec.version, 'v1.34.1+k3s1');

@@ -13,7 +13,7 @@ import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '..
 import { previewAppsStack, stackStateExists, upAppsStack, type AppsProject, type AppsStackOptions, type AppsUpResult, type AppsPreviewResult } from '../../src/pulumi/automation.js';
 import { engineEventSink } from '../../src/pulumi/events.js';
 import type { Program, ProgramArgs } from '../../src/pulumi/programs/common.js';
-import { STEP, type KubeconfigOutputs } from '../ids.js';
+import { STEP, type K3sReleaseRecord, type KubeconfigOutputs } from '../ids.js';
 import type { CheckResult, Step, StepContext, StepOutputs } from '../types.js';
 import { DEMO_SKIP_REASON } from './preflight.js';
 import { enabledApps } from './names.js';
@@ -53,15 +53,12 @@ export interface StackStepSpec {
 
 const PINNED_K3S = /^v\d+\.\d+\.\d+\+k3s\d+$/;
 
-/** The cluster's k3s release: the config when pinned, else what a k3s step recorded (outputs.k3sVersion). */
-export function resolvedK3sVersion(ctx: Pick<StepContext, 'config' | 'outputsMatching'>): string | undefined {
+/** The cluster's k3s release: the config when pinned, else the release the k3s release step resolved and recorded. */
+export function resolvedK3sVersion(ctx: Pick<StepContext, 'config' | 'outputs'>): string | undefined {
   const v = ctx.config.cluster.k3sVersion;
   if (PINNED_K3S.test(v)) return v;
-  for (const { outputs } of ctx.outputsMatching('')) {
-    const rec = outputs.k3sVersion;
-    if (typeof rec === 'string' && PINNED_K3S.test(rec)) return rec;
-  }
-  return undefined;
+  const rec = ctx.outputs<K3sReleaseRecord & Record<string, unknown>>(STEP.k3sRelease);
+  return rec && rec.requested === v && PINNED_K3S.test(rec.version) ? rec.version : undefined;
 }
 
 export class AppsStackStep implements Step {

@@ -23,7 +23,7 @@ export const NODES_STEP = {
   /** Every node's Ignition snippet uploaded to the PVE snippets storage. */
   snippets: 'nodes:snippets',
   /** The k3s version resolved and its sha256 (and the air-gap binary downloaded). */
-  k3sRelease: 'k3s:release',
+  k3sRelease: STEP.k3sRelease,
   clone: (name: string) => STEP.node(name, 'clone'),
   vm: (name: string) => STEP.node(name, 'vm'),
   start: (name: string) => STEP.node(name, 'start'),
@@ -259,9 +259,19 @@ export function explainSshError(err: unknown, name: string): unknown {
 }
 
 /**
- * Poll `probe` until it returns a value, with an interval that grows with the time waited (5 %, 50 ms – 2 s),
+ * Poll `probe` until it returns a value, with an interval that grows with the time waited (2 %, 25 ms – 1 s:
+ * a probe is one or two SSH round trips, cheap next to the time a late notice costs on the critical path;
+ * the 25 ms grow when many waits run at once),
  * reporting progress. Throws RemoteError after timeoutMs.
  */
+/**
+ * Waits (pollUntil, awaitTask) under way in this process. Polling fast is cheap for a few waits; with
+ * dozens at once (200 agents joining) the probes themselves cost CPU, SSH and API time, so the
+ * shortest interval grows with their number (25 ms × waits / 4).
+ */
+let activeWaits = 0;
+const minPollMs = (floor: number) => floor * Math.max(1, activeWaits / 4);
+
 export async function pollUntil<T>(
   ctx: StepContext,
   what: string,
@@ -269,17 +279,22 @@ export async function pollUntil<T>(
   opts: { timeoutMs: number; fix?: string; onTimeout?: () => Promise<string | undefined> },
 ): Promise<T> {
   const started = ctx.services.now();
-  for (;;) {
-    if (ctx.signal.aborted) throw new AbortedError();
-    const v = await probe();
-    if (v !== undefined) return v;
-    const waited = ctx.services.now() - started;
-    if (waited > opts.timeoutMs) {
-      const detail = opts.onTimeout ? await opts.onTimeout().catch(() => undefined) : undefined;
-      throw new RemoteError(`Timed out after ${Math.round(waited / 1000)} s waiting for ${what}`, { fix: opts.fix, detail });
+  activeWaits++;
+  try {
+    for (;;) {
+      if (ctx.signal.aborted) throw new AbortedError();
+      const v = await probe();
+      if (v !== undefined) return v;
+      const waited = ctx.services.now() - started;
+      if (waited > opts.timeoutMs) {
+        const detail = opts.onTimeout ? await opts.onTimeout().catch(() => undefined) : undefined;
+        throw new RemoteError(`Timed out after ${Math.round(waited / 1000)} s waiting for ${what}`, { fix: opts.fix, detail });
+      }
+      ctx.progress(`waiting for ${what} (${Math.round(waited / 1000)} s)`);
+      await ctx.services.sleep(Math.min(1000, Math.max(minPollMs(25), waited * 0.02)), ctx.signal);
     }
-    ctx.progress(`waiting for ${what} (${Math.round(waited / 1000)} s)`);
-    await ctx.services.sleep(Math.min(2000, Math.max(50, waited * 0.05)), ctx.signal);
+  } finally {
+    activeWaits--;
   }
 }
 
@@ -295,17 +310,22 @@ export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSes
 
 /**
  * Wait for a Proxmox task, polling its status at an interval that grows with the time waited
- * (20 ms – 1 s), then let the client's waitTask report the result (exit status, log tail). Short tasks
+ * (10 %, 20 ms – 1 s), then let the client's waitTask report the result (exit status, log tail). Short tasks
  * (a linked clone, a resize) hold Proxmox locks and our clone slots only as long as they run.
  */
 export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: string, upid: Upid): Promise<PveTaskStatus> {
   const started = ctx.services.now();
-  for (;;) {
-    if (ctx.signal.aborted) throw new AbortedError();
-    const st = await pve.taskStatus(node, upid);
-    if (st.status === 'stopped') break;
-    const waited = ctx.services.now() - started;
-    await ctx.services.sleep(Math.min(1000, Math.max(20, waited * 0.25)), ctx.signal);
+  activeWaits++;
+  try {
+    for (;;) {
+      if (ctx.signal.aborted) throw new AbortedError();
+      const st = await pve.taskStatus(node, upid);
+      if (st.status === 'stopped') break;
+      const waited = ctx.services.now() - started;
+      await ctx.services.sleep(Math.min(1000, Math.max(minPollMs(20), waited * 0.1)), ctx.signal);
+    }
+  } finally {
+    activeWaits--;
   }
   return pve.waitTask(node, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug') });
 }
