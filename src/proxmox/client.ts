@@ -463,7 +463,12 @@ export class PveClient implements ProxmoxClient {
     const timeoutMs = opts.timeoutMs ?? this.t.taskTimeoutMs;
     const started = this.now();
     let logPos = 0;
-    let delay = Math.min(200, this.t.taskPollMs);
+    // Poll at ~10 % of the time waited (at least min(50 ms, taskPollMs), at most 2 × max(taskPollMs, 200 ms)
+    // = 1 s by default): a short task (template, resize: ~1 s) is seen done within tens of ms instead
+    // of up to a fixed 200–2000 ms step, and a long one (download, import) costs about 10 status reads a
+    // doubling of its duration.
+    const minDelay = Math.min(50, this.t.taskPollMs);
+    const maxDelay = Math.max(this.t.taskPollMs, 200) * 2;
     const allLines: string[] = [];
     const readLog = async () => {
       try {
@@ -495,8 +500,7 @@ export class PveClient implements ProxmoxClient {
           detail: `${upid}\n${allLines.slice(-15).join('\n')}`,
         });
       }
-      await this.sleep(delay, opts.signal);
-      delay = Math.min(Math.round(delay * 1.5), Math.max(this.t.taskPollMs, 200) * 4);
+      await this.sleep(Math.min(maxDelay, Math.max(minDelay, Math.round((this.now() - started) * 0.1))), opts.signal);
     }
   }
 
