@@ -87,8 +87,9 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
           signal: ctx.signal,
           timeoutMs: 10 * 60_000,
           // A booting VM refuses or does not answer yet: trying often costs little and notices it at once.
-          initialDelayMs: 50,
-          maxDelayMs: 250,
+          // (every 100 ms at most: a refused connection is a round trip; a late notice delays k3s)
+          initialDelayMs: 25,
+          maxDelayMs: 100,
           onWait: () => ctx.progress(`waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`),
         });
       } catch (err) {
