@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import ssh2 from 'ssh2';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
 import { simClient, type SimClient } from './sim-client.js';
+import { generateEd25519KeyPair } from '../src/ssh/keys.js'; // ssh2's generator makes a malformed key ~1 in 256
 
-const realKey = (): string => ssh2.utils.generateKeyPairSync('ed25519', { comment: 'me@host' }).public.trim();
+const realKey = (): string => generateEd25519KeyPair('me@host').publicKeyLine;
 
 let sim: Simulator;
 let c: SimClient;

@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import ssh2 from 'ssh2';
 import { startSimulator, type GuestHooks, type Simulator } from '../src/sim/index.js';
 import { simClient, type SimClient } from './sim-client.js';
+import { generateEd25519KeyPair } from '../src/ssh/keys.js'; // ssh2's generator makes a malformed key ~1 in 256
 
 /** A qcow2 header announcing an 8 GiB virtual disk. */
 function fakeQcow2(virtualSize = 8 * 1024 ** 3): Buffer {
@@ -42,7 +42,7 @@ function controlledGuests(): GuestHooks & { release(vmid: number): void; booted:
 }
 
 const image = fakeQcow2();
-const publicKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'me@host' }).public.trim();
+const publicKey = generateEd25519KeyPair('me@host').publicKeyLine;
 const sha256 = createHash('sha256').update(image).digest('hex');
 
 describe('PVE 8.4 behaviour', () => {
