@@ -73,3 +73,20 @@ test('a replaced cluster token (lost secrets file) stops with the reason instead
   assert.match(f!.error.fix ?? '', /secrets file/);
   assert.ok(!JSON.stringify(r.failed).includes('f'.repeat(64)), 'the token is not in the error');
 });
+
+test('an agent whose token the cluster refuses is not taken as joined because its unit is active', async () => {
+  const env = await startE2e({ preset: 'homelab' });
+  envs.push(env);
+  assert.equal((await env.up()).status, 'succeeded');
+  // The running cluster now answers to another token (as if it had been created from another state).
+  const cluster = env.guests.node('homelab-server-1')!.cluster!;
+  (cluster as { token: string }).token = 'e'.repeat(64);
+  const { resolveConfig, deepMerge } = await import('../src/config/load.js');
+  const grown = resolveConfig(deepMerge(env.raw, { nodes: { agents: { count: 3 } } }) as Record<string, unknown>, { env: {} });
+  const r = await env.up({ config: grown });
+  assert.equal(r.status, 'failed');
+  const f = r.failed.find((x) => x.id === 'node:homelab-agent-3:k3s');
+  assert.ok(f, JSON.stringify(r.failed));
+  assert.match(f!.error.message, /homelab-agent-3 refuses the cluster token/);
+  assert.ok(!cluster.nodes.has('homelab-agent-3'), 'the agent never joined');
+});

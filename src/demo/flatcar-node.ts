@@ -901,7 +901,22 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
         return restartLoop(`failed to get CA certs: Get "${serverUrl}/cacerts": dial tcp ${host}:6443: connect: connection refused`);
       }
       if (cluster.token !== token) {
-        return restartLoop(`starting kubernetes: preparing server: failed to validate token: token CA hash does not match the Cluster CA certificate hash`);
+        const refused = `starting kubernetes: preparing server: failed to validate token: token CA hash does not match the Cluster CA certificate hash`;
+        if (role === 'agent') {
+          // Type=exec: systemd shows the agent "active" while it starts; it exits on the bad token a
+          // moment later, then restarts after RestartSec. An installer must not take "active" for "joined".
+          u.state = 'active';
+          later(Math.max(dur(1), 100), () => {
+            if (!alive()) return;
+            journal('fatal', refused);
+            u.state = 'activating';
+            later(Math.max(dur(5), 500), () => {
+              if (alive()) attempt();
+            });
+          });
+          return;
+        }
+        return restartLoop(refused);
       }
       if (role === 'server') {
         if (Date.now() < cluster.learnerBusyUntil && !(cluster.nodes.get(nodeName)?.owner === node)) {

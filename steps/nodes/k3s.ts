@@ -24,6 +24,7 @@ import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import {
   LANES,
   NODES_STEP,
+  connectNode,
   firstServer,
   pollUntil,
   recorded,
@@ -150,7 +151,16 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           onLine: (line, stream) => (/^RESULT /.test(line) ? undefined : ctx.log(line, stream === 'stderr' ? 'warn' : 'info')),
         });
         if (result === 'unchanged') ctx.log(`k3s ${rel.version} was already installed on ${node.name}; waiting for it`);
-        await waitForK3s(ctx, s, node, unit);
+        if (node.role === 'agent') {
+          // An agent's unit (Type=exec) is "active" before it has talked to a server: done means the
+          // cluster lists the node, as the first server sees it.
+          const probe = registrationProbe(ctx, first.name, node.name);
+          try {
+            await waitForK3s(ctx, s, node, unit, probe.registered);
+          } finally {
+            await probe.close();
+          }
+        } else await waitForK3s(ctx, s, node, unit);
         if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
       });
       const joined = config.nodes.vip ?? first.name;
@@ -165,8 +175,38 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
   }
 }
 
-/** Servers: until the node is Ready in its own API. Agents: until the unit is active. Stops on fatal token errors. */
-async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string): Promise<void> {
+/**
+ * For an agent: is it registered with the cluster? Asks the first server (one session, opened on first
+ * use and reused). A server that cannot be reached right now counts as "not yet".
+ */
+export function registrationProbe(ctx: StepContext, serverName: string, nodeName: string): { registered: () => Promise<boolean>; close: () => Promise<void> } {
+  let server: Promise<SshSession> | undefined;
+  return {
+    async registered() {
+      server ??= connectNode(ctx, serverName, { timeoutMs: 30_000 }).catch((err: unknown) => {
+        server = undefined;
+        throw err;
+      });
+      try {
+        return (await readNodes(await server, ctx.signal))?.has(nodeName) ?? false;
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        ctx.log(`could not ask ${serverName} about ${nodeName} yet: ${(err as Error).message}`, 'debug');
+        return false;
+      }
+    },
+    async close() {
+      const s = await server?.catch(() => undefined);
+      await s?.close().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Servers: until the node is Ready in its own API. Agents: until the unit is active and the cluster
+ * lists the node (`registered`). Stops on fatal token errors in the unit's journal.
+ */
+async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string, registered?: () => Promise<boolean>): Promise<void> {
   let probes = 0;
   const journal = async () => (await s.exec(sh`sudo journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
   await pollUntil(
@@ -176,10 +216,15 @@ async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, un
       probes++;
       const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();
       if (state === 'active') {
-        if (node.role === 'agent') return true;
-        const nodes = await readNodes(s, ctx.signal);
-        if (nodes?.get(node.name)) return true;
-      } else if (probes % 4 === 0) {
+        if (node.role === 'agent') {
+          if (!registered || (await registered())) return true;
+        } else {
+          const nodes = await readNodes(s, ctx.signal);
+          if (nodes?.get(node.name)) return true;
+        }
+      }
+      // A unit that restarts (or an agent that runs but cannot join) says why in its journal.
+      if (probes % 4 === 0 && (state !== 'active' || node.role === 'agent')) {
         const j = await journal();
         const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
         if (fatal) {
