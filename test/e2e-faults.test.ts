@@ -90,3 +90,15 @@ test('an agent whose token the cluster refuses is not taken as joined because it
   assert.match(f!.error.message, /homelab-agent-3 refuses the cluster token/);
   assert.ok(!cluster.nodes.has('homelab-agent-3'), 'the agent never joined');
 });
+
+test('an agent the cluster no longer lists is not "done": the next up restarts its agent and it registers again', async () => {
+  const env = await startE2e({ preset: 'homelab' });
+  envs.push(env);
+  assert.equal((await env.up()).status, 'succeeded');
+  const cluster = env.guests.node('homelab-server-1')!.cluster!;
+  cluster.nodes.delete('homelab-agent-2'); // kubectl delete node homelab-agent-2
+  const r = await env.up();
+  assert.equal(r.status, 'succeeded', JSON.stringify(r.failed, null, 2));
+  assert.ok(cluster.nodes.has('homelab-agent-2'), 'registered again');
+  assert.ok(env.events.some((e) => e.type === 'log' && /homelab-agent-2 runs k3s-agent but homelab-server-1 does not list it/.test(e.line)));
+});

@@ -602,6 +602,16 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
             io.err('Failed to ' + sub + ': Interactive authentication required.');
             return 1;
           }
+          if (sub === 'restart') {
+            const names = args.filter((a) => !a.startsWith('-') && a !== 'restart').map((u) => u.replace(/\.service$/, ''));
+            const unknown = names.find((u) => !node.units.has(u));
+            if (unknown || names.length === 0) {
+              io.err(`Failed to restart ${unknown ?? ''}.service: Unit ${unknown ?? ''}.service not found.`);
+              return 5;
+            }
+            for (const u of names) startUnit(node, u);
+            return 0;
+          }
           io.err(`systemctl ${sub}: not simulated by the demo node`);
           return 1;
         }

@@ -127,6 +127,13 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         if (node.role === 'server') {
           const nodes = await readNodes(s, ctx.signal);
           if (!nodes?.get(node.name)) return { done: false, reason: `${node.name} is not Ready in the cluster yet` };
+        } else {
+          const probe = registrationProbe(ctx, first.name, node.name);
+          try {
+            if (!(await probe.registered())) return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
+          } finally {
+            await probe.close();
+          }
         }
         return { done: true, outputs: outputs(ctx, rel, files), reason: `k3s ${rel.version} is active with the wanted config` };
       });
@@ -156,6 +163,12 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           // cluster lists the node, as the first server sees it.
           const probe = registrationProbe(ctx, first.name, node.name);
           try {
+            if (result === 'unchanged' && !(await probe.registered())) {
+              // Installed and running, yet unknown to the cluster (its Node object was deleted): the
+              // kubelet registers again when the agent restarts.
+              ctx.log(`${node.name} runs ${unit} but ${first.name} does not list it: restarting ${unit}`, 'warn');
+              await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
+            }
             await waitForK3s(ctx, s, node, unit, probe.registered);
           } finally {
             await probe.close();
