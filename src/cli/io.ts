@@ -2,6 +2,7 @@
  * The streams and environment a command works with. Commands never reach for `process` directly,
  * so tests and the real terminal drive the same code.
  */
+import { UserError } from '../errors.js';
 import type { Readable, Writable } from 'node:stream';
 
 export type InStream = Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
@@ -50,4 +51,10 @@ export function isCi(env: NodeJS.ProcessEnv): boolean {
 
 export function writeLine(stream: OutStream, line = ''): void {
   stream.write(line + '\n');
+}
+
+/** Commands that change things ask first; without a terminal to answer on they need --yes. */
+export function requireAnswerable(yes: boolean, io: CliIo, what: string, fix: string): void {
+  if (yes || io.stdin.isTTY) return;
+  throw new UserError(`${what}, but stdin is not a terminal to answer on`, { fix });
 }

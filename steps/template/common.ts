@@ -210,16 +210,8 @@ export async function waitForUnlock(ctx: StepContext, pve: ProxmoxClient, vmid: 
   }
 }
 
-/** "8.4.1" >= "8.4": numeric, missing parts count as 0. */
-export function versionAtLeast(version: string, min: string): boolean {
-  const a = version.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  const b = min.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d > 0;
-  }
-  return true;
-}
+/** "8.4.1" >= "8.4" (the one comparison, shared with the Proxmox client). */
+export { pveVersionAtLeast as versionAtLeast } from '../../src/proxmox/version.js';
 
 /** PVE 8.4 (libpve-storage-perl 8.3.6) is the first that downloads .qcow2 into `import` content. */
 export const IMPORT_CONTENT_SINCE = '8.4';

@@ -5,7 +5,7 @@
  */
 import { EXIT, UserError } from '../../errors.js';
 import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
-import { isPlain, writeLine, type CliIo } from '../io.js';
+import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
 import { shJoin } from '../../shell/quote.js';
 
 export const name = 'apps';
@@ -34,11 +34,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(argv, OPTIONS, usage);
   if (!values.config && !values.preset) throw new UsageError('apps needs --config FILE', usage);
   const yes = values.yes ?? false;
-  if (!yes && !io.stdin.isTTY) {
-    throw new UserError('apps changes the cluster and asks before it does, but stdin is not a terminal to answer on', {
-      fix: 'Run it in a terminal, or pass --yes to apply without asking.',
-    });
-  }
+  requireAnswerable(yes, io, 'apps changes the cluster and asks before it does', 'Run it in a terminal, or pass --yes to apply without asking.');
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s apps ${shJoin(argv)}`;
   const [{ loadCliConfig }, { ClusterRun, clusterDirFor }, { readState }, { appsOnlySteps }, { anyAppEnabled }, { STEP }, { attachPrinter }, { askYesNo }] = await Promise.all([

@@ -5,9 +5,9 @@
  * cluster's kubeconfig entries, then its state records and secrets. Runs as steps through the same
  * runner as `up` (lock, run log, Ctrl-C, resume by running it again).
  */
-import { EXIT, UserError } from '../../errors.js';
-import { GLOBAL_USAGE, globalLogFile, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
-import { isPlain, writeLine, type CliIo } from '../io.js';
+import { EXIT } from '../../errors.js';
+import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
+import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
 import { shJoin } from '../../shell/quote.js';
 
 export const name = 'destroy';
@@ -44,23 +44,17 @@ const OPTIONS = {
   demo: { type: 'boolean' },
 } as const;
 
-type Demo = Awaited<ReturnType<typeof import('../../demo/index.js').startDemo>>;
-
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(argv, OPTIONS, usage);
   if (!values.config && !values.preset && !values.demo) throw new UsageError('destroy needs --config FILE (or --demo)', usage);
   const yes = values.yes ?? false;
-  if (!yes && !io.stdin.isTTY) {
-    throw new UserError('destroy deletes VMs on Proxmox and asks before it does, but stdin is not a terminal to answer on', {
-      fix: 'Run it in a terminal, or pass --yes to delete without asking (the list of what goes is printed either way).',
-    });
-  }
+  requireAnswerable(yes, io, 'destroy deletes VMs on Proxmox and asks before it does', 'Run it in a terminal, or pass --yes to delete without asking (the list of what goes is printed either way).');
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s destroy ${shJoin(argv)}`;
   const keepTemplate = values['keep-template'] ?? false;
-  const [{ loadCliConfig }, { appendLogLine }, { ClusterRun, clusterDirFor }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter }, { askYesNo }, { STEP }] = await Promise.all([
+  const [{ loadCliConfig }, { startCliDemo }, { ClusterRun, clusterDirFor }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter }, { askYesNo }, { STEP }] = await Promise.all([
     import('../config-source.js'),
-    import('../../log/file.js'),
+    import('../demo-run.js'),
     import('../../runner/session.js'),
     import('../../runner/state.js'),
     import('../../../steps/destroy/index.js'),
@@ -68,15 +62,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     import('../prompt.js'),
     import('../../../steps/ids.js'),
   ]);
-  let demoLog: (line: string) => void = (line) => appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `demo: ${line}`);
-  let demo: Demo | undefined;
+  const demo = await startCliDemo(values.demo, globals, io);
   try {
-    if (values.demo) {
-      const mod = await import('../../demo/index.js');
-      writeLine(io.stdout, 'Starting the demo: a simulated Proxmox VE (nothing real is touched)…');
-      demo = await mod.startDemo({ stateDir: globals.stateDir, speed: mod.demoSpeedFromEnv(io.env), log: (line) => demoLog(line) });
-    }
-    const { config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo?.overrides, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd);
+    const { config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo.overrides, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd);
     const canAsk = Boolean(io.stdin.isTTY);
     let store: import('../../runner/state.js').StateStore | undefined;
     const state = storeForget(() => store!);
@@ -93,7 +81,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       confirm: canAsk ? (q) => askYesNo(io.stdin, io.stderr, q) : undefined,
     });
     store = run.store;
-    demoLog = (line) => run.log.write(`demo: ${line}`);
+    demo.setLog((line) => run.log.write(`demo: ${line}`));
     const controller = new AbortController();
     let signals = 0;
     const uninstall = io.onSignal?.((sig) => {
@@ -165,6 +153,6 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       run.close();
     }
   } finally {
-    await demo?.close();
+    await demo.close();
   }
 }

@@ -3,10 +3,9 @@
  * (y/N) unless --yes, then one line per step transition and step log line. Every step is checked
  * against the real world first, so running `up` again is how a failed or interrupted run resumes.
  */
-import { fitDemoOverrides } from '../../demo/overrides.js';
-import { EXIT, UserError } from '../../errors.js';
+import { EXIT } from '../../errors.js';
 import { GLOBAL_USAGE, globalLogFile, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
-import { isPlain, writeLine, type CliIo } from '../io.js';
+import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
 import { shJoin } from '../../shell/quote.js';
 
 export const name = 'up';
@@ -54,36 +53,22 @@ const OPTIONS = {
   'skip-apps': { type: 'boolean' },
 } as const;
 
-type Demo = Awaited<ReturnType<typeof import('../../demo/index.js').startDemo>>;
-
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(argv, OPTIONS, usage);
   const parallel = parseParallel(values.parallel, usage);
   if (!values.config && !values.preset && !values.demo) throw new UsageError('up needs --config FILE (or --demo)', usage);
   const yes = values.yes ?? false;
-  if (!yes && !io.stdin.isTTY) {
-    throw new UserError('up changes things on Proxmox and asks before it does, but stdin is not a terminal to answer on', {
-      fix: 'Run it in a terminal, or pass --yes to proceed without asking (review the steps first with "flatcar-k3s plan --config FILE").',
-    });
-  }
+  requireAnswerable(yes, io, 'up changes things on Proxmox and asks before it does', 'Run it in a terminal, or pass --yes to proceed without asking (review the steps first with "flatcar-k3s plan --config FILE").');
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s up ${shJoin(argv)}`;
   const plain = isPlain(io);
-  const { loadCliConfig } = await import('../config-source.js');
-  const { appendLogLine } = await import('../../log/file.js');
-
+  const [{ loadCliConfig }, { appendLogLine }, { startCliDemo }] = await Promise.all([import('../config-source.js'), import('../../log/file.js'), import('../demo-run.js')]);
   // Lines from the demo simulator before the run log is open go to the global log.
-  let demoLog: (line: string) => void = (line) => appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `demo: ${line}`);
-  let demo: Demo | undefined;
+  const demo = await startCliDemo(values.demo, globals, io);
   try {
-    if (values.demo) {
-      const mod = await import('../../demo/index.js');
-      writeLine(io.stdout, 'Starting the demo: a simulated Proxmox VE (nothing real is touched)…');
-      demo = await mod.startDemo({ stateDir: globals.stateDir, speed: mod.demoSpeedFromEnv(io.env), log: (line) => demoLog(line) });
-    }
     let config;
     try {
-      ({ config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo ? (doc: Record<string, unknown>) => fitDemoOverrides(demo!.overrides, doc) : undefined, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd));
+      ({ config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo.overrides, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd));
     } catch (err) {
       appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `up: ${(err as Error).message}`);
       throw err;
@@ -107,10 +92,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         // The demo's cluster is simulated: never merge it into the user's real ~/.kube/config.
         mergeKubeconfig: !values['no-merge-kubeconfig'] && !values.demo,
       },
-      setDemoLog: (fn) => (demoLog = fn),
+      setDemoLog: demo.setLog,
     });
   } finally {
-    await demo?.close();
+    await demo.close();
   }
 }
 
