@@ -7,7 +7,7 @@
  * - a mutation whose answer was lost is never re-sent: create/clone re-check by reading;
  * - tickets are renewed before they expire (2 h) and once on 401.
  */
-import { ProxmoxEngine } from 'proxmox-api';
+import type { ProxmoxEngine } from 'proxmox-api';
 import { AbortedError, RemoteError, UserError } from '../errors.js';
 import type {
   PveAgentInterface,
@@ -102,41 +102,50 @@ export function rootOnlyParameter(params: Record<string, unknown>): string | und
 
 const UUID_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** proxmox-api's engine with ticket renewal before expiry and on demand (401). */
-class PveEngine extends ProxmoxEngine {
-  private ticketAt = 0;
-  private pendingLogin?: Promise<{ ticket: string; CSRFPreventionToken: string }>;
-  constructor(
-    options: ConstructorParameters<typeof ProxmoxEngine>[0],
-    private readonly ticketAuth: boolean,
-    private readonly now: () => number,
-  ) {
-    super(options);
-  }
-  override getTicket(): Promise<{ ticket: string; CSRFPreventionToken: string }> {
-    if (!this.ticketAuth) return super.getTicket();
-    if (this.ticket && this.CSRFPreventionToken && this.now() - this.ticketAt < TICKET_RENEW_MS) return super.getTicket();
-    if (!this.pendingLogin) {
+/**
+ * proxmox-api's engine with ticket renewal before expiry and on demand (401). The class is built on
+ * first connect: proxmox-api (and what it pulls in) stays out of plan/--help, which only import this module.
+ */
+async function definePveEngine() {
+  const { ProxmoxEngine } = await import('proxmox-api');
+  return class PveEngine extends ProxmoxEngine {
+    private ticketAt = 0;
+    private pendingLogin?: Promise<{ ticket: string; CSRFPreventionToken: string }>;
+    constructor(
+      options: ConstructorParameters<typeof ProxmoxEngine>[0],
+      private readonly ticketAuth: boolean,
+      private readonly now: () => number,
+    ) {
+      super(options);
+    }
+    override getTicket(): Promise<{ ticket: string; CSRFPreventionToken: string }> {
+      if (!this.ticketAuth) return super.getTicket();
+      if (this.ticket && this.CSRFPreventionToken && this.now() - this.ticketAt < TICKET_RENEW_MS) return super.getTicket();
+      if (!this.pendingLogin) {
+        this.ticket = undefined;
+        this.CSRFPreventionToken = undefined;
+        this.pendingLogin = super
+          .getTicket()
+          .then((t) => {
+            this.ticketAt = this.now();
+            return t;
+          })
+          .finally(() => {
+            this.pendingLogin = undefined;
+          });
+      }
+      return this.pendingLogin;
+    }
+    invalidateTicket(): void {
+      if (!this.ticketAuth) return;
       this.ticket = undefined;
       this.CSRFPreventionToken = undefined;
-      this.pendingLogin = super
-        .getTicket()
-        .then((t) => {
-          this.ticketAt = this.now();
-          return t;
-        })
-        .finally(() => {
-          this.pendingLogin = undefined;
-        });
     }
-    return this.pendingLogin;
-  }
-  invalidateTicket(): void {
-    if (!this.ticketAuth) return;
-    this.ticket = undefined;
-    this.CSRFPreventionToken = undefined;
-  }
+  };
 }
+type PveEngine = InstanceType<Awaited<ReturnType<typeof definePveEngine>>>;
+let pveEngineClass: ReturnType<typeof definePveEngine> | undefined;
+const loadPveEngine = () => (pveEngineClass ??= definePveEngine());
 
 function isNetworkError(err: unknown): boolean {
   if (findCause(err, PveHttpError) || findCause(err, UserError)) return false;
@@ -659,6 +668,7 @@ export async function createProxmoxClient(opts: CreateProxmoxClientOptions, tuni
       ? { host: url.hostname, port, tokenID: opts.tokenId!, tokenSecret: opts.tokenSecret!.trim().toLowerCase(), queryTimeout: opts.timeoutMs ?? 60_000, authTimeout: opts.timeoutMs ?? 15_000 }
       : { host: url.hostname, port, username: opts.username!, password: opts.password!, queryTimeout: opts.timeoutMs ?? 60_000, authTimeout: opts.timeoutMs ?? 15_000 };
   const transport = pveTransport(tls.agent);
+  const PveEngine = await loadPveEngine();
   const engine = new PveEngine({ ...engineOpts, schema: 'https', fetch: transport.fetch as never }, auth.kind === 'ticket', now);
   const client = new PveClient(engine, transport, tls.agent, base, auth, pin ?? '', log, tuning);
   let v: PveVersion;

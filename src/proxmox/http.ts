@@ -11,7 +11,8 @@
  * - The login request (/access/ticket) gets its real status (the library handles that path itself);
  *   its failure is kept for `lastLoginFailure`.
  */
-import { fetch as undiciFetch, Response, type Agent } from 'undici';
+import type { Agent, Response } from 'undici';
+import { lazyRequire } from '../lazy-require.js';
 import { PveHttpError } from './errors.js';
 
 export interface RequestInitLike {
@@ -21,6 +22,9 @@ export interface RequestInitLike {
   signal?: AbortSignal;
 }
 export type PveFetch = (url: string | URL, init?: RequestInitLike) => Promise<Response>;
+
+/** undici loads on the first request, not at import (plan/--help build steps that import this module). */
+const undici = lazyRequire<typeof import('undici')>('undici');
 
 const MARKER = '__flatcarK3sFailure';
 
@@ -32,7 +36,7 @@ export interface PveTransport {
 }
 
 function jsonResponse(body: unknown, statusText = 'OK'): Response {
-  return new Response(JSON.stringify(body), { status: 200, statusText, headers: { 'content-type': 'application/json;charset=UTF-8' } });
+  return new (undici().Response)(JSON.stringify(body), { status: 200, statusText, headers: { 'content-type': 'application/json;charset=UTF-8' } });
 }
 
 export function pveTransport(agent: Agent): PveTransport {
@@ -57,7 +61,7 @@ export function pveTransport(agent: Agent): PveTransport {
     let text: string;
     let type: string;
     try {
-      const res = await undiciFetch(u, { method, headers, body: init.body, signal: init.signal, dispatcher: agent });
+      const res = await undici().fetch(u, { method, headers, body: init.body, signal: init.signal, dispatcher: agent });
       status = res.status;
       statusText = res.statusText;
       type = res.headers.get('content-type') ?? '';
@@ -66,7 +70,7 @@ export function pveTransport(agent: Agent): PveTransport {
       const e = err instanceof Error ? err : new Error(String(err));
       if (isLogin) {
         loginFailure = e;
-        return new Response('', { status: 599, statusText: 'network error' });
+        return new (undici().Response)('', { status: 599, statusText: 'network error' });
       }
       return park(e);
     }
@@ -77,10 +81,10 @@ export function pveTransport(agent: Agent): PveTransport {
     }
     if (isLogin) {
       loginFailure = failure;
-      return failure ? new Response('', { status: status === 200 ? 502 : status, statusText }) : jsonResponse(JSON.parse(text));
+      return failure ? new (undici().Response)('', { status: status === 200 ? 502 : status, statusText }) : jsonResponse(JSON.parse(text));
     }
     if (failure) return park(failure);
-    return new Response(text, { status: 200, statusText, headers: { 'content-type': 'application/json;charset=UTF-8' } });
+    return new (undici().Response)(text, { status: 200, statusText, headers: { 'content-type': 'application/json;charset=UTF-8' } });
   };
   return {
     fetch,

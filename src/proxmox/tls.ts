@@ -6,7 +6,8 @@
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { Agent, buildConnector } from 'undici';
+import type { Agent, buildConnector } from 'undici';
+import { lazyRequire } from '../lazy-require.js';
 import { UserError } from '../errors.js';
 import { tlsPinMismatchError } from './errors.js';
 
@@ -77,6 +78,9 @@ export function unreachable(url: string, err: Error): UserError {
   });
 }
 
+/** undici loads when an agent is built, not at import (plan/--help build steps that import this module). */
+const undici = lazyRequire<typeof import('undici')>('undici');
+
 export interface TlsAgent {
   agent: Agent;
   /** Fingerprint of the last verified server certificate (CA mode) or the pin. */
@@ -104,6 +108,7 @@ export function proxmoxAgent(opts: { pin?: string; caFile?: string; connectTimeo
   const pin = opts.pin ? normalizeFingerprint(opts.pin) : undefined;
   let seen: string | undefined = pin;
   // No session cache: every connection does a full handshake, so the certificate is always there to check.
+  const { Agent, buildConnector } = undici();
   const base = buildConnector({ ...(ca ? { ca, rejectUnauthorized: true } : { rejectUnauthorized: false }), maxCachedSessions: 0, timeout: opts.connectTimeoutMs ?? 10_000 });
   const connect: buildConnector.connector = (options, callback) => {
     base(options, (err, socket) => {

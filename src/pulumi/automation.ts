@@ -8,7 +8,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalWorkspace, type EngineEvent, type OpMap, type PulumiCommand, type Stack } from '@pulumi/pulumi/automation/index.js';
+import type { EngineEvent, OpMap, PulumiCommand, Stack } from '@pulumi/pulumi/automation/index.js';
 import { AbortedError, RemoteError, UserError } from '../errors.js';
 import { isPulumiMissing, pulumiCliMissingError } from './cli.js';
 import { shq } from '../shell/quote.js';
@@ -48,6 +48,8 @@ export function pulumiPaths(clusterDir: string, project: AppsProject): PulumiPat
 export async function openAppsStack(o: AppsStackOptions): Promise<Stack> {
   const paths = pulumiPaths(o.clusterDir, o.project);
   for (const d of [paths.root, paths.backendDir, paths.workDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  // The SDK loads here, not at import: plan/--help build the apps steps that import this module.
+  const { LocalWorkspace } = await import('@pulumi/pulumi/automation/index.js');
   try {
     return await LocalWorkspace.createOrSelectStack(
       { stackName: o.stackName, projectName: o.project, program: async () => o.program() },

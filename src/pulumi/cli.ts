@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { PulumiCommand } from '@pulumi/pulumi/automation/index.js';
+import type { PulumiCommand } from '@pulumi/pulumi/automation/index.js';
 import { UserError } from '../errors.js';
 
 export const PULUMI_INSTALL = {
@@ -51,6 +51,8 @@ export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env, p
 export async function detectPulumiCli(env: NodeJS.ProcessEnv = process.env): Promise<PulumiCliStatus> {
   const path = findOnPath('pulumi', env);
   if (!path) return { found: false, reason: 'the `pulumi` command is not on PATH' };
+  // The SDK loads here, not at import: plan/--help build the apps steps that import this module.
+  const { PulumiCommand } = await import('@pulumi/pulumi/automation/index.js');
   try {
     const command = await PulumiCommand.get({ skipVersionCheck: true });
     return { found: true, command, version: command.version?.toString() ?? 'unknown', path };

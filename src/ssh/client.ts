@@ -39,8 +39,8 @@ import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
-import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import { lazyRequire } from '../lazy-require.js';
+import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { AbortedError, BugError, RemoteError, UserError } from '../errors.js';
 import { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from './errors.js';
 import { fingerprintOfBlob } from './keys.js';
@@ -48,7 +48,8 @@ import type { ExecOptions, ExecResult, SshConnector, SshSession, SshTarget } fro
 
 export { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from './errors.js';
 
-const { Client } = ssh2;
+/** ssh2 loads on first connect, not at import (plan/--help build steps that import this module). */
+const ssh2 = lazyRequire<typeof import('ssh2')>('ssh2');
 
 /** How many stderr lines a failed `run()` carries in its error. */
 const STDERR_TAIL_LINES = 20;
@@ -90,7 +91,7 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
   }
 
   return new Promise<SshSession>((resolve, reject) => {
-    const client = new Client();
+    const client = new (ssh2().Client)();
     let presented: string | undefined;
     let hostKeyError: RemoteError | undefined;
     let settled = false;
@@ -254,7 +255,7 @@ class Ssh2Session implements SshSession {
   private sftpPromise: Promise<SFTPWrapper> | undefined;
 
   constructor(
-    private client: InstanceType<typeof Client>,
+    private client: Client,
     private target: SshTarget,
     private label: string,
     readonly hostKeyFingerprint: string,
@@ -499,7 +500,7 @@ class Ssh2Session implements SshSession {
       return { size: st.size, mode: st.mode & 0o7777 };
     } catch (err) {
       if (err instanceof RemoteError) throw err;
-      if ((err as { code?: number }).code === ssh2.utils.sftp.STATUS_CODE.NO_SUCH_FILE) return null;
+      if ((err as { code?: number }).code === ssh2().utils.sftp.STATUS_CODE.NO_SUCH_FILE) return null;
       throw new RemoteError(`Cannot stat ${remotePath} on ${this.label}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -510,7 +511,7 @@ class Ssh2Session implements SshSession {
       return true;
     } catch (err) {
       if (err instanceof RemoteError) throw err;
-      if ((err as { code?: number }).code === ssh2.utils.sftp.STATUS_CODE.NO_SUCH_FILE) return false;
+      if ((err as { code?: number }).code === ssh2().utils.sftp.STATUS_CODE.NO_SUCH_FILE) return false;
       throw new RemoteError(`Cannot remove ${remotePath} on ${this.label}: ${(err as Error).message}`, { cause: err });
     }
   }

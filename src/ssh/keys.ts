@@ -8,10 +8,11 @@ import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import { lazyRequire } from '../lazy-require.js';
 import { UserError } from '../errors.js';
 
-const { utils } = ssh2;
+/** ssh2 loads on first use (plan/--help never parse keys). */
+const ssh2 = lazyRequire<typeof import('ssh2')>('ssh2');
 
 export interface LoadedKey {
   path: string;
@@ -44,7 +45,7 @@ export function fingerprintOfPublicKey(line: string): string {
 }
 
 function parsePrivate(text: string | Buffer, where: string, passphrase?: string) {
-  const parsed = utils.parseKey(text, passphrase);
+  const parsed = ssh2().utils.parseKey(text, passphrase);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (key instanceof Error || key === undefined) {
     const msg = key instanceof Error ? key.message : 'no key found';

@@ -2,9 +2,14 @@
  * What the two inline Pulumi programs (infra-bootstrap, infra-apps) share: their arguments and the one
  * explicit Kubernetes provider every resource goes through (so nothing ever falls back to ~/.kube/config).
  */
-import * as pulumi from '@pulumi/pulumi';
-import * as k8s from '@pulumi/kubernetes';
+import type * as Pulumi from '@pulumi/pulumi';
+import type * as K8s from '@pulumi/kubernetes';
+import { lazyRequire } from '../../lazy-require.js';
 import type { AppsConfig } from '../../config/schema.js';
+
+/** The Pulumi SDKs load when the program runs, not at import: plan/--help build the apps steps. */
+const kubernetes = lazyRequire<typeof K8s>('@pulumi/kubernetes');
+const pulumiSdk = lazyRequire<typeof Pulumi>('@pulumi/pulumi');
 
 export interface ProgramArgs {
   apps: AppsConfig;
@@ -21,7 +26,9 @@ export interface ProgramArgs {
 
 export type Program = (args: ProgramArgs) => void;
 
-export function clusterProvider(args: ProgramArgs): k8s.Provider {
+export function clusterProvider(args: ProgramArgs): K8s.Provider {
+  const k8s = kubernetes();
+  const pulumi = pulumiSdk();
   return new k8s.Provider('k3s', {
     kubeconfig: pulumi.secret(args.cluster.kubeconfig),
     // Helm releases and CRs are applied server-side, so re-running is a clean no-op and field owners are tracked.
@@ -29,6 +36,7 @@ export function clusterProvider(args: ProgramArgs): k8s.Provider {
   });
 }
 
-export function namespace(name: string, provider: k8s.Provider, labels: Record<string, string> = {}): k8s.core.v1.Namespace {
+export function namespace(name: string, provider: K8s.Provider, labels: Record<string, string> = {}): K8s.core.v1.Namespace {
+  const k8s = kubernetes();
   return new k8s.core.v1.Namespace(name, { metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'flatcar-k3s', ...labels } } }, { provider });
 }

@@ -5,10 +5,14 @@
  * Resources are helm.v3.Release, plain Kubernetes objects and apiextensions.CustomResource, so their
  * inputs are visible to tests under Pulumi's mocks.
  */
-import * as k8s from '@pulumi/kubernetes';
+import type * as K8s from '@pulumi/kubernetes';
+import { lazyRequire } from '../../lazy-require.js';
 import { UserError, formatIssue } from '../../errors.js';
 import { piraeusNodeIssues } from '../checks.js';
 import { clusterProvider, namespace, type ProgramArgs } from './common.js';
+
+/** @pulumi/kubernetes loads when the program runs, not at import: plan/--help build the apps steps. */
+const kubernetes = lazyRequire<typeof K8s>('@pulumi/kubernetes');
 
 export const CERT_MANAGER = { chart: 'cert-manager', repo: 'https://charts.jetstack.io', namespace: 'cert-manager', release: 'cert-manager' } as const;
 export const KURED = { chart: 'kured', repo: 'https://kubereboot.github.io/charts', namespace: 'kured', release: 'kured' } as const;
@@ -73,7 +77,8 @@ function planTarget(args: ProgramArgs): PlanTarget {
   });
 }
 
-function certManager(args: ProgramArgs, provider: k8s.Provider): void {
+function certManager(args: ProgramArgs, provider: K8s.Provider): void {
+  const k8s = kubernetes();
   const cm = args.apps.certManager;
   const ns = namespace(CERT_MANAGER.namespace, provider);
   new k8s.helm.v3.Release(
@@ -91,7 +96,8 @@ function certManager(args: ProgramArgs, provider: k8s.Provider): void {
   );
 }
 
-function kured(args: ProgramArgs, provider: k8s.Provider): void {
+function kured(args: ProgramArgs, provider: K8s.Provider): void {
+  const k8s = kubernetes();
   const k = args.apps.kured;
   const ns = namespace(KURED.namespace, provider);
   const configuration: Record<string, unknown> = {
@@ -131,7 +137,8 @@ function kured(args: ProgramArgs, provider: k8s.Provider): void {
   );
 }
 
-function piraeus(args: ProgramArgs, provider: k8s.Provider): void {
+function piraeus(args: ProgramArgs, provider: K8s.Provider): void {
+  const k8s = kubernetes();
   const p = args.apps.piraeus;
   const ns = namespace(PIRAEUS.namespace, provider);
   const operator = new k8s.helm.v3.Release(
@@ -206,7 +213,8 @@ function piraeus(args: ProgramArgs, provider: k8s.Provider): void {
   );
 }
 
-function systemUpgradeController(args: ProgramArgs, target: PlanTarget, provider: k8s.Provider): void {
+function systemUpgradeController(args: ProgramArgs, target: PlanTarget, provider: K8s.Provider): void {
+  const k8s = kubernetes();
   const s = args.apps.systemUpgradeController;
   const base = `${SYSTEM_UPGRADE.releases}/${s.version}`;
   // The release manifests create the system-upgrade namespace and service account; the CRDs come first.

@@ -3,8 +3,12 @@
  * infrastructure (Stack resources) after flatcar-k3s is gone, plus the service account its Stack
  * workspaces run as.
  */
-import * as k8s from '@pulumi/kubernetes';
+import type * as K8s from '@pulumi/kubernetes';
+import { lazyRequire } from '../../lazy-require.js';
 import { clusterProvider, namespace, type ProgramArgs } from './common.js';
+
+/** @pulumi/kubernetes loads when the program runs, not at import: plan/--help build the apps steps. */
+const kubernetes = lazyRequire<typeof K8s>('@pulumi/kubernetes');
 
 export const PULUMI_OPERATOR = {
   chart: 'oci://ghcr.io/pulumi/helm-charts/pulumi-kubernetes-operator',
@@ -13,6 +17,7 @@ export const PULUMI_OPERATOR = {
 } as const;
 
 export function infraBootstrap(args: ProgramArgs): void {
+  const k8s = kubernetes();
   const op = args.apps.pulumiOperator;
   if (!op.enabled) return;
   const provider = clusterProvider(args);
