@@ -3,7 +3,7 @@
  * verifies the chain, or the server certificate's SHA-256 fingerprint is pinned and checked on every new
  * connection. Proxmox's self-signed node certificates make pinning the usual case.
  */
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Agent, buildConnector } from 'undici';
@@ -49,7 +49,7 @@ function dn(d: unknown): string {
 export function probeFingerprint(url: string, timeoutMs = 10_000): Promise<CertificateInfo> {
   const { host, port, servername } = hostPort(url);
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host, port, servername, rejectUnauthorized: false });
+    const socket = nodeTls().connect({ host, port, servername, rejectUnauthorized: false });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(unreachable(url, new Error(`no TLS handshake within ${Math.round(timeoutMs / 1000)} s`)));
@@ -77,6 +77,9 @@ export function unreachable(url: string, err: Error): UserError {
     cause: err,
   });
 }
+
+/** node:tls (~9 ms) loads on the first probe, not at import. */
+const nodeTls = lazyRequire<typeof import('node:tls')>('node:tls');
 
 /** undici loads when an agent is built, not at import (plan/--help build steps that import this module). */
 const undici = lazyRequire<typeof import('undici')>('undici');
