@@ -113,7 +113,8 @@ test('the preflight refusal explains how to install the CLI and how to apply the
   assert.match(e.message, /The Pulumi CLI is required to install the cluster apps, but the `pulumi` command is not on PATH\./);
   assert.match(e.fix!, /curl -fsSL https:\/\/get\.pulumi\.com \| sh/);
   assert.match(e.fix!, /choco install pulumi/);
-  assert.match(e.fix!, /disable the apps in the config now/);
+  assert.match(e.fix!, /flatcar-k3s up --skip-apps/);
+  assert.match(e.fix!, /disable them in the config/);
   assert.match(e.detail!, /never downloads the Pulumi CLI/);
 });
 
