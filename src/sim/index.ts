@@ -210,8 +210,12 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         for (const s of sockets) s.destroy();
       });
       await Promise.allSettled([mirror.close(), sshHost?.close()]);
-      // let running workers and boots settle so nothing fires after close
-      await Promise.race([Promise.allSettled([...ctx.tasks.pending, ...background]), sleep(2000)]);
+      // Let running workers and boots settle so nothing fires after close. Their latency sleeps use
+      // unref'd timers, so this wait holds a ref'd one: otherwise a close while a task runs can empty
+      // the event loop with the caller's await unsettled (node exits 13 instead of finishing).
+      let cap: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...ctx.tasks.pending, ...background]), new Promise<void>((r) => (cap = setTimeout(r, 2000)))]);
+      clearTimeout(cap);
       persister?.stop();
       rmSync(keyDir, { recursive: true, force: true });
       if (ownRoot) rmSync(storageRoot, { recursive: true, force: true });
