@@ -82,3 +82,16 @@ test('NO_COLOR: no colour escape codes in any frame; colours otherwise', async (
     chalk.level = level;
   }
 });
+
+test('runInteractive --demo refuses a FLATCAR_K3S_DEMO_SPEED that is not a number, naming the variable', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fk3s-main-'));
+  try {
+    const s = streams(true);
+    await assert.rejects(
+      runInteractive({ stateDir: dir, demo: true, stdin: s.stdin, stdout: s.stdout, stderr: s.stderr, env: { FLATCAR_K3S_DEMO_SPEED: 'fast' } }),
+      (err: unknown) => err instanceof Error && /FLATCAR_K3S_DEMO_SPEED must be a number/.test(err.message),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -44,8 +44,10 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
     opts.stdout.write('Starting the demo: a simulated Proxmox VE (nothing real is touched)…\n');
     const mod = (await import(new URL('../demo/index.js', import.meta.url).href)) as {
       startDemo(o: { stateDir: string; speed?: number; log?: (line: string) => void }): Promise<{ overrides: Plain; close(): Promise<void> }>;
+      demoSpeedFromEnv(env: Record<string, string | undefined>): number | undefined;
     };
-    const speed = env.FLATCAR_K3S_DEMO_SPEED ? Number(env.FLATCAR_K3S_DEMO_SPEED) : undefined;
+    // Checked like `up --demo` does: a typo is an error naming the variable, not a NaN speed.
+    const speed = mod.demoSpeedFromEnv(env);
     demo = await mod.startDemo({ stateDir: opts.stateDir, speed, log: (line) => demoLog(line) });
   }
   try {
