@@ -31,6 +31,11 @@ export function listClusters(stateDir: string): string[] {
     .sort();
 }
 
+/** The last run was a `destroy` that finished: the cluster no longer exists on Proxmox. */
+export function wasDestroyed(s: ClusterState): boolean {
+  return s.lastRun?.status === 'succeeded' && /^flatcar-k3s destroy\b/.test(s.lastRun.command ?? '');
+}
+
 function counts(s: ClusterState): string {
   const c: Record<string, number> = {};
   for (const r of Object.values(s.steps)) c[r.status] = (c[r.status] ?? 0) + 1;
@@ -62,7 +67,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       writeLine(io.stdout, `Clusters in ${globals.stateDir}:`);
       for (const c of clusters) {
         const s = readState(join(clustersDir(globals.stateDir), c))!;
-        writeLine(io.stdout, `  ${c.padEnd(20)} last run ${s.lastRun?.status ?? 'none'} ${when(s.lastRun?.finishedAt ?? s.lastRun?.startedAt)}; ${counts(s)}`);
+        writeLine(io.stdout, `  ${c.padEnd(20)} ${wasDestroyed(s) ? 'destroyed' : `last run ${s.lastRun?.status ?? 'none'}`} ${when(s.lastRun?.finishedAt ?? s.lastRun?.startedAt)}; ${counts(s)}`);
       }
       writeLine(io.stdout, 'Details: flatcar-k3s status --cluster NAME');
       return EXIT.ok;
@@ -83,6 +88,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const live = run.status === 'running' ? holder(clusterDir) : undefined;
     const status = run.status === 'running' && !live ? 'cut off (the process is gone; run "up" to resume)' : run.status === 'running' ? `running (pid ${live})` : run.status;
     writeLine(io.stdout, `Last run: ${status}, started ${when(run.startedAt)}${run.finishedAt ? `, ended ${when(run.finishedAt)}` : ''}${run.message ? `: ${run.message}` : ''}`);
+    if (wasDestroyed(state)) writeLine(io.stdout, `Destroyed ${when(run.finishedAt)}: its VMs are gone ("up" with the same config builds it again).`);
   }
   const ids = [...(state.order ?? []), ...Object.keys(state.steps).filter((id) => !(state.order ?? []).includes(id))];
   const width = Math.max(0, ...ids.map((i) => i.length));
