@@ -19,20 +19,8 @@ export interface BackoffOptions {
   onRetry?: (info: { attempt: number; attempts: number; delayMs: number; error: unknown }) => void;
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new AbortedError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new AbortedError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+import { sleep } from '../sleep.js';
+export { sleep };
 
 /** Delay before retry n (1-based): base·2^(n-1) with ±25 % jitter, capped. */
 export function backoffDelay(n: number, baseMs: number, maxMs: number, random = Math.random): number {

@@ -35,6 +35,7 @@
  * An SSH server (e.g. the demo's ssh2 server) must send exit-status before closing an exec channel;
  * writeFile uses posix-rename@openssh.com when offered, else remove + rename.
  */
+import { sleep } from '../sleep.js';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { constants as osConstants } from 'node:os';
@@ -604,17 +605,3 @@ export function isRetryableConnectError(err: unknown): boolean {
   return err instanceof SshConnectError && err.retryable;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new AbortedError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new AbortedError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

@@ -8,6 +8,7 @@
 import { EXIT } from '../../errors.js';
 import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
 import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
+import { stopOnSignals } from '../stop-signals.js';
 import { shJoin } from '../../shell/quote.js';
 
 export const name = 'destroy';
@@ -83,19 +84,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     store = run.store;
     demo.setLog((line) => run.log.write(`demo: ${line}`));
     const controller = new AbortController();
-    let signals = 0;
-    const uninstall = io.onSignal?.((sig) => {
-      signals++;
-      run.log.write(`received ${sig}`);
-      if (signals === 1) {
-        writeLine(io.stderr, `\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping; waiting for running steps to stop (press Ctrl-C again to quit at once)…`);
-        controller.abort();
-        return;
-      }
-      writeLine(io.stderr, `Quitting at once. Resume with:\n  ${resume}`);
-      run.close();
-      process.exit(EXIT.interrupted);
-    });
+    const uninstall = stopOnSignals(io, run, controller, resume);
     try {
       run.log.write(`flatcar-k3s ${resume.replace(/^flatcar-k3s /, '')} (pid ${process.pid})`);
       writeLine(io.stdout, `Destroy cluster ${config.cluster.name}`);

@@ -6,6 +6,7 @@
 import { EXIT } from '../../errors.js';
 import { GLOBAL_USAGE, globalLogFile, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
 import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
+import { stopOnSignals } from '../stop-signals.js';
 import { shJoin } from '../../shell/quote.js';
 
 export const name = 'up';
@@ -130,20 +131,7 @@ async function runCluster(
   });
   a.setDemoLog((line) => run.log.write(`demo: ${line}`));
   const controller = new AbortController();
-  let signals = 0;
-  const uninstall = io.onSignal?.((sig) => {
-    signals++;
-    run.log.write(`received ${sig}`);
-    if (signals === 1) {
-      writeLine(io.stderr, `\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping; waiting for running steps to stop (press Ctrl-C again to quit at once)…`);
-      controller.abort();
-      return;
-    }
-    // Second signal: every transition is already saved, so leaving now loses nothing.
-    writeLine(io.stderr, `Quitting at once. Resume with:\n  ${a.resume}`);
-    run.close();
-    process.exit(EXIT.interrupted);
-  });
+  const uninstall = stopOnSignals(io, run, controller, a.resume);
   try {
     run.log.write(`flatcar-k3s ${a.resume.replace(/^flatcar-k3s /, '')} (pid ${process.pid})`);
     writeLine(io.stdout, `Cluster ${a.config.cluster.name}`);
