@@ -20,9 +20,10 @@ const INTERACTIVE_OPTIONS = {
 
 export async function globalUsage(): Promise<string> {
   const lines: string[] = [];
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
   for (const [name, load] of Object.entries(commands)) {
     const mod = await load();
-    lines.push(`  ${name.padEnd(12)} ${mod.summary}`);
+    lines.push(`  ${name.padEnd(width)}  ${mod.summary}`);
   }
   return `flatcar-k3s ${packageVersion()}: k3s on Flatcar Container Linux VMs on Proxmox VE
 

@@ -6,7 +6,7 @@ import type { CliIo } from '../io.js';
 import { writeLine } from '../io.js';
 
 export const name = 'render';
-export const summary = 'Print the Ignition config of the template or of one node';
+export const summary = 'print the Ignition config of the template or of one node';
 export const usage = `Usage: flatcar-k3s render ignition --config FILE [--node NAME] [--compact]
 
 Prints the Ignition (spec 3.3.0) JSON the Flatcar template, or the node NAME, is given through the

@@ -6,7 +6,7 @@ import type { CliIo } from '../io.js';
 import { writeLine } from '../io.js';
 
 export const name = 'versions';
-export const summary = 'List Flatcar releases that have a Proxmox VE image';
+export const summary = 'list Flatcar releases that have a Proxmox VE image';
 export const usage = `Usage: flatcar-k3s versions [--channel stable|beta|alpha|lts] [--config FILE] [--json]
 
 Lists the Flatcar releases of a channel that publish a Proxmox VE image (4152 and newer), newest
