@@ -5,6 +5,7 @@
 import type { RunEvents } from '../events.js';
 import { eventLines, type Tone } from '../log/format.js';
 import type { OutStream } from './io.js';
+import type { RunResult } from '../runner/driver.js';
 
 const COLOURS: Record<Tone, [string, string]> = {
   ok: ['\x1b[32m', '\x1b[39m'],
@@ -40,4 +41,14 @@ export function attachPrinter(events: RunEvents, out: OutStream, opts: PrinterOp
       out.write(`${clock(at)} ${on}${l.text}${off}\n`);
     }
   });
+}
+
+/** After a failed run: each failed step with its fix, what waits for it, and the command that resumes. */
+export function printFailedRun(out: OutStream, result: Pick<RunResult, 'failed' | 'blocked'>, resume: string, logFile: string): void {
+  for (const f of result.failed) {
+    out.write(`Step ${f.id} (${f.title}) failed: ${f.error.message}\n`);
+    if (f.error.fix) out.write(`  fix: ${f.error.fix}\n`);
+  }
+  if (result.blocked.length) out.write(`${result.blocked.length} step(s) wait for the failed one(s).\n`);
+  out.write(`Fix the cause, then resume with:\n  ${resume}\nLog: ${logFile}\n`);
 }

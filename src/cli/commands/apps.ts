@@ -37,7 +37,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   requireAnswerable(yes, io, 'apps changes the cluster and asks before it does', 'Run it in a terminal, or pass --yes to apply without asking.');
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s apps ${shJoin(argv)}`;
-  const [{ loadCliConfig }, { ClusterRun, clusterDirFor }, { readState }, { appsOnlySteps }, { anyAppEnabled }, { STEP }, { attachPrinter }, { askYesNo }] = await Promise.all([
+  const [{ loadCliConfig }, { ClusterRun, clusterDirFor }, { readState }, { appsOnlySteps }, { anyAppEnabled }, { STEP }, { attachPrinter, printFailedRun }, { askYesNo }] = await Promise.all([
     import('../config-source.js'),
     import('../../runner/session.js'),
     import('../../runner/state.js'),
@@ -105,11 +105,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       writeLine(io.stderr, `Interrupted; resume with:\n  ${resume}\nLog: ${run.logFile}`);
       return EXIT.interrupted;
     }
-    for (const f of result.failed) {
-      writeLine(io.stderr, `Step ${f.id} (${f.title}) failed: ${f.error.message}`);
-      if (f.error.fix) writeLine(io.stderr, `  fix: ${f.error.fix}`);
-    }
-    writeLine(io.stderr, `Fix the cause, then resume with:\n  ${resume}\nLog: ${run.logFile}`);
+    printFailedRun(io.stderr, result, resume, run.logFile);
     return EXIT.failed;
   } finally {
     uninstall?.();

@@ -53,7 +53,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s destroy ${shJoin(argv)}`;
   const keepTemplate = values['keep-template'] ?? false;
-  const [{ loadCliConfig }, { startCliDemo }, { ClusterRun, clusterDirFor }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter }, { askYesNo }, { STEP }] = await Promise.all([
+  const [{ loadCliConfig }, { startCliDemo }, { ClusterRun, clusterDirFor }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter, printFailedRun }, { askYesNo }, { STEP }] = await Promise.all([
     import('../config-source.js'),
     import('../demo-run.js'),
     import('../../runner/session.js'),
@@ -126,12 +126,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         writeLine(io.stderr, `Interrupted. Resume with:\n  ${resume}\nLog: ${run.logFile}`);
         return EXIT.interrupted;
       }
-      for (const f of result.failed) {
-        writeLine(io.stderr, `Step ${f.id} (${f.title}) failed: ${f.error.message}`);
-        if (f.error.fix) writeLine(io.stderr, `  fix: ${f.error.fix}`);
-      }
-      if (result.blocked.length) writeLine(io.stderr, `${result.blocked.length} step(s) wait for the failed one(s).`);
-      writeLine(io.stderr, `Fix the cause, then resume with:\n  ${resume}\nLog: ${run.logFile}`);
+      printFailedRun(io.stderr, result, resume, run.logFile);
       return EXIT.failed;
     } catch (err) {
       run.log.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -112,7 +112,7 @@ async function runCluster(
     setDemoLog: (fn: (line: string) => void) => void;
   },
 ): Promise<number> {
-  const [{ ClusterRun }, { formatChanges }, { configSummary }, { attachPrinter }, { askYesNo }] = await Promise.all([
+  const [{ ClusterRun }, { formatChanges }, { configSummary }, { attachPrinter, printFailedRun }, { askYesNo }] = await Promise.all([
     import('../../runner/session.js'),
     import('../../runner/changes.js'),
     import('../summary.js'),
@@ -169,12 +169,7 @@ async function runCluster(
       writeLine(io.stderr, `Interrupted. The state is saved in ${run.clusterDir}; resume with:\n  ${a.resume}\nLog: ${run.logFile}`);
       return EXIT.interrupted;
     }
-    for (const f of result.failed) {
-      writeLine(io.stderr, `Step ${f.id} (${f.title}) failed: ${f.error.message}`);
-      if (f.error.fix) writeLine(io.stderr, `  fix: ${f.error.fix}`);
-    }
-    if (result.blocked.length) writeLine(io.stderr, `${result.blocked.length} step(s) wait for the failed one(s).`);
-    writeLine(io.stderr, `Fix the cause, then resume with:\n  ${a.resume}\nLog: ${run.logFile}`);
+    printFailedRun(io.stderr, result, a.resume, run.logFile);
     return EXIT.failed;
   } catch (err) {
     // Unexpected errors: full detail in the log; the top-level handler prints the log's path.
