@@ -257,7 +257,7 @@ export function realServices(o: RealServicesOptions): UiServices {
         text = readFileSync(path, 'utf8');
       } catch (err) {
         const { UserError } = await import('../errors.js');
-        throw new UserError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, { fix: 'Give the path of a YAML config file (see README "Config file").' });
+        throw new UserError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, { fix: 'Give the path of a YAML config file (see docs/config.md).' });
       }
       return parseYamlText(text, path);
     },
