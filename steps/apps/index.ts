@@ -6,7 +6,7 @@
  */
 import type { AppsConfig, Config } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { anyAppEnabled, appsConfigIssues } from '../../src/pulumi/checks.js';
+import { anyAppEnabled, appsConfigIssues } from '../../src/config/apps.js';
 import { checkInfraAppsArgs, infraApps } from '../../src/pulumi/programs/infra-apps.js';
 import { infraBootstrap } from '../../src/pulumi/programs/infra-bootstrap.js';
 import { STEP } from '../ids.js';

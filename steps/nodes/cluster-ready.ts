@@ -6,7 +6,8 @@ import type { Config } from '../../src/config/schema.js';
 import { planNodes } from '../../src/config/layout.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, firstServer, pollUntil, withNode } from './common.js';
+import { NODES_STEP, firstServer, withNode } from './common.js';
+import { pollUntil } from '../shared.js';
 import { readNodes } from './k3s.js';
 
 export function clusterReadyStep(config: Config, _options: RunOptions): Step {

@@ -21,18 +21,8 @@ import { sha256Hex } from '../../src/k3s/release.js';
 import { sh } from '../../src/shell/quote.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import {
-  LANES,
-  NODES_STEP,
-  connectNode,
-  firstServer,
-  pollUntil,
-  recorded,
-  withNode,
-  type K3sReleaseOutputs,
-  type NodeK3sOutputs,
-  type NodeSshOutputs,
-} from './common.js';
+import { LANES, NODES_STEP, connectNode, firstServer, withNode, type K3sReleaseOutputs, type NodeK3sOutputs, type NodeSshOutputs } from './common.js';
+import { pollUntil, recorded } from '../shared.js';
 
 export const K3S_TOKEN_SECRET = 'k3sToken';
 

@@ -12,7 +12,8 @@ import type { Config } from '../../src/config/schema.js';
 import { planNodes, placeNodes } from '../../src/config/layout.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, facts, splitTags, template, type PlacementOutputs } from './common.js';
+import { NODES_STEP, template, type PlacementOutputs } from './common.js';
+import { facts, splitTags } from '../shared.js';
 
 export function placementStep(config: Config, _options: RunOptions): Step {
   const names = planNodes(config).map((n) => n.name);
