@@ -11,7 +11,7 @@ import { ConfigError, UserError, type ConfigIssue } from '../errors.js';
 import { presetsDir } from '../paths.js';
 import { inSubnet, ipToInt, parseCidr } from './net.js';
 import { nodeVmids, templateVmid } from './layout.js';
-import { kuredRebootIssues } from '../pulumi/checks.js';
+import { kuredRebootIssues } from './apps.js';
 
 type Plain = Record<string, unknown>;
 

@@ -8,7 +8,7 @@
 import type * as K8s from '@pulumi/kubernetes';
 import { lazyRequire } from '../../lazy-require.js';
 import { UserError, formatIssue } from '../../errors.js';
-import { piraeusNodeIssues } from '../checks.js';
+import { piraeusNodeIssues } from '../../config/apps.js';
 import { clusterProvider, namespace, type ProgramArgs } from './common.js';
 
 /** @pulumi/kubernetes loads when the program runs, not at import: plan/--help build the apps steps. */
