@@ -108,6 +108,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   if (saved) ctx.tasks.restoreCounters(saved.tasks);
   const requestLog: SimRequest[] = [];
   const cert = saved?.tls ?? makeSelfSignedCert(state.nodes[0]!, ['IP:127.0.0.1', 'IP:::1', 'DNS:localhost', ...state.nodes.map((n) => `DNS:${n}`), ...(host !== '127.0.0.1' ? [`IP:${host}`] : [])]);
+  state.sslFingerprint = cert.fingerprint;
   let persister: SimPersister | undefined;
   // a persisted world is saved before every answer: whatever a client was told survives a kill
   const server = createApiServer({ ctx, handlers: { ...clusterHandlers, ...storageHandlers, ...qemuHandlers }, cert, log: requestLog, beforeReply: () => persister?.save() });
