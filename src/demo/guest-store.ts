@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../runner/atomic.js';
-import { DemoCluster, DemoNode, type DemoVm } from './flatcar-node.js';
+import { DemoCluster, DemoNode, type DemoVm } from './node.js';
 
 const FORMAT = 1;
 
