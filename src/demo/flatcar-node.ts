@@ -16,8 +16,9 @@
  *   k3s-model.ts    the k3s server/agent lifecycle, etcd joins
  *   kubectl.ts      `k3s --version`, `k3s kubectl`
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../store/atomic.js';
+import { demoFiles } from '../store/layout.js';
 import { boot, resume } from './boot.js';
 import { newHostKey, sshKeyPair, type DemoAgentInterface, type DemoNode, type DemoVm } from './node.js';
 import { listen, stopNode } from './ssh-server.js';
@@ -106,13 +107,12 @@ export interface DemoNodeOverridesOptions {
  * addresses from the demo guests.
  */
 export function demoNodeOverrides(o: DemoNodeOverridesOptions): { nodes: Record<string, unknown> } {
-  const dir = join(o.stateDir, 'demo');
-  const keyFile = join(dir, 'id_ed25519');
+  const { dir, nodeKey: keyFile } = demoFiles(o.stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (!existsSync(keyFile)) {
+  if (!existsSync(keyFile) || !existsSync(`${keyFile}.pub`)) {
     const kp = sshKeyPair('flatcar-k3s-demo');
-    writeFileSync(keyFile, kp.private, { mode: 0o600 });
-    writeFileSync(`${keyFile}.pub`, `${kp.public}\n`, { mode: 0o644 });
+    writeFileAtomic(`${keyFile}.pub`, `${kp.public}\n`, 0o644);
+    writeFileAtomic(keyFile, kp.private, 0o600);
   }
   chmodSync(keyFile, 0o600);
   const pub = readFileSync(`${keyFile}.pub`, 'utf8').trim();
