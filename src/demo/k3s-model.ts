@@ -79,8 +79,7 @@ function attempt(run: UnitRun): void {
   if (run.role === 'server') return joinServer(run, cluster);
   // Agent: Type=exec, active at once; Ready once the kubelet registered and flannel is up.
   run.node.cluster = cluster;
-  const agentMs = w.dur(20);
-  cluster.nodes.set(run.nodeName, { name: run.nodeName, role: 'agent', address: run.node.address, startedAt: Date.now(), readyAt: Date.now() + agentMs, owner: run.node });
+  register(run, cluster, w.dur(cluster.nodes.get(run.nodeName)?.owner === run.node ? 10 : 20));
   run.u.state = 'active';
   run.journal('info', `Connecting to proxy url="wss://${host}:6443/v1-k3s/connect"`);
 }
@@ -89,7 +88,8 @@ function attempt(run: UnitRun): void {
 function startFirstServer(run: UnitRun): void {
   const { w, node, u, nodeName } = run;
   let cluster = node.cluster && node.cluster.nodes.get(nodeName)?.owner === node ? node.cluster : undefined;
-  const startMs = w.dur(45);
+  // a restart of a member is quicker than the cluster's first start
+  const startMs = cluster?.members.has(nodeName) ? w.dur(15) : w.dur(45);
   if (!cluster) {
     cluster = new DemoCluster(run.token, run.version, Date.now() + startMs * 0.7);
     w.clusters.push(cluster);
@@ -102,15 +102,35 @@ function startFirstServer(run: UnitRun): void {
     if (vip) cluster.addresses.add(vip);
   }
   node.cluster = cluster;
-  cluster.nodes.set(nodeName, { name: nodeName, role: 'server', address: node.address, startedAt: Date.now(), readyAt: Date.now() + startMs, owner: node });
+  register(run, cluster, startMs);
   u.state = 'activating';
   run.journal('info', 'Managed etcd cluster initializing');
   const led = cluster;
   w.later(startMs * 0.7, () => {
     if (!run.alive()) return;
     writeKubeconfig(node, led);
+    led.members.add(nodeName);
     u.state = 'active';
     run.journal('info', 'k3s is up and running');
+  });
+}
+
+/**
+ * The node's kubelet (re)registers: Ready after `readyMs`, reporting the version this run started
+ * with. A restart keeps its Node object (cordon, annotations); a deleted Node comes back fresh.
+ */
+function register(run: UnitRun, cluster: DemoCluster, readyMs: number): void {
+  const old = cluster.nodes.get(run.nodeName);
+  const kept = old?.owner === run.node ? { unschedulable: old.unschedulable, annotations: old.annotations } : {};
+  cluster.nodes.set(run.nodeName, {
+    name: run.nodeName,
+    role: run.role,
+    address: run.node.address,
+    startedAt: Date.now(),
+    readyAt: Date.now() + readyMs,
+    owner: run.node,
+    version: run.version,
+    ...kept,
   });
 }
 
@@ -136,18 +156,20 @@ function joinServer(run: UnitRun, cluster: DemoCluster): void {
   if (Date.now() < cluster.learnerBusyUntil && !(cluster.nodes.get(nodeName)?.owner === node)) {
     return run.restartLoop('starting kubernetes: preparing server: start managed database: joining etcd cluster: etcdserver: too many learner members in cluster');
   }
-  const joinMs = w.dur(40);
+  const member = cluster.members.has(nodeName) && cluster.nodes.get(nodeName)?.owner === node;
+  const joinMs = member ? w.dur(15) : w.dur(40);
   if (!cluster.nodes.has(nodeName)) cluster.learnerBusyUntil = Date.now() + joinMs;
   node.cluster = cluster;
-  cluster.nodes.set(nodeName, { name: nodeName, role: 'server', address: node.address, startedAt: Date.now(), readyAt: Date.now() + joinMs, owner: node });
+  register(run, cluster, joinMs);
   cluster.addresses.add(node.address);
   u.state = 'activating';
-  run.journal('info', 'Adding member to etcd cluster as learner');
+  run.journal('info', member ? 'Starting etcd member (already in the cluster)' : 'Adding member to etcd cluster as learner');
   w.later(joinMs, () => {
     if (!run.alive()) return;
     writeKubeconfig(node, cluster);
+    cluster.members.add(nodeName);
     u.state = 'active';
-    run.journal('info', 'etcd learner promoted to voting member; k3s is up and running');
+    run.journal('info', member ? 'k3s is up and running' : 'etcd learner promoted to voting member; k3s is up and running');
   });
 }
 

@@ -48,7 +48,17 @@ export interface DemoClusterNode {
   startedAt: number;
   readyAt: number;
   owner: DemoNode;
+  /** The k3s version it runs: the binary's when its k3s last started (kubeletVersion). */
+  version: string;
+  /** Cordoned (spec.unschedulable). */
+  unschedulable?: boolean;
+  annotations?: Record<string, string>;
 }
+
+/** Asks k3s to take a server out of etcd without deleting its Node (k3s's own annotation). */
+export const ETCD_REMOVE_ANNOTATION = 'etcd.k3s.cattle.io/remove';
+/** Set by k3s once the member is gone. */
+export const ETCD_REMOVED_ANNOTATION = 'etcd.k3s.cattle.io/removed-node-name';
 
 /** One k3s cluster of the demo: created by the first server, joined by token. */
 export class DemoCluster {
@@ -56,6 +66,8 @@ export class DemoCluster {
   /** Addresses that reach its API (first server, other servers, VIP). */
   readonly addresses = new Set<string>();
   learnerBusyUntil = 0;
+  /** etcd's voting members, by node name. */
+  readonly members = new Set<string>();
   apiReadyAt: number;
   readonly caData: string;
   constructor(
@@ -66,6 +78,19 @@ export class DemoCluster {
   ) {
     this.apiReadyAt = apiReadyAt;
     this.caData = caData ?? randomBytes(32).toString('base64');
+  }
+
+  /** Whether etcd has quorum now: more than half of its members have their k3s running. */
+  etcdHealthy(): boolean {
+    const up = [...this.members].filter((m) => this.nodes.get(m)?.owner.units.get('k3s')?.state === 'active').length;
+    return up > this.members.size / 2;
+  }
+
+  /** Ready as `kubectl get nodes` shows it. */
+  ready(n: DemoClusterNode, now = Date.now()): boolean {
+    const unit = n.owner.units.get(n.role === 'server' ? 'k3s' : 'k3s-agent');
+    const inEtcd = n.role === 'agent' || this.members.has(n.name) || !n.annotations?.[ETCD_REMOVED_ANNOTATION];
+    return now >= n.readyAt && unit?.state === 'active' && n.owner.cluster === this && inEtcd;
   }
 }
 

@@ -50,7 +50,7 @@ export async function execCommand(w: DemoWorld, node: DemoNode, command: string,
     case 'k3s':
     case '/opt/bin/kubectl':
     case 'kubectl':
-      return runK3s(node, cmd.endsWith('kubectl') ? ['kubectl', ...args] : args, root, io);
+      return runK3s(w, node, cmd.endsWith('kubectl') ? ['kubectl', ...args] : args, root, io);
     default:
       io.err(`bash: ${cmd}: command not found`);
       return 127;
