@@ -5,7 +5,7 @@
  */
 import ssh2 from 'ssh2';
 import { startUnit } from './k3s-model.js';
-import { DemoNode, type DemoAgentInterface, type DemoVm } from './node.js';
+import { DemoNode, osRelease, type DemoAgentInterface, type DemoVm } from './node.js';
 import { listen, stopNode } from './ssh-server.js';
 import type { DemoWorld } from './world.js';
 
@@ -88,6 +88,9 @@ async function bootNode(w: DemoWorld, vm: DemoVm): Promise<{ interfaces: DemoAge
     w.nodesByVmid.set(vm.vmid, node);
   }
   node.vm = vm;
+  // the node's description names the template's Flatcar release (steps/nodes/common.ts nodeDescription)
+  const flatcar = /Flatcar (\d+\.\d+\.\d+)/.exec(String(vm.config.description ?? ''))?.[1];
+  if (flatcar) node.writeFile('/etc/os-release', osRelease(flatcar), 0o644, 'root');
   const hostname = ign.hostname ?? vm.name;
   node.writeFile('/etc/hostname', `${hostname}\n`, 0o644, 'root');
   node.authorizedKeys = ign.keys.map(parseAuthorizedKey).filter((k): k is { type: string; data: Buffer } => !!k);

@@ -117,7 +117,7 @@ export class DemoNode {
   ) {
     this.vm = vm;
     this.hostKey = hostKey ?? newHostKey();
-    this.writeFile('/etc/os-release', 'NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\nID_LIKE=coreos\nVERSION=4459.2.1\n', 0o644, 'root');
+    this.writeFile('/etc/os-release', osRelease('4459.2.1'), 0o644, 'root');
   }
   get name(): string {
     return this.vm.name;
@@ -171,6 +171,8 @@ export function normalize(path: string, cwd = '/home/core'): string {
   }
   return '/' + out.join('/');
 }
+
+export const osRelease = (version: string) => `NAME="Flatcar Container Linux by Kinvolk"\nID=flatcar\nID_LIKE=coreos\nVERSION=${version}\n`;
 
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
