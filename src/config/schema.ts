@@ -98,6 +98,23 @@ export const ProxmoxSchema = z
         privateKeyFile: z.string().optional(),
         /** Pinned host key fingerprint; recorded on first use when absent. */
         hostKey: sshHostKeyFingerprint.optional(),
+        /**
+         * Per PVE node (snippets on local storage go to each host that runs VMs): host (default: the
+         * node's address from /cluster/status), port (default: port above) and pinned hostKey.
+         * user and privateKeyFile are the same for all hosts.
+         */
+        nodes: z
+          .record(
+            pveId,
+            z
+              .object({
+                host: z.string().min(1).optional(),
+                port: z.number().int().min(1).max(65535).optional(),
+                hostKey: sshHostKeyFingerprint.optional(),
+              })
+              .strict(),
+          )
+          .default({}),
       })
       .strict()
       .prefault({}),
