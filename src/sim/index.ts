@@ -1,6 +1,6 @@
 /**
  * A Proxmox VE simulator: HTTPS API validated against the official schema, tasks, locks, latency,
- * faults, the PVE host's SSH (SFTP for snippets) and a plain-HTTP mirror. See README "Proxmox simulator".
+ * faults, the PVE host's SSH (SFTP for snippets) and a plain-HTTP mirror. See docs/simulator.md.
  *
  *   const sim = await startSimulator({ speed: 0.01 });
  *   // sim.url, sim.fingerprint, sim.token …; sim.proxmoxConfig() is the `proxmox:` block of a config
