@@ -1,8 +1,18 @@
 #!/usr/bin/env node
-/** The published entry point: run the CLI with the real process streams and exit with its code. */
-import { runCli, reportError } from '../src/cli/main.js';
-import { processIo } from '../src/cli/io.js';
+/**
+ * The published entry point: check the Node.js version first, then run the CLI with the real process
+ * streams and exit with its code. Only the version check is imported statically: static imports are
+ * loaded before any code runs, and the CLI's dependencies fail on an old Node before we could explain.
+ */
+import { nodeVersionProblem } from '../src/cli/node-version.js';
 
+const problem = nodeVersionProblem(process.versions.node);
+if (problem !== undefined) {
+  process.stderr.write(`${problem}\n`);
+  process.exit(2);
+}
+const { runCli, reportError } = await import('../src/cli/main.js');
+const { processIo } = await import('../src/cli/io.js');
 const io = processIo();
 let code: number;
 try {
