@@ -58,6 +58,11 @@ export interface StepContext {
   progress(message: string, fraction?: number): void;
   signal: AbortSignal;
   services: StepServices;
+  /**
+   * Run `fn` holding one slot of `lane` (LANE_LIMITS): for the part of a step that needs the limit (a
+   * clone task), not its check or state writes. Absent outside the driver (tests): run `fn` directly.
+   */
+  slot?<T>(lane: string, fn: () => Promise<T>): Promise<T>;
   /** Options from the command line (--parallel, --recreate-template, --demo, --no-merge-kubeconfig…). */
   options: RunOptions;
 }
