@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, UserError } from '../../errors.js';
-import { GLOBAL_USAGE, clustersDir, parseCommandArgs, resolveGlobals } from '../args.js';
+import { GLOBAL_USAGE, abs, clustersDir, parseCommandArgs, resolveGlobals } from '../args.js';
 import { writeLine, type CliIo } from '../io.js';
 import { readState, type ClusterState } from '../../runner/state.js';
 import { pidAlive } from '../../runner/lock.js';
@@ -10,13 +10,14 @@ import { readFileSync } from 'node:fs';
 
 export const name = 'status';
 export const summary = 'show the saved state of a cluster (or list the clusters)';
-export const usage = `Usage: flatcar-k3s status [--cluster NAME]
+export const usage = `Usage: flatcar-k3s status [--cluster NAME | --config FILE]
 
 Shows the state saved by "up": each step, its status, when it changed, and the error of a failed
 step. Without --cluster: the only cluster in the state dir, or a list of them. Reads only.
 
 Options:
   --cluster NAME    the cluster (cluster.name in its config)
+  --config FILE     the cluster this config file builds (its cluster.name; no credentials needed)
 
 ${GLOBAL_USAGE}`;
 
@@ -54,10 +55,16 @@ function holder(clusterDir: string): number | undefined {
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommandArgs(argv, { cluster: { type: 'string' } }, usage);
+  const { values } = parseCommandArgs(argv, { cluster: { type: 'string' }, config: { type: 'string' } }, usage);
   const globals = await resolveGlobals(values, io);
   const clusters = listClusters(globals.stateDir);
   let name = values.cluster;
+  if (values.config !== undefined) {
+    const { clusterNameOf } = await import('../config-source.js');
+    const fromConfig = await clusterNameOf(abs(values.config, io.cwd));
+    if (name !== undefined && name !== fromConfig) throw new UserError(`--cluster ${name} and --config (cluster "${fromConfig}") name different clusters`, { fix: 'Pass one of them.' });
+    name = fromConfig;
+  }
   if (!name) {
     if (clusters.length === 0) {
       writeLine(io.stdout, `No clusters in ${globals.stateDir} yet. Start one with "flatcar-k3s up --config FILE".`);
