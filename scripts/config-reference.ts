@@ -1,5 +1,5 @@
 /**
- * `npm run docs:config`: regenerate the config reference table in README.md (between the
+ * `npm run docs:config`: regenerate the config reference table in docs/config.md (between the
  * config-reference markers) from the zod schema: every key, its type and its default.
  * `--print` writes the table to stdout instead.
  */
@@ -109,12 +109,12 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
   const table = referenceRows().join('\n');
   if (process.argv.includes('--print')) console.log(table);
   else {
-    const readme = join(dirname(fileURLToPath(import.meta.url)), '..', 'README.md');
+    const readme = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs/config.md');
     const text = readFileSync(readme, 'utf8');
     const a = text.indexOf(START);
     const b = text.indexOf(END);
-    if (a < 0 || b < a) throw new Error(`README.md lacks the markers ${START} … ${END}`);
+    if (a < 0 || b < a) throw new Error(`docs/config.md lacks the markers ${START} … ${END}`);
     writeFileSync(readme, `${text.slice(0, a + START.length)}\n${table}\n${text.slice(b)}`);
-    console.log(`README.md: config reference updated (${table.split('\n').length - 2} keys)`);
+    console.log(`docs/config.md: config reference updated (${table.split('\n').length - 2} keys)`);
   }
 }

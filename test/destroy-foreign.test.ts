@@ -12,7 +12,7 @@ import { ClusterRun } from '../src/runner/session.js';
 import type { RunResult } from '../src/runner/driver.js';
 import { destroySteps, recordedNodes, storeForget } from '../steps/destroy/index.js';
 import { readState } from '../src/runner/state.js';
-import { clusterDirFor } from '../src/runner/session.js';
+import { clusterDirFor } from '../src/store/layout.js';
 import { deepMerge, resolveConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { withoutCluster } from '../steps/destroy/local.js';

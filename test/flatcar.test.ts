@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseReleasesFeed, resolveRelease, compareVersions, proxmoxReleases } from '../src/flatcar/releases.js';
-import { loadReleases, feedCachePath, describeFeedSource, formatAge } from '../src/flatcar/feed.js';
+import { loadReleases, describeFeedSource, formatAge } from '../src/flatcar/feed.js';
+import { feedCacheFile } from '../src/store/layout.js';
 import { parseDigests, digestFor, imageUrl, digestsUrl, importFileName, isoFileName, fetchImageSha512, PROXMOXVE_IMAGE_FILE } from '../src/flatcar/image.js';
 import { fillFlatcarMirror } from '../src/flatcar/demo-mirror.js';
 import { RemoteError, UserError } from '../src/errors.js';
@@ -101,7 +102,7 @@ test('feed cache: written with the fetch time, used offline with its age, networ
   const now = () => clock;
   const online = await loadReleases({ channel: 'stable', feedBaseUrl: `${base}/releases-json`, stateDir, now });
   assert.equal(online.source, 'network');
-  const cacheFile = feedCachePath(stateDir, 'stable');
+  const cacheFile = feedCacheFile(stateDir, 'stable');
   assert.equal(cacheFile, join(stateDir, 'cache', 'flatcar-releases-stable.json'));
   const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { fetchedAt: number; url: string };
   assert.equal(cached.fetchedAt, clock);
@@ -125,7 +126,7 @@ test('feed cache: written with the fetch time, used offline with its age, networ
   assert.match(via404.offlineReason ?? '', /HTTP 404/);
 
   await assert.rejects(loadReleases({ channel: 'beta', feedBaseUrl: `${base}/nowhere`, stateDir, now }), (e: unknown) => e instanceof RemoteError && /HTTP 404/.test(e.message) && !!e.fix);
-  assert.equal(existsSync(feedCachePath(stateDir, 'beta')), false);
+  assert.equal(existsSync(feedCacheFile(stateDir, 'beta')), false);
   assert.equal(formatAge(50_000), '50 s');
   assert.equal(formatAge(3 * 86400_000), '3 days');
 });

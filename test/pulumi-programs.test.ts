@@ -28,25 +28,26 @@ const find = (rs: MockedResource[], type: string, name: string) => {
 /** What each app contributes, by type and logical name (the provider is shared). */
 const EXPECTED: Record<(typeof TOGGLES)[number], string[]> = {
   pulumiOperator: [
-    'kubernetes:core/v1:Namespace pulumi-kubernetes-operator',
+    'kubernetes:core/v1:Namespace pulumi-kubernetes-operator-namespace',
     'kubernetes:helm.sh/v3:Release pulumi-kubernetes-operator',
     'kubernetes:core/v1:ServiceAccount pulumi',
     'kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding pulumi:system:auth-delegator',
     'kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding pulumi:cluster-admin',
   ],
-  kured: ['kubernetes:core/v1:Namespace kured', 'kubernetes:helm.sh/v3:Release kured'],
+  kured: ['kubernetes:core/v1:Namespace kured-namespace', 'kubernetes:helm.sh/v3:Release kured'],
   piraeus: [
-    'kubernetes:core/v1:Namespace piraeus-datastore',
+    'kubernetes:core/v1:Namespace piraeus-datastore-namespace',
     'kubernetes:helm.sh/v3:Release piraeus-operator',
     'kubernetes:piraeus.io/v1:LinstorCluster linstorcluster',
     'kubernetes:piraeus.io/v1:LinstorSatelliteConfiguration no-usr-src-mount',
     'kubernetes:piraeus.io/v1:LinstorSatelliteConfiguration storage-pool',
     'kubernetes:storage.k8s.io/v1:StorageClass linstor-replicated',
   ],
-  certManager: ['kubernetes:core/v1:Namespace cert-manager', 'kubernetes:helm.sh/v3:Release cert-manager'],
+  certManager: ['kubernetes:core/v1:Namespace cert-manager-namespace', 'kubernetes:helm.sh/v3:Release cert-manager'],
   systemUpgradeController: [
     'kubernetes:yaml/v2:ConfigFile system-upgrade-controller-crd',
     'kubernetes:yaml/v2:ConfigFile system-upgrade-controller',
+    'kubernetes:apps/v1:DeploymentPatch system-upgrade-controller-flatcar-certs',
     'kubernetes:upgrade.cattle.io/v1:Plan server-plan',
     'kubernetes:upgrade.cattle.io/v1:Plan agent-plan',
   ],
@@ -77,10 +78,10 @@ describe('apps programs under Pulumi mocks', () => {
   });
 
   test('Pulumi operator: pinned OCI chart in its namespace with CRDs, and a stack service account bound to system:auth-delegator', async () => {
-    const rs = await runMocked(() => infraBootstrap(args({ pulumiOperator: { version: '2.3.0', clusterAdmin: false } })));
+    const rs = await runMocked(() => infraBootstrap(args({ pulumiOperator: { version: '2.9.0', clusterAdmin: false } })));
     const rel = find(rs, 'kubernetes:helm.sh/v3:Release', 'pulumi-kubernetes-operator');
     assert.equal(rel.inputs.chart, 'oci://ghcr.io/pulumi/helm-charts/pulumi-kubernetes-operator');
-    assert.equal(rel.inputs.version, '2.3.0');
+    assert.equal(rel.inputs.version, '2.9.0');
     assert.equal(rel.inputs.namespace, PULUMI_OPERATOR.namespace);
     assert.notEqual(rel.inputs.skipCrds, true);
     const sa = find(rs, 'kubernetes:core/v1:ServiceAccount', 'pulumi');
@@ -93,12 +94,12 @@ describe('apps programs under Pulumi mocks', () => {
 
   test('kured: Flatcar sentinel set explicitly, the reboot window, drain settings and one node at a time', async () => {
     const rs = await runMocked(() =>
-      infraApps(args({ kured: { version: '5.6.2', startTime: '01:30', endTime: '04:00', rebootDays: ['sa', 'su'], timeZone: 'Europe/Berlin', drainTimeout: '15m', drainGracePeriod: 60 } })),
+      infraApps(args({ kured: { version: '6.1.0', startTime: '01:30', endTime: '04:00', rebootDays: ['sa', 'su'], timeZone: 'Europe/Berlin', drainTimeout: '15m', drainGracePeriod: 60 } })),
     );
     const rel = find(rs, 'kubernetes:helm.sh/v3:Release', 'kured');
     assert.equal(rel.inputs.chart, 'kured');
     assert.equal(rel.inputs.repositoryOpts.repo, 'https://kubereboot.github.io/charts');
-    assert.equal(rel.inputs.version, '5.6.2');
+    assert.equal(rel.inputs.version, '6.1.0');
     assert.equal(rel.inputs.namespace, 'kured');
     const c = rel.inputs.values.configuration;
     assert.equal(c.rebootSentinel, '/var/run/reboot-required');
@@ -110,15 +111,15 @@ describe('apps programs under Pulumi mocks', () => {
     );
     assert.equal(c.concurrency, 1);
     assert.equal(c.drainTimeout, '15m');
-    assert.equal(c.drainGracePeriod, 60);
+    assert.equal(c.drainGracePeriod, '60', 'a string: the chart drops falsy values');
     assert.equal(c.forceReboot, false);
   });
 
   test('piraeus: operator chart with CRDs, LinstorCluster, the Flatcar no-usr-src-mount patch, a file thin pool and the StorageClass', async () => {
-    const rs = await runMocked(() => infraApps(args({ piraeus: { version: '2.9.0', replicas: 3, defaultStorageClass: true, poolDirectory: '/var/lib/piraeus-datastore/data' } })));
+    const rs = await runMocked(() => infraApps(args({ piraeus: { version: '2.11.0', replicas: 3, defaultStorageClass: true, poolDirectory: '/var/lib/piraeus-datastore/data' } })));
     const rel = find(rs, 'kubernetes:helm.sh/v3:Release', 'piraeus-operator');
     assert.equal(rel.inputs.chart, PIRAEUS.chart);
-    assert.equal(rel.inputs.version, '2.9.0');
+    assert.equal(rel.inputs.version, '2.11.0');
     assert.equal(rel.inputs.namespace, 'piraeus-datastore');
     assert.equal(rel.inputs.values.installCRDs, true);
     const cluster = find(rs, 'kubernetes:piraeus.io/v1:LinstorCluster', 'linstorcluster');
@@ -162,21 +163,21 @@ describe('apps programs under Pulumi mocks', () => {
   });
 
   test('cert-manager: pinned jetstack chart with its CRDs', async () => {
-    const rs = await runMocked(() => infraApps(args({ certManager: { version: 'v1.18.2' } })));
+    const rs = await runMocked(() => infraApps(args({ certManager: { version: 'v1.21.1' } })));
     const rel = find(rs, 'kubernetes:helm.sh/v3:Release', 'cert-manager');
     assert.equal(rel.inputs.chart, 'cert-manager');
     assert.equal(rel.inputs.repositoryOpts.repo, 'https://charts.jetstack.io');
-    assert.equal(rel.inputs.version, 'v1.18.2');
+    assert.equal(rel.inputs.version, 'v1.21.1');
     assert.equal(rel.inputs.namespace, 'cert-manager');
     assert.equal(rel.inputs.values.crds.enabled, true);
   });
 
   test('system-upgrade-controller: pinned manifests and the two k3s Plans with selectors, concurrency and cordon', async () => {
-    const rs = await runMocked(() => infraApps(args({ systemUpgradeController: { version: 'v0.16.0' } }, { k3sVersion: 'v1.33.4+k3s1' })));
-    assert.equal(find(rs, 'kubernetes:yaml/v2:ConfigFile', 'system-upgrade-controller-crd').inputs.file, 'https://github.com/rancher/system-upgrade-controller/releases/download/v0.16.0/crd.yaml');
+    const rs = await runMocked(() => infraApps(args({ systemUpgradeController: { version: 'v0.20.1' } }, { k3sVersion: 'v1.33.4+k3s1' })));
+    assert.equal(find(rs, 'kubernetes:yaml/v2:ConfigFile', 'system-upgrade-controller-crd').inputs.file, 'https://github.com/rancher/system-upgrade-controller/releases/download/v0.20.1/crd.yaml');
     assert.equal(
       find(rs, 'kubernetes:yaml/v2:ConfigFile', 'system-upgrade-controller').inputs.file,
-      'https://github.com/rancher/system-upgrade-controller/releases/download/v0.16.0/system-upgrade-controller.yaml',
+      'https://github.com/rancher/system-upgrade-controller/releases/download/v0.20.1/system-upgrade-controller.yaml',
     );
     const server = find(rs, 'kubernetes:upgrade.cattle.io/v1:Plan', 'server-plan').inputs;
     const agent = find(rs, 'kubernetes:upgrade.cattle.io/v1:Plan', 'agent-plan').inputs;
@@ -219,6 +220,52 @@ describe('apps programs under Pulumi mocks', () => {
     assert.ok(at('system-upgrade-controller').requestedAt > at('system-upgrade-controller-crd').registeredAt, 'controller after its CRDs');
     assert.ok(at('server-plan').requestedAt > at('system-upgrade-controller').registeredAt, 'server plan after the controller');
     assert.ok(at('agent-plan').requestedAt > at('server-plan').registeredAt, 'agent plan after the server plan');
+  });
+
+  test('kured: drainGracePeriod 0 reaches the chart as "0" (a numeric 0 is dropped by its `if`), unset sends nothing', async () => {
+    for (const [given, sent] of [[0, '0'], [-1, '-1'], [30, '30']] as const) {
+      const rs = await runMocked(() => infraApps(args({ kured: { drainGracePeriod: given } })));
+      assert.equal(find(rs, 'kubernetes:helm.sh/v3:Release', 'kured').inputs.values.configuration.drainGracePeriod, sent);
+    }
+    const rs = await runMocked(() => infraApps(args({ kured: true })));
+    assert.ok(!('drainGracePeriod' in find(rs, 'kubernetes:helm.sh/v3:Release', 'kured').inputs.values.configuration));
+  });
+
+  test('system-upgrade-controller on Flatcar: the CA directories /etc/ssl links into are mounted read-only into the controller', async () => {
+    const rs = await runMocked(() => infraApps(args({ systemUpgradeController: true })));
+    const patch = find(rs, 'kubernetes:apps/v1:DeploymentPatch', 'system-upgrade-controller-flatcar-certs').inputs;
+    assert.deepEqual(patch.metadata, { name: 'system-upgrade-controller', namespace: 'system-upgrade', annotations: { 'pulumi.com/patchForce': 'true' } });
+    const pod = patch.spec.template.spec;
+    const paths = pod.volumes.map((v: any) => v.hostPath.path).sort();
+    assert.deepEqual(paths, ['/usr/share/ca-certificates', '/usr/share/ssl']);
+    assert.equal(pod.containers.length, 1);
+    assert.equal(pod.containers[0].name, 'system-upgrade-controller');
+    for (const v of pod.volumes) {
+      const m = pod.containers[0].volumeMounts.find((x: any) => x.name === v.name);
+      assert.ok(m, `volume ${v.name} is mounted`);
+      assert.equal(m.mountPath, v.hostPath.path, 'mounted at the same path, so the /etc/ssl symlinks resolve');
+      assert.equal(m.readOnly, true);
+    }
+  });
+
+  test('system-upgrade-controller: the server Plan tolerates server taints, the agent Plan drains', async () => {
+    const rs = await runMocked(() => infraApps(args({ systemUpgradeController: true })));
+    const server = find(rs, 'kubernetes:upgrade.cattle.io/v1:Plan', 'server-plan').inputs.spec;
+    const agent = find(rs, 'kubernetes:upgrade.cattle.io/v1:Plan', 'agent-plan').inputs.spec;
+    const keys = server.tolerations.map((t: any) => `${t.key}:${t.effect ?? ''}`).sort();
+    assert.deepEqual(keys, ['CriticalAddonsOnly:', 'node-role.kubernetes.io/control-plane:NoSchedule', 'node-role.kubernetes.io/etcd:NoExecute', 'node-role.kubernetes.io/master:NoSchedule']);
+    assert.ok(server.tolerations.every((t: any) => t.operator === 'Exists'));
+    assert.equal(server.drain, undefined, 'servers are cordoned, not drained (as upstream)');
+    assert.deepEqual(agent.drain, { force: true, skipWaitForDeleteTimeout: 60 });
+    assert.equal(agent.tolerations, undefined);
+  });
+
+  test('the pinned defaults are the current releases', () => {
+    const d = AppsSchema.parse({ pulumiOperator: true, kured: true, piraeus: true, certManager: true, systemUpgradeController: true });
+    assert.deepEqual(
+      [d.pulumiOperator.version, d.kured.version, d.piraeus.version, d.certManager.version, d.systemUpgradeController.version],
+      ['2.9.0', '6.1.0', '2.11.0', 'v1.21.1', 'v0.20.1'],
+    );
   });
 
   test('unselected apps create nothing, not even a provider', async () => {

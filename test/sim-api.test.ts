@@ -235,6 +235,6 @@ describe('inspection and faults', () => {
     assert.equal(f.status, 500);
     assert.equal(f.body!.message, 'nope\n');
     sim.faults.clear();
-    assert.equal((await c.call('GET', '/cluster/nextid')).body!.data, 100);
+    assert.equal((await c.call('GET', '/cluster/nextid')).body!.data, '100');
   });
 });

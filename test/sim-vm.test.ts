@@ -135,9 +135,9 @@ describe('PVE 8.4 behaviour', () => {
     const create = await c.call('POST', '/nodes/pve1/qemu', { vmid: 9000 });
     assert.equal(create.status, 500);
     assert.equal(create.body!.message, "unable to create VM 9000 - VM 9000 already exists on node 'pve1'\n");
-    const a = await c.ok<number>('GET', '/cluster/nextid');
-    const b = await c.ok<number>('GET', '/cluster/nextid');
-    assert.equal(a, 100);
+    const a = await c.ok<string>('GET', '/cluster/nextid');
+    const b = await c.ok<string>('GET', '/cluster/nextid');
+    assert.equal(a, '100');
     assert.equal(b, a);
   });
 

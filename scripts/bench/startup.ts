@@ -75,11 +75,14 @@ try {
   ];
   console.log(`median of ${runs} runs each (node ${process.version})`);
   console.log(`${'node -e 0'.padEnd(24)} ${base.toFixed(1).padStart(7)} ms   1.00x`);
+  const ratios: Record<string, number> = {};
   for (const [name, args] of cases) {
     const ms = time(args);
+    ratios[name] = Number((ms / base).toFixed(3));
     const heavy = heavyLoaded(args);
     console.log(`${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}x  (+${(ms - base).toFixed(1)} ms)${heavy.length ? `  loads ${heavy.join(', ')}` : ''}`);
   }
+  if (process.argv.includes('--json')) console.log(`BENCH_JSON ${JSON.stringify({ plan: ratios['plan --config homelab'] })}`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

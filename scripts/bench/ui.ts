@@ -18,7 +18,7 @@ import { RunStore } from '../../src/ui/run-store.js';
 process.env.NODE_ENV ??= 'production';
 const [{ createElement }, { render }, { RunScreen }] = await Promise.all([import('react'), import('ink'), import('../../screens/RunScreen.js')]);
 
-const { values } = parseArgs({ options: { nodes: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'no-ui': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { json: { type: 'boolean' }, nodes: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'no-ui': { type: 'boolean' } } });
 /** --no-ui: the same flood into the log file only, to see what the screen itself costs. */
 const UI = !values['no-ui'];
 const NODES = Number(values.nodes ?? 12);
@@ -126,5 +126,6 @@ console.log(`  wall ${wall.toFixed(2)} s, CPU ${cpuSec.toFixed(2)} s = ${(cpuSec
 console.log(`  peak RSS ${(peakRss / 2 ** 20).toFixed(1)} MiB`);
 console.log(`  frames rendered ${frames} (${(frames / wall).toFixed(1)}/s), ${stdout.writes} writes, ${(stdout.bytes / 2 ** 20).toFixed(2)} MiB to the terminal`);
 console.log(`  log file ${(text.length / 2 ** 20).toFixed(1)} MiB: ${missing === 0 ? `all ${total} lines present` : `${missing} lines MISSING`}`);
+if (process.argv.includes('--json')) console.log(`BENCH_JSON ${JSON.stringify({ ui_cores: Number((cpuSec / wall).toFixed(3)), ui_lines_missing: missing })}`);
 rmSync(dir, { recursive: true, force: true });
 process.exit(missing === 0 ? 0 : 1);

@@ -3,8 +3,9 @@
  * (--state-dir, --log-file, --help) accepted by every command, and UsageError (exit 2 with the usage).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { defaultStateDir } from '../store/layout.js';
 import type { CliIo } from './io.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -56,13 +57,6 @@ export function parseCommandArgs<O extends OptionSpec>(
   }
 }
 
-/** Default state dir: $FLATCAR_K3S_STATE_DIR, else env-paths' data dir (~/.local/share/flatcar-k3s on Linux). */
-export async function defaultStateDir(env: NodeJS.ProcessEnv): Promise<string> {
-  if (env.FLATCAR_K3S_STATE_DIR) return resolve(env.FLATCAR_K3S_STATE_DIR);
-  const { default: envPaths } = await import('env-paths');
-  return envPaths('flatcar-k3s', { suffix: '' }).data;
-}
-
 export async function resolveGlobals(values: { 'state-dir'?: string | boolean; 'log-file'?: string | boolean }, io: CliIo): Promise<GlobalOptions> {
   const sd = values['state-dir'];
   const lf = values['log-file'];
@@ -71,8 +65,3 @@ export async function resolveGlobals(values: { 'state-dir'?: string | boolean; '
 }
 
 export const abs = (p: string, cwd: string): string => (isAbsolute(p) ? p : resolve(cwd, p));
-
-export const clustersDir = (stateDir: string): string => join(stateDir, 'clusters');
-export const clusterDirOf = (stateDir: string, name: string): string => join(stateDir, 'clusters', name);
-/** Log file before a cluster is known (e.g. a config that does not validate). */
-export const globalLogFile = (stateDir: string): string => join(stateDir, 'flatcar-k3s.log');

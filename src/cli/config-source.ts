@@ -29,7 +29,7 @@ export function loadCliConfig(args: ConfigArgs, env: NodeJS.ProcessEnv, cwd: str
     return { config: resolveConfig({ ...raw, preset: args.preset }, { ...opts, source: file }), source: file };
   }
   const preset = args.preset ?? args.defaultPreset;
-  if (!preset) throw new UserError('No config given', { fix: 'Pass --config FILE (see README "Config file"), or --preset NAME with the proxmox settings in the environment.' });
+  if (!preset) throw new UserError('No config given', { fix: 'Pass --config FILE (see docs/config.md), or --preset NAME with the proxmox settings in the environment.' });
   return { config: resolveConfig({ preset }, { ...opts, source: `preset ${preset}` }), source: `preset ${preset}` };
 }
 

@@ -5,7 +5,8 @@
  */
 import { appendLogLine } from '../log/file.js';
 import { fitDemoOverrides } from '../demo/overrides.js';
-import { globalLogFile, type GlobalOptions } from './args.js';
+import type { GlobalOptions } from './args.js';
+import { globalLogFile } from '../store/layout.js';
 import { writeLine, type CliIo } from './io.js';
 
 type Plain = Record<string, unknown>;

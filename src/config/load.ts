@@ -142,7 +142,7 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): Config {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`Cannot read the config file ${file}${code === 'ENOENT' ? ': it does not exist' : `: ${code}`}`, {
-      fix: 'Pass an existing YAML file with --config FILE (see README "Config file").',
+      fix: 'Pass an existing YAML file with --config FILE (see docs/config.md).',
     });
   }
   return resolveConfig(parseYamlText(text, file), { ...opts, source: opts.source ?? file });
@@ -211,7 +211,7 @@ function zodIssues(error: z.ZodError, doc: unknown): ConfigIssue[] {
     let expected: string | undefined;
     if (iss.code === 'unrecognized_keys') {
       message = `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}`;
-      expected = 'only the keys listed in README "Config file"';
+      expected = 'only the keys listed in docs/config.md';
       return { path, message, expected };
     }
     if (iss.code === 'invalid_type' && given === undefined) message = message.startsWith('is required') ? message : `is required (${message})`;

@@ -219,7 +219,7 @@ export const AppsSchema = z
     pulumiOperator: appToggle(
       z
         .object({
-          version: z.string().default('2.3.0'),
+          version: z.string().default('2.9.0'),
           /** Service account the operator's Stack workspaces run as (bound to system:auth-delegator). */
           serviceAccount: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: 'must be a Kubernetes name like "pulumi"' }).default('pulumi'),
           /** Also bind it to cluster-admin, so in-cluster stacks can manage cluster-wide infrastructure. */
@@ -230,14 +230,14 @@ export const AppsSchema = z
     kured: appToggle(
       z
         .object({
-          version: z.string().default('5.6.2'),
+          version: z.string().default('6.1.0'),
           /** Reboot window: days and HH:MM times in timeZone. */
           rebootDays: z.array(z.enum(['mo', 'tu', 'we', 'th', 'fr', 'sa', 'su'])).default(['mo', 'tu', 'we', 'th', 'fr', 'sa', 'su']),
           startTime: z.string().regex(/^\d{1,2}:\d{2}$/).default('02:00'),
           endTime: z.string().regex(/^\d{1,2}:\d{2}$/).default('05:00'),
           timeZone: z.string().default('UTC'),
           drainTimeout: z.string().default('10m'),
-          /** Seconds each pod gets to stop while draining; unset = the pod's own terminationGracePeriodSeconds. */
+          /** Seconds each pod gets to stop while draining (0 = immediately); unset or -1 = the pod's own terminationGracePeriodSeconds. */
           drainGracePeriod: z.number().int().min(-1).optional(),
           /** Reboot even when the drain fails or times out. */
           forceReboot: z.boolean().default(false),
@@ -249,18 +249,18 @@ export const AppsSchema = z
     piraeus: appToggle(
       z
         .object({
-          version: z.string().default('2.9.0'),
+          version: z.string().default('2.11.0'),
           replicas: z.number().int().min(1).max(5).default(2),
           defaultStorageClass: z.boolean().default(false),
           poolDirectory: z.string().default('/var/lib/piraeus-datastore/pool1'),
         })
         .strict(),
     ),
-    certManager: appToggle(z.object({ version: z.string().default('v1.18.2') }).strict()),
+    certManager: appToggle(z.object({ version: z.string().default('v1.21.1') }).strict()),
     systemUpgradeController: appToggle(
       z
         .object({
-          version: z.string().default('v0.16.0'),
+          version: z.string().default('v0.20.1'),
           /** Plans target the cluster's pinned k3s version, or follow this channel URL when set. */
           channel: z.string().url().optional(),
         })

@@ -15,13 +15,14 @@
  * needs the token from the first server's config.yaml: a wrong one fails like k3s does.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, SFTPWrapper } from 'ssh2';
 import { parse as parseYaml } from 'yaml';
 import { generateEd25519KeyPair } from '../ssh/keys.js';
 import { GuestSaver, loadGuests } from './guest-store.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { demoFiles } from '../store/layout.js';
 
 const { Server, utils } = ssh2;
 const { OPEN_MODE, STATUS_CODE } = utils.sftp;
@@ -1188,13 +1189,12 @@ export interface DemoNodeOverridesOptions {
  * addresses from the demo guests.
  */
 export function demoNodeOverrides(o: DemoNodeOverridesOptions): { nodes: Record<string, unknown> } {
-  const dir = join(o.stateDir, 'demo');
-  const keyFile = join(dir, 'id_ed25519');
+  const { dir, nodeKey: keyFile } = demoFiles(o.stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (!existsSync(keyFile)) {
+  if (!existsSync(keyFile) || !existsSync(`${keyFile}.pub`)) {
     const kp = sshKeyPair('flatcar-k3s-demo');
-    writeFileSync(keyFile, kp.private, { mode: 0o600 });
-    writeFileSync(`${keyFile}.pub`, `${kp.public}\n`, { mode: 0o644 });
+    writeFileAtomic(`${keyFile}.pub`, `${kp.public}\n`, 0o644);
+    writeFileAtomic(keyFile, kp.private, 0o600);
   }
   chmodSync(keyFile, 0o600);
   const pub = readFileSync(`${keyFile}.pub`, 'utf8').trim();

@@ -5,7 +5,7 @@
  * DHCP leases. Written atomically, so a kill leaves the previous or the new version, never half.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../runner/atomic.js';
+import { writeFileAtomic } from '../store/atomic.js';
 import { DemoCluster, DemoNode, type DemoVm } from './flatcar-node.js';
 
 const FORMAT = 1;

@@ -13,10 +13,10 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { writeFileAtomic } from '../runner/atomic.js';
-import { SIM_WORLD_FILE } from '../sim/persist.js';
+import { isAtomicTemp, writeFileAtomic } from '../store/atomic.js';
+import { demoFiles } from '../store/layout.js';
 import type { GuestHooks, SimOptions, Simulator } from '../sim/index.js';
 
 export type DemoOverrides = Record<string, unknown>;
@@ -59,10 +59,10 @@ const mirrorFillers: MirrorFiller[] = [
 const guestFactory: GuestFactory | undefined = async (ctx) => {
   const { createDemoGuests, demoNodeOverrides } = await import('./flatcar-node.js');
   // the nodes' SSH port is part of the config (nodes.sshPort): a persisted demo keeps it
-  const settings = ctx.persist ? readSettings(ctx.dir) : undefined;
+  const settings = ctx.persist ? readSettings(ctx.stateDir) : undefined;
   const sshPort = settings?.sshPort ?? (await freeDemoPort());
-  if (ctx.persist && settings?.sshPort !== sshPort) writeFileAtomic(join(ctx.dir, SETTINGS_FILE), JSON.stringify({ ...settings, sshPort }), 0o600);
-  const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log, ...(ctx.persist ? { persistFile: join(ctx.dir, GUESTS_FILE) } : {}) });
+  if (ctx.persist && settings?.sshPort !== sshPort) writeFileAtomic(demoFiles(ctx.stateDir).settings, JSON.stringify({ ...settings, sshPort }), 0o600);
+  const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log, ...(ctx.persist ? { persistFile: demoFiles(ctx.stateDir).guests } : {}) });
   return { hooks: guests, overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: true, vip: true }), close: () => guests.close() };
 };
 
@@ -99,16 +99,13 @@ export function demoSpeedFromEnv(env: Record<string, string | undefined>): numbe
   return n;
 }
 
-const SETTINGS_FILE = 'demo.json';
-const IN_USE_FILE = 'in-use';
-
 /**
  * One process at a time runs a persisted demo world (two would overwrite each other's saves): claim it
  * with <dir>/in-use holding our pid; a file left by a process that is gone (killed) is taken over.
  * Returns the release.
  */
-function claimWorld(dir: string): () => void {
-  const file = join(dir, IN_USE_FILE);
+function claimWorld(stateDir: string): () => void {
+  const { dir, inUse: file } = demoFiles(stateDir);
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
@@ -140,12 +137,11 @@ function isAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-const GUESTS_FILE = 'guests.json';
 
 /** The persisted demo's own choices (demo.json). */
-function readSettings(dir: string): { sshPort?: number } | undefined {
+function readSettings(stateDir: string): { sshPort?: number } | undefined {
   try {
-    const s = JSON.parse(readFileSync(join(dir, SETTINGS_FILE), 'utf8')) as { sshPort?: unknown };
+    const s = JSON.parse(readFileSync(demoFiles(stateDir).settings, 'utf8')) as { sshPort?: unknown };
     return typeof s.sshPort === 'number' && Number.isInteger(s.sshPort) && s.sshPort > 0 && s.sshPort < 65536 ? { sshPort: s.sshPort } : {};
   } catch {
     return undefined;
@@ -187,15 +183,17 @@ export function mergeOverrides(a: DemoOverrides, b: DemoOverrides): DemoOverride
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const speed = opts.speed ?? 0.05;
   const log = opts.log ?? (() => {});
-  const dir = join(opts.stateDir, 'demo');
+  const files = demoFiles(opts.stateDir);
+  const dir = files.dir;
   const persist = opts.persist ?? true;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
-  const releaseWorld = persist ? claimWorld(dir) : () => {};
+  const releaseWorld = persist ? claimWorld(opts.stateDir) : () => {};
   // temp files of saves a kill cut short (the saved files themselves are whole: rename is atomic)
-  for (const f of readdirSync(dir)) if (/^\.(sim|guests|demo)\.json\.\d+\.\d+\.tmp$/.test(f)) rmSync(join(dir, f), { force: true });
+  const saved = [files.simWorld, files.guests, files.settings].map((f) => basename(f));
+  for (const f of readdirSync(dir)) if (saved.some((s) => isAtomicTemp(f, s))) rmSync(join(dir, f), { force: true });
   // nodes without the Proxmox they ran on are no world to continue: start both fresh
-  if (persist && !existsSync(join(dir, SIM_WORLD_FILE))) rmSync(join(dir, GUESTS_FILE), { force: true });
+  if (persist && !existsSync(files.simWorld)) rmSync(files.guests, { force: true });
   const ctx: DemoContext = { stateDir: opts.stateDir, speed, log, dir, persist };
   const { startSimulator } = await import('../sim/index.js');
   let guests: Awaited<ReturnType<GuestFactory>> | undefined;
@@ -217,9 +215,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     // the PVE host's SSH key lives with the demo state, 0600, like any private key the tool uses
     let overrides = sim.proxmoxConfig();
     if (sim.ssh) {
-      const keyFile = join(dir, 'pve-host-ssh-key');
-      writeFileSync(keyFile, sim.ssh.privateKey, { mode: 0o600 });
-      chmodSync(keyFile, 0o600);
+      const keyFile = files.pveHostKey;
+      writeFileAtomic(keyFile, sim.ssh.privateKey, 0o600);
       overrides = mergeOverrides(overrides, { proxmox: { ssh: { privateKeyFile: keyFile } } });
     }
     log(`simulated Proxmox VE ${sim.state.version} at ${sim.url} (nodes ${sim.nodes.join(', ')}, speed ${speed}${sim.resumed ? `; continuing the world saved in ${dir}` : ''})`);

@@ -2,9 +2,10 @@
  * Fetching the releases feed with a cache in the state dir: `<stateDir>/cache/flatcar-releases-<channel>.json`
  * holds the raw feed and its fetch time. Offline, the cache answers and says how old it is.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { RemoteError, UserError } from '../errors.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { feedCacheFile } from '../store/layout.js';
 import { defaultFetch, fetchText, type FetchFn } from './fetch.js';
 import { parseReleasesFeed, type FlatcarRelease } from './releases.js';
 
@@ -43,10 +44,6 @@ export function feedUrl(feedBaseUrl: string, channel: string): string {
   return `${feedBaseUrl.replace(/\/+$/, '')}/releases-${channel}.json`;
 }
 
-export function feedCachePath(stateDir: string, channel: string): string {
-  return join(stateDir, 'cache', `flatcar-releases-${channel}.json`);
-}
-
 export async function loadReleases(opts: FeedOptions): Promise<FeedResult> {
   const now = opts.now ?? Date.now;
   const url = feedUrl(opts.feedBaseUrl, opts.channel);
@@ -82,7 +79,7 @@ export async function loadReleases(opts: FeedOptions): Promise<FeedResult> {
 
 function readCache(stateDir: string, channel: string): CacheFile | undefined {
   try {
-    const c = JSON.parse(readFileSync(feedCachePath(stateDir, channel), 'utf8')) as Partial<CacheFile>;
+    const c = JSON.parse(readFileSync(feedCacheFile(stateDir, channel), 'utf8')) as Partial<CacheFile>;
     if (typeof c.fetchedAt !== 'number' || typeof c.url !== 'string' || c.feed === undefined) return undefined;
     return c as CacheFile;
   } catch {
@@ -91,12 +88,9 @@ function readCache(stateDir: string, channel: string): CacheFile | undefined {
 }
 
 function writeCache(stateDir: string, channel: string, data: CacheFile): void {
-  const file = feedCachePath(stateDir, channel);
+  const file = feedCacheFile(stateDir, channel);
   try {
-    mkdirSync(dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(data));
-    renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(data), 0o644);
   } catch (err) {
     throw new UserError(`Cannot write the releases cache ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
       fix: 'Make the state directory writable.',

@@ -6,7 +6,7 @@
  */
 import { stringify } from 'yaml';
 
-export const KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v0.9.2';
+export const KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v1.2.3';
 export const KUBE_VIP_MANIFEST_NAME = 'flatcar-k3s-kube-vip.yaml';
 
 export interface KubeVipOptions {
@@ -71,7 +71,8 @@ export function kubeVipObjects(o: KubeVipOptions): Array<Record<string, unknown>
                   env('port', String(o.port ?? 6443)),
                   { name: 'vip_nodename', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                   env('vip_interface', o.interface),
-                  env('vip_cidr', '32'),
+                  // kube-vip >= v0.9 reads vip_subnet (vip_cidr is ignored): a /32 for the single control-plane address.
+                  env('vip_subnet', '32'),
                   env('dns_mode', 'first'),
                   env('cp_enable', 'true'),
                   env('cp_namespace', 'kube-system'),

@@ -4,9 +4,9 @@
  * the air-gapped download (fetched once here, verified, then uploaded to every node).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { RemoteError, UserError } from '../errors.js';
+import { writeFileAtomicAsync } from '../store/atomic.js';
 
 export const K3S_VERSION_RE = /^v\d+\.\d+\.\d+\+k3s\d+$/;
 
@@ -119,11 +119,5 @@ export async function downloadK3sBinary(
       fix: 'Check the mirror or proxy serving k3s releases; the download may be corrupted or tampered with.',
     });
   }
-  await mkdir(dirname(dest), { recursive: true });
-  const tmp = `${dest}.tmp-${process.pid}`;
-  await writeFile(tmp, data, { mode: 0o755 });
-  await rename(tmp, dest).catch(async (err) => {
-    await rm(tmp, { force: true });
-    throw err;
-  });
+  await writeFileAtomicAsync(dest, data, 0o755);
 }

@@ -4,10 +4,11 @@
  * (backup first). A small merge of our own: entries with our name are replaced, others kept as they are.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, writeFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { RemoteError, UserError } from '../errors.js';
+import { writeFileAtomicAsync } from '../store/atomic.js';
 
 type Named = { name: string; [k: string]: unknown };
 export interface KubeconfigDoc {
@@ -75,26 +76,13 @@ export function mergeKubeconfigs(existing: KubeconfigDoc, ours: KubeconfigDoc): 
   };
 }
 
-async function writeAtomic0600(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 /** Write a kubeconfig file (0600); returns false when it already had exactly this content. */
 export async function writeKubeconfigFile(path: string, text: string): Promise<boolean> {
   if (existsSync(path) && readFileSync(path, 'utf8') === text) {
     await chmod(path, 0o600);
     return false;
   }
-  await writeAtomic0600(path, text);
+  await writeFileAtomicAsync(path, text, 0o600);
   return true;
 }
 
@@ -129,6 +117,6 @@ export async function mergeIntoUserKubeconfig(home: string, ours: string, now: D
     await copyFile(path, backup);
     await chmod(backup, 0o600);
   }
-  await writeAtomic0600(path, merged);
+  await writeFileAtomicAsync(path, merged, 0o600);
   return { path, changed: true, backup };
 }

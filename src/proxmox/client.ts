@@ -424,7 +424,8 @@ export class PveClient implements ProxmoxClient {
       if (used.has(id)) continue;
       // Ask Proxmox too: it also knows ids outside the resource list (e.g. a config being created).
       try {
-        const n = await this.request<number | string>('GET', '/cluster/nextid', { vmid: id });
+        // Proxmox answers the id as a string ({"data":"100"}) although its schema says integer
+        const n = await this.request<string>('GET', '/cluster/nextid', { vmid: id });
         if (Number(n) === id) return id;
       } catch (err) {
         if (/already exists/i.test((err as Error).message) || findCause(err, PveHttpError)?.status === 400) continue;

@@ -160,7 +160,7 @@ export function mapPveError(err: PveHttpError, ctx: ErrorContext): Error {
     }
     return new UserError(`Proxmox refused ${where} for ${identityName(ctx.auth)} (403 ${msg})`, {
       field: ctx.auth.kind === 'token' ? 'proxmox.tokenId' : 'proxmox.username',
-      fix: 'Give the token or user the privileges listed in the README section "Connecting to Proxmox".',
+      fix: 'Give the token or user the privileges listed in docs/proxmox.md.',
       cause: err,
     });
   }

@@ -12,6 +12,7 @@ import type { EngineEvent, OpMap, PulumiCommand, Stack } from '@pulumi/pulumi/au
 import { AbortedError, RemoteError, UserError } from '../errors.js';
 import { isPulumiMissing, pulumiCliMissingError } from './cli.js';
 import { shq } from '../shell/quote.js';
+import { clusterFiles } from '../store/layout.js';
 
 export type AppsProject = 'infra-bootstrap' | 'infra-apps';
 
@@ -39,7 +40,7 @@ export interface PulumiPaths {
 }
 
 export function pulumiPaths(clusterDir: string, project: AppsProject): PulumiPaths {
-  const root = join(clusterDir, 'pulumi');
+  const root = clusterFiles(clusterDir).pulumi;
   const backendDir = join(root, 'backend');
   return { root, backendDir, backendUrl: `file://${backendDir.replace(/\\/g, '/')}`, workDir: join(root, project) };
 }

@@ -3,15 +3,13 @@
  * A lock whose pid is gone (the run was killed) is taken over with a warning.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { clusterFiles } from '../store/layout.js';
 import { UserError } from '../errors.js';
 
 export interface ClusterLock {
   file: string;
   release(): void;
 }
-
-export const lockFile = (clusterDir: string): string => join(clusterDir, 'lock');
 
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -25,7 +23,7 @@ export function pidAlive(pid: number): boolean {
 
 export function acquireLock(clusterDir: string, opts: { warn?: (line: string) => void; pid?: number } = {}): ClusterLock {
   mkdirSync(clusterDir, { recursive: true, mode: 0o700 });
-  const file = lockFile(clusterDir);
+  const file = clusterFiles(clusterDir).lock;
   const pid = opts.pid ?? process.pid;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {

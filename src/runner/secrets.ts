@@ -4,20 +4,18 @@
  * never reaches the screen or the log file.
  */
 import { existsSync, readFileSync, statSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SecretStore } from '../../steps/types.js';
 import { UserError } from '../errors.js';
 import type { Redactor } from '../log/redact.js';
-import { writeFileAtomic } from './atomic.js';
-
-export const secretsFile = (clusterDir: string): string => join(clusterDir, 'secrets.json');
+import { writeFileAtomic } from '../store/atomic.js';
+import { clusterFiles } from '../store/layout.js';
 
 export class FileSecretStore implements SecretStore {
   private values: Record<string, string>;
   readonly file: string;
 
   constructor(clusterDir: string, private readonly redactor?: Redactor) {
-    this.file = secretsFile(clusterDir);
+    this.file = clusterFiles(clusterDir).secrets;
     this.values = {};
     if (existsSync(this.file)) {
       // Tighten a file someone loosened by hand: it holds cluster credentials.

@@ -15,14 +15,11 @@ import { contextFactory } from './context.js';
 import { DEFAULT_PARALLEL, LANE_LIMITS, runSteps, type RunResult } from './driver.js';
 import { acquireLock, type ClusterLock } from './lock.js';
 import { topoOrder } from './reducer.js';
-import { FileSecretStore, secretsFile } from './secrets.js';
+import { FileSecretStore } from './secrets.js';
 import { createServices, offlineServices } from './services.js';
 import { StateStore, readState, type ClusterState } from './state.js';
 import { loadBuildSteps, type BuildSteps } from './steps.js';
-import { join } from 'node:path';
-
-export const clusterDirFor = (stateDir: string, cluster: string): string => join(stateDir, 'clusters', cluster);
-export const defaultLogFile = (clusterDir: string): string => join(clusterDir, 'run.log');
+import { clusterDirFor, clusterFiles } from '../store/layout.js';
 
 export interface PlanLine {
   id: string;
@@ -47,7 +44,7 @@ export interface PlanView {
 class ReadOnlySecrets implements SecretStore {
   private values: Record<string, string> = {};
   constructor(clusterDir: string) {
-    const f = secretsFile(clusterDir);
+    const f = clusterFiles(clusterDir).secrets;
     if (existsSync(f)) {
       try {
         this.values = JSON.parse(readFileSync(f, 'utf8')) as Record<string, string>;
@@ -148,7 +145,7 @@ export class ClusterRun {
     mkdirSync(clusterDir, { recursive: true, mode: 0o700 });
     const redactor = new Redactor();
     redactor.addConfig(opts.config);
-    const log = new LogFile(opts.logFile ?? defaultLogFile(clusterDir), redactor);
+    const log = new LogFile(opts.logFile ?? clusterFiles(clusterDir).runLog, redactor);
     let lock: ClusterLock | undefined;
     try {
       lock = acquireLock(clusterDir, {

@@ -5,14 +5,14 @@
  *
  * Why not `conf`: it loads ajv/ajv-formats at import (slows `plan`/`status`, which read this file),
  * and we need a reader that never writes (plan/status touch nothing) plus a clear error on a corrupt
- * file instead of a silent reset. The writer is ours: temp + fsync + rename (./atomic.ts).
+ * file instead of a silent reset. The writer is ours: temp + fsync + rename (src/store/atomic.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { StepStatus } from '../events.js';
 import type { PinStore, StepOutputs } from '../../steps/types.js';
 import { UserError } from '../errors.js';
-import { prepareFileAtomic, writeFileAtomic } from './atomic.js';
+import { prepareFileAtomic, writeFileAtomic } from '../store/atomic.js';
+import { clusterFiles } from '../store/layout.js';
 import { reduceStep, type StepAction } from './reducer.js';
 import { stateShapeProblems } from './state-shape.js';
 
@@ -56,15 +56,13 @@ export interface ClusterState {
   lastRun?: { startedAt: number; finishedAt?: number; status: RunStatus; pid: number; command?: string; message?: string };
 }
 
-export const stateFile = (clusterDir: string): string => join(clusterDir, 'state.json');
-
 export function emptyState(cluster: string, now = Date.now()): ClusterState {
   return { version: 1, cluster, createdAt: now, updatedAt: now, steps: {}, pins: {} };
 }
 
 /** Read a state file without writing anything; undefined when there is none. */
 export function readState(clusterDir: string): ClusterState | undefined {
-  const file = stateFile(clusterDir);
+  const file = clusterFiles(clusterDir).state;
   if (!existsSync(file)) return undefined;
   let doc: unknown;
   try {
@@ -129,7 +127,7 @@ export class StateStore {
   }
 
   get file(): string {
-    return stateFile(this.clusterDir);
+    return clusterFiles(this.clusterDir).state;
   }
 
   get(): Readonly<ClusterState> {

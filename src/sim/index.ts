@@ -1,6 +1,6 @@
 /**
  * A Proxmox VE simulator: HTTPS API validated against the official schema, tasks, locks, latency,
- * faults, the PVE host's SSH (SFTP for snippets) and a plain-HTTP mirror. See README "Proxmox simulator".
+ * faults, the PVE host's SSH (SFTP for snippets) and a plain-HTTP mirror. See docs/simulator.md.
  *
  *   const sim = await startSimulator({ speed: 0.01 });
  *   // sim.url, sim.fingerprint, sim.token …; sim.proxmoxConfig() is the `proxmox:` block of a config
@@ -108,6 +108,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   if (saved) ctx.tasks.restoreCounters(saved.tasks);
   const requestLog: SimRequest[] = [];
   const cert = saved?.tls ?? makeSelfSignedCert(state.nodes[0]!, ['IP:127.0.0.1', 'IP:::1', 'DNS:localhost', ...state.nodes.map((n) => `DNS:${n}`), ...(host !== '127.0.0.1' ? [`IP:${host}`] : [])]);
+  state.sslFingerprint = cert.fingerprint;
   let persister: SimPersister | undefined;
   // a persisted world is saved before every answer: whatever a client was told survives a kill
   const server = createApiServer({ ctx, handlers: { ...clusterHandlers, ...storageHandlers, ...qemuHandlers }, cert, log: requestLog, beforeReply: () => persister?.save() });

@@ -15,12 +15,12 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../runner/atomic.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { SIM_WORLD_FILE } from '../store/layout.js';
 import type { AuthSecrets } from './auth.js';
 import type { SimState, SimStorage, SimVm, SimVolume } from './state.js';
 import type { TaskCounters } from './tasks.js';
 
-export const SIM_WORLD_FILE = 'sim.json';
 const FORMAT = 1;
 const SAVE_INTERVAL_MS = 200;
 

@@ -64,6 +64,10 @@ export class SimState {
   /** local-lvm (and other block) volumes by volid */
   readonly volumes = new Map<string, SimVolume>();
   readonly nextIdRange = { lower: 100, upper: 1000000 };
+  /** Each node's address in /cluster/status (where its SSH answers); default 127.0.0.1. */
+  readonly addresses = new Map<string, string>();
+  /** The API certificate's SHA-256 fingerprint, as /nodes reports it (ssl_fingerprint). */
+  sslFingerprint?: string;
 
   constructor(
     nodeCount: number,
@@ -89,6 +93,10 @@ export class SimState {
     for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(storageRoot, dir), { recursive: true });
     // each node's own /var/lib/vz exists from the start
     if (nodeRoot) for (const n of this.nodes.slice(1)) for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(nodeRoot(n), dir), { recursive: true });
+  }
+
+  nodeAddress(node: string): string {
+    return this.addresses.get(node) ?? '127.0.0.1';
   }
 
   hasNode(node: string): boolean {

@@ -9,6 +9,7 @@ import { themeFor } from './theme-colors.js';
 import { detectPulumi, envPrefill, findClusters, findUnfinished, realServices } from './services.js';
 import { appendLogLine } from '../log/file.js';
 import { EXIT } from '../errors.js';
+import { globalLogFile } from '../store/layout.js';
 import type { Plain } from './state.js';
 
 export interface InteractiveOptions {
@@ -37,7 +38,7 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
     );
     return EXIT.usage;
   }
-  const globalLog = opts.logFile ?? `${opts.stateDir}/flatcar-k3s.log`;
+  const globalLog = opts.logFile ?? globalLogFile(opts.stateDir);
   let demoLog: (line: string) => void = (line) => appendLogLine(globalLog, `demo: ${line}`);
   let demo: { overrides: Plain; close(): Promise<void> } | undefined;
   if (opts.demo) {

@@ -2,7 +2,7 @@
  * The real UiServices: the Proxmox client (H3), the Flatcar feed (H5), the runner session (H1),
  * presets and the state dir. Heavy modules load lazily so the wizard opens fast.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { homedir } from 'node:os';
@@ -11,14 +11,15 @@ import type { Config } from '../config/schema.js';
 import { configFromEnv, listPresets, parseYamlText, readPreset } from '../config/load.js';
 import { presetsDir } from '../paths.js';
 import { shq } from '../shell/quote.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { clusterDirFor, clusterFiles, clusterNames } from '../store/layout.js';
 import type { ProxmoxClient } from '../proxmox/types.js';
 import type { FlatcarRelease } from '../flatcar/releases.js';
 import type { Plain } from './state.js';
 import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOptions, UiServices, UnfinishedRun } from './types.js';
 
-export const clusterDirFor = (stateDir: string, cluster: string): string => join(stateDir, 'clusters', cluster);
-export const savedConfigPath = (clusterDir: string): string => join(clusterDir, 'cluster.yaml');
-export const savedSecretsPath = (clusterDir: string): string => join(clusterDir, 'proxmox.env');
+const savedConfigPath = (clusterDir: string): string => clusterFiles(clusterDir).config;
+const savedSecretsPath = (clusterDir: string): string => clusterFiles(clusterDir).proxmoxEnv;
 
 const lazy = async <T,>(rel: string): Promise<T> => (await import(new URL(rel, import.meta.url).href)) as T;
 
@@ -57,12 +58,12 @@ export function presetSummaries(): Array<{ name: string; summary: string; doc: P
 
 /** Clusters in the state dir whose last run did not succeed. */
 export async function findUnfinished(stateDir: string): Promise<UnfinishedRun[]> {
-  const root = join(stateDir, 'clusters');
-  if (!existsSync(root)) return [];
+  const names = clusterNames(stateDir);
+  if (!names.length) return [];
   const { readState } = await import('../runner/state.js');
   const out: UnfinishedRun[] = [];
-  for (const name of readdirSync(root)) {
-    const dir = join(root, name);
+  for (const name of names) {
+    const dir = clusterDirFor(stateDir, name);
     let st;
     try {
       st = readState(dir);
@@ -92,12 +93,12 @@ export async function findUnfinished(stateDir: string): Promise<UnfinishedRun[]>
 
 /** Clusters in the state dir with a config saved by the UI, newest first. */
 export async function findClusters(stateDir: string): Promise<KnownCluster[]> {
-  const root = join(stateDir, 'clusters');
-  if (!existsSync(root)) return [];
+  const names = clusterNames(stateDir);
+  if (!names.length) return [];
   const { readState } = await import('../runner/state.js');
   const out: KnownCluster[] = [];
-  for (const name of readdirSync(root)) {
-    const dir = join(root, name);
+  for (const name of names) {
+    const dir = clusterDirFor(stateDir, name);
     const configPath = savedConfigPath(dir);
     if (!existsSync(configPath)) continue;
     let st;
@@ -118,13 +119,6 @@ export function detectPulumi(env: NodeJS.ProcessEnv): Promise<boolean | string> 
       execFile(cmd, ['version'], { timeout: 5000, env }, (err, stdout) => resolve(err ? false : stdout.trim() || 'found'));
     });
   return tryRun('pulumi').then((v) => v || tryRun(join(env.HOME ?? homedir(), '.pulumi', 'bin', 'pulumi')));
-}
-
-function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, file);
 }
 
 /** Secret values of the config, as environment variables `up --config` reads. */
@@ -208,14 +202,14 @@ export function realServices(o: RealServicesOptions): UiServices {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const configPath = savedConfigPath(dir);
       const header = `# Written by the flatcar-k3s terminal UI on ${new Date().toISOString()}.\n# Reproduce: flatcar-k3s up --config ${configPath}${o.demo ? ' --demo' : ''}\n# No secrets in this file: see ${savedSecretsPath(dir)} or the environment.\n`;
-      writeAtomic(configPath, header + toYaml(withoutSecrets(draft)), 0o600);
+      writeFileAtomic(configPath, header + toYaml(withoutSecrets(draft)), 0o600);
       const fromEnv = secretsFromEnv(config);
       let secrets: string;
       const envFile = savedSecretsPath(dir);
       if (fromEnv) secrets = `taken from the environment (${fromEnv})`;
       else {
         const vars = secretEnv(config);
-        writeAtomic(envFile, `# Proxmox credentials of cluster ${config.cluster.name} (flatcar-k3s). Keep private.\n${Object.entries(vars).map(([k, v]) => `export ${k}=${shq(v)}`).join('\n')}\n`, 0o600);
+        writeFileAtomic(envFile, `# Proxmox credentials of cluster ${config.cluster.name} (flatcar-k3s). Keep private.\n${Object.entries(vars).map(([k, v]) => `export ${k}=${shq(v)}`).join('\n')}\n`, 0o600);
         secrets = `written to ${envFile} (mode 0600)`;
       }
       const command = `${fromEnv ? '' : `set -a; . ${shq(envFile)}; set +a; `}flatcar-k3s up --config ${shq(configPath)}${o.demo ? ' --demo' : ''}`;
@@ -263,7 +257,7 @@ export function realServices(o: RealServicesOptions): UiServices {
         text = readFileSync(path, 'utf8');
       } catch (err) {
         const { UserError } = await import('../errors.js');
-        throw new UserError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, { fix: 'Give the path of a YAML config file (see README "Config file").' });
+        throw new UserError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, { fix: 'Give the path of a YAML config file (see docs/config.md).' });
       }
       return parseYamlText(text, path);
     },
@@ -275,7 +269,7 @@ export function realServices(o: RealServicesOptions): UiServices {
     prefillSources: o.prefillSources,
     env: o.env,
     logFile: o.logFile,
-    logFileFor: (config) => o.logFile ?? join(clusterDirFor(o.stateDir, config.cluster.name), 'run.log'),
+    logFileFor: (config) => o.logFile ?? clusterFiles(clusterDirFor(o.stateDir, config.cluster.name)).runLog,
   };
 }
 

@@ -10,7 +10,7 @@
  *   The run log stays.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { chmod, copyFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, copyFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -18,21 +18,22 @@ import type { Config } from '../../src/config/schema.js';
 import { serverUrl } from '../../src/k3s/config.js';
 import { parseKubeconfig, type KubeconfigDoc } from '../../src/kubeconfig/kubeconfig.js';
 import { UserError } from '../../src/errors.js';
-import { secretsFile } from '../../src/runner/secrets.js';
+import { writeFileAtomicAsync } from '../../src/store/atomic.js';
+import { clusterFiles } from '../../src/store/layout.js';
 import { STEP, type KubeconfigOutputs } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { addressOf, firstServer } from '../nodes/common.js';
 import { DESTROY_STEP } from './common.js';
 
 const userKubeconfig = (ctx: StepContext) => join(ctx.options.homeDir ?? homedir(), '.kube', 'config');
-const ownKubeconfig = (ctx: StepContext) => join(ctx.clusterDir, 'kubeconfig');
+const ownKubeconfig = (ctx: StepContext) => clusterFiles(ctx.clusterDir).kubeconfig;
 
 /** The API server URLs this cluster's kubeconfig entries may point at. */
 export function clusterServers(config: Config, ctx: Pick<StepContext, 'outputs' | 'clusterDir'>): string[] {
   const out = new Set<string>();
   const rec = ctx.outputs<KubeconfigOutputs & Record<string, unknown>>(STEP.kubeconfig)?.server;
   if (typeof rec === 'string') out.add(rec);
-  const own = join(ctx.clusterDir, 'kubeconfig');
+  const own = clusterFiles(ctx.clusterDir).kubeconfig;
   if (existsSync(own)) {
     try {
       const s = parseKubeconfig(readFileSync(own, 'utf8'), own).clusters?.find((c) => c.name === config.cluster.name)?.cluster?.server;
@@ -102,10 +103,7 @@ export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSt
         backup = `${path}.bak-${new Date(ctx.services.now()).toISOString().replace(/[:.]/g, '-')}`;
         await copyFile(path, backup);
         await chmod(backup, 0o600);
-        const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-        await writeFile(tmp, p.next, { mode: 0o600 });
-        await chmod(tmp, 0o600);
-        await rename(tmp, path);
+        await writeFileAtomicAsync(path, p.next, 0o600);
         ctx.log(`Removed ${p.removed.join(', ')} from ${path} (previous file kept as ${backup})`);
       }
       if (existsSync(ownKubeconfig(ctx))) {
@@ -133,21 +131,20 @@ export interface LocalForget {
 }
 
 /**
- * The apps' Pulumi state (pulumiPaths(clusterDir).root in src/pulumi/automation.ts, not imported: it
- * loads Pulumi). It describes apps in a cluster that is gone and is encrypted with a passphrase from
+ * The apps' Pulumi state. It describes apps in a cluster that is gone and is encrypted with a passphrase from
  * the secrets file: kept, the next `up` would find the apps "applied" and could not decrypt them.
  */
-const pulumiDir = (clusterDir: string) => join(clusterDir, 'pulumi');
+const pulumiDir = (clusterDir: string) => clusterFiles(clusterDir).pulumi;
 
 export function destroyLocalStep(config: Config, _options: RunOptions, state: LocalForget, needs: string[]): Step {
-  const secrets = (ctx: StepContext) => secretsFile(ctx.clusterDir);
+  const secrets = (ctx: StepContext) => clusterFiles(ctx.clusterDir).secrets;
   return {
     id: DESTROY_STEP.local,
     title: 'Forget the cluster locally',
     group: 'cluster',
     needs,
     inputs: {},
-    describe: (ctx) => `Forget ${config.cluster.name} locally: its step records and node host-key pins leave ${join(ctx.clusterDir, 'state.json')}, the apps' Pulumi state ${pulumiDir(ctx.clusterDir)} is deleted, then ${secrets(ctx)} (k3s token); the run log stays`,
+    describe: (ctx) => `Forget ${config.cluster.name} locally: its step records and node host-key pins leave ${clusterFiles(ctx.clusterDir).state}, the apps' Pulumi state ${pulumiDir(ctx.clusterDir)} is deleted, then ${secrets(ctx)} (k3s token); the run log stays`,
     async check(ctx: StepContext): Promise<CheckResult> {
       const n = state.count(isClusterRecord, isNodePin);
       if (n) return { done: false, reason: `${n} record(s) of the cluster in the state` };

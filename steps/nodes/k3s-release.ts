@@ -5,11 +5,11 @@
  * (cluster.airgap): the binary is downloaded once to this machine, verified, and uploaded to each node.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Config } from '../../src/config/schema.js';
 import { downloadK3sBinary, fetchK3sSha256, k3sDownloadUrl, resolveK3sVersion, sha256Hex } from '../../src/k3s/release.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, type K3sReleaseOutputs } from './common.js';
+import { k3sBinaryFile } from '../../src/store/layout.js';
 
 export function k3sReleaseStep(config: Config, _options: RunOptions): Step {
   const c = config.cluster;
@@ -52,7 +52,7 @@ export function k3sReleaseStep(config: Config, _options: RunOptions): Step {
       const downloadUrl = k3sDownloadUrl(c.k3sReleaseUrl, version, arch);
       const out: K3sReleaseOutputs = { requested: c.k3sVersion, version, arch, sha256, downloadUrl };
       if (c.airgap) {
-        const dest = join(ctx.clusterDir, 'k3s', version.replace(/\+/g, '_'), arch === 'amd64' ? 'k3s' : 'k3s-arm64');
+        const dest = k3sBinaryFile(ctx.clusterDir, version, arch);
         ctx.progress(`downloading k3s ${version} for the air-gapped install`);
         await downloadK3sBinary(downloadUrl, sha256, dest, { signal: ctx.signal });
         ctx.log(`Downloaded and verified ${downloadUrl} → ${dest} (sha256 ${sha256})`);

@@ -10,6 +10,7 @@ import type { Config } from '../../src/config/schema.js';
 import { serverUrl } from '../../src/k3s/config.js';
 import { mergeIntoUserKubeconfig, mergeKubeconfigs, parseKubeconfig, rewriteKubeconfig, writeKubeconfigFile } from '../../src/kubeconfig/kubeconfig.js';
 import { stringify } from 'yaml';
+import { clusterFiles } from '../../src/store/layout.js';
 import { STEP, type KubeconfigOutputs } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, firstServer, recorded, withNode, type NodeSshOutputs } from './common.js';
@@ -18,7 +19,7 @@ export function kubeconfigStep(config: Config, options: RunOptions): Step {
   const first = firstServer(config);
   const name = config.cluster.name;
   const merge = options.mergeKubeconfig !== false;
-  const pathOf = (ctx: StepContext) => join(ctx.clusterDir, 'kubeconfig');
+  const pathOf = (ctx: StepContext) => clusterFiles(ctx.clusterDir).kubeconfig;
   const serverOf = (ctx: StepContext) => serverUrl(config.nodes.vip ?? recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address);
   const home = (ctx: StepContext) => ctx.options.homeDir ?? homedir();
   const fetch = (ctx: StepContext) => withNode(ctx, first.name, async (s) => rewriteKubeconfig(await s.run('sudo cat /etc/rancher/k3s/k3s.yaml', { signal: ctx.signal }), { server: serverOf(ctx), name }));

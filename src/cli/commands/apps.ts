@@ -7,6 +7,7 @@ import { EXIT, UserError } from '../../errors.js';
 import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
 import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
 import { shJoin } from '../../shell/quote.js';
+import { clusterDirFor } from '../../store/layout.js';
 
 export const name = 'apps';
 export const summary = 'apply the cluster apps (Pulumi) to a cluster created by "up"';
@@ -37,7 +38,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   requireAnswerable(yes, io, 'apps changes the cluster and asks before it does', 'Run it in a terminal, or pass --yes to apply without asking.');
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s apps ${shJoin(argv)}`;
-  const [{ loadCliConfig }, { ClusterRun, clusterDirFor }, { readState }, { appsOnlySteps }, { anyAppEnabled }, { STEP }, { attachPrinter, printFailedRun }, { askYesNo }] = await Promise.all([
+  const [{ loadCliConfig }, { ClusterRun }, { readState }, { appsOnlySteps }, { anyAppEnabled }, { STEP }, { attachPrinter, printFailedRun }, { askYesNo }] = await Promise.all([
     import('../config-source.js'),
     import('../../runner/session.js'),
     import('../../runner/state.js'),

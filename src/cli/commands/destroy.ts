@@ -10,6 +10,7 @@ import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals, UsageError } from '../a
 import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
 import { stopOnSignals } from '../stop-signals.js';
 import { shJoin } from '../../shell/quote.js';
+import { clusterDirFor } from '../../store/layout.js';
 
 export const name = 'destroy';
 export const summary = 'delete the cluster "up" created (its VMs, snippets, template, kubeconfig entries, state)';
@@ -53,7 +54,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s destroy ${shJoin(argv)}`;
   const keepTemplate = values['keep-template'] ?? false;
-  const [{ loadCliConfig }, { startCliDemo }, { ClusterRun, clusterDirFor }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter, printFailedRun }, { askYesNo }, { STEP }] = await Promise.all([
+  const [{ loadCliConfig }, { startCliDemo }, { ClusterRun }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter, printFailedRun }, { askYesNo }, { STEP }] = await Promise.all([
     import('../config-source.js'),
     import('../demo-run.js'),
     import('../../runner/session.js'),

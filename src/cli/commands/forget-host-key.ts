@@ -3,9 +3,9 @@
  * cluster's state, for when the user re-created a VM or the PVE host on purpose. The next `up`
  * pins the key it then finds. Takes the cluster lock so a running `up` cannot race it.
  */
-import { join } from 'node:path';
 import { EXIT, UserError } from '../../errors.js';
-import { GLOBAL_USAGE, UsageError, clustersDir, parseCommandArgs, resolveGlobals } from '../args.js';
+import { GLOBAL_USAGE, UsageError, parseCommandArgs, resolveGlobals } from '../args.js';
+import { clusterDirFor } from '../../store/layout.js';
 import { writeLine, type CliIo } from '../io.js';
 
 export const name = 'forget-host-key';
@@ -35,7 +35,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       fix: clusters.length ? `Pass --cluster with one of: ${clusters.join(', ')}.` : 'Pass the --state-dir the run used.',
     });
   }
-  const clusterDir = join(clustersDir(globals.stateDir), cluster);
+  const clusterDir = clusterDirFor(globals.stateDir, cluster);
   const lock = acquireLock(clusterDir, { warn: (l) => writeLine(io.stderr, l) });
   try {
     const store = new StateStore(clusterDir, readState(clusterDir)!);

@@ -1,12 +1,11 @@
 /** `status [--cluster NAME]`: the saved state: each step, its status, when, and the error of a failed one. */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { EXIT, UserError } from '../../errors.js';
-import { GLOBAL_USAGE, abs, clustersDir, parseCommandArgs, resolveGlobals } from '../args.js';
+import { GLOBAL_USAGE, abs, parseCommandArgs, resolveGlobals } from '../args.js';
+import { clusterDirFor, clusterFiles, clusterNames } from '../../store/layout.js';
 import { writeLine, type CliIo } from '../io.js';
 import { readState, type ClusterState } from '../../runner/state.js';
 import { pidAlive } from '../../runner/lock.js';
-import { readFileSync } from 'node:fs';
 
 export const name = 'status';
 export const summary = 'show the saved state of a cluster (or list the clusters)';
@@ -24,11 +23,8 @@ ${GLOBAL_USAGE}`;
 const when = (ms: number | undefined) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '-');
 
 export function listClusters(stateDir: string): string[] {
-  const dir = clustersDir(stateDir);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'state.json')))
-    .map((d) => d.name)
+  return clusterNames(stateDir)
+    .filter((name) => existsSync(clusterFiles(clusterDirFor(stateDir, name)).state))
     .sort();
 }
 
@@ -47,7 +43,7 @@ function counts(s: ClusterState): string {
 
 function holder(clusterDir: string): number | undefined {
   try {
-    const pid = Number.parseInt(readFileSync(join(clusterDir, 'lock'), 'utf8'), 10);
+    const pid = Number.parseInt(readFileSync(clusterFiles(clusterDir).lock, 'utf8'), 10);
     return pidAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
@@ -73,7 +69,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (clusters.length > 1) {
       writeLine(io.stdout, `Clusters in ${globals.stateDir}:`);
       for (const c of clusters) {
-        const s = readState(join(clustersDir(globals.stateDir), c))!;
+        const s = readState(clusterDirFor(globals.stateDir, c))!;
         writeLine(io.stdout, `  ${c.padEnd(20)} ${wasDestroyed(s) ? 'destroyed' : `last run ${s.lastRun?.status ?? 'none'}`} ${when(s.lastRun?.finishedAt ?? s.lastRun?.startedAt)}; ${counts(s)}`);
       }
       writeLine(io.stdout, 'Details: flatcar-k3s status --cluster NAME');
@@ -81,7 +77,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
     name = clusters[0]!;
   }
-  const clusterDir = join(clustersDir(globals.stateDir), name);
+  const clusterDir = clusterDirFor(globals.stateDir, name);
   const state = readState(clusterDir);
   if (!state) {
     throw new UserError(`No saved state for cluster "${name}" in ${globals.stateDir}`, {

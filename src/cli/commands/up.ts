@@ -4,7 +4,8 @@
  * against the real world first, so running `up` again is how a failed or interrupted run resumes.
  */
 import { EXIT } from '../../errors.js';
-import { GLOBAL_USAGE, globalLogFile, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
+import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
+import { globalLogFile } from '../../store/layout.js';
 import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
 import { stopOnSignals } from '../stop-signals.js';
 import { shJoin } from '../../shell/quote.js';

@@ -6,6 +6,7 @@ import type * as Pulumi from '@pulumi/pulumi';
 import type * as K8s from '@pulumi/kubernetes';
 import { lazyRequire } from '../../lazy-require.js';
 import type { AppsConfig } from '../../config/schema.js';
+import type { ResourceSpec } from './spec.js';
 
 /** The Pulumi SDKs load when the program runs, not at import: plan/--help build the apps steps. */
 const kubernetes = lazyRequire<typeof K8s>('@pulumi/kubernetes');
@@ -36,7 +37,15 @@ export function clusterProvider(args: ProgramArgs): K8s.Provider {
   });
 }
 
-export function namespace(name: string, provider: K8s.Provider, labels: Record<string, string> = {}): K8s.core.v1.Namespace {
-  const k8s = kubernetes();
-  return new k8s.core.v1.Namespace(name, { metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'flatcar-k3s', ...labels } } }, { provider });
+/**
+ * A namespace we create. Its logical name is "<name>-namespace" (Pulumi YAML keys resources by name, and
+ * a release often shares the namespace's name); the alias keeps stacks created under the bare name.
+ */
+export function namespaceSpec(name: string, labels: Record<string, string> = {}): ResourceSpec {
+  return {
+    name: `${name}-namespace`,
+    type: 'kubernetes:core/v1:Namespace',
+    properties: { metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'flatcar-k3s', ...labels } } },
+    aliases: [name],
+  };
 }

@@ -3,12 +3,8 @@
  * infrastructure (Stack resources) after flatcar-k3s is gone, plus the service account its Stack
  * workspaces run as.
  */
-import type * as K8s from '@pulumi/kubernetes';
-import { lazyRequire } from '../../lazy-require.js';
-import { clusterProvider, namespace, type ProgramArgs } from './common.js';
-
-/** @pulumi/kubernetes loads when the program runs, not at import: plan/--help build the apps steps. */
-const kubernetes = lazyRequire<typeof K8s>('@pulumi/kubernetes');
+import { clusterProvider, namespaceSpec, type ProgramArgs } from './common.js';
+import { registerSpecs, type ResourceSpec } from './spec.js';
 
 export const PULUMI_OPERATOR = {
   chart: 'oci://ghcr.io/pulumi/helm-charts/pulumi-kubernetes-operator',
@@ -17,54 +13,56 @@ export const PULUMI_OPERATOR = {
 } as const;
 
 export function infraBootstrap(args: ProgramArgs): void {
-  const k8s = kubernetes();
-  const op = args.apps.pulumiOperator;
-  if (!op.enabled) return;
-  const provider = clusterProvider(args);
-  const ns = namespace(PULUMI_OPERATOR.namespace, provider);
+  const specs = infraBootstrapSpecs(args);
+  if (!specs.length) return;
+  registerSpecs(specs, clusterProvider(args));
+}
 
+/** The values the operator chart gets (every key is one its values.yaml declares: see vendor/charts). */
+export function operatorValues(): Record<string, unknown> {
+  return {};
+}
+
+export function infraBootstrapSpecs(args: ProgramArgs): ResourceSpec[] {
+  const op = args.apps.pulumiOperator;
+  if (!op.enabled) return [];
+  const ns = namespaceSpec(PULUMI_OPERATOR.namespace);
   // The chart ships the CRDs (stacks/programs.pulumi.com, workspaces/updates.auto.pulumi.com) in crds/,
   // which Helm installs before the templates (skipCrds stays false).
-  new k8s.helm.v3.Release(
-    PULUMI_OPERATOR.release,
-    {
+  const release: ResourceSpec = {
+    name: PULUMI_OPERATOR.release,
+    type: 'kubernetes:helm.sh/v3:Release',
+    properties: {
       name: PULUMI_OPERATOR.release,
       chart: PULUMI_OPERATOR.chart,
       version: op.version,
-      namespace: ns.metadata.name,
+      namespace: PULUMI_OPERATOR.namespace,
       skipCrds: false,
-      values: {},
+      values: operatorValues(),
     },
-    { provider },
-  );
-
+    dependsOn: [ns.name],
+  };
   // Each Stack's workspace pod runs as spec.serviceAccountName; the operator authenticates to it through
   // TokenReviews/SubjectAccessReviews, which system:auth-delegator allows.
-  const sa = new k8s.core.v1.ServiceAccount(
-    op.serviceAccount,
-    { metadata: { name: op.serviceAccount, namespace: ns.metadata.name } },
-    { provider },
-  );
-  const subjects = [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: ns.metadata.name }];
-  new k8s.rbac.v1.ClusterRoleBinding(
-    `${op.serviceAccount}:system:auth-delegator`,
-    {
-      metadata: { name: `${PULUMI_OPERATOR.namespace}:${op.serviceAccount}:system:auth-delegator` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+  const sa: ResourceSpec = {
+    name: op.serviceAccount,
+    type: 'kubernetes:core/v1:ServiceAccount',
+    properties: { metadata: { name: op.serviceAccount, namespace: PULUMI_OPERATOR.namespace } },
+    dependsOn: [ns.name],
+  };
+  const subjects = [{ kind: 'ServiceAccount', name: op.serviceAccount, namespace: PULUMI_OPERATOR.namespace }];
+  const binding = (role: string): ResourceSpec => ({
+    name: `${op.serviceAccount}:${role}`,
+    type: 'kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding',
+    properties: {
+      metadata: { name: `${PULUMI_OPERATOR.namespace}:${op.serviceAccount}:${role}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
       subjects,
     },
-    { provider },
-  );
-  if (op.clusterAdmin) {
-    // Stacks that reconcile cluster infrastructure (Helm releases, CRDs, namespaces) need cluster-wide rights.
-    new k8s.rbac.v1.ClusterRoleBinding(
-      `${op.serviceAccount}:cluster-admin`,
-      {
-        metadata: { name: `${PULUMI_OPERATOR.namespace}:${op.serviceAccount}:cluster-admin` },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-        subjects,
-      },
-      { provider },
-    );
-  }
+    dependsOn: [sa.name],
+  });
+  const specs = [ns, release, sa, binding('system:auth-delegator')];
+  // Stacks that reconcile cluster infrastructure (Helm releases, CRDs, namespaces) need cluster-wide rights.
+  if (op.clusterAdmin) specs.push(binding('cluster-admin'));
+  return specs;
 }

@@ -40,6 +40,14 @@ function vmResource(ctx: SimContext, vmid: number) {
   };
 }
 
+/** A node row of /cluster/resources, with the keys pvestatd's data gives it. */
+function nodeResource(node: string) {
+  return {
+    id: `node/${node}`, type: 'node', node, status: 'online', level: '', 'cgroup-mode': 2,
+    maxcpu: 16, cpu: 0.03, maxmem: 64 * GiB, mem: 8 * GiB, maxdisk: 100 * GiB, disk: 10 * GiB, uptime: 86400,
+  };
+}
+
 /** The task of a tasks/{upid} request; Proxmox reads it from the node in the path. */
 function findTask(ctx: SimContext, req: ApiRequest) {
   const upid = str(req, 'upid')!;
@@ -66,26 +74,44 @@ export const clusterHandlers: HandlerTable = {
     return { ...t, cap: { vms: {}, storage: {}, access: {}, nodes: {}, dc: {}, sdn: {}, mapping: {} }, clustername: ctx.state.nodes.length > 1 ? 'sim' : undefined };
   },
 
+  // pveproxy's /nodes rows are the node rows of the resource list plus ssl_fingerprint
   'GET /nodes': (ctx, req) =>
     ctx.auth.canSee(req.auth)
-      ? ctx.state.nodes.map((node) => ({
-          node, status: 'online', type: 'node', id: `node/${node}`, level: '', maxcpu: 16, cpu: 0.03, maxmem: 64 * GiB, mem: 8 * GiB,
-          maxdisk: 100 * GiB, disk: 10 * GiB, uptime: 86400, ssl_fingerprint: undefined,
-        }))
+      ? ctx.state.nodes.map((node) => {
+          const { 'cgroup-mode': _c, ...row } = nodeResource(node);
+          return { ...row, ...(ctx.state.sslFingerprint ? { ssl_fingerprint: ctx.state.sslFingerprint } : {}) };
+        })
       : [],
+
+  'GET /cluster/status': (ctx, req) => {
+    if (!ctx.auth.canSee(req.auth)) return [];
+    const nodes = ctx.state.nodes;
+    const rows: unknown[] = nodes.map((name, i) => ({
+      type: 'node', id: `node/${name}`, name, ip: ctx.state.nodeAddress(name), nodeid: nodes.length > 1 ? i + 1 : 0, online: 1, level: '',
+      local: i === 0 ? 1 : 0,
+    }));
+    // a single node outside a cluster has no cluster row (pvecm create was never run)
+    if (nodes.length > 1) rows.unshift({ type: 'cluster', id: 'cluster', name: 'sim', nodes: nodes.length, quorate: 1, version: nodes.length });
+    return rows;
+  },
 
   'GET /nodes/{node}/status': (ctx, req) => {
     requireNode(ctx, req);
     return {
       pveversion: `pve-manager/${ctx.state.version}/f00dcafe`,
-      kversion: 'Linux 6.8.12-9-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9',
+      kversion: 'Linux 6.8.12-9-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (2025-03-16T19:18Z)',
+      'current-kernel': { sysname: 'Linux', release: '6.8.12-9-pve', version: '#1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (2025-03-16T19:18Z)', machine: 'x86_64' },
+      'boot-info': { mode: 'efi', secureboot: 0 },
       uptime: 86400,
-      cpuinfo: { cpus: 16, sockets: 1, cores: 8, model: 'Simulated CPU', mhz: '3000', hvm: '1' },
-      memory: { total: 64 * GiB, used: 8 * GiB, free: 56 * GiB },
+      cpuinfo: { cpus: 16, sockets: 1, cores: 8, model: 'Simulated CPU', mhz: '3000.000', hvm: '1', flags: 'fpu vme de pse tsc msr pae mce', user_hz: 100 },
+      memory: { total: 64 * GiB, used: 8 * GiB, free: 56 * GiB, available: 55 * GiB },
+      swap: { total: 8 * GiB, used: 0, free: 8 * GiB },
+      ksm: { shared: 0 },
       rootfs: { total: 100 * GiB, used: 10 * GiB, avail: 90 * GiB, free: 90 * GiB },
       loadavg: ['0.10', '0.12', '0.09'],
       cpu: 0.03,
       wait: 0,
+      idle: 0,
     };
   },
 
@@ -108,7 +134,7 @@ export const clusterHandlers: HandlerTable = {
     if (!type || type === 'vm') for (const vmid of [...ctx.state.vms.keys()].sort((a, b) => a - b)) out.push(vmResource(ctx, vmid));
     if (!type || type === 'node') {
       for (const node of ctx.state.nodes) {
-        out.push({ id: `node/${node}`, type: 'node', node, status: 'online', maxcpu: 16, maxmem: 64 * GiB, maxdisk: 100 * GiB, cpu: 0.03, mem: 8 * GiB, disk: 10 * GiB, uptime: 86400, level: '' });
+        out.push(nodeResource(node));
       }
     }
     if (!type || type === 'storage') {
@@ -125,9 +151,10 @@ export const clusterHandlers: HandlerTable = {
     const wanted = int(req, 'vmid');
     if (wanted !== undefined) {
       if (ctx.state.vms.has(wanted)) throw new HttpError(400, 'Parameter verification failed.', { vmid: `VM ${wanted} already exists` });
-      return wanted;
+      return String(wanted);
     }
-    for (let id = ctx.state.nextIdRange.lower; id < ctx.state.nextIdRange.upper; id++) if (!ctx.state.vms.has(id)) return id;
+    // the schema says integer, but pve-manager answers the id as a string ({"data":"100"})
+    for (let id = ctx.state.nextIdRange.lower; id < ctx.state.nextIdRange.upper; id++) if (!ctx.state.vms.has(id)) return String(id);
     throw new HttpError(500, 'unable to get any free VMID in range [100, 1000000]');
   },
 
@@ -164,7 +191,7 @@ export const clusterHandlers: HandlerTable = {
     return {
       upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user.replace(/!.*$/, ''),
       ...(t.user.includes('!') ? { tokenid: t.user.replace(/^.*!/, '') } : {}),
-      status: t.status, ...(t.status === 'stopped' ? { exitstatus: t.exitstatus } : {}),
+      status: t.status, ...(t.status === 'stopped' ? { exitstatus: t.exitstatus, endtime: t.endtime } : {}),
     };
   },
 

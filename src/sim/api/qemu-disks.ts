@@ -172,7 +172,7 @@ export const diskHandlers: HandlerTable = {
     const vm = getVm(ctx, req);
     const disk = str(req, 'disk')!;
     const sizeArg = str(req, 'size')!;
-    if (vm.config.lock && !bool(req, 'skiplock')) throw new HttpError(500, `VM is locked (${vm.config.lock})`);
+    if (vm.config.lock && !bool(req, 'skiplock')) throw new HttpError(500, `VM ${vm.vmid} is locked (${vm.config.lock})`);
     const value = vm.config[disk];
     if (value === undefined) throw new HttpError(500, `disk '${disk}' does not exist`);
     const route = ctx.schema.get(...CREATE)!;

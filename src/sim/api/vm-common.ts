@@ -18,7 +18,7 @@ export function getVm(ctx: SimContext, req: ApiRequest): SimVm {
 }
 
 export function checkLock(vm: SimVm, skiplock?: boolean): void {
-  if (vm.config.lock && !skiplock) throw new Error(`VM is locked (${vm.config.lock})\n`);
+  if (vm.config.lock && !skiplock) throw new Error(`VM ${vm.vmid} is locked (${vm.config.lock})\n`);
 }
 
 export const user = (req: ApiRequest): string => req.auth?.authId ?? 'root@pam';
