@@ -14,6 +14,8 @@
  * ("too many learner members" for a concurrent join), an agent is Ready ~20 s after it starts. A join
  * needs the token from the first server's config.yaml: a wrong one fails like k3s does.
  */
+import { demoCaPem, joinRefusal } from './join-trust.js';
+import { K3S_SERVER_CA_PATH } from '../k3s/token.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
@@ -911,8 +913,8 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
       if (!cluster || Date.now() < cluster.apiReadyAt) {
         return restartLoop(`failed to get CA certs: Get "${serverUrl}/cacerts": dial tcp ${host}:6443: connect: connection refused`);
       }
-      if (cluster.token !== token) {
-        const refused = `starting kubernetes: preparing server: failed to validate token: token CA hash does not match the Cluster CA certificate hash`;
+      const refused = joinRefusal(cluster, token);
+      if (refused) {
         if (role === 'agent') {
           // Type=exec: systemd shows the agent "active" while it starts; it exits on the bad token a
           // moment later, then restarts after RestartSec. An installer must not take "active" for "joined".
@@ -960,11 +962,12 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
 
   function writeKubeconfig(node: DemoNode, cluster: DemoCluster): void {
     const b64 = (s: string) => Buffer.from(s).toString('base64');
+    node.writeFile(K3S_SERVER_CA_PATH, demoCaPem(cluster.caData), 0o644, 'root');
     const text = [
       'apiVersion: v1',
       'clusters:',
       '- cluster:',
-      `    certificate-authority-data: ${b64(`-----BEGIN CERTIFICATE-----\n${cluster.caData}\n-----END CERTIFICATE-----\n`)}`,
+      `    certificate-authority-data: ${b64(demoCaPem(cluster.caData))}`,
       '    server: https://127.0.0.1:6443',
       '  name: default',
       'contexts:',
