@@ -494,13 +494,19 @@ describe('services: Proxmox TLS trust on first use', () => {
     }
   });
 
-  test('a fingerprint in the config is passed on and not copied into the pins', async () => {
+  test('a fingerprint in the config is passed on and recorded as the pin; without it the pin is used, not first use', async () => {
     const cfg = { ...config, proxmox: { ...config.proxmox, fingerprint: FP } };
     const { t, store, seen, services } = await make({ yes: false }, cfg);
     try {
       await services.proxmox();
       assert.equal(seen[0]!.fingerprint, FP);
-      assert.equal(store.pins().get('proxmox.tls'), undefined);
+      assert.equal(store.pins().get('proxmox.tls'), FP);
+      const asked: string[] = [];
+      const again = await make({ yes: true, pins: StateStore.open(t.dir, 'test').pins(), createProxmoxClient: fakeCreate(seen), confirm: async (q) => (asked.push(q), true) });
+      await again.services.proxmox();
+      assert.equal(seen.at(-1)!.fingerprint, FP, 'the recorded pin is passed on');
+      assert.deepEqual(asked, [], 'no first-use question');
+      again.t.cleanup();
     } finally {
       t.cleanup();
     }
