@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { RunEvents, type RunEvent } from '../src/events.js';
 import { AbortedError, BugError, RemoteError, UserError } from '../src/errors.js';
-import { reduceStep, topoOrder } from '../src/runner/reducer.js';
+import { reduceStep, topoOrder, TRANSITIONS, type StepAction } from '../src/runner/reducer.js';
 import { runSteps, LANE_LIMITS, type DriverOptions } from '../src/runner/driver.js';
 import { StateStore, readState } from '../src/runner/state.js';
 import { contextFactory } from '../src/runner/context.js';
@@ -87,6 +87,48 @@ describe('reducer', () => {
     const done = reduceStep(reduceStep(undefined, { type: 'running', id: 'x', at: 1 }), { type: 'done', id: 'x', at: 2, via: 'run', outputs: { vmid: 9001 } });
     const again = reduceStep(reduceStep(done, { type: 'running', id: 'x', at: 3 }), { type: 'failed', id: 'x', at: 4, error: { message: 'e' } });
     assert.deepEqual(again.outputs, { vmid: 9001 });
+  });
+
+  test('the transition table refuses what no run does: pending or failed back to pending, done via run without running', () => {
+    const at = (status: 'pending' | 'running' | 'done' | 'skipped' | 'failed') => ({ status, at: 1, title: 'X' }) as const;
+    assert.throws(() => reduceStep(at('pending'), { type: 'pending', id: 'x', at: 2, reason: 'config changed' }), /invalid transition pending → pending/);
+    assert.throws(() => reduceStep(undefined, { type: 'pending', id: 'x', at: 2 }), BugError);
+    assert.throws(() => reduceStep(at('failed'), { type: 'pending', id: 'x', at: 2, reason: 'interrupted' }), /invalid transition failed → pending/);
+    assert.throws(() => reduceStep(at('done'), { type: 'done', id: 'x', at: 2, via: 'run' }), /done → done:run/);
+    assert.throws(() => reduceStep(at('skipped'), { type: 'done', id: 'x', at: 2, via: 'run' }), BugError);
+    // what runs do: interrupted, re-opened by a config change, re-checked, re-run after a kill
+    assert.equal(reduceStep(at('running'), { type: 'pending', id: 'x', at: 2, reason: 'interrupted' }).status, 'pending');
+    assert.equal(reduceStep(at('done'), { type: 'pending', id: 'x', at: 2, reason: 'config changed' }).status, 'pending');
+    assert.equal(reduceStep(at('skipped'), { type: 'pending', id: 'x', at: 2 }).status, 'pending');
+    assert.equal(reduceStep(at('failed'), { type: 'running', id: 'x', at: 2 }).status, 'running');
+  });
+
+  test('reduceStep follows the table exactly, for every status and every action', () => {
+    const actions: StepAction[] = [
+      { type: 'running', id: 'x', at: 2 },
+      { type: 'done', id: 'x', at: 2, via: 'check' },
+      { type: 'done', id: 'x', at: 2, via: 'run' },
+      { type: 'skipped', id: 'x', at: 2, reason: 'n/a' },
+      { type: 'failed', id: 'x', at: 2, error: { message: 'e' } },
+      { type: 'pending', id: 'x', at: 2 },
+    ];
+    let refused = 0;
+    for (const from of Object.keys(TRANSITIONS) as Array<keyof typeof TRANSITIONS>) {
+      for (const a of actions) {
+        const to = a.type === 'done' ? `done:${a.via}` : a.type;
+        const allowed = (TRANSITIONS[from] as readonly string[]).includes(to);
+        let ok = true;
+        try {
+          reduceStep({ status: from, at: 1 }, a);
+        } catch (err) {
+          assert.ok(err instanceof BugError);
+          ok = false;
+        }
+        assert.equal(ok, allowed, `${from} → ${to}`);
+        if (!ok) refused++;
+      }
+    }
+    assert.equal(refused, 6, 'pending→{done:run,pending}, done→done:run, skipped→done:run, failed→{done:run,pending}');
   });
 
   test('topoOrder puts needs first, keeps list order otherwise, and rejects cycles and unknown needs', () => {
