@@ -26,7 +26,7 @@ interface FakeOpts {
   needs?: string[];
   lane?: string;
   check?: (ctx: StepContext) => Promise<CheckResult>;
-  run?: (ctx: StepContext) => Promise<StepOutputs | void>;
+  run?: (ctx: StepContext, plan?: unknown) => Promise<StepOutputs | void>;
   inputs?: unknown;
 }
 const step = (id: string, o: FakeOpts = {}): Step => ({
@@ -139,6 +139,26 @@ describe('reducer', () => {
 });
 
 describe('driver', () => {
+  test('run gets the plan its check just worked out, so it does not look the world up again', async () => {
+    const got: unknown[] = [];
+    let lookups = 0;
+    const h = harness([
+      step('a', {
+        check: async () => ({ done: false, reason: 'VM 9001 exists', plan: { delete: [9001], lookup: ++lookups } }),
+        run: async (_ctx, plan) => (got.push(plan), { deleted: (plan as { delete: number[] }).delete }),
+      }),
+      step('b', { run: async (_ctx, plan) => void got.push(plan) }),
+    ]);
+    try {
+      assert.equal((await h.go()).status, 'succeeded');
+      assert.deepEqual(got, [{ delete: [9001], lookup: 1 }, undefined]);
+      assert.equal(lookups, 1);
+      assert.deepEqual(readState(h.dir)!.steps.a!.outputs, { deleted: [9001] });
+    } finally {
+      h.cleanup();
+    }
+  });
+
   test('check decides: done → recorded via check (not run); skip → skipped with reason; else run', async () => {
     const ran: string[] = [];
     const h = harness([
