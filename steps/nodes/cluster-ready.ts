@@ -6,14 +6,32 @@ import type { Config } from '../../src/config/schema.js';
 import { planNodes } from '../../src/config/layout.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, firstServer, pollUntil, withNode } from './common.js';
+import { NODES_STEP, firstServer, withNode } from './common.js';
+import { pollUntil } from '../shared.js';
+import { getNodes, type KubeNode } from '../../src/k3s/kubectl.js';
 import { readNodes } from './k3s.js';
+
+/** What the cluster said about each node when last asked (for `status`). */
+export interface ObservedNodes {
+  [name: string]: { k3s?: string; flatcar?: string; ready: boolean; at: number };
+}
+
+export function observe(nodes: KubeNode[] | undefined, at: number): ObservedNodes {
+  const out: ObservedNodes = {};
+  for (const n of nodes ?? []) out[n.name] = { ...(n.kubeletVersion ? { k3s: n.kubeletVersion } : {}), ...(n.flatcarVersion ? { flatcar: n.flatcarVersion } : {}), ready: n.ready, at };
+  return out;
+}
 
 export function clusterReadyStep(config: Config, _options: RunOptions): Step {
   const nodes = planNodes(config);
   const names = nodes.map((n) => n.name);
   const first = firstServer(config);
-  const outputs = () => ({ nodes: names, servers: nodes.filter((n) => n.role === 'server').length, agents: nodes.filter((n) => n.role === 'agent').length });
+  const outputs = (observed: ObservedNodes) => ({
+    nodes: names,
+    servers: nodes.filter((n) => n.role === 'server').length,
+    agents: nodes.filter((n) => n.role === 'agent').length,
+    observed,
+  });
   const pending = (ready: Map<string, boolean> | undefined) => names.filter((n) => !ready?.get(n));
   return {
     id: STEP.clusterReady,
@@ -23,13 +41,13 @@ export function clusterReadyStep(config: Config, _options: RunOptions): Step {
     inputs: { nodes: names },
     describe: () => `Wait until all ${names.length} nodes are Ready in Kubernetes`,
     async check(ctx: StepContext): Promise<CheckResult> {
-      const ready = await withNode(ctx, first.name, (s) => readNodes(s, ctx.signal));
-      const p = pending(ready);
+      const list = await withNode(ctx, first.name, (s) => getNodes(s, ctx.signal));
+      const p = pending(list && new Map(list.map((n) => [n.name, n.ready])));
       if (p.length) return { done: false, reason: `not Ready yet: ${p.join(', ')}` };
-      return { done: true, outputs: outputs(), reason: `all ${names.length} nodes are Ready` };
+      return { done: true, outputs: outputs(observe(list, ctx.services.now())), reason: `all ${names.length} nodes are Ready` };
     },
     async run(ctx: StepContext) {
-      await withNode(ctx, first.name, async (s) => {
+      const observed = await withNode(ctx, first.name, async (s) => {
         let last = '';
         await pollUntil(
           ctx,
@@ -49,9 +67,10 @@ export function clusterReadyStep(config: Config, _options: RunOptions): Step {
             onTimeout: async () => `still not Ready: ${pending(await readNodes(s, ctx.signal)).join(', ')}`,
           },
         );
+        return observe(await getNodes(s, ctx.signal), ctx.services.now());
       });
       ctx.log(`All ${names.length} nodes are Ready`);
-      return outputs();
+      return outputs(observed);
     },
   };
 }
