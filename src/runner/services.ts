@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
 import type { ProxmoxClient } from '../proxmox/types.js';
 import type { SshConnector } from '../ssh/types.js';
+import { SshPool } from '../ssh/pool.js';
 import type { PinStore, SecretStore, StepServices } from '../../steps/types.js';
 import { UserError } from '../errors.js';
 
@@ -35,10 +36,11 @@ export interface ServicesOptions {
   createProxmoxClient?: (typeof import('../proxmox/client.js'))['createProxmoxClient'];
 }
 
-export function createServices(opts: ServicesOptions): StepServices {
+export function createServices(opts: ServicesOptions): StepServices & { sshPool: SshPool; close(): Promise<void> } {
   let proxmox: Promise<ProxmoxClient> | undefined;
   let ssh: Promise<SshConnector> | undefined;
   const log = opts.log ?? (() => {});
+  const sshPool = new SshPool();
 
   const connectProxmox = async (): Promise<ProxmoxClient> => {
     const create = opts.createProxmoxClient ?? (await import('../proxmox/client.js')).createProxmoxClient;
@@ -85,9 +87,18 @@ export function createServices(opts: ServicesOptions): StepServices {
     },
     ssh: {
       async connect(target, o) {
-        ssh ??= import('../ssh/client.js').then((m) => m.createSshConnector());
+        ssh ??= Promise.all([import('../ssh/client.js'), import('../ssh/native.js')]).then(([m, n]) => {
+          const native = n.nativeCryptoStatus();
+          log(native.line, native.active ? 'info' : 'warn');
+          return m.createSshConnector();
+        });
         return (await ssh).connect(target, o);
       },
+    },
+    sshPool,
+    /** End of the run: the shared SSH connections close. */
+    async close() {
+      await sshPool.closeAll();
     },
     secrets: opts.secrets,
     pins: opts.pins,

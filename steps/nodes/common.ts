@@ -214,15 +214,19 @@ export async function connectNode(ctx: StepContext, name: string, opts: { timeou
     forgetPinHint: `\`flatcar-k3s forget-host-key ${name}\` (or remove the pin ${pinKeyOf(name)} from the state)`,
     ...nodeIdentity(ctx),
   };
-  try {
-    return await connectWithRetry(ctx.services.ssh, target, {
-      signal: ctx.signal,
-      timeoutMs: opts.timeoutMs ?? 120_000,
-      onWait: (attempt, err) => ctx.progress(`${name}: waiting for SSH (attempt ${attempt}: ${err.message})`),
-    });
-  } catch (err) {
-    throw explainSshError(err, name);
-  }
+  const connect = async () => {
+    try {
+      return await connectWithRetry(ctx.services.ssh, target, {
+        signal: ctx.signal,
+        timeoutMs: opts.timeoutMs ?? 120_000,
+        onWait: (attempt, err) => ctx.progress(`${name}: waiting for SSH (attempt ${attempt}: ${err.message})`),
+      });
+    } catch (err) {
+      throw explainSshError(err, name);
+    }
+  };
+  // One connection per node for the whole run, shared by every check and run (reconnected after a drop).
+  return ctx.services.sshPool ? ctx.services.sshPool.get(target, connect) : connect();
 }
 
 export function explainSshError(err: unknown, name: string): unknown {
@@ -242,7 +246,7 @@ export function explainSshError(err: unknown, name: string): unknown {
   return err;
 }
 
-/** Run `fn` with a session to `name`, closing it afterwards. */
+/** Run `fn` with a session to `name` (the run's shared connection; closing a lease leaves it open). */
 export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSession) => Promise<T>): Promise<T> {
   const s = await connectNode(ctx, name);
   try {

@@ -20,12 +20,13 @@ import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src
 import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
 import { unitName } from '../../src/k3s/install-script.js';
 import { installK3sOnNode } from '../../src/k3s/install.js';
-import { getNodes } from '../../src/k3s/kubectl.js';
+import { getNodes, readNodes } from '../../src/k3s/kubectl.js';
 import { sha256Hex } from '../../src/k3s/release.js';
 import { sh } from '../../src/shell/quote.js';
 import { K3S_SERVER_CA_PATH, PIN_K3S_CA, isCaHash, secureToken } from '../../src/k3s/token.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import { readinessWatcher, type ReadinessWatcher } from './readiness.js';
 import { LANES, NODES_STEP, connectNode, firstServer, withNode, type K3sReleaseOutputs, type NodeK3sOutputs, type NodeSshOutputs } from './common.js';
 import { pollUntil, recorded } from '../shared.js';
 
@@ -94,12 +95,6 @@ export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, s
   return { config: text, manifests };
 }
 
-/** `sudo k3s kubectl get nodes -o json` on a server: name → Ready? (undefined while the API is down). */
-export async function readNodes(s: SshSession, signal?: AbortSignal): Promise<Map<string, boolean> | undefined> {
-  const nodes = await getNodes(s, signal);
-  return nodes && new Map(nodes.map((n) => [n.name, n.ready]));
-}
-
 export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
   const id = NODES_STEP.k3s(node.name);
   const first = firstServer(config);
@@ -157,13 +152,8 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           const nodes = await readNodes(s, ctx.signal);
           if (!nodes?.get(node.name)) return { done: false, reason: `${node.name} is not Ready in the cluster yet` };
           if (isFirst) await pinClusterCa(ctx, s, node);
-        } else {
-          const probe = registrationProbe(ctx, first.name, node.name);
-          try {
-            if (!(await probe.registered())) return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
-          } finally {
-            await probe.close();
-          }
+        } else if (!(await readinessWatcher(ctx, first.name).read())?.has(node.name)) {
+          return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
         }
         return { done: true, outputs: outputs(ctx, rel, files), reason: `k3s ${rel.version} is active with the wanted config` };
       });
@@ -191,18 +181,14 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         if (node.role === 'agent') {
           // An agent's unit (Type=exec) is "active" before it has talked to a server: done means the
           // cluster lists the node, as the first server sees it.
-          const probe = registrationProbe(ctx, first.name, node.name);
-          try {
-            if (result === 'unchanged' && !(await probe.registered())) {
-              // Installed and running, yet unknown to the cluster (its Node object was deleted): the
-              // kubelet registers again when the agent restarts.
-              ctx.log(`${node.name} runs ${unit} but ${first.name} does not list it: restarting ${unit}`, 'warn');
-              await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
-            }
-            await waitForK3s(ctx, s, node, unit, probe.registered);
-          } finally {
-            await probe.close();
+          const watcher = readinessWatcher(ctx, first.name);
+          if (result === 'unchanged' && !(await watcher.read())?.has(node.name)) {
+            // Installed and running, yet unknown to the cluster (its Node object was deleted): the
+            // kubelet registers again when the agent restarts.
+            ctx.log(`${node.name} runs ${unit} but ${first.name} does not list it: restarting ${unit}`, 'warn');
+            await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
           }
+          await waitForK3s(ctx, s, node, unit, { watcher, server: first.name });
         } else await waitForK3s(ctx, s, node, unit);
         if (isFirst) await pinClusterCa(ctx, s, node);
         if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
@@ -220,39 +206,31 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
 }
 
 /**
- * For an agent: is it registered with the cluster? Asks the first server (one session, opened on first
- * use and reused). A server that cannot be reached right now counts as "not yet".
+ * Servers: until the node is Ready in its own API. Agents: until the unit runs, then until the first
+ * server lists the node (the run's one readiness watcher). Stops on fatal token errors in the unit's journal.
  */
-export function registrationProbe(ctx: StepContext, serverName: string, nodeName: string): { registered: () => Promise<boolean>; close: () => Promise<void> } {
-  let server: Promise<SshSession> | undefined;
-  return {
-    async registered() {
-      server ??= connectNode(ctx, serverName, { timeoutMs: 30_000 }).catch((err: unknown) => {
-        server = undefined;
-        throw err;
-      });
-      try {
-        return (await readNodes(await server, ctx.signal))?.has(nodeName) ?? false;
-      } catch (err) {
-        if (ctx.signal.aborted) throw err;
-        ctx.log(`could not ask ${serverName} about ${nodeName} yet: ${(err as Error).message}`, 'debug');
-        return false;
-      }
-    },
-    async close() {
-      const s = await server?.catch(() => undefined);
-      await s?.close().catch(() => undefined);
-    },
-  };
-}
-
-/**
- * Servers: until the node is Ready in its own API. Agents: until the unit is active and the cluster
- * lists the node (`registered`). Stops on fatal token errors in the unit's journal.
- */
-async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string, registered?: () => Promise<boolean>): Promise<void> {
+async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string, agent?: { watcher: ReadinessWatcher; server: string }): Promise<void> {
   let probes = 0;
   const journal = async () => (await s.exec(sh`sudo journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
+  const fatalCheck = async () => {
+    const j = await journal();
+    const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
+    if (fatal && CA_MISMATCH.test(fatal)) {
+      throw new RemoteError(`k3s on ${node.name} refused to join: the server it reached does not hold the cluster CA pinned for this cluster`, {
+        detail: j.trim().split('\n').slice(-8).join('\n'),
+        fix:
+          'Another machine answers at the first server\'s (or the VIP\'s) address, or the first server was re-created: check what runs there. ' +
+          `The pinned CA hash is "${PIN_K3S_CA}" in \`flatcar-k3s status\`; only \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` clears it.`,
+      });
+    }
+    if (fatal) {
+      throw new RemoteError(`k3s on ${node.name} refuses the cluster token: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
+        detail: j.trim().split('\n').slice(-8).join('\n'),
+        fix: 'The cluster was created with another token than the one in this cluster\'s secrets file (restored or replaced state?). Put the original secrets file back (its k3sToken is /var/lib/rancher/k3s/server/token on the first server), then run again.',
+      });
+    }
+  };
+  const fix = `Look at \`sudo journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`;
   await pollUntil(
     ctx,
     node.role === 'server' ? `${node.name} to be Ready in Kubernetes` : `${unit} to run on ${node.name}`,
@@ -260,40 +238,33 @@ async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, un
       probes++;
       const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();
       if (state === 'active') {
-        if (node.role === 'agent') {
-          if (!registered || (await registered())) return true;
-        } else {
-          const nodes = await readNodes(s, ctx.signal);
-          if (nodes?.get(node.name)) return true;
-        }
+        if (agent) return true;
+        const nodes = await readNodes(s, ctx.signal);
+        if (nodes?.get(node.name)) return true;
       }
-      // A unit that restarts (or an agent that runs but cannot join) says why in its journal.
-      if (probes % 4 === 0 && (state !== 'active' || node.role === 'agent')) {
-        const j = await journal();
-        const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
-        if (fatal && CA_MISMATCH.test(fatal)) {
-          throw new RemoteError(`k3s on ${node.name} refused to join: the server it reached does not hold the cluster CA pinned for this cluster`, {
-            detail: j.trim().split('\n').slice(-8).join('\n'),
-            fix:
-              'Another machine answers at the first server\'s (or the VIP\'s) address, or the first server was re-created: check what runs there. ' +
-              `The pinned CA hash is "${PIN_K3S_CA}" in \`flatcar-k3s status\`; only \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` clears it.`,
-          });
-        }
-        if (fatal) {
-          throw new RemoteError(`k3s on ${node.name} refuses the cluster token: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
-            detail: j.trim().split('\n').slice(-8).join('\n'),
-            fix: 'The cluster was created with another token than the one in this cluster\'s secrets file (restored or replaced state?). Put the original secrets file back (its k3sToken is /var/lib/rancher/k3s/server/token on the first server), then run again.',
-          });
-        }
-      }
+      // A unit that restarts says why in its journal.
+      if (probes % 4 === 0 && state !== 'active') await fatalCheck();
       return undefined;
     },
-    {
-      timeoutMs: node.role === 'server' ? 15 * 60_000 : 10 * 60_000,
-      fix: `Look at \`sudo journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`,
-      onTimeout: journal,
-    },
+    { timeoutMs: node.role === 'server' ? 15 * 60_000 : 10 * 60_000, fix, onTimeout: journal },
   );
+  if (!agent) return;
+  // An agent that runs but cannot join (a wrong token) says so in its journal: look now and then.
+  const since = ctx.services.now();
+  let looked = since;
+  await agent.watcher.until((nodes) => nodes.has(node.name), {
+    signal: ctx.signal,
+    timeoutMs: 10 * 60_000,
+    what: `${agent.server} to list ${node.name} in the cluster`,
+    fix,
+    onTimeout: journal,
+    onTick: async () => {
+      const now = ctx.services.now();
+      if (now - looked < Math.max(250, (now - since) * 0.1)) return;
+      looked = now;
+      await fatalCheck();
+    },
+  });
 }
 
 /**
