@@ -10,8 +10,8 @@ import { ConfigSchema, SECRET_PATHS, type Config } from './schema.js';
 import { ConfigError, UserError, type ConfigIssue } from '../errors.js';
 import { presetsDir } from '../paths.js';
 import { inSubnet, ipToInt, parseCidr } from './net.js';
-import { nodeVmids, templateVmid } from './layout.js';
-import { kuredRebootIssues } from '../pulumi/checks.js';
+import { nodeVmids, planNodes, templateVmid } from './layout.js';
+import { kuredRebootIssues } from './apps.js';
 
 type Plain = Record<string, unknown>;
 
@@ -255,6 +255,12 @@ export function crossChecks(c: Config): ConfigIssue[] {
           if (vip === gw) issues.push({ path: 'nodes.vip', message: 'is the gateway address', given: c.nodes.vip });
         }
       }
+    }
+  }
+  if (typeof c.nodes.placement === 'object') {
+    const names = new Set(planNodes(c).map((n) => n.name));
+    for (const name of Object.keys(c.nodes.placement)) {
+      if (!names.has(name)) issues.push({ path: `nodes.placement.${name}`, message: 'is not a node of this layout', given: name, expected: [...names].join(', ') });
     }
   }
   for (const role of ['servers', 'agents'] as const) {

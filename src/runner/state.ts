@@ -8,33 +8,15 @@
  * file instead of a silent reset. The writer is ours: temp + fsync + rename (src/store/atomic.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { StepStatus } from '../events.js';
-import type { PinStore, StepOutputs } from '../../steps/types.js';
+import type { PinStore } from '../../steps/types.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { Journal, readJournal, type JournalEntry } from '../store/journal.js';
 import { clusterFiles } from '../store/layout.js';
-import { reduceStep, type StepAction } from './reducer.js';
+import { reduceStep, type StepAction, type StepRecord } from './reducer.js';
 
-export interface StepError {
-  message: string;
-  fix?: string;
-  detail?: string;
-}
+export type { StepError, StepRecord } from './reducer.js';
 
-export interface StepRecord {
-  status: StepStatus;
-  title?: string;
-  /** Time of the last transition (ms since epoch). */
-  at: number;
-  /** How the step became done: found done by `check`, or by `run`. */
-  via?: 'check' | 'run';
-  reason?: string;
-  error?: StepError;
-  outputs?: StepOutputs;
-  /** Hash of the step's `inputs` when it last became running/done/skipped. */
-  inputsHash?: string;
-}
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 

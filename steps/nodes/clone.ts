@@ -13,7 +13,8 @@ import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
-import { LANES, NODES_STEP, awaitTask, findVm, findVmAt, nodeDescription, pollUntil, recorded, splitTags, template, type NodeVmOutputs, type PlacementOutputs } from './common.js';
+import { LANES, NODES_STEP, nodeDescription, template, type NodeVmOutputs, type PlacementOutputs } from './common.js';
+import { awaitTask, findVm, findVmAt, pollUntil, recorded, splitTags } from '../shared.js';
 
 export type FoundVm = NonNullable<Awaited<ReturnType<typeof findVm>>>;
 

@@ -6,14 +6,31 @@ import type { Config } from '../../src/config/schema.js';
 import { planNodes } from '../../src/config/layout.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, firstServer } from './common.js';
+import { NODES_STEP, firstServer, withNode } from './common.js';
+import { getNodes, type KubeNode } from '../../src/k3s/kubectl.js';
 import { readinessWatcher } from './readiness.js';
+
+/** What the cluster said about each node when last asked (for `status`). */
+export interface ObservedNodes {
+  [name: string]: { k3s?: string; flatcar?: string; ready: boolean; at: number };
+}
+
+export function observe(nodes: KubeNode[] | undefined, at: number): ObservedNodes {
+  const out: ObservedNodes = {};
+  for (const n of nodes ?? []) out[n.name] = { ...(n.kubeletVersion ? { k3s: n.kubeletVersion } : {}), ...(n.flatcarVersion ? { flatcar: n.flatcarVersion } : {}), ready: n.ready, at };
+  return out;
+}
 
 export function clusterReadyStep(config: Config, _options: RunOptions): Step {
   const nodes = planNodes(config);
   const names = nodes.map((n) => n.name);
   const first = firstServer(config);
-  const outputs = () => ({ nodes: names, servers: nodes.filter((n) => n.role === 'server').length, agents: nodes.filter((n) => n.role === 'agent').length });
+  const outputs = (observed: ObservedNodes) => ({
+    nodes: names,
+    servers: nodes.filter((n) => n.role === 'server').length,
+    agents: nodes.filter((n) => n.role === 'agent').length,
+    observed,
+  });
   const pending = (ready: Map<string, boolean> | undefined) => names.filter((n) => !ready?.get(n));
   return {
     id: STEP.clusterReady,
@@ -25,7 +42,8 @@ export function clusterReadyStep(config: Config, _options: RunOptions): Step {
     async check(ctx: StepContext): Promise<CheckResult> {
       const p = pending(await readinessWatcher(ctx, first.name).read());
       if (p.length) return { done: false, reason: `not Ready yet: ${p.join(', ')}` };
-      return { done: true, outputs: outputs(), reason: `all ${names.length} nodes are Ready` };
+      const list = await withNode(ctx, first.name, (sess) => getNodes(sess, ctx.signal));
+      return { done: true, outputs: outputs(observe(list, ctx.services.now())), reason: `all ${names.length} nodes are Ready` };
     },
     async run(ctx: StepContext) {
       const watcher = readinessWatcher(ctx, first.name);
@@ -49,8 +67,9 @@ export function clusterReadyStep(config: Config, _options: RunOptions): Step {
           onTimeout: async () => `still not Ready: ${pending(await watcher.read()).join(', ')}`,
         },
       );
+      const observed = observe(await withNode(ctx, first.name, (sess) => getNodes(sess, ctx.signal)), ctx.services.now());
       ctx.log(`All ${names.length} nodes are Ready`);
-      return outputs();
+      return outputs(observed);
     },
   };
 }

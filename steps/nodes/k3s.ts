@@ -17,22 +17,14 @@ import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src
 import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
 import { unitName } from '../../src/k3s/install-script.js';
 import { installK3sOnNode } from '../../src/k3s/install.js';
+import { getNodes, readNodes } from '../../src/k3s/kubectl.js';
 import { sha256Hex } from '../../src/k3s/release.js';
 import { sh } from '../../src/shell/quote.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { readinessWatcher, type ReadinessWatcher } from './readiness.js';
-import {
-  LANES,
-  NODES_STEP,
-  firstServer,
-  pollUntil,
-  recorded,
-  withNode,
-  type K3sReleaseOutputs,
-  type NodeK3sOutputs,
-  type NodeSshOutputs,
-} from './common.js';
+import { LANES, NODES_STEP, connectNode, firstServer, withNode, type K3sReleaseOutputs, type NodeK3sOutputs, type NodeSshOutputs } from './common.js';
+import { pollUntil, recorded } from '../shared.js';
 
 export const K3S_TOKEN_SECRET = 'k3sToken';
 
@@ -52,24 +44,6 @@ export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, t
   const text = nodeK3sConfigYaml({ config, node, address: own.address, token, firstServerAddress: firstAddress });
   const manifests = node.role === 'server' && config.nodes.vip ? [{ name: KUBE_VIP_MANIFEST_NAME, text: kubeVipManifest({ vip: config.nodes.vip, interface: config.nodes.vipInterface }) }] : [];
   return { config: text, manifests };
-}
-
-interface NodeListItem {
-  metadata: { name: string };
-  status?: { conditions?: Array<{ type: string; status: string }> };
-}
-
-/** `sudo k3s kubectl get nodes -o json` on a server: name → Ready? (undefined while the API is down). */
-export async function readNodes(s: SshSession, signal?: AbortSignal): Promise<Map<string, boolean> | undefined> {
-  const r = await s.exec('sudo /opt/bin/k3s kubectl get nodes -o json', { signal, timeoutMs: 60_000 });
-  if (r.code !== 0) return undefined;
-  let list: { items?: NodeListItem[] };
-  try {
-    list = JSON.parse(r.stdout) as { items?: NodeListItem[] };
-  } catch {
-    return undefined;
-  }
-  return new Map((list.items ?? []).map((i) => [i.metadata.name, !!i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')]));
 }
 
 export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions): Step {

@@ -10,7 +10,7 @@
 import { AbortedError, RemoteError } from '../../src/errors.js';
 import type { StepContext, StepServices } from '../types.js';
 import { connectNode } from './common.js';
-import { readNodes } from './k3s.js';
+import { readNodes } from '../../src/k3s/kubectl.js';
 
 export type NodeReadiness = Map<string, boolean>;
 

@@ -15,7 +15,8 @@ import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';
-import { NODES_STEP, facts, nodeSnippet, type SnippetsOutputs } from './common.js';
+import { NODES_STEP, nodeSnippet, type SnippetsOutputs } from './common.js';
+import { facts } from '../shared.js';
 
 export function snippetsStep(config: Config, _options: RunOptions): Step {
   const storage = config.proxmox.storage.snippets;

@@ -11,7 +11,8 @@ import { connectWithRetry } from '../../src/ssh/client.js';
 import type { SshTarget } from '../../src/ssh/types.js';
 import type { PveAgentInterface } from '../../src/proxmox/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, addressOf, explainSshError, nodeIdentity, pinKeyOf, pollUntil, recorded, type NodeSshOutputs, type NodeVmOutputs } from './common.js';
+import { NODES_STEP, addressOf, explainSshError, nodeIdentity, pinKeyOf, type NodeSshOutputs, type NodeVmOutputs } from './common.js';
+import { pollUntil, recorded } from '../shared.js';
 
 /** The IPv4 the guest agent reports on the NIC with `mac` (loopback interface excluded). */
 export function agentAddress(ifaces: PveAgentInterface[], mac: string): string | undefined {

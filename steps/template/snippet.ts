@@ -10,7 +10,8 @@ import { checkCloudInitSize } from '../../src/ignition/index.js';
 import { sh } from '../../src/shell/quote.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { TEMPLATE_STEP, facts, missingContentError, storageContentTypes, templateSnippet, type SnippetOutputs } from './common.js';
+import { TEMPLATE_STEP, missingContentError, storageContentTypes, templateSnippet, type SnippetOutputs } from './common.js';
+import { facts } from '../shared.js';
 import { connectPveSsh } from './pve-ssh.js';
 
 export function snippetPath(snippetsPath: string, file: string): string {
