@@ -41,15 +41,19 @@ export interface PlacementOutputs {
   /** node name → PVE node */
   placement: Record<string, string>;
   templateNode: string;
-  /** VMs spread over several PVE hosts (needs shared disk and snippet storage). */
+  /** VMs on several PVE hosts. */
   spread: boolean;
   reason: string;
+  /** Hosts with a template of their own (the template host first); one entry when disks are shared. */
+  templateHosts: string[];
+  disksShared: boolean;
+  snippetsShared: boolean;
 }
 
 export interface SnippetsOutputs {
   [k: string]: unknown;
   /** node name → { volid, hash12 } */
-  snippets: Record<string, { volid: string; hash12: string }>;
+  snippets: Record<string, { volid: string; hash12: string; host?: string }>;
 }
 
 export interface NodeVmOutputs {
