@@ -10,9 +10,11 @@ import {
 } from 'node:fs';
 import { dirname, posix, resolve } from 'node:path';
 import ssh2 from 'ssh2';
-import type { Attributes, Connection, SFTPWrapper } from 'ssh2';
+import type { Attributes, SFTPWrapper } from 'ssh2';
+import { splitShellWords } from '../shell/split.js';
+import { startSshd } from './sshd.js';
 
-const { Server, utils } = ssh2;
+const { utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
 const OPEN = utils.sftp.OPEN_MODE;
 
@@ -50,42 +52,6 @@ export interface SshHost {
 export function sshFingerprint(publicKeyLine: string): string {
   const blob = Buffer.from(publicKeyLine.trim().split(/\s+/)[1]!, 'base64');
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-}
-
-/** Split a command line written with POSIX single/double quotes (as src/shell/quote.ts produces). */
-export function splitCommand(cmd: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let has = false;
-  for (let i = 0; i < cmd.length; i++) {
-    const c = cmd[i]!;
-    if (c === "'") {
-      const end = cmd.indexOf("'", i + 1);
-      cur += cmd.slice(i + 1, end < 0 ? cmd.length : end);
-      i = end < 0 ? cmd.length : end;
-      has = true;
-    } else if (c === '"') {
-      let j = i + 1;
-      for (; j < cmd.length && cmd[j] !== '"'; j++) {
-        if (cmd[j] === '\\' && j + 1 < cmd.length) j++;
-        cur += cmd[j];
-      }
-      i = j;
-      has = true;
-    } else if (c === '\\' && i + 1 < cmd.length) {
-      cur += cmd[++i];
-      has = true;
-    } else if (/\s/.test(c)) {
-      if (has) out.push(cur);
-      cur = '';
-      has = false;
-    } else {
-      cur += c;
-      has = true;
-    }
-  }
-  if (has) out.push(cur);
-  return out;
 }
 
 function toAttrs(st: Stats): Attributes {
@@ -243,7 +209,8 @@ function serveSftp(sftp: SFTPWrapper, paths: HostPaths): void {
 }
 
 function runCommand(command: string, paths: HostPaths, pveVersion: string): { code: number; stdout: string; stderr: string } {
-  const argv = splitCommand(command);
+  const argv = splitShellWords(command);
+  if (!argv) return { code: 2, stdout: '', stderr: `bash: the simulated PVE host does not run this shell syntax: ${command.slice(0, 80)}\n` };
   const [cmd, ...args] = argv;
   if (cmd === 'pveversion') return { code: 0, stdout: `pve-manager/${pveVersion}/f00dcafe (running kernel: 6.8.12-9-pve)\n`, stderr: '' };
   if (cmd === 'sha256sum' && args.length >= 1) {
@@ -290,55 +257,32 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   const client = opts.clientKey ? { private: opts.clientKey, public: publicLine(opts.clientKey) } : generateKey('flatcar-k3s-demo');
   const allowed = utils.parseKey(client.public);
   if (allowed instanceof Error) throw allowed;
-  const conns = new Set<Connection>();
-  const server = new Server({ hostKeys: [hostKey.private] }, (conn) => {
-    // ssh2 writes each SSH packet of a reply separately (sshd sends a reply in one write): with Nagle,
-    // the second waits for a delayed ACK, ~40 ms per SFTP call or exec, which real hosts do not show.
-    (conn as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
-    conns.add(conn);
-    conn.on('close', () => conns.delete(conn));
-    conn.on('error', () => conns.delete(conn));
-    conn.on('authentication', (ctx) => {
-      if (ctx.method !== 'publickey' || ctx.username !== opts.user) return ctx.reject(['publickey']);
+  const sshd = await startSshd({
+    host: opts.host,
+    port: opts.port ?? 0,
+    hostKey: hostKey.private,
+    authorize: (user, key) => {
       const pub = allowed.getPublicSSH();
-      if (ctx.key.algo !== allowed.type || ctx.key.data.length !== pub.length || !timingSafeEqual(ctx.key.data, pub)) return ctx.reject(['publickey']);
-      if (ctx.signature && ctx.blob && allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
-      ctx.accept();
-    });
-    conn.on('ready', () => {
-      conn.on('session', (accept) => {
-        const session = accept();
-        session.on('sftp', (acceptSftp) => serveSftp(acceptSftp(), paths));
-        session.on('exec', (acceptExec, _reject, info) => {
-          const stream = acceptExec();
-          const r = runCommand(info.command, paths, opts.pveVersion);
-          stream.resume();
-          if (r.stdout) stream.write(r.stdout);
-          if (r.stderr) stream.stderr.write(r.stderr);
-          stream.exit(r.code);
-          stream.end();
-        });
-        session.on('pty', (accept) => accept?.());
-        session.on('shell', (_accept, reject) => reject?.());
-      });
-    });
+      const same = key.algo === allowed.type && key.data.length === pub.length && timingSafeEqual(key.data, pub);
+      return user === opts.user && same ? allowed : undefined;
+    },
+    sftp: (sftp) => serveSftp(sftp, paths),
+    exec: (command, stream) => {
+      const r = runCommand(command, paths, opts.pveVersion);
+      stream.resume();
+      if (r.stdout) stream.write(r.stdout);
+      if (r.stderr) stream.stderr.write(r.stderr);
+      stream.exit(r.code);
+      stream.end();
+    },
   });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(opts.port ?? 0, opts.host, () => res());
-  });
-  const addr = server.address() as { port: number };
   return {
     host: opts.host,
-    port: addr.port,
+    port: sshd.port,
     user: opts.user,
     privateKey: client.private,
     hostPrivateKey: hostKey.private,
     hostKeyFingerprint: sshFingerprint(hostKey.public),
-    close: () =>
-      new Promise<void>((res) => {
-        for (const c of conns) c.end();
-        server.close(() => res());
-      }),
+    close: () => sshd.close(),
   };
 }

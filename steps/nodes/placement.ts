@@ -15,7 +15,8 @@ import { decidePlacement } from '../../src/config/placement.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { templateHost } from '../template/common.js';
-import { NODES_STEP, facts, splitTags, type PlacementOutputs } from './common.js';
+import { NODES_STEP, type PlacementOutputs } from './common.js';
+import { facts, splitTags } from '../shared.js';
 
 export function placementStep(config: Config, _options: RunOptions): Step {
   const names = planNodes(config).map((n) => n.name);

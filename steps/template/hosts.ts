@@ -17,16 +17,13 @@ import { NODES_STEP, type PlacementOutputs } from '../nodes/common.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import {
   TEMPLATE_STEP,
-  facts,
   hasDisk,
   isBaseDisk,
   isHalfConverted,
   matchingTemplate,
   ourTemplates,
-  outputsOf,
   progressFromLog,
   releaseOf,
-  templateName,
   templateSnippet,
   type FoundTemplate,
   type ImageOutputs,
@@ -34,6 +31,8 @@ import {
   type SnippetOutputs,
 } from './common.js';
 import { connectPveSsh } from './pve-ssh.js';
+import { facts, recorded } from '../shared.js';
+import { hostTemplateName } from '../../src/flatcar/naming.js';
 import { snippetPath } from './snippet.js';
 import { templateVmParams } from './vm.js';
 
@@ -48,11 +47,6 @@ export interface HostTemplatesOutputs {
   [k: string]: unknown;
   /** PVE host → the template VMs there are cloned from */
   templates: Record<string, HostTemplate>;
-}
-
-/** The name of a host's own template: the release name with the host in it. */
-export function hostTemplateName(base: string, host: string): string {
-  return `${base}-${host.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63).replace(/-+$/, '');
 }
 
 /** The template VMs on `host` are cloned from (recorded by this step). */
@@ -75,7 +69,7 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
   };
   const ready = (t: FoundTemplate | undefined): boolean => !!t && t.vm.template && !t.vm.lock && hasDisk(t) && !isHalfConverted(t) && isBaseDisk(t.config.scsi0, t.vm.vmid);
   const find = (found: FoundTemplate[], host: string, rel: ReleaseOutputs) =>
-    matchingTemplate(found.filter((f) => f.vm.node === host), hostTemplateName(templateName(rel.channel, rel.version), host), templateSnippet(config).hash12);
+    matchingTemplate(found.filter((f) => f.vm.node === host), hostTemplateName(rel.channel, rel.version, host), templateSnippet(config).hash12);
 
   return {
     id: HOSTS_STEP,
@@ -120,7 +114,7 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
     const rel = releaseOf(ctx);
     const image = await ensureImage(ctx, pve, host);
     const snippet = await ensureSnippet(ctx, host);
-    const name = hostTemplateName(templateName(rel.channel, rel.version), host);
+    const name = hostTemplateName(rel.channel, rel.version, host);
     let vmid = existing?.vm.vmid;
     if (existing && (!hasDisk(existing) || isHalfConverted(existing) || existing.vm.lock)) {
       ctx.log(`Removing the unfinished template ${name} (VMID ${existing.vm.vmid}) on ${host} left by an earlier run`, 'warn');
@@ -153,7 +147,7 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
 
   /** The image on the host's own images storage (downloaded and verified by that host), or the shared one. */
   async function ensureImage(ctx: StepContext, pve: ProxmoxClient, host: string): Promise<ImageOutputs> {
-    const image = outputsOf<ImageOutputs>(ctx, TEMPLATE_STEP.image, 'image volume');
+    const image = recorded<ImageOutputs>(ctx, TEMPLATE_STEP.image, 'image volume');
     const rel = releaseOf(ctx);
     const storage = config.proxmox.storage.images;
     const content = image.mode === 'import' ? 'import' : 'iso';
@@ -167,7 +161,7 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
 
   /** The template's Ignition snippet on the host's own snippets storage (over SFTP to that host). */
   async function ensureSnippet(ctx: StepContext, host: string): Promise<SnippetOutputs> {
-    const snippet = outputsOf<SnippetOutputs>(ctx, TEMPLATE_STEP.snippet, 'snippet');
+    const snippet = recorded<SnippetOutputs>(ctx, TEMPLATE_STEP.snippet, 'snippet');
     if (ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.snippetsShared) return snippet;
     const s = templateSnippet(config);
     const path = snippetPath(facts(ctx).snippetsPath, s.file);
