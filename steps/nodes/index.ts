@@ -1,6 +1,7 @@
 /**
  * The node steps: placement, Ignition snippets and the k3s release once; per node (group = node name)
- * clone → vm (configure, resize) → start → ssh → k3s-binary → k3s; then cluster:ready and cluster:kubeconfig.
+ * clone → vm (configure, resize) → start → ssh → k3s-binary → k3s → k3s-roll (the rolling upgrade, servers one
+ * at a time, then agents in batches); then cluster:ready and cluster:kubeconfig.
  */
 import type { Config } from '../../src/config/schema.js';
 import { planNodes } from '../../src/config/layout.js';
@@ -14,13 +15,17 @@ import { startStep } from './start.js';
 import { sshStep } from './ssh.js';
 import { k3sBinaryStep } from './k3s-binary.js';
 import { k3sStep } from './k3s.js';
+import { k3sRollStep } from './k3s-roll.js';
 import { clusterReadyStep } from './cluster-ready.js';
 import { kubeconfigStep } from './kubeconfig.js';
 
 export function nodeSteps(config: Config, options: RunOptions): Step[] {
   const nodes = planNodes(config);
   const steps: Step[] = [placementStep(config, options), snippetsStep(config, options), k3sReleaseStep(config, options)];
-  for (const n of nodes) steps.push(cloneStep(config, n, options), vmStep(config, n, options), startStep(config, n, options), sshStep(config, n, options), k3sBinaryStep(config, n, options), k3sStep(config, n, options));
+  for (const n of nodes) {
+    steps.push(cloneStep(config, n, options), vmStep(config, n, options), startStep(config, n, options), sshStep(config, n, options));
+    steps.push(k3sBinaryStep(config, n, options), k3sStep(config, n, options), k3sRollStep(config, n, options));
+  }
   steps.push(clusterReadyStep(config, options), kubeconfigStep(config, options));
   return steps;
 }
