@@ -83,7 +83,7 @@ test('apps without the Pulumi CLI fails in the preflight with the install messag
     const io = memIo({}, t.dir);
     const code = await withPath(t.bin, () => run(['--config', t.config, '--yes', '--state-dir', t.stateDir], io));
     assert.equal(code, 1);
-    assert.match(io.err(), /Step apps:preflight \(Pulumi CLI for the cluster apps\) failed: The Pulumi CLI is required/);
+    assert.match(io.err(), /Step apps:preflight \(Pulumi CLI and Kubernetes plugin for the cluster apps\) failed: The Pulumi CLI is required/);
     assert.match(io.err(), /curl -fsSL https:\/\/get\.pulumi\.com \| sh/);
     assert.doesNotMatch(io.err(), /Step apps:(bootstrap|infra)/);
     const state = StateStore.open(join(t.stateDir, 'clusters', 'homelab'), 'homelab').get();

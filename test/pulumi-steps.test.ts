@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ConfigSchema, type Config } from '../src/config/schema.js';
 import { ConfigError, RemoteError, UserError } from '../src/errors.js';
 import { appSteps } from '../steps/apps/index.js';
-import { withoutApps } from '../src/pulumi/checks.js';
+import { withoutApps } from '../src/config/apps.js';
 import { buildSteps } from '../steps/index.js';
 import { STEP } from '../steps/ids.js';
 import { PASSPHRASE_SECRET, type PulumiBackend } from '../steps/apps/stack.js';
@@ -15,6 +15,7 @@ import type { PulumiCliStatus } from '../src/pulumi/cli.js';
 import type { RunOptions, StepContext, StepOutputs } from '../steps/types.js';
 import type { EngineEvent } from '@pulumi/pulumi/automation/index.js';
 import { runMocked } from './fixtures/pulumi/mock-run.js';
+import { kubernetesPluginStatus } from '../src/pulumi/plugin.js';
 
 function config(apps: Record<string, unknown>, extra: Record<string, unknown> = {}): Config {
   return ConfigSchema.parse({
@@ -189,11 +190,31 @@ describe('apps steps', () => {
     }
   });
 
-  test('preflight with the CLI is done and records the version', async () => {
+  test('preflight with the CLI is done and records the version and whether the Kubernetes plugin is installed', async () => {
     const cfg = config({ kured: true });
-    const [pre] = appSteps(cfg, OPTS, { pulumi: new FakePulumi(FOUND, 0) });
-    const r = await pre.check(ctx(cfg, tmpdir()));
-    assert.deepEqual(r, { done: true, outputs: { pulumiVersion: '3.200.0', pulumiPath: '/usr/local/bin/pulumi' }, reason: 'pulumi 3.200.0 at /usr/local/bin/pulumi' });
+    const plugin = kubernetesPluginStatus({ env: { PULUMI_HOME: '/nonexistent' }, version: '4.34.2', platform: 'linux', arch: 'x64' });
+    const [pre] = appSteps(cfg, OPTS, { pulumi: new FakePulumi(FOUND, 0), plugin: () => ({ ...plugin, installed: true }) });
+    const c = ctx(cfg, tmpdir());
+    const r = await pre.check(c);
+    assert.ok('done' in r && r.done);
+    assert.deepEqual(r.outputs, { pulumiVersion: '3.200.0', pulumiPath: '/usr/local/bin/pulumi', kubernetesPlugin: { version: '4.34.2', installed: true } });
+    assert.match(r.reason ?? "", /^pulumi 3\.200\.0 at \/usr\/local\/bin\/pulumi; Pulumi Kubernetes plugin v4\.34\.2 is installed/);
+    assert.deepEqual(c.lines.filter((l) => l.level === 'warn'), []);
+  });
+
+  test('preflight says before any VM when the Kubernetes plugin is missing, and how to install it offline', async () => {
+    const cfg = config({ kured: true });
+    const plugin = kubernetesPluginStatus({ env: { PULUMI_HOME: '/nonexistent' }, version: '4.34.2', platform: 'linux', arch: 'x64' });
+    assert.equal(plugin.installed, false);
+    const [pre] = appSteps(cfg, OPTS, { pulumi: new FakePulumi(FOUND, 0), plugin: () => plugin });
+    const c = ctx(cfg, tmpdir());
+    const r = await pre.check(c);
+    assert.ok('done' in r && r.done, 'not fatal: Pulumi downloads it when online');
+    const warn = c.lines.find((l) => l.level === 'warn')?.line ?? '';
+    assert.match(warn, /Kubernetes plugin v4\.34\.2 is NOT installed/);
+    assert.match(warn, /https:\/\/github\.com\/pulumi\/pulumi-kubernetes\/releases\/download\/v4\.34\.2\/pulumi-resource-kubernetes-v4\.34\.2-linux-amd64\.tar\.gz/);
+    assert.match(warn, /`pulumi plugin install resource kubernetes v4\.34\.2 --file \.\/pulumi-resource-kubernetes-v4\.34\.2-linux-amd64\.tar\.gz`/);
+    assert.match(pre.describe(c), /Kubernetes plugin v4\.34\.2 is NOT installed/, 'the plan says it too');
   });
 
   test('under --demo with the CLI the app stacks are skipped too: the simulated nodes serve no Kubernetes API', async () => {

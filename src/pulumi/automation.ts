@@ -12,6 +12,7 @@ import type { EngineEvent, OpMap, PulumiCommand, Stack } from '@pulumi/pulumi/au
 import { AbortedError, RemoteError, UserError } from '../errors.js';
 import { isPulumiMissing, pulumiCliMissingError } from './cli.js';
 import { shq } from '../shell/quote.js';
+import { isPluginDownloadFailure, kubernetesPluginStatus } from './plugin.js';
 import { clusterFiles } from '../store/layout.js';
 
 export type AppsProject = 'infra-bootstrap' | 'infra-apps';
@@ -160,6 +161,14 @@ export function pulumiError(err: unknown, o: Pick<AppsStackOptions, 'project' | 
       fix:
         'Wait for the other flatcar-k3s run to finish. If none is running, a previous run was killed: remove its lock with ' +
         `\`cd ${o.clusterDir ? shq(pulumiPaths(o.clusterDir, o.project).workDir) : '<state dir>/clusters/<name>/pulumi/' + o.project} && pulumi cancel --stack ${shq(o.stackName)} --yes\`, then run again.`,
+      detail: tail,
+      cause: err,
+    });
+  }
+  if (isPluginDownloadFailure(text)) {
+    const p = kubernetesPluginStatus();
+    return new RemoteError(`Pulumi ${o.project}: the Kubernetes plugin v${p.version} is not installed and could not be downloaded`, {
+      fix: `On a machine with internet access download ${p.offline.url}, copy it here and run \`${p.offline.command}\`, then run again.`,
       detail: tail,
       cause: err,
     });

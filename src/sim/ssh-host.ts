@@ -22,7 +22,15 @@ export interface SshHostOptions {
   host: string;
   port?: number;
   user: string;
+  /** The real directory of this host's `local` storage. */
   root: string;
+  /**
+   * The path clients use for `root` (the `path` /storage/local reports, the same on every node as
+   * /var/lib/vz is): another node of the simulator keeps its `local` elsewhere. Default: root.
+   */
+  rootAt?: string;
+  /** Directories of shared storages, reachable at their own path from every node. */
+  sharedRoots?: string[];
   pveVersion: string;
   /** Saved keys (OpenSSH private keys) of a persisted simulator; fresh ones otherwise. */
   hostKey?: string;
@@ -56,7 +64,23 @@ function longname(name: string, st: Stats): string {
   return `${type}${perms} 1 root root ${st.size} Jan  1 00:00 ${name}`;
 }
 
-function serveSftp(sftp: SFTPWrapper, root: string): void {
+/** How a host's client paths map to real ones: its `local` (maybe kept elsewhere) and the shared storages. */
+interface HostPaths {
+  root: string;
+  rootAt: string;
+  shared: string[];
+}
+
+/** The real path of a client path (absolute, or relative to the home = root), before any confinement check. */
+function toReal(paths: HostPaths, p: string): string {
+  const abs = posix.isAbsolute(p) ? posix.normalize(p) : posix.join(paths.rootAt, p);
+  const real = abs === paths.rootAt || abs.startsWith(paths.rootAt + '/') ? paths.root + abs.slice(paths.rootAt.length) : abs;
+  return resolve(real);
+}
+
+const within = (paths: HostPaths, real: string): boolean => [paths.root, ...paths.shared].some((r) => real === r || real.startsWith(r + '/'));
+
+function serveSftp(sftp: SFTPWrapper, paths: HostPaths): void {
   const handles = new Map<number, { fd?: number; dir?: string; listed?: boolean }>();
   let next = 1;
   const mkHandle = (h: { fd?: number; dir?: string }): Buffer => {
@@ -67,16 +91,14 @@ function serveSftp(sftp: SFTPWrapper, root: string): void {
     return b;
   };
   const getHandle = (b: Buffer) => (b.length === 4 ? handles.get(b.readUInt32BE(0)) : undefined);
-  /** Map a client path to a real path inside root; undefined when outside. */
+  /** Map a client path to a real path inside the host's storages; undefined when outside. */
   const inside = (p: string): string | undefined => {
-    const abs = posix.isAbsolute(p) ? posix.normalize(p) : posix.join(root, p);
-    const real = resolve(abs);
-    if (real !== root && !real.startsWith(root + '/')) return undefined;
+    const real = toReal(paths, p);
+    if (!within(paths, real)) return undefined;
     // symlinks must not lead out either
     let probe = real;
     while (!existsSync(probe)) probe = dirname(probe);
-    const rp = realpathSync(probe);
-    return rp === root || rp.startsWith(root + '/') ? real : undefined;
+    return within(paths, realpathSync(probe)) ? real : undefined;
   };
   const guard = (reqId: number, p: string, fn: (real: string) => void): void => {
     const real = inside(p);
@@ -181,12 +203,12 @@ function serveSftp(sftp: SFTPWrapper, root: string): void {
     guard(reqId, from, (realFrom) => guard(reqId, to, (realTo) => (renameSync(realFrom, realTo), sftp.status(reqId, STATUS.OK))));
   });
   sftp.on('REALPATH', (reqId, path) => {
-    const abs = posix.isAbsolute(path) ? posix.normalize(path) : posix.join(root, path);
+    const abs = posix.isAbsolute(path) ? posix.normalize(path) : posix.join(paths.rootAt, path);
     sftp.name(reqId, [{ filename: abs, longname: abs, attrs: {} as Attributes }]);
   });
 }
 
-function runCommand(command: string, root: string, pveVersion: string): { code: number; stdout: string; stderr: string } {
+function runCommand(command: string, paths: HostPaths, pveVersion: string): { code: number; stdout: string; stderr: string } {
   const argv = splitShellWords(command);
   if (!argv) return { code: 2, stdout: '', stderr: `bash: the simulated PVE host does not run this shell syntax: ${command.slice(0, 80)}\n` };
   const [cmd, ...args] = argv;
@@ -195,8 +217,8 @@ function runCommand(command: string, root: string, pveVersion: string): { code: 
     let out = '';
     let err = '';
     for (const p of args) {
-      const real = resolve(posix.isAbsolute(p) ? p : posix.join(root, p));
-      if ((real === root || real.startsWith(root + '/')) && existsSync(real) && statSync(real).isFile()) {
+      const real = toReal(paths, p);
+      if (within(paths, real) && existsSync(real) && statSync(real).isFile()) {
         out += `${createHash('sha256').update(readFileSync(real)).digest('hex')}  ${p}\n`;
       } else {
         err += `sha256sum: ${p}: No such file or directory\n`;
@@ -230,6 +252,7 @@ function generateKey(comment?: string): { private: string; public: string } {
 
 export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   const root = realpathSync(opts.root);
+  const paths: HostPaths = { root, rootAt: opts.rootAt ?? root, shared: (opts.sharedRoots ?? []).map((d) => realpathSync(d)) };
   const hostKey = opts.hostKey ? { private: opts.hostKey, public: publicLine(opts.hostKey) } : generateKey();
   const client = opts.clientKey ? { private: opts.clientKey, public: publicLine(opts.clientKey) } : generateKey('flatcar-k3s-demo');
   const allowed = utils.parseKey(client.public);
@@ -243,9 +266,9 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
       const same = key.algo === allowed.type && key.data.length === pub.length && timingSafeEqual(key.data, pub);
       return user === opts.user && same ? allowed : undefined;
     },
-    sftp: (sftp) => serveSftp(sftp, root),
+    sftp: (sftp) => serveSftp(sftp, paths),
     exec: (command, stream) => {
-      const r = runCommand(command, root, opts.pveVersion);
+      const r = runCommand(command, paths, opts.pveVersion);
       stream.resume();
       if (r.stdout) stream.write(r.stdout);
       if (r.stderr) stream.stderr.write(r.stderr);

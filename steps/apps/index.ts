@@ -6,12 +6,12 @@
  */
 import type { AppsConfig, Config } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { anyAppEnabled, appsConfigIssues } from '../../src/pulumi/checks.js';
+import { anyAppEnabled, appsConfigIssues } from '../../src/config/apps.js';
 import { checkInfraAppsArgs, infraApps } from '../../src/pulumi/programs/infra-apps.js';
 import { infraBootstrap } from '../../src/pulumi/programs/infra-bootstrap.js';
 import { STEP } from '../ids.js';
 import type { RunOptions, Step } from '../types.js';
-import { AppsPreflightStep, type DetectCli } from './preflight.js';
+import { AppsPreflightStep, type DetectCli, type DetectPlugin } from './preflight.js';
 import { AppsStackStep, type PulumiBackend } from './stack.js';
 
 export const BOOTSTRAP_APPS: Array<keyof AppsConfig> = ['pulumiOperator'];
@@ -20,6 +20,8 @@ export const INFRA_APPS: Array<keyof AppsConfig> = ['certManager', 'kured', 'pir
 export interface AppStepsDeps {
   pulumi?: PulumiBackend;
   detect?: DetectCli;
+  /** Kubernetes plugin lookup (tests pass fakes). */
+  plugin?: DetectPlugin;
 }
 
 export function appSteps(config: Config, _options: RunOptions, deps: AppStepsDeps = {}): Step[] {
@@ -27,7 +29,7 @@ export function appSteps(config: Config, _options: RunOptions, deps: AppStepsDep
   const issues = appsConfigIssues(config);
   if (issues.length) throw new ConfigError(issues);
   const detect = deps.detect ?? deps.pulumi?.detect.bind(deps.pulumi);
-  const steps: Step[] = [new AppsPreflightStep(config, detect)];
+  const steps: Step[] = [new AppsPreflightStep(config, detect, deps.plugin)];
   const wants = (keys: Array<keyof AppsConfig>) => keys.some((k) => config.apps[k].enabled);
   if (wants(BOOTSTRAP_APPS)) {
     steps.push(

@@ -18,7 +18,8 @@ import { cordon, drain, getNodes, uncordon, type KubeNode } from '../../src/k3s/
 import { sh } from '../../src/shell/quote.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, connectNode, pollUntil, recorded, type K3sReleaseOutputs } from './common.js';
+import { NODES_STEP, connectNode, type K3sReleaseOutputs } from './common.js';
+import { pollUntil, recorded } from '../shared.js';
 import { apiServerFor, isNewer, newerFix, rollOrder, upgradeOwner } from './upgrade.js';
 import { STEP } from '../ids.js';
 
