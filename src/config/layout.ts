@@ -75,6 +75,19 @@ export function planNodes(config: Config): PlannedNode[] {
 }
 
 /**
+ * The layout with the VMIDs earlier runs gave the nodes kept (`recorded`: node name → VMID), and new nodes
+ * on the free VMIDs in plan order: raising nodes.servers.count must not move the agents, whose VMIDs
+ * follow the servers' in planNodes. Without records it is planNodes.
+ */
+export function planNodesKeeping(config: Config, recorded: ReadonlyMap<string, number>): PlannedNode[] {
+  const nodes = planNodes(config);
+  // every recorded VMID stays taken, also those of nodes leaving the cluster
+  const taken = new Set(recorded.values());
+  const free = nodeVmids(config).filter((id) => !taken.has(id));
+  return nodes.map((n) => ({ ...n, vmid: recorded.get(n.name) ?? free.shift() ?? n.vmid }));
+}
+
+/**
  * Spread nodes over PVE hosts: servers round-robin first (no two on one host while there are enough
  * hosts), then agents on the least loaded host. Returns node name → PVE node.
  */

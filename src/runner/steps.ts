@@ -3,8 +3,10 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Config } from '../config/schema.js';
 import type { RunOptions, Step } from '../../steps/types.js';
+import type { ClusterState } from './state.js';
 
-export type BuildSteps = (config: Config, options: RunOptions) => Step[] | Promise<Step[]>;
+/** The plan for a config; `saved` is the cluster's state so far (what earlier runs built, e.g. nodes since removed from the config). */
+export type BuildSteps = (config: Config, options: RunOptions, saved?: ClusterState) => Step[] | Promise<Step[]>;
 
 export async function loadBuildSteps(env: NodeJS.ProcessEnv = process.env): Promise<BuildSteps> {
   const testModule = env.FLATCAR_K3S_TEST_STEPS;

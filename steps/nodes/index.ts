@@ -4,7 +4,9 @@
  * at a time, then agents in batches); then cluster:ready and cluster:kubeconfig.
  */
 import type { Config } from '../../src/config/schema.js';
-import { planNodes } from '../../src/config/layout.js';
+import { planNodesKeeping } from '../../src/config/layout.js';
+import type { ClusterState } from '../../src/runner/state.js';
+import { recordedVmids } from './scale-down.js';
 import type { RunOptions, Step } from '../types.js';
 import { placementStep } from './placement.js';
 import { snippetsStep } from './snippets.js';
@@ -19,8 +21,9 @@ import { k3sRollStep } from './k3s-roll.js';
 import { clusterReadyStep } from './cluster-ready.js';
 import { kubeconfigStep } from './kubeconfig.js';
 
-export function nodeSteps(config: Config, options: RunOptions): Step[] {
-  const nodes = planNodes(config);
+export function nodeSteps(config: Config, options: RunOptions, saved?: ClusterState): Step[] {
+  // nodes built before keep their VMIDs (a raised server count does not move the agents)
+  const nodes = planNodesKeeping(config, recordedVmids(saved));
   const steps: Step[] = [placementStep(config, options), snippetsStep(config, options), k3sReleaseStep(config, options)];
   for (const n of nodes) {
     steps.push(cloneStep(config, n, options), vmStep(config, n, options), startStep(config, n, options), sshStep(config, n, options));

@@ -1,0 +1,72 @@
+/**
+ * Day 2, scale (issue 11) on the simulator (preset ha, apps skipped): raising nodes.agents.count adds
+ * running VMs; lowering it removes exactly the agents beyond the count, highest first: their Node
+ * objects, VMs and snippets; a kill in the middle of the scale-down resumes; `plan` lists what goes.
+ */
+import { test, after } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { deepMerge, resolveConfig } from '../src/config/load.js';
+import { planRun } from '../src/runner/session.js';
+import { startE2e, type E2eEnv } from './e2e-harness.js';
+
+let env: E2eEnv | undefined;
+after(async () => env?.close());
+
+const agents = (e: E2eEnv) =>
+  [...e.sim.state.vms.values()]
+    .filter((v) => !v.config.template && /^ha-agent-/.test(String(v.config.name)))
+    .map((v) => ({ name: String(v.config.name), vmid: v.vmid, running: v.status === 'running' }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+const snippets = (e: E2eEnv) => readdirSync(join(e.sim.storageRoot, 'snippets')).filter((f) => /^flatcar-k3s-ha-ha-agent-/.test(f));
+
+test('ha: agents 3 → 5 → 2; a kill mid scale-down resumes', async () => {
+  env = await startE2e({ preset: 'ha' });
+  assert.equal((await env.up()).status, 'succeeded');
+  const at = (count: number) => resolveConfig(deepMerge(env!.raw, { nodes: { agents: { count } } }) as Record<string, unknown>, { env: {} });
+
+  const five = await env.up({ config: at(5) });
+  assert.equal(five.status, 'succeeded', JSON.stringify(five.failed, null, 2));
+  const grown = agents(env);
+  assert.deepEqual(grown.map((a) => a.name), ['ha-agent-1', 'ha-agent-2', 'ha-agent-3', 'ha-agent-4', 'ha-agent-5']);
+  assert.ok(grown.every((a) => a.running));
+  const cluster = env.guests.node('ha-server-1')!.cluster!;
+  assert.equal(cluster.nodes.size, 8);
+  assert.deepEqual(snippets(env).map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')).sort(), [1, 2, 3, 4, 5].map((i) => `flatcar-k3s-ha-ha-agent-${i}`));
+
+  // plan lists exactly what goes
+  const plan = await planRun({ config: at(2), stateDir: env.stateDir, options: { parallel: 8, yes: true } });
+  const going = plan.lines.filter((l) => /^scale:.*:leave$/.test(l.id)).map((l) => l.id);
+  assert.deepEqual(going, ['scale:ha-agent-5:leave', 'scale:ha-agent-4:leave', 'scale:ha-agent-3:leave']);
+  assert.ok(plan.lines.some((l) => l.id === 'destroy:ha-agent-3:vm' && /Stop and delete VM/.test(l.describe)));
+
+  // killed once agent-5 is gone and agent-4 is being drained
+  let killed = false;
+  const cut = await env.up({
+    config: at(2),
+    onEvent: (e, abort) => {
+      if (!killed && e.type === 'step' && e.id === 'scale:ha-agent-4:leave' && e.status === 'running') {
+        killed = true;
+        abort();
+      }
+    },
+  });
+  assert.ok(killed);
+  assert.equal(cut.status, 'interrupted');
+  const resumed = await env.up({ config: at(2) });
+  assert.equal(resumed.status, 'succeeded', JSON.stringify(resumed.failed, null, 2));
+  assert.deepEqual(agents(env).map((a) => a.name), ['ha-agent-1', 'ha-agent-2']);
+  assert.deepEqual([...cluster.nodes.keys()].filter((n) => n.includes('agent')).sort(), ['ha-agent-1', 'ha-agent-2']);
+  assert.deepEqual(grown.slice(0, 2), agents(env), 'the kept agents are the same VMs');
+  const left = snippets(env);
+  assert.ok(!left.some((k) => /ha-agent-[345]-/.test(k)), `snippets left: ${left.join(', ')}`);
+  assert.ok(cluster.etcdHealthy());
+
+  // nothing more to do, and plan no longer lists removals
+  const mark = env.sim.requests().length;
+  assert.equal((await env.up({ config: at(2) })).status, 'succeeded');
+  assert.deepEqual(env.changingSince(mark), []);
+  const after2 = await planRun({ config: at(2), stateDir: env.stateDir, options: { parallel: 8, yes: true } });
+  assert.deepEqual(after2.lines.filter((l) => l.id.startsWith('scale:')), []);
+});
