@@ -70,3 +70,46 @@ test('ha: agents 3 → 5 → 2; a kill mid scale-down resumes', async () => {
   const after2 = await planRun({ config: at(2), stateDir: env.stateDir, options: { parallel: 8, yes: true } });
   assert.deepEqual(after2.lines.filter((l) => l.id.startsWith('scale:')), []);
 });
+
+test('ha: servers 3 → 5 → 3 keep etcd healthy at every point; the agents keep their VMs and addresses', async () => {
+  await env?.close();
+  env = await startE2e({ preset: 'ha', config: { nodes: { agents: { count: 1 } } } });
+  const e = env;
+  const at = (count: number) => resolveConfig(deepMerge(e.raw, { nodes: { servers: { count } } }) as Record<string, unknown>, { env: {} });
+  assert.equal((await e.up()).status, 'succeeded');
+  const agent = () => [...e.sim.state.vms.values()].find((v) => v.config.name === 'ha-agent-1')!;
+  const before = { vmid: agent().vmid, address: e.guests.node('ha-agent-1')!.address };
+  let unhealthy = 0;
+  let samples = 0;
+  const t = setInterval(() => {
+    const c = e.guests.node('ha-server-1')?.cluster;
+    if (!c) return;
+    samples++;
+    if (!c.etcdHealthy()) unhealthy++;
+  }, 2);
+  try {
+    const five = await e.up({ config: at(5) });
+    assert.equal(five.status, 'succeeded', JSON.stringify(five.failed, null, 2));
+    const cluster = e.guests.node('ha-server-1')!.cluster!;
+    assert.deepEqual([...cluster.members].sort(), ['ha-server-1', 'ha-server-2', 'ha-server-3', 'ha-server-4', 'ha-server-5']);
+    assert.deepEqual({ vmid: agent().vmid, address: e.guests.node('ha-agent-1')!.address }, before, 'ha-agent-1 moved');
+    const three = await e.up({ config: at(3) });
+    assert.equal(three.status, 'succeeded', JSON.stringify(three.failed, null, 2));
+    assert.deepEqual([...cluster.members].sort(), ['ha-server-1', 'ha-server-2', 'ha-server-3']);
+    assert.deepEqual([...cluster.nodes.keys()].sort(), ['ha-agent-1', 'ha-server-1', 'ha-server-2', 'ha-server-3']);
+    const names = [...e.sim.state.vms.values()].filter((v) => !v.config.template).map((v) => String(v.config.name)).sort();
+    assert.deepEqual(names, ['ha-agent-1', 'ha-server-1', 'ha-server-2', 'ha-server-3']);
+  } finally {
+    clearInterval(t);
+  }
+  assert.ok(samples > 0);
+  assert.equal(unhealthy, 0, `etcd had no quorum in ${unhealthy} of ${samples} samples`);
+});
+
+test('a server is not removed when the others could not keep a quorum', async () => {
+  const { refuseBelowQuorum } = await import('../steps/nodes/scale-down.js');
+  const node = (name: string, ready: boolean) => ({ name, ready, unschedulable: false, controlPlane: true, annotations: {} });
+  assert.doesNotThrow(() => refuseBelowQuorum([node('s1', true), node('s2', true), node('s3', true)], 's3'));
+  assert.throws(() => refuseBelowQuorum([node('s1', true), node('s2', false), node('s3', false), node('s4', true)], 's4'), /1 Ready of 3 members \(a quorum needs 2\)/);
+  assert.throws(() => refuseBelowQuorum([node('s1', true)], 's1'), /without any member/);
+});

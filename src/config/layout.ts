@@ -75,16 +75,30 @@ export function planNodes(config: Config): PlannedNode[] {
 }
 
 /**
- * The layout with the VMIDs earlier runs gave the nodes kept (`recorded`: node name → VMID), and new nodes
- * on the free VMIDs in plan order: raising nodes.servers.count must not move the agents, whose VMIDs
- * follow the servers' in planNodes. Without records it is planNodes.
+ * The layout with the VMIDs (and static addresses) earlier runs gave the nodes kept (`recorded`: node
+ * name → what its steps recorded), and new nodes on the free ones in plan order: raising
+ * nodes.servers.count must not move the agents, whose VMIDs and addresses follow the servers' in
+ * planNodes. Without records it is planNodes.
  */
-export function planNodesKeeping(config: Config, recorded: ReadonlyMap<string, number>): PlannedNode[] {
+export function planNodesKeeping(config: Config, recorded: ReadonlyMap<string, { vmid: number; address?: string }>): PlannedNode[] {
   const nodes = planNodes(config);
-  // every recorded VMID stays taken, also those of nodes leaving the cluster
-  const taken = new Set(recorded.values());
-  const free = nodeVmids(config).filter((id) => !taken.has(id));
-  return nodes.map((n) => ({ ...n, vmid: recorded.get(n.name) ?? free.shift() ?? n.vmid }));
+  // every recorded VMID and address stays taken, also those of nodes leaving the cluster
+  const takenIds = new Set([...recorded.values()].map((r) => r.vmid));
+  const freeIds = nodeVmids(config).filter((id) => !takenIds.has(id));
+  const net = config.nodes.network;
+  const subnet = net.mode === 'static' && net.cidr ? parseCidr(net.cidr) : undefined;
+  const takenIps = new Set([...recorded.values()].map((r) => r.address).filter((a): a is string => !!a));
+  let next = net.mode === 'static' && net.firstAddress ? ipToInt(net.firstAddress) : undefined;
+  const freeIp = (): string | undefined => {
+    if (next === undefined || !subnet) return undefined;
+    while (takenIps.has(intToIp(next))) next++;
+    return `${intToIp(next++)}/${subnet.prefix}`;
+  };
+  return nodes.map((n) => {
+    const r = recorded.get(n.name);
+    const address = subnet ? (r?.address ? `${r.address}/${subnet.prefix}` : freeIp()) : n.address;
+    return { ...n, vmid: r?.vmid ?? freeIds.shift() ?? n.vmid, address };
+  });
 }
 
 /**

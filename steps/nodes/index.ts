@@ -6,7 +6,7 @@
 import type { Config } from '../../src/config/schema.js';
 import { planNodesKeeping } from '../../src/config/layout.js';
 import type { ClusterState } from '../../src/runner/state.js';
-import { recordedVmids } from './scale-down.js';
+import { recordedLayout } from './scale-down.js';
 import type { RunOptions, Step } from '../types.js';
 import { placementStep } from './placement.js';
 import { snippetsStep } from './snippets.js';
@@ -22,9 +22,9 @@ import { clusterReadyStep } from './cluster-ready.js';
 import { kubeconfigStep } from './kubeconfig.js';
 
 export function nodeSteps(config: Config, options: RunOptions, saved?: ClusterState): Step[] {
-  // nodes built before keep their VMIDs (a raised server count does not move the agents)
-  const nodes = planNodesKeeping(config, recordedVmids(saved));
-  const steps: Step[] = [placementStep(config, options), snippetsStep(config, options), k3sReleaseStep(config, options)];
+  // nodes built before keep their VMIDs and addresses (a raised server count does not move the agents)
+  const nodes = planNodesKeeping(config, recordedLayout(saved));
+  const steps: Step[] = [placementStep(config, options), snippetsStep(config, options, nodes), k3sReleaseStep(config, options)];
   for (const n of nodes) {
     steps.push(cloneStep(config, n, options), vmStep(config, n, options), startStep(config, n, options), sshStep(config, n, options));
     steps.push(k3sBinaryStep(config, n, options), k3sStep(config, n, options), k3sRollStep(config, n, options));

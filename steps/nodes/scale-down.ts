@@ -52,13 +52,16 @@ export function leavingNodes(config: Config, saved: ClusterState | undefined): L
   return out.sort((a, b) => (a.role === b.role ? b.index - a.index : a.role === 'agent' ? -1 : 1));
 }
 
-/** node name → the VMID its clone step recorded (any node an earlier run built). */
-export function recordedVmids(saved: Pick<ClusterState, 'steps'> | undefined): Map<string, number> {
-  const out = new Map<string, number>();
+/** node name → the VMID its clone step recorded and its static address (any node an earlier run built). */
+export function recordedLayout(saved: Pick<ClusterState, 'steps'> | undefined): Map<string, { vmid: number; address?: string }> {
+  const out = new Map<string, { vmid: number; address?: string }>();
   for (const [id, rec] of Object.entries(saved?.steps ?? {})) {
     const m = /^node:(.+):clone$/.exec(id);
     const o = rec.outputs as { vmid?: unknown; name?: unknown } | undefined;
-    if (m && typeof o?.vmid === 'number' && o.name === m[1]) out.set(m[1]!, o.vmid);
+    if (!m || typeof o?.vmid !== 'number' || o.name !== m[1]) continue;
+    const ssh = saved!.steps[NODES_STEP.ssh(m[1]!)]?.outputs as { address?: unknown; addressSource?: unknown } | undefined;
+    const address = ssh?.addressSource === 'static' && typeof ssh.address === 'string' ? ssh.address : undefined;
+    out.set(m[1]!, { vmid: o.vmid, ...(address ? { address } : {}) });
   }
   return out;
 }

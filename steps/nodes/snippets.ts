@@ -7,7 +7,7 @@
  */
 import { posix } from 'node:path';
 import type { Config } from '../../src/config/schema.js';
-import { planNodes } from '../../src/config/layout.js';
+import { planNodes, type PlannedNode } from '../../src/config/layout.js';
 import { checkCloudInitSize } from '../../src/ignition/index.js';
 import { sh } from '../../src/shell/quote.js';
 import type { SshSession } from '../../src/ssh/types.js';
@@ -18,9 +18,9 @@ import { snippetPath } from '../template/snippet.js';
 import { NODES_STEP, nodeSnippet, type SnippetsOutputs } from './common.js';
 import { facts } from '../shared.js';
 
-export function snippetsStep(config: Config, _options: RunOptions): Step {
+export function snippetsStep(config: Config, _options: RunOptions, planned?: PlannedNode[]): Step {
   const storage = config.proxmox.storage.snippets;
-  const nodes = planNodes(config);
+  const nodes = planned ?? planNodes(config);
   const all = (ctx: StepContext) => nodes.map((n) => ({ node: n, ...nodeSnippet(config, n, { hostDns: facts(ctx).hostDns }) }));
   return {
     id: NODES_STEP.snippets,
