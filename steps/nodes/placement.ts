@@ -48,7 +48,7 @@ export function placementStep(config: Config, _options: RunOptions): Step {
       const existing = new Map<string, string>();
       for (const vm of await pve.vms()) {
         const tags = splitTags(vm.tags);
-        const n = plan.find((p) => p.vmid === vm.vmid && p.name === vm.name);
+        const n = plan.find((p) => (ctx.outputs<{ vmid?: number }>(NODES_STEP.clone(p.name))?.vmid ?? p.vmid) === vm.vmid && p.name === vm.name);
         if (n && tags.includes('flatcar-k3s') && tags.includes(config.cluster.name)) existing.set(n.name, vm.node);
       }
       const storages = await pve.storages(templateNode);

@@ -19,9 +19,9 @@ import { snippetPath } from '../template/snippet.js';
 import { NODES_STEP, nodeSnippet, type PlacementOutputs, type SnippetsOutputs } from './common.js';
 import { facts } from '../shared.js';
 
-export function snippetsStep(config: Config, _options: RunOptions): Step {
+export function snippetsStep(config: Config, _options: RunOptions, planned?: PlannedNode[]): Step {
   const storage = config.proxmox.storage.snippets;
-  const nodes = planNodes(config);
+  const nodes = planned ?? planNodes(config);
   const all = (ctx: StepContext) => nodes.map((n) => ({ node: n, ...nodeSnippet(config, n, { hostDns: facts(ctx).hostDns }) }));
   return {
     id: NODES_STEP.snippets,
