@@ -7,7 +7,7 @@ import { Box, Text, useInput } from 'ink';
 import Spinner from 'ink-spinner';
 import type { FlatcarRelease, FlatcarReleases } from '../src/ui/types.js';
 import type { PveVmResource } from '../src/proxmox/types.js';
-import { templateName } from '../steps/template/common.js';
+import { templateName } from '../src/flatcar/naming.js';
 import { useTheme } from '../src/ui/theme.js';
 import { SelectList } from '../src/ui/components/SelectList.js';
 import { Footer, type KeyHelp } from '../src/ui/components/Footer.js';

@@ -8,7 +8,8 @@ import { Box, Text, useInput, useWindowSize } from 'ink';
 import type { Plain } from '../src/ui/state.js';
 import { draftGet, mergeDraft } from '../src/ui/state.js';
 import { checkDraft, withPreset } from '../src/ui/validate.js';
-import { planNodes, placeNodes } from '../src/config/layout.js';
+import { planNodes } from '../src/config/layout.js';
+import { decidePlacement } from '../src/config/placement.js';
 import { NodesSchema } from '../src/config/schema.js';
 import { useTheme } from '../src/ui/theme.js';
 import { TextField } from '../src/ui/components/TextField.js';
@@ -126,11 +127,19 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
   });
 
   let preview: string[] = [];
+  let placementNote: string | undefined;
   if (check.config) {
     const planned = planNodes(check.config);
     const hosts = pveNodes.length ? pveNodes : ['(PVE node)'];
-    const placed = placeNodes(planned, hosts);
-    preview = planned.map((p) => `${p.name.padEnd(22)} VMID ${String(p.vmid).padEnd(6)} ${p.cores}c/${p.memory}M/${p.disk}G → ${placed.get(p.name)}${p.address ? `  ${p.address}` : '  dhcp'}`);
+    let placed: Map<string, string> = new Map();
+    try {
+      const d = decidePlacement(planned, hosts, check.config.nodes.placement);
+      placed = d.placement;
+      placementNote = d.warnings[0];
+    } catch (e) {
+      placementNote = (e as Error).message;
+    }
+    preview = planned.map((p) => `${p.name.padEnd(22)} VMID ${String(p.vmid).padEnd(6)} ${p.cores}c/${p.memory}M/${p.disk}G → ${placed.get(p.name) ?? '?'}${p.address ? `  ${p.address}` : '  dhcp'}`);
   }
   // The preview gets what the form leaves of the screen (80x24: a few lines, with "+ N more").
   const maxPreview = Math.max(2, rows - 18 - (s.values.mode === 'static' ? 1 : 0));
@@ -180,7 +189,7 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
         : null}
       {preview.length ? (
         <Box flexDirection="column" marginTop={1}>
-          <Text color={t.muted}>Placement preview:</Text>
+          <Text color={t.muted}>Placement preview ({typeof check.config?.nodes.placement === 'string' ? check.config.nodes.placement : 'explicit hosts'}):</Text>
           {preview.slice(0, maxPreview).map((l) => (
             <Text key={l} wrap="truncate-end">
               {'  '}
@@ -188,6 +197,11 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
             </Text>
           ))}
           {preview.length > maxPreview ? <Text color={t.muted}> + {preview.length - maxPreview} more</Text> : null}
+          {placementNote ? (
+            <Text color={t.warn} wrap="wrap">
+              ⚠ {placementNote}
+            </Text>
+          ) : null}
         </Box>
       ) : null}
       <Footer keys={[['Tab/↓↑', 'field'], ...(focused.key === 'mode' ? ([['Space', 'dhcp/static']] as Array<[string, string]>) : []), ['Enter', 'next'], ['Esc', 'back']]} />

@@ -9,6 +9,8 @@ import { APP_KEYS, type Config } from '../src/config/schema.js';
 import { useTheme } from '../src/ui/theme.js';
 import { Footer } from '../src/ui/components/Footer.js';
 import { clip } from '../src/ui/format.js';
+import { planNodes } from '../src/config/layout.js';
+import { placementSummary } from '../src/config/placement.js';
 
 export type ReviewResult = { back: boolean };
 
@@ -33,6 +35,7 @@ export function summarize(c: Config): string[] {
     `Proxmox ${c.proxmox.url} as ${c.proxmox.tokenId ?? c.proxmox.username}; nodes ${c.proxmox.nodes.length ? c.proxmox.nodes.join(', ') : 'all online'}; disks on ${c.proxmox.storage.disks}, bridge ${c.proxmox.bridge}`,
     `Flatcar ${c.flatcar.channel} ${c.flatcar.version}; VMIDs ${n.vmids.start}-${n.vmids.end}; network ${n.network.mode === 'static' ? `static ${n.network.cidr} from ${n.network.firstAddress}` : 'DHCP'}${n.vip ? `, VIP ${n.vip}` : ''}`,
     `Apps: ${apps.length ? apps.join(', ') : 'none'}`,
+    `Placement: ${placementSummary(planNodes(c), n.placement, c.proxmox.nodes).line}`,
   ];
 }
 
@@ -60,6 +63,14 @@ export function ReviewScreen({ config, plan, configPath, secrets, error, recreat
         </Text>
       ))}
       {recreateTemplate ? <Text color={t.warn}>The template will be recreated.</Text> : null}
+      {(() => {
+        const w = placementSummary(planNodes(config), config.nodes.placement, config.proxmox.nodes).warning;
+        return w ? (
+          <Text color={t.warn} wrap="wrap">
+            ⚠ {w}
+          </Text>
+        ) : null;
+      })()}
       <Box flexDirection="column" marginTop={1}>
         <Text color={t.muted}>
           Plan ({lines.length} steps{lines.length > room ? `, ${top + 1}-${Math.min(lines.length, top + room)} shown, ↑↓ to scroll` : ''}):

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { ConfigSchema, type Config } from '../src/config/schema.js';
 import { ConfigError } from '../src/errors.js';
-import { operatorModeIssues } from '../src/pulumi/checks.js';
+import { operatorModeIssues } from '../src/config/apps.js';
 import { getStackCommand, parseStackJson, reconcileRequestCommand, stackSync, type StackObject } from '../src/pulumi/operator-status.js';
 import { appSteps, appsOnlySteps } from '../steps/apps/index.js';
 import { AppsOperatorStep, type StackAccess } from '../steps/apps/operator.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ConfigSchema, type Config } from '../src/config/schema.js';
 import { ConfigError, RemoteError, UserError } from '../src/errors.js';
 import { appSteps } from '../steps/apps/index.js';
-import { withoutApps } from '../src/pulumi/checks.js';
+import { withoutApps } from '../src/config/apps.js';
 import { buildSteps } from '../steps/index.js';
 import { STEP } from '../steps/ids.js';
 import { PASSPHRASE_SECRET, type PulumiBackend } from '../steps/apps/stack.js';

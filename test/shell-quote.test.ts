@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sh, shJoin, shq } from '../src/shell/quote.js';
+import { splitShellWords } from '../src/shell/split.js';
 
 const NASTY: string[] = [
   '',
@@ -103,5 +104,27 @@ describe('shell quoting round-trips through a real shell', () => {
 
   it('refuses NUL bytes (a shell argument cannot hold them)', () => {
     assert.throws(() => shq('a\0b'), TypeError);
+  });
+});
+
+describe('splitShellWords (the simulated hosts\' shell) is the inverse of shJoin', () => {
+  it('gives back every value shJoin quoted, as a real shell would', () => {
+    for (const v of NASTY) assert.deepEqual(splitShellWords(shJoin(['cmd', v, 'x'])), ['cmd', v, 'x'], JSON.stringify(v));
+    for (const shell of shells) {
+      const line = `printf '%s\\0' ${shJoin(NASTY)}`;
+      const real = throughShell(shell, line).toString('utf8').split('\0').slice(0, -1);
+      assert.deepEqual(splitShellWords(line)!.slice(2), real);
+    }
+  });
+
+  it('splits double quotes and backslashes as POSIX does', () => {
+    assert.deepEqual(splitShellWords('a "b \\" c\\$" d\\ e'), ['a', 'b " c$', 'd e']);
+    assert.deepEqual(splitShellWords("  sudo  -n   'x y'  "), ['sudo', '-n', 'x y']);
+  });
+
+  it('refuses shell syntax the simulated hosts do not run (null)', () => {
+    for (const line of ['a | b', 'a; b', 'a && b', 'echo $HOME', 'echo "$HOME"', 'a > f', 'echo `x`', "echo 'open", 'ls *']) {
+      assert.equal(splitShellWords(line), null, line);
+    }
   });
 });

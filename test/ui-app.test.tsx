@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { App } from '../src/ui/App.js';
+import { App } from '../src/app/App.js';
 import { colorTheme } from '../src/ui/theme.js';
-import { realServices, findUnfinished, findClusters } from '../src/ui/services.js';
+import { realServices, findUnfinished, findClusters } from '../src/app/services.js';
 import type { UiServices } from '../src/ui/types.js';
 import { render, KEYS, type Rendered } from './helpers/ink.js';
 import { fakeGateway } from './helpers/fake-proxmox.js';

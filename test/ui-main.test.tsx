@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runInteractive } from '../src/ui/main.js';
+import { runInteractive } from '../src/app/main.js';
 import { RunScreen } from '../screens/RunScreen.js';
 import { RunStore } from '../src/ui/run-store.js';
 import { ThemeContext, themeFor } from '../src/ui/theme.js';

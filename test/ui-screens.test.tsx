@@ -307,3 +307,32 @@ test('Apps: a selection the layout cannot hold (piraeus replicas on one node) is
     r.unmount();
   }
 });
+
+test('Nodes and Review show the placement and warn when etcd servers share a PVE host', async () => {
+  const nodes = render(<NodesScreen draft={{ preset: 'ha', cluster: { name: 'ha' }, proxmox }} pveNodes={['pve1', 'pve2']} onSubmit={() => {}} />, { columns: 110, rows: 40 });
+  try {
+    const f = await nodes.waitFor('Placement preview (spread)');
+    assert.match(f, /ha-server-2\s+VMID \d+\s+.*→ pve2/);
+    assert.match(f, /etcd servers share a PVE host: pve1 \(ha-server-1, ha-server-3\)/);
+  } finally {
+    nodes.unmount();
+  }
+  const config = resolveConfig({ preset: 'ha', proxmox, nodes: { placement: 'pack' } }, { env: {} });
+  const review = render(<ReviewScreen config={config} plan={['step 1']} configPath="/s/c.yaml" secrets="env" onSubmit={() => {}} />, { columns: 110, rows: 30 });
+  try {
+    const f = await review.waitFor('Plan (1 steps');
+    assert.match(f, /Placement: placement pack: every VM on the first PVE node/);
+    assert.match(f, /etcd servers share one PVE host \(pack\): losing it loses all 3 servers/);
+  } finally {
+    review.unmount();
+  }
+  const spread = resolveConfig({ preset: 'ha', proxmox: { ...proxmox, nodes: ['pve1', 'pve2', 'pve3'] } }, { env: {} });
+  const ok = render(<ReviewScreen config={spread} plan={['step 1']} configPath="/s/c.yaml" secrets="env" onSubmit={() => {}} />, { columns: 110, rows: 30 });
+  try {
+    const f = await ok.waitFor('Plan (1 steps');
+    assert.match(f, /placement spread: servers on distinct PVE hosts \(pve1, pve2, pve3\)/);
+    assert.ok(!f.includes('⚠'), f);
+  } finally {
+    ok.unmount();
+  }
+});

@@ -128,7 +128,7 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
   const globals = await resolveGlobals(values, io);
   const mod = await importLazy<{
     runInteractive(opts: { stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown }): Promise<number>;
-  }>(new URL('../ui/main.js', import.meta.url), 'the interactive UI');
+  }>(new URL('../app/main.js', import.meta.url), 'the interactive UI');
   return mod.runInteractive({
     stateDir: globals.stateDir,
     logFile: globals.logFile,

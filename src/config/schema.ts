@@ -98,6 +98,23 @@ export const ProxmoxSchema = z
         privateKeyFile: z.string().optional(),
         /** Pinned host key fingerprint; recorded on first use when absent. */
         hostKey: sshHostKeyFingerprint.optional(),
+        /**
+         * Per PVE node (snippets on local storage go to each host that runs VMs): host (default: the
+         * node's address from /cluster/status), port (default: port above) and pinned hostKey.
+         * user and privateKeyFile are the same for all hosts.
+         */
+        nodes: z
+          .record(
+            pveId,
+            z
+              .object({
+                host: z.string().min(1).optional(),
+                port: z.number().int().min(1).max(65535).optional(),
+                hostKey: sshHostKeyFingerprint.optional(),
+              })
+              .strict(),
+          )
+          .default({}),
       })
       .strict()
       .prefault({}),
@@ -128,6 +145,11 @@ export const FlatcarSchema = z
         /** REBOOT_STRATEGY=off so kured decides reboots. */
         rebootStrategy: z.enum(['off', 'reboot', 'etcd-lock']).default('off'),
         volatileJournal: z.boolean().default(false),
+        /**
+         * Flatcar's Proxmox VE image logs `core` in on the console (flatcar.autologin): anyone with Proxmox
+         * console access gets passwordless sudo. Off by default (the kernel argument is removed); true keeps it, for debugging.
+         */
+        consoleAutologin: z.boolean().default(false),
         files: z
           .array(
             z
@@ -189,6 +211,16 @@ export const NodesSchema = z
     sshPort: z.number().int().min(1).max(65535).default(22),
     /** Linked clones by default (fast); full clones copy the disk. */
     fullClone: z.boolean().default(false),
+    /**
+     * Which PVE host each VM goes to: spread (servers on distinct hosts, agents balanced), pack (all on
+     * the first host), or an explicit host per node name ({ homelab-server-1: pve1, … }; others spread).
+     */
+    placement: z
+      .union([
+        z.enum(['spread', 'pack']),
+        z.record(z.string().regex(/^[a-z0-9-]+$/, { message: 'must be a node name like "homelab-server-1"' }), pveId),
+      ], { message: 'must be "spread", "pack", or a map of node name to PVE node ({ homelab-server-1: pve1 })' })
+      .default('spread'),
   })
   .strict();
 

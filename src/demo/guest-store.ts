@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../store/atomic.js';
-import { DemoCluster, DemoNode, type DemoVm } from './flatcar-node.js';
+import { DemoCluster, DemoNode, type DemoVm } from './node.js';
 
 const FORMAT = 1;
 
@@ -40,7 +40,20 @@ interface SavedCluster {
   learnerBusyUntil: number;
   caData: string;
   addresses: string[];
-  nodes: Array<{ name: string; role: 'server' | 'agent'; address: string; startedAt: number; readyAt: number; ownerVmid: number }>;
+  nodes: Array<{
+    name: string;
+    role: 'server' | 'agent';
+    address: string;
+    startedAt: number;
+    readyAt: number;
+    ownerVmid: number;
+    /** Running k3s version (older saves: the cluster's). */
+    version?: string;
+    unschedulable?: boolean;
+    annotations?: Record<string, string>;
+  }>;
+  /** etcd members (older saves: every server node). */
+  members?: string[];
 }
 
 export interface SavedGuests {
@@ -71,9 +84,20 @@ export function snapshotGuests(w: GuestWorld): SavedGuests {
       learnerBusyUntil: c.learnerBusyUntil,
       caData: c.caData,
       addresses: [...c.addresses],
+      members: [...c.members],
       nodes: [...c.nodes.values()]
         .filter((n) => w.nodesByVmid.get(n.owner.vm.vmid) === n.owner)
-        .map((n) => ({ name: n.name, role: n.role, address: n.address, startedAt: n.startedAt, readyAt: n.readyAt, ownerVmid: n.owner.vm.vmid })),
+        .map((n) => ({
+          name: n.name,
+          role: n.role,
+          address: n.address,
+          startedAt: n.startedAt,
+          readyAt: n.readyAt,
+          ownerVmid: n.owner.vm.vmid,
+          version: n.version,
+          ...(n.unschedulable ? { unschedulable: true } : {}),
+          ...(n.annotations ? { annotations: { ...n.annotations } } : {}),
+        })),
     })),
     nodes: [...w.nodesByVmid.values()].map((n) => ({
       vm: { ...n.vm, config: { ...n.vm.config } },
@@ -117,8 +141,11 @@ export function loadGuests(file: string): GuestWorld | undefined {
     for (const a of sc.addresses) c.addresses.add(a);
     for (const n of sc.nodes) {
       const owner = nodesByVmid.get(n.ownerVmid);
-      if (owner) c.nodes.set(n.name, { name: n.name, role: n.role, address: n.address, startedAt: n.startedAt, readyAt: n.readyAt, owner });
+      if (!owner) continue;
+      const { ownerVmid: _vmid, ...rest } = n;
+      c.nodes.set(n.name, { ...rest, owner, version: n.version ?? sc.version });
     }
+    for (const m of sc.members ?? sc.nodes.filter((n) => n.role === 'server').map((n) => n.name)) c.members.add(m);
     return c;
   });
   for (const sn of s.nodes) if (sn.cluster !== undefined) nodesByVmid.get(sn.vm.vmid)!.cluster = clusters[sn.cluster];

@@ -161,7 +161,7 @@ export interface DemoOptions {
   pveNodes?: number;
   log?: (line: string) => void;
   /** Extra simulator options (demo-server: port, version, faults). */
-  sim?: Pick<SimOptions, 'port' | 'pveVersion' | 'faults' | 'seed' | 'host'>;
+  sim?: Pick<SimOptions, 'port' | 'pveVersion' | 'faults' | 'seed' | 'host' | 'sharedStorage'>;
 }
 
 export interface Demo {

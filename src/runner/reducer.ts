@@ -6,7 +6,26 @@
 import type { StepStatus } from '../events.js';
 import { BugError } from '../errors.js';
 import type { StepOutputs } from '../../steps/types.js';
-import type { StepError, StepRecord } from './state.js';
+
+export interface StepError {
+  message: string;
+  fix?: string;
+  detail?: string;
+}
+
+export interface StepRecord {
+  status: StepStatus;
+  title?: string;
+  /** Time of the last transition (ms since epoch). */
+  at: number;
+  /** How the step became done: found done by `check`, or by `run`. */
+  via?: 'check' | 'run';
+  reason?: string;
+  error?: StepError;
+  outputs?: StepOutputs;
+  /** Hash of the step's `inputs` when it last became running/done/skipped. */
+  inputsHash?: string;
+}
 
 export type StepAction =
   | { type: 'running'; id: string; at: number; title?: string; inputsHash?: string }

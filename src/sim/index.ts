@@ -23,13 +23,13 @@ import { LockTable } from './locks.js';
 import { startMirror } from './mirror.js';
 import { loadApiSchema } from './schema/index.js';
 import { createApiServer } from './server.js';
-import { SimPersister, loadSimWorld, nodeStorageDir, recoverAfterCrash, restoreState, snapshotState } from './persist.js';
-import { startSshHost } from './ssh-host.js';
-import { SimState } from './state.js';
+import { SimPersister, loadSimWorld, nodeStorageDir, recoverAfterCrash, restoreState, sharedStorageDir, snapshotState, type SavedSimWorld } from './persist.js';
+import { startSshHost, type SshHost } from './ssh-host.js';
+import { SHARED_STORAGE, SimState } from './state.js';
 import { TaskRegistry } from './tasks.js';
 import { makeSelfSignedCert } from './tls.js';
 import type { SimVm } from './state.js';
-import type { GuestHooks, SimOptions, SimRequest, Simulator } from './types.js';
+import type { GuestHooks, SimOptions, SimRequest, SimSsh, Simulator } from './types.js';
 
 export type * from './types.js';
 export { defaultGuestAddress } from './api/qemu.js';
@@ -81,7 +81,17 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   } else {
     storageRoot = realpathSync(opts.storageRoot ?? mkdtempSync(join(tmpdir(), 'pve-sim-storage-')));
   }
-  const state = new SimState(saved?.nodes.length ?? opts.pveNodes ?? 1, storageRoot, version, persistDir ? (n) => nodeStorageDir(persistDir, n) : undefined);
+  // the shared storage: asked for, or part of the saved world (a world keeps what it had)
+  const wantShared = opts.sharedStorage || !!saved?.storages.some((st) => st.storage === SHARED_STORAGE);
+  const ownShared = wantShared && !persistDir;
+  let sharedRoot: string | undefined;
+  if (wantShared) {
+    sharedRoot = persistDir ? sharedStorageDir(persistDir) : mkdtempSync(join(tmpdir(), 'pve-sim-nfs-'));
+    mkdirSync(sharedRoot, { recursive: true });
+    sharedRoot = realpathSync(sharedRoot);
+  }
+  const nodeRoot = persistDir ? (n: string) => nodeStorageDir(persistDir, n) : undefined;
+  const state = new SimState(saved?.nodes.length ?? opts.pveNodes ?? 1, storageRoot, version, nodeRoot, sharedRoot);
   if (opts.localContent) state.storages.get('local')!.content = [...opts.localContent];
   if (saved) {
     restoreState(state, saved);
@@ -131,17 +141,21 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   if (saved && saved.ports.api !== port) simLog(`the saved API port ${saved.ports.api} is taken; the simulator now answers on ${port}`);
   const mirror = await listenPreferring(saved?.ports.mirror, true, (p) => startMirror(host, p));
   const keyDir = mkdtempSync(join(tmpdir(), 'pve-sim-ssh-'));
-  const sshHost =
-    opts.sshHost === false
-      ? undefined
-      : await listenPreferring(saved?.ports.ssh, true, (p) =>
-          startSshHost({ host, port: p, user: 'root', root: storageRoot, pveVersion: version, hostKey: saved?.ssh?.hostKey, clientKey: saved?.ssh?.clientKey }),
-        );
+  const sshHosts = opts.sshHost === false ? [] : await startNodeSshHosts({ state, host, version, saved, sharedRoot });
+  const sshHost = sshHosts[0];
   let ssh: Simulator['ssh'];
+  const sshNodes: Simulator['sshNodes'] = {};
   if (sshHost) {
     const privateKeyPath = join(keyDir, 'id_ed25519');
     writeFileSync(privateKeyPath, sshHost.privateKey, { mode: 0o600 });
-    ssh = { host: sshHost.host, port: sshHost.port, user: sshHost.user, privateKey: sshHost.privateKey, privateKeyPath, hostKeyFingerprint: sshHost.hostKeyFingerprint };
+    state.nodes.forEach((n, i) => {
+      const h = sshHosts[i]!;
+      state.addresses.set(n, h.host);
+      sshNodes[n] = { host: h.host, port: h.port, user: h.user, privateKey: h.privateKey, privateKeyPath, hostKeyFingerprint: h.hostKeyFingerprint };
+    });
+    ssh = sshNodes[state.nodes[0]!];
+  } else {
+    state.nodes.forEach((n, i) => state.addresses.set(n, nodeAddress(host, i)));
   }
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
   let closed = false;
@@ -152,10 +166,12 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       () => ({
         format: 1,
         ...snapshotState(state),
-        ports: { api: port, mirror: mirrorPort, ...(sshHost ? { ssh: sshHost.port } : {}) },
+        ports: { api: port, mirror: mirrorPort, ...(sshHost ? { ssh: sshHost.port, sshNodes: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.port])) } : {}) },
         tls: { certPem: cert.certPem, keyPem: cert.keyPem, fingerprint: cert.fingerprint },
         auth: ctx.auth.secrets(),
-        ...(sshHost ? { ssh: { hostKey: sshHost.hostPrivateKey, clientKey: sshHost.privateKey } } : {}),
+        ...(sshHost
+          ? { ssh: { hostKey: sshHost.hostPrivateKey, clientKey: sshHost.privateKey, nodeHostKeys: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.hostPrivateKey])) } }
+          : {}),
         tasks: ctx.tasks.counters(),
       }),
       simLog,
@@ -173,6 +189,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     limitedToken: { ...ctx.auth.limitedToken },
     login: { ...ctx.auth.login },
     ssh,
+    sshNodes,
     storageRoot,
     resumed: !!saved,
     save: () => persister?.save(),
@@ -200,7 +217,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         nodes: [...state.nodes],
         storage: { disks: 'local-lvm', images: 'local', snippets: 'local' },
         bridge: 'vmbr0',
-        ...(ssh ? { ssh: { host: ssh.host, port: ssh.port, user: ssh.user, privateKeyFile: ssh.privateKeyPath, hostKey: ssh.hostKeyFingerprint } } : {}),
+        ...(ssh ? { ssh: { host: ssh.host, port: ssh.port, user: ssh.user, privateKeyFile: ssh.privateKeyPath, hostKey: ssh.hostKeyFingerprint, ...nodeSshConfig(state, sshNodes, ssh) } } : {}),
       },
     }),
     async close() {
@@ -210,7 +227,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         server.close(() => res());
         for (const s of sockets) s.destroy();
       });
-      await Promise.allSettled([mirror.close(), sshHost?.close()]);
+      await Promise.allSettled([mirror.close(), ...sshHosts.map((h) => h.close())]);
       // Let running workers and boots settle so nothing fires after close. Their latency sleeps use
       // unref'd timers, so this wait holds a ref'd one: otherwise a close while a task runs can empty
       // the event loop with the caller's await unsettled (node exits 13 instead of finishing).
@@ -220,6 +237,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       persister?.stop();
       rmSync(keyDir, { recursive: true, force: true });
       if (ownRoot) rmSync(storageRoot, { recursive: true, force: true });
+      if (ownShared && sharedRoot) rmSync(sharedRoot, { recursive: true, force: true });
     },
   };
 }
@@ -249,4 +267,49 @@ async function resumeGuests(ctx: SimContext, state: SimState): Promise<void> {
         .catch(() => {}),
     );
   }
+}
+
+/** Node i's address: on 127.0.0.1 each node gets its own loopback address (127.0.0.1, .2, …); elsewhere all share `host`. */
+function nodeAddress(host: string, i: number): string {
+  return host === '127.0.0.1' ? `127.0.0.${i + 1}` : host;
+}
+
+/**
+ * One SSH server per PVE node, as each real host runs its own sshd: on its own loopback address and,
+ * when free there, the first node's port (so proxmox.ssh.port serves all); each with its own host key
+ * and its own `local` storage (seen at the path the API reports for `local`), plus the shared storage.
+ */
+async function startNodeSshHosts(o: { state: SimState; host: string; version: string; saved?: SavedSimWorld; sharedRoot?: string }): Promise<SshHost[]> {
+  const hosts: SshHost[] = [];
+  try {
+    for (const [i, node] of o.state.nodes.entries()) {
+      const address = nodeAddress(o.host, i);
+      const root = o.state.dirRoot(o.state.storages.get('local')!, node)!;
+      const savedPort = i === 0 ? o.saved?.ports.ssh : (o.saved?.ports.sshNodes?.[node] ?? (address !== o.host ? hosts[0]!.port : undefined));
+      const hostKey = i === 0 ? o.saved?.ssh?.hostKey : o.saved?.ssh?.nodeHostKeys?.[node];
+      hosts.push(
+        await listenPreferring(savedPort, true, (p) =>
+          startSshHost({
+            host: address, port: p, user: 'root', root, rootAt: o.state.storageRoot, sharedRoots: o.sharedRoot ? [o.sharedRoot] : [], pveVersion: o.version,
+            hostKey, clientKey: hosts[0]?.privateKey ?? o.saved?.ssh?.clientKey,
+          }),
+        ),
+      );
+    }
+  } catch (e) {
+    await Promise.allSettled(hosts.map((h) => h.close()));
+    throw e;
+  }
+  return hosts;
+}
+
+/** proxmox.ssh.nodes for every node but the first: its pinned host key, and the port when it is not the first node's (the address comes from /cluster/status). */
+function nodeSshConfig(state: SimState, sshNodes: Simulator['sshNodes'], first: SimSsh): { nodes?: Record<string, Record<string, unknown>> } {
+  if (state.nodes.length < 2) return {};
+  const nodes: Record<string, Record<string, unknown>> = {};
+  for (const n of state.nodes.slice(1)) {
+    const s = sshNodes[n]!;
+    nodes[n] = { hostKey: s.hostKeyFingerprint, ...(s.port !== first.port ? { port: s.port } : {}) };
+  }
+  return { nodes };
 }

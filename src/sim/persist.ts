@@ -5,6 +5,7 @@
  *   sim.json        (0600) nodes, storages, VMs with their config, volumes, the UPID counters, the
  *                   ports, the TLS certificate and key, the API credentials and the SSH keys
  *   pve/<node>/     the `local` directory storage of each PVE node (snippets, images, ISOs)
+ *   pve/_shared/    the shared storage `nfs`, when the world has one (--shared-storage)
  *
  * sim.json is rewritten atomically (temp file + rename) before every API answer and at least every
  * SAVE_INTERVAL_MS while something changes, so a SIGKILL at any moment leaves a loadable world that
@@ -27,6 +28,8 @@ const SAVE_INTERVAL_MS = 200;
 export interface SavedPorts {
   api: number;
   ssh?: number;
+  /** each node's SSH port (the first node's is `ssh`) */
+  sshNodes?: Record<string, number>;
   mirror: number;
 }
 
@@ -37,13 +40,16 @@ export interface SavedSimWorld {
   ports: SavedPorts;
   tls: { certPem: string; keyPem: string; fingerprint: string };
   auth: AuthSecrets;
-  ssh?: { hostKey: string; clientKey: string };
+  ssh?: { hostKey: string; clientKey: string; nodeHostKeys?: Record<string, string> };
   /** storages without their path (the directory is always <dir>/pve/<first node>) */
   storages: Array<Omit<SimStorage, 'path'> & { hasPath: boolean }>;
   vms: Array<Omit<SimVm, 'agent'>>;
   volumes: SimVolume[];
   tasks: TaskCounters;
 }
+
+/** The shared storage (`nfs`) of a persisted world, mounted on every node. */
+export const sharedStorageDir = (dir: string): string => join(dir, 'pve', '_shared');
 
 /** The `local` storage directory of a PVE node in a persisted world. */
 export const nodeStorageDir = (dir: string, node: string): string => join(dir, 'pve', node);

@@ -10,9 +10,11 @@ import {
 } from 'node:fs';
 import { dirname, posix, resolve } from 'node:path';
 import ssh2 from 'ssh2';
-import type { Attributes, Connection, SFTPWrapper } from 'ssh2';
+import type { Attributes, SFTPWrapper } from 'ssh2';
+import { splitShellWords } from '../shell/split.js';
+import { startSshd } from './sshd.js';
 
-const { Server, utils } = ssh2;
+const { utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
 const OPEN = utils.sftp.OPEN_MODE;
 
@@ -20,7 +22,15 @@ export interface SshHostOptions {
   host: string;
   port?: number;
   user: string;
+  /** The real directory of this host's `local` storage. */
   root: string;
+  /**
+   * The path clients use for `root` (the `path` /storage/local reports, the same on every node as
+   * /var/lib/vz is): another node of the simulator keeps its `local` elsewhere. Default: root.
+   */
+  rootAt?: string;
+  /** Directories of shared storages, reachable at their own path from every node. */
+  sharedRoots?: string[];
   pveVersion: string;
   /** Saved keys (OpenSSH private keys) of a persisted simulator; fresh ones otherwise. */
   hostKey?: string;
@@ -44,42 +54,6 @@ export function sshFingerprint(publicKeyLine: string): string {
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }
 
-/** Split a command line written with POSIX single/double quotes (as src/shell/quote.ts produces). */
-export function splitCommand(cmd: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let has = false;
-  for (let i = 0; i < cmd.length; i++) {
-    const c = cmd[i]!;
-    if (c === "'") {
-      const end = cmd.indexOf("'", i + 1);
-      cur += cmd.slice(i + 1, end < 0 ? cmd.length : end);
-      i = end < 0 ? cmd.length : end;
-      has = true;
-    } else if (c === '"') {
-      let j = i + 1;
-      for (; j < cmd.length && cmd[j] !== '"'; j++) {
-        if (cmd[j] === '\\' && j + 1 < cmd.length) j++;
-        cur += cmd[j];
-      }
-      i = j;
-      has = true;
-    } else if (c === '\\' && i + 1 < cmd.length) {
-      cur += cmd[++i];
-      has = true;
-    } else if (/\s/.test(c)) {
-      if (has) out.push(cur);
-      cur = '';
-      has = false;
-    } else {
-      cur += c;
-      has = true;
-    }
-  }
-  if (has) out.push(cur);
-  return out;
-}
-
 function toAttrs(st: Stats): Attributes {
   return { mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000) };
 }
@@ -90,7 +64,23 @@ function longname(name: string, st: Stats): string {
   return `${type}${perms} 1 root root ${st.size} Jan  1 00:00 ${name}`;
 }
 
-function serveSftp(sftp: SFTPWrapper, root: string): void {
+/** How a host's client paths map to real ones: its `local` (maybe kept elsewhere) and the shared storages. */
+interface HostPaths {
+  root: string;
+  rootAt: string;
+  shared: string[];
+}
+
+/** The real path of a client path (absolute, or relative to the home = root), before any confinement check. */
+function toReal(paths: HostPaths, p: string): string {
+  const abs = posix.isAbsolute(p) ? posix.normalize(p) : posix.join(paths.rootAt, p);
+  const real = abs === paths.rootAt || abs.startsWith(paths.rootAt + '/') ? paths.root + abs.slice(paths.rootAt.length) : abs;
+  return resolve(real);
+}
+
+const within = (paths: HostPaths, real: string): boolean => [paths.root, ...paths.shared].some((r) => real === r || real.startsWith(r + '/'));
+
+function serveSftp(sftp: SFTPWrapper, paths: HostPaths): void {
   const handles = new Map<number, { fd?: number; dir?: string; listed?: boolean }>();
   let next = 1;
   const mkHandle = (h: { fd?: number; dir?: string }): Buffer => {
@@ -101,16 +91,14 @@ function serveSftp(sftp: SFTPWrapper, root: string): void {
     return b;
   };
   const getHandle = (b: Buffer) => (b.length === 4 ? handles.get(b.readUInt32BE(0)) : undefined);
-  /** Map a client path to a real path inside root; undefined when outside. */
+  /** Map a client path to a real path inside the host's storages; undefined when outside. */
   const inside = (p: string): string | undefined => {
-    const abs = posix.isAbsolute(p) ? posix.normalize(p) : posix.join(root, p);
-    const real = resolve(abs);
-    if (real !== root && !real.startsWith(root + '/')) return undefined;
+    const real = toReal(paths, p);
+    if (!within(paths, real)) return undefined;
     // symlinks must not lead out either
     let probe = real;
     while (!existsSync(probe)) probe = dirname(probe);
-    const rp = realpathSync(probe);
-    return rp === root || rp.startsWith(root + '/') ? real : undefined;
+    return within(paths, realpathSync(probe)) ? real : undefined;
   };
   const guard = (reqId: number, p: string, fn: (real: string) => void): void => {
     const real = inside(p);
@@ -215,21 +203,22 @@ function serveSftp(sftp: SFTPWrapper, root: string): void {
     guard(reqId, from, (realFrom) => guard(reqId, to, (realTo) => (renameSync(realFrom, realTo), sftp.status(reqId, STATUS.OK))));
   });
   sftp.on('REALPATH', (reqId, path) => {
-    const abs = posix.isAbsolute(path) ? posix.normalize(path) : posix.join(root, path);
+    const abs = posix.isAbsolute(path) ? posix.normalize(path) : posix.join(paths.rootAt, path);
     sftp.name(reqId, [{ filename: abs, longname: abs, attrs: {} as Attributes }]);
   });
 }
 
-function runCommand(command: string, root: string, pveVersion: string): { code: number; stdout: string; stderr: string } {
-  const argv = splitCommand(command);
+function runCommand(command: string, paths: HostPaths, pveVersion: string): { code: number; stdout: string; stderr: string } {
+  const argv = splitShellWords(command);
+  if (!argv) return { code: 2, stdout: '', stderr: `bash: the simulated PVE host does not run this shell syntax: ${command.slice(0, 80)}\n` };
   const [cmd, ...args] = argv;
   if (cmd === 'pveversion') return { code: 0, stdout: `pve-manager/${pveVersion}/f00dcafe (running kernel: 6.8.12-9-pve)\n`, stderr: '' };
   if (cmd === 'sha256sum' && args.length >= 1) {
     let out = '';
     let err = '';
     for (const p of args) {
-      const real = resolve(posix.isAbsolute(p) ? p : posix.join(root, p));
-      if ((real === root || real.startsWith(root + '/')) && existsSync(real) && statSync(real).isFile()) {
+      const real = toReal(paths, p);
+      if (within(paths, real) && existsSync(real) && statSync(real).isFile()) {
         out += `${createHash('sha256').update(readFileSync(real)).digest('hex')}  ${p}\n`;
       } else {
         err += `sha256sum: ${p}: No such file or directory\n`;
@@ -263,59 +252,37 @@ function generateKey(comment?: string): { private: string; public: string } {
 
 export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   const root = realpathSync(opts.root);
+  const paths: HostPaths = { root, rootAt: opts.rootAt ?? root, shared: (opts.sharedRoots ?? []).map((d) => realpathSync(d)) };
   const hostKey = opts.hostKey ? { private: opts.hostKey, public: publicLine(opts.hostKey) } : generateKey();
   const client = opts.clientKey ? { private: opts.clientKey, public: publicLine(opts.clientKey) } : generateKey('flatcar-k3s-demo');
   const allowed = utils.parseKey(client.public);
   if (allowed instanceof Error) throw allowed;
-  const conns = new Set<Connection>();
-  const server = new Server({ hostKeys: [hostKey.private] }, (conn) => {
-    // ssh2 writes each SSH packet of a reply separately (sshd sends a reply in one write): with Nagle,
-    // the second waits for a delayed ACK, ~40 ms per SFTP call or exec, which real hosts do not show.
-    (conn as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
-    conns.add(conn);
-    conn.on('close', () => conns.delete(conn));
-    conn.on('error', () => conns.delete(conn));
-    conn.on('authentication', (ctx) => {
-      if (ctx.method !== 'publickey' || ctx.username !== opts.user) return ctx.reject(['publickey']);
+  const sshd = await startSshd({
+    host: opts.host,
+    port: opts.port ?? 0,
+    hostKey: hostKey.private,
+    authorize: (user, key) => {
       const pub = allowed.getPublicSSH();
-      if (ctx.key.algo !== allowed.type || ctx.key.data.length !== pub.length || !timingSafeEqual(ctx.key.data, pub)) return ctx.reject(['publickey']);
-      if (ctx.signature && ctx.blob && allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
-      ctx.accept();
-    });
-    conn.on('ready', () => {
-      conn.on('session', (accept) => {
-        const session = accept();
-        session.on('sftp', (acceptSftp) => serveSftp(acceptSftp(), root));
-        session.on('exec', (acceptExec, _reject, info) => {
-          const stream = acceptExec();
-          const r = runCommand(info.command, root, opts.pveVersion);
-          stream.resume();
-          if (r.stdout) stream.write(r.stdout);
-          if (r.stderr) stream.stderr.write(r.stderr);
-          stream.exit(r.code);
-          stream.end();
-        });
-        session.on('pty', (accept) => accept?.());
-        session.on('shell', (_accept, reject) => reject?.());
-      });
-    });
+      const same = key.algo === allowed.type && key.data.length === pub.length && timingSafeEqual(key.data, pub);
+      return user === opts.user && same ? allowed : undefined;
+    },
+    sftp: (sftp) => serveSftp(sftp, paths),
+    exec: (command, stream) => {
+      const r = runCommand(command, paths, opts.pveVersion);
+      stream.resume();
+      if (r.stdout) stream.write(r.stdout);
+      if (r.stderr) stream.stderr.write(r.stderr);
+      stream.exit(r.code);
+      stream.end();
+    },
   });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(opts.port ?? 0, opts.host, () => res());
-  });
-  const addr = server.address() as { port: number };
   return {
     host: opts.host,
-    port: addr.port,
+    port: sshd.port,
     user: opts.user,
     privateKey: client.private,
     hostPrivateKey: hostKey.private,
     hostKeyFingerprint: sshFingerprint(hostKey.public),
-    close: () =>
-      new Promise<void>((res) => {
-        for (const c of conns) c.end();
-        server.close(() => res());
-      }),
+    close: () => sshd.close(),
   };
 }

@@ -10,9 +10,13 @@ import type { PveAgentInterface } from '../proxmox/types.js';
 
 export interface SimStorage {
   storage: string;
-  type: 'dir' | 'lvmthin';
+  /** dir and nfs are file based (path set); lvmthin holds block volumes */
+  type: 'dir' | 'lvmthin' | 'nfs';
   content: string[];
   path?: string;
+  /** nfs: the export, as storage.cfg has it */
+  server?: string;
+  export?: string;
   shared: boolean;
   /** bytes */
   total: number;
@@ -56,6 +60,12 @@ export const CONTENT_DIRS: Record<string, string> = {
   images: 'images',
 };
 
+/** The id of the shared storage `--shared-storage` adds. */
+export const SHARED_STORAGE = 'nfs';
+
+/** A storage whose volumes are files (dir, nfs), as opposed to block volumes (lvmthin). */
+export const isFileStorage = (st: SimStorage): boolean => st.path !== undefined;
+
 export class SimState {
   readonly nodes: string[];
   readonly storages = new Map<string, SimStorage>();
@@ -75,6 +85,8 @@ export class SimState {
     readonly version: string,
     /** The `local` directory of every node but the first (default: below storageRoot, in .pve-sim-nodes/<node>). */
     private readonly nodeRoot?: (node: string) => string,
+    /** A directory for the shared storage `nfs` (mounted on every node), or none. */
+    sharedRoot?: string,
   ) {
     this.nodes = Array.from({ length: nodeCount }, (_v, i) => `pve${i + 1}`);
     const atLeast = (v: string) => versionAtLeast(version, v);
@@ -90,6 +102,14 @@ export class SimState {
     this.storages.set('local-lvm', {
       storage: 'local-lvm', type: 'lvmthin', content: ['images', 'rootdir'], shared: false, total: 400 * 1024 ** 3, vgname: 'pve', thinpool: 'data',
     });
+    if (sharedRoot) {
+      // an NFS export every node mounts at the same path: images, snippets and imports for all hosts
+      this.storages.set(SHARED_STORAGE, {
+        storage: SHARED_STORAGE, type: 'nfs', path: sharedRoot, server: '127.0.0.1', export: '/export/pve', shared: true,
+        content: ['images', 'iso', 'snippets', ...(atLeast('8.4') ? ['import'] : [])], total: 1024 ** 4,
+      });
+      for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(sharedRoot, dir), { recursive: true });
+    }
     for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(storageRoot, dir), { recursive: true });
     // each node's own /var/lib/vz exists from the start
     if (nodeRoot) for (const n of this.nodes.slice(1)) for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(nodeRoot(n), dir), { recursive: true });
@@ -121,7 +141,7 @@ export class SimState {
     const m = /^([^:]+):(.+)$/.exec(volid);
     if (!m) return undefined;
     const st = this.storages.get(m[1]!);
-    if (!st || st.type !== 'dir') return undefined;
+    if (!st?.path) return undefined;
     const root = this.dirRoot(st, node);
     const vm = /^(iso|vztmpl|snippets|import|backup)\/([^/]+)$/.exec(m[2]!);
     if (!vm || !root) return undefined;
@@ -148,6 +168,11 @@ export class SimState {
       });
     }
     return out;
+  }
+
+  /** Is this (block) volume visible on `node`? Local storages are per host; a shared one is everywhere. */
+  volumeVisible(v: SimVolume, node: string): boolean {
+    return v.node === node || !!this.storages.get(v.storage)?.shared;
   }
 
   vmVolumes(vmid: number): SimVolume[] {

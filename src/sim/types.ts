@@ -56,6 +56,11 @@ export interface SimOptions {
    * count and PVE version win over pveNodes/pveVersion; the saved ports are used again when free.
    */
   persistDir?: string;
+  /**
+   * Add the shared storage `nfs` (an NFS export every node mounts: images, snippets, import): linked
+   * clones with target= work from it. A persisted world that has it keeps it.
+   */
+  sharedStorage?: boolean;
   /** Lines about loading a persisted world (repairs after a crash, a port that changed). */
   log?: (line: string) => void;
 }
@@ -103,7 +108,10 @@ export interface Simulator {
   token: { tokenId: string; tokenSecret: string };
   limitedToken: { tokenId: string; tokenSecret: string };
   login: { username: string; password: string };
+  /** SSH of the first node (pve1) */
   ssh: SimSsh | undefined;
+  /** SSH of every node, by name: each its own address (127.0.0.N), host key and `local` storage */
+  sshNodes: Record<string, SimSsh>;
   storageRoot: string;
   /** true when the world was loaded from persistDir (false for a fresh one) */
   resumed: boolean;

@@ -1,6 +1,6 @@
 /**
  * What the terminal UI needs from the rest of the program, as narrow interfaces injected by
- * src/ui/main.tsx (real Proxmox client, feed reader, runner) or by tests (fakes, the simulator).
+ * src/app/main.tsx (real Proxmox client, feed reader, runner) or by tests (fakes, the simulator).
  * Screens never import network code: their data comes through these.
  */
 import type { ProxmoxClient, PveVmResource } from '../proxmox/types.js';
@@ -107,8 +107,8 @@ export interface UiServices {
   clusters: KnownCluster[];
   /** Values pre-filled from the environment or --demo (raw config doc, may hold secrets in memory). */
   prefill: Record<string, unknown>;
-  /** Values that replace the user's (--demo: the simulator's connection, mirrors and node settings). */
-  overrides: Record<string, unknown>;
+  /** Values that replace the user's in `doc` (--demo: the simulator's connection, mirrors and node settings, fitted to its layout). */
+  overridesFor(doc: Record<string, unknown>): Record<string, unknown>;
   /** Which connection fields came from the environment (to say so on screen). */
   prefillSources: Record<string, string>;
   env: NodeJS.ProcessEnv;

@@ -10,7 +10,7 @@
  */
 import type { AppKey, Config } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { anyAppEnabled, appsConfigIssues } from '../../src/pulumi/checks.js';
+import { anyAppEnabled, appsConfigIssues } from '../../src/config/apps.js';
 import { checkInfraAppsArgs, infraApps } from '../../src/pulumi/programs/infra-apps.js';
 import { infraBootstrap } from '../../src/pulumi/programs/infra-bootstrap.js';
 import { operatorHasWork } from '../../src/pulumi/programs/operator.js';

@@ -10,7 +10,8 @@ import { getStackCommand, parseStackJson, reconcileRequestCommand, stackSync, ty
 import { OPERATOR_STACK } from '../../src/pulumi/programs/operator.js';
 import { PULUMI_OPERATOR } from '../../src/pulumi/programs/infra-bootstrap.js';
 import { STEP } from '../ids.js';
-import { firstServer, pollUntil, withNode } from '../nodes/common.js';
+import { firstServer, withNode } from '../nodes/common.js';
+import { pollUntil } from '../shared.js';
 import type { CheckResult, Step, StepContext, StepOutputs } from '../types.js';
 import { DEMO_NO_API_REASON } from './stack.js';
 import { enabledApps, INFRA_APPS } from './names.js';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AppKey, Config } from '../../src/config/schema.js';
 import { RemoteError, UserError } from '../../src/errors.js';
-import { nodeCount } from '../../src/pulumi/checks.js';
+import { nodeCount } from '../../src/config/apps.js';
 import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
 import { previewAppsStack, stackStateExists, upAppsStack, type AppsProject, type AppsStackOptions, type AppsUpResult, type AppsPreviewResult } from '../../src/pulumi/automation.js';
 import { engineEventSink } from '../../src/pulumi/events.js';

@@ -10,7 +10,7 @@ import { withLockRetry } from '../../src/proxmox/client.js';
 import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { StepContext } from '../types.js';
-import { awaitTask, findVm, splitTags } from '../nodes/common.js';
+import { awaitTask, findVm, splitTags } from '../shared.js';
 import { waitUnlocked } from '../nodes/clone.js';
 
 export const DESTROY_STEP = {

@@ -6,11 +6,9 @@
  */
 import type { Config } from '../../src/config/schema.js';
 import { planNodes } from '../../src/config/layout.js';
-import type { StateStore } from '../../src/runner/state.js';
 import type { RunOptions, Step } from '../types.js';
 import { proxmoxSteps } from '../proxmox/index.js';
 import { destroyVmStep, type DestroyTarget } from './vm.js';
-import type { ClusterState } from '../../src/runner/state.js';
 import { NODES_STEP } from '../nodes/common.js';
 import { destroySnippetsStep } from './snippets.js';
 import { destroyTemplateStep } from './template.js';
@@ -21,6 +19,18 @@ export { DESTROY_STEP, DESTROY_LANE } from './common.js';
 export type { DestroyTarget } from './vm.js';
 export type { LocalForget } from './local.js';
 
+/** The part of the run's saved state destroy reads: step records (outputs) and pins. */
+export interface SavedRecords {
+  steps: Record<string, { outputs?: Record<string, unknown> }>;
+  pins: Record<string, string>;
+}
+
+/** The part of the run's state store (ClusterRun.store) destroy edits. */
+export interface RecordsStore {
+  get(): SavedRecords;
+  update(fn: (s: SavedRecords) => void): void;
+}
+
 export interface DestroyOptions {
   keepTemplate?: boolean;
   /** Edits the run's state (ClusterRun.store): see storeForget. */
@@ -30,7 +40,7 @@ export interface DestroyOptions {
 }
 
 /** Nodes whose clone `up` recorded in the state but the config no longer plans (e.g. a lowered count). */
-export function recordedNodes(config: Config, state: Pick<ClusterState, 'steps'> | undefined): DestroyTarget[] {
+export function recordedNodes(config: Config, state: Pick<SavedRecords, 'steps'> | undefined): DestroyTarget[] {
   const planned = new Set(planNodes(config).map((n) => n.name));
   const out: DestroyTarget[] = [];
   for (const [id, rec] of Object.entries(state?.steps ?? {})) {
@@ -43,7 +53,7 @@ export function recordedNodes(config: Config, state: Pick<ClusterState, 'steps'>
 }
 
 /** LocalForget over the run's StateStore, looked up when the last step runs (the store exists by then). */
-export function storeForget(store: () => StateStore): LocalForget {
+export function storeForget(store: () => RecordsStore): LocalForget {
   const matching = (records: (id: string) => boolean, pins: (key: string) => boolean) => {
     const s = store().get();
     return { ids: Object.keys(s.steps).filter(records), keys: Object.keys(s.pins).filter(pins) };

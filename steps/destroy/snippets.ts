@@ -6,7 +6,8 @@
 import type { Config } from '../../src/config/schema.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, facts, type SnippetsOutputs } from '../nodes/common.js';
+import { NODES_STEP, type SnippetsOutputs } from '../nodes/common.js';
+import { facts } from '../shared.js';
 import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';
 import { DESTROY_STEP, fileOfVolid, listSnippets, nodeSnippetPattern, removeFiles } from './common.js';

@@ -7,8 +7,7 @@
 import type { Config } from '../../src/config/schema.js';
 import { STEP, type TemplateOutputs } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { facts } from '../nodes/common.js';
-import { findVm } from '../nodes/common.js';
+import { facts, findVm } from '../shared.js';
 import { TEMPLATE_STEP, linkedClonesOf, ourTemplates, type SnippetOutputs } from '../template/common.js';
 import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';

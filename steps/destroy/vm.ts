@@ -7,7 +7,8 @@
 import type { Config } from '../../src/config/schema.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, findVm, type NodeVmOutputs } from '../nodes/common.js';
+import { NODES_STEP, type NodeVmOutputs } from '../nodes/common.js';
+import { findVm } from '../shared.js';
 import { DESTROY_LANE, DESTROY_STEP, deleteVm, notOursBecause, settled, type FoundVm } from './common.js';
 
 /** A node to delete: planned by the config, or recorded by an earlier `up` (a node since removed from the config). */

@@ -7,15 +7,15 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Config } from '../../src/config/schema.js';
 import { planNodes, type PlannedNode } from '../../src/config/layout.js';
-import { AbortedError, BugError, RemoteError, UserError } from '../../src/errors.js';
-import { ignitionHash, ignitionJson, nodeIgnition, shortHash } from '../../src/ignition/index.js';
+import { BugError, UserError } from '../../src/errors.js';
+import { ignitionHash, ignitionJson, nodeIgnition, shortHash, type NodeIgnitionEnv } from '../../src/ignition/index.js';
 import { agentSocket, findDefaultKeys, loadPrivateKey, publicKeyLineOf } from '../../src/ssh/keys.js';
 import { HostKeyMismatchError, SshAuthError } from '../../src/ssh/errors.js';
 import { connectWithRetry } from '../../src/ssh/client.js';
 import type { SshSession, SshTarget } from '../../src/ssh/types.js';
-import type { ProxmoxClient, PveTaskStatus, Upid } from '../../src/proxmox/types.js';
-import { STEP, type ProxmoxFacts, type TemplateOutputs } from '../ids.js';
+import { STEP, type TemplateOutputs } from '../ids.js';
 import type { StepContext } from '../types.js';
+import { recorded } from '../shared.js';
 
 export const NODES_STEP = {
   /** Where each VM goes (PVE host), decided once and recorded. */
@@ -105,22 +105,10 @@ export function firstServer(config: Config): PlannedNode {
   return planNodes(config).find((n) => n.role === 'server' && n.index === 1)!;
 }
 
-export function facts(ctx: StepContext): ProxmoxFacts {
-  const f = ctx.outputs<ProxmoxFacts & Record<string, unknown>>(STEP.proxmoxConnect);
-  if (!f?.pveNodes?.length) throw new BugError(`the node steps ran without the facts of ${STEP.proxmoxConnect}`);
-  return f;
-}
-
 export function template(ctx: StepContext): TemplateOutputs {
   const t = ctx.outputs<TemplateOutputs & Record<string, unknown>>(STEP.templateReady);
   if (!t?.templateVmid) throw new BugError(`the node steps ran without the outputs of ${STEP.templateReady}`);
   return t;
-}
-
-export function recorded<T>(ctx: StepContext, id: string, what: string): T {
-  const o = ctx.outputs(id) as T | undefined;
-  if (!o) throw new BugError(`${id} has no recorded ${what}`);
-  return o;
 }
 
 const keyCache = new Map<string, { mtimeMs: number; key: ReturnType<typeof loadPrivateKey> }>();
@@ -147,7 +135,7 @@ export function nodeAuthorizedKeys(config: Config): string[] {
 }
 
 /** The node's Ignition (base + hostname + static address + SSH keys), as uploaded. */
-export function nodeSnippet(config: Config, node: PlannedNode): { json: string; hash12: string; file: string } {
+export function nodeSnippet(config: Config, node: PlannedNode, env: NodeIgnitionEnv = {}): { json: string; hash12: string; file: string } {
   const keys = nodeAuthorizedKeys(config);
   if (keys.length === 0) {
     throw new UserError('No SSH public key for the nodes: flatcar-k3s logs in to them as core with your key', {
@@ -156,7 +144,7 @@ export function nodeSnippet(config: Config, node: PlannedNode): { json: string; 
     });
   }
   const cfg = { ...config, nodes: { ...config.nodes, sshKeys: keys } };
-  const json = ignitionJson(nodeIgnition(cfg, node));
+  const json = ignitionJson(nodeIgnition(cfg, node, env));
   const hash12 = shortHash(ignitionHash(json));
   return { json, hash12, file: `flatcar-k3s-${config.cluster.name}-${node.name}-${hash12}.ign` };
 }
@@ -164,10 +152,6 @@ export function nodeSnippet(config: Config, node: PlannedNode): { json: string; 
 /** PVE tags: flatcar-k3s, the cluster, the role. */
 export function nodeTags(config: Config, node: PlannedNode): string[] {
   return ['flatcar-k3s', config.cluster.name, node.role];
-}
-
-export function splitTags(tags: unknown): string[] {
-  return typeof tags === 'string' ? tags.split(/[;, ]+/).filter(Boolean) : [];
 }
 
 export function nodeDescription(config: Config, node: PlannedNode, t: TemplateOutputs, tool: string): string {
@@ -230,15 +214,19 @@ export async function connectNode(ctx: StepContext, name: string, opts: { timeou
     forgetPinHint: `\`flatcar-k3s forget-host-key ${name}\` (or remove the pin ${pinKeyOf(name)} from the state)`,
     ...nodeIdentity(ctx),
   };
-  try {
-    return await connectWithRetry(ctx.services.ssh, target, {
-      signal: ctx.signal,
-      timeoutMs: opts.timeoutMs ?? 120_000,
-      onWait: (attempt, err) => ctx.progress(`${name}: waiting for SSH (attempt ${attempt}: ${err.message})`),
-    });
-  } catch (err) {
-    throw explainSshError(err, name);
-  }
+  const connect = async () => {
+    try {
+      return await connectWithRetry(ctx.services.ssh, target, {
+        signal: ctx.signal,
+        timeoutMs: opts.timeoutMs ?? 120_000,
+        onWait: (attempt, err) => ctx.progress(`${name}: waiting for SSH (attempt ${attempt}: ${err.message})`),
+      });
+    } catch (err) {
+      throw explainSshError(err, name);
+    }
+  };
+  // One connection per node for the whole run, shared by every check and run (reconnected after a drop).
+  return ctx.services.sshPool ? ctx.services.sshPool.get(target, connect) : connect();
 }
 
 export function explainSshError(err: unknown, name: string): unknown {
@@ -258,47 +246,7 @@ export function explainSshError(err: unknown, name: string): unknown {
   return err;
 }
 
-/**
- * Poll `probe` until it returns a value, with an interval that grows with the time waited (2 %, 25 ms – 1 s:
- * a probe is one or two SSH round trips, cheap next to the time a late notice costs on the critical path;
- * the 25 ms grow when many waits run at once),
- * reporting progress. Throws RemoteError after timeoutMs.
- */
-/**
- * Waits (pollUntil, awaitTask) under way in this process. Polling fast is cheap for a few waits; with
- * dozens at once (200 agents joining) the probes themselves cost CPU, SSH and API time, so the
- * shortest interval grows with their number (25 ms × waits / 4).
- */
-let activeWaits = 0;
-const minPollMs = (floor: number) => floor * Math.max(1, activeWaits / 4);
-
-export async function pollUntil<T>(
-  ctx: StepContext,
-  what: string,
-  probe: () => Promise<T | undefined>,
-  opts: { timeoutMs: number; fix?: string; onTimeout?: () => Promise<string | undefined> },
-): Promise<T> {
-  const started = ctx.services.now();
-  activeWaits++;
-  try {
-    for (;;) {
-      if (ctx.signal.aborted) throw new AbortedError();
-      const v = await probe();
-      if (v !== undefined) return v;
-      const waited = ctx.services.now() - started;
-      if (waited > opts.timeoutMs) {
-        const detail = opts.onTimeout ? await opts.onTimeout().catch(() => undefined) : undefined;
-        throw new RemoteError(`Timed out after ${Math.round(waited / 1000)} s waiting for ${what}`, { fix: opts.fix, detail });
-      }
-      ctx.progress(`waiting for ${what} (${Math.round(waited / 1000)} s)`);
-      await ctx.services.sleep(Math.min(1000, Math.max(minPollMs(25), waited * 0.02)), ctx.signal);
-    }
-  } finally {
-    activeWaits--;
-  }
-}
-
-/** Run `fn` with a session to `name`, closing it afterwards. */
+/** Run `fn` with a session to `name` (the run's shared connection; closing a lease leaves it open). */
 export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSession) => Promise<T>): Promise<T> {
   const s = await connectNode(ctx, name);
   try {
@@ -306,73 +254,4 @@ export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSes
   } finally {
     await s.close().catch(() => undefined);
   }
-}
-
-/**
- * Wait for a Proxmox task, polling its status at an interval that grows with the time waited
- * (10 %, 20 ms – 1 s), then let the client's waitTask report the result (exit status, log tail). Short tasks
- * (a linked clone, a resize) hold Proxmox locks and our clone slots only as long as they run.
- */
-export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: string, upid: Upid): Promise<PveTaskStatus> {
-  const started = ctx.services.now();
-  activeWaits++;
-  try {
-    for (;;) {
-      if (ctx.signal.aborted) throw new AbortedError();
-      const st = await pve.taskStatus(node, upid);
-      if (st.status === 'stopped') break;
-      const waited = ctx.services.now() - started;
-      await ctx.services.sleep(Math.min(1000, Math.max(minPollMs(20), waited * 0.1)), ctx.signal);
-    }
-  } finally {
-    activeWaits--;
-  }
-  return pve.waitTask(node, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug') });
-}
-
-/**
- * Our VM by VMID: looked up in the cluster listing (shared between steps, at most `maxAgeMs` old; 0 =
- * fresh), then read on its host (status and config), so name, lock and tags are current.
- */
-export async function findVm(
-  ctx: StepContext,
-  pve: ProxmoxClient,
-  vmid: number,
-  maxAgeMs = 1000,
-): Promise<{ vmid: number; node: string; name?: string; lock?: string; status: string; template: boolean; tags?: string } | undefined> {
-  const listed = (await listVms(ctx, pve, maxAgeMs)).find((v) => v.vmid === vmid);
-  if (!listed) return undefined;
-  try {
-    const st = await pve.vmStatus(listed.node, vmid);
-    const cfg = await pve.vmConfig(listed.node, vmid);
-    return {
-      vmid,
-      node: listed.node,
-      name: st.name ?? (cfg.name as string | undefined),
-      lock: st.lock ?? (cfg.lock as string | undefined),
-      status: st.status,
-      template: st.template === true || Number(cfg.template ?? 0) === 1,
-      tags: cfg.tags as string | undefined,
-    };
-  } catch {
-    // Gone (or moved) since the listing: ask again, fresh.
-    if (maxAgeMs === 0) return undefined;
-    return findVm(ctx, pve, vmid, 0);
-  }
-}
-
-const listings = new WeakMap<ProxmoxClient, { at: number; vms: Promise<Awaited<ReturnType<ProxmoxClient['vms']>>> }>();
-
-/**
- * The cluster's VM listing, shared by the steps checking at about the same moment: one
- * GET /cluster/resources (slow on big clusters) answers many checks. At most `maxAgeMs` old.
- */
-export function listVms(ctx: StepContext, pve: ProxmoxClient, maxAgeMs = 1000): ReturnType<ProxmoxClient['vms']> {
-  const now = ctx.services.now();
-  const c = listings.get(pve);
-  if (c && now - c.at <= maxAgeMs) return c.vms;
-  const vms = pve.vms();
-  listings.set(pve, { at: now, vms });
-  vms.catch(() => listings.delete(pve));
-  return vms;
 }

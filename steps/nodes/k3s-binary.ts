@@ -8,7 +8,8 @@ import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
 import { installK3sBinary } from '../../src/k3s/install.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, recorded, withNode, type K3sReleaseOutputs } from './common.js';
+import { NODES_STEP, withNode, type K3sReleaseOutputs } from './common.js';
+import { recorded } from '../shared.js';
 
 export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
   const c = config.cluster;

@@ -13,7 +13,8 @@ import { stringify } from 'yaml';
 import { clusterFiles } from '../../src/store/layout.js';
 import { STEP, type KubeconfigOutputs } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, firstServer, recorded, withNode, type NodeSshOutputs } from './common.js';
+import { NODES_STEP, firstServer, withNode, type NodeSshOutputs } from './common.js';
+import { recorded } from '../shared.js';
 
 export function kubeconfigStep(config: Config, options: RunOptions): Step {
   const first = firstServer(config);

@@ -9,10 +9,12 @@
  * stay where they are, so growing the layout places only the new nodes.
  */
 import type { Config } from '../../src/config/schema.js';
-import { planNodes, placeNodes } from '../../src/config/layout.js';
+import { planNodes } from '../../src/config/layout.js';
+import { decidePlacement } from '../../src/config/placement.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, facts, splitTags, template, type PlacementOutputs } from './common.js';
+import { NODES_STEP, template, type PlacementOutputs } from './common.js';
+import { facts, splitTags } from '../shared.js';
 
 export function placementStep(config: Config, _options: RunOptions): Step {
   const names = planNodes(config).map((n) => n.name);
@@ -21,7 +23,7 @@ export function placementStep(config: Config, _options: RunOptions): Step {
     title: 'Place the node VMs on Proxmox hosts',
     group: 'nodes',
     needs: [STEP.proxmoxConnect, STEP.templateReady],
-    inputs: { nodes: names, pveNodes: config.proxmox.nodes, storage: config.proxmox.storage },
+    inputs: { nodes: names, pveNodes: config.proxmox.nodes, storage: config.proxmox.storage, placement: config.nodes.placement },
     describe: (ctx) => {
       const rec = ctx.outputs<PlacementOutputs>(NODES_STEP.placement);
       if (rec && names.every((n) => rec.placement[n])) return `Keep the placement of ${names.length} VMs (${summary(rec.placement)})`;
@@ -66,7 +68,13 @@ export function placementStep(config: Config, _options: RunOptions): Step {
           );
         }
       }
-      const wanted = spread ? placeNodes(plan, hosts) : new Map(plan.map((n) => [n.name, t.templateNode]));
+      let wanted = new Map(plan.map((n) => [n.name, t.templateNode]));
+      if (spread) {
+        const d = decidePlacement(plan, hosts, config.nodes.placement, existing);
+        wanted = d.placement;
+        reason = `${reason} (${d.reason})`;
+        for (const w of d.warnings) ctx.log(w, 'warn');
+      }
       const placement: Record<string, string> = {};
       for (const n of plan) placement[n.name] = existing.get(n.name) ?? wanted.get(n.name)!;
       for (const n of plan) ctx.log(`${n.name} → ${placement[n.name]}${existing.has(n.name) ? ' (exists there)' : ''}`);

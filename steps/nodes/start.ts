@@ -6,7 +6,8 @@ import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
 import { withLockRetry } from '../../src/proxmox/client.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, awaitTask, recorded, type NodeVmOutputs } from './common.js';
+import { NODES_STEP, type NodeVmOutputs } from './common.js';
+import { awaitTask, recorded } from '../shared.js';
 
 export function startStep(_config: Config, node: PlannedNode, _options: RunOptions): Step {
   return {

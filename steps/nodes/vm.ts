@@ -10,7 +10,8 @@ import { withLockRetry } from '../../src/proxmox/client.js';
 import type { PveParams } from '../../src/proxmox/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
-import { NODES_STEP, addressOf, awaitTask, nodeDescription, nodeTags, recorded, splitTags, template, type NodeVmOutputs, type SnippetsOutputs } from './common.js';
+import { NODES_STEP, addressOf, nodeDescription, nodeTags, template, type NodeVmOutputs, type SnippetsOutputs } from './common.js';
+import { awaitTask, recorded, splitTags } from '../shared.js';
 
 const GiB = 1024 ** 3;
 

@@ -130,12 +130,33 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
     }
   }
 
+  // The host's resolvers: what Proxmox's cloud-init gives a VM without a nameserver, and so what a node
+  // with a static address and no nodes.network.dns gets in its network unit.
+  let hostDns: string[] | undefined;
+  if (templateHost && client.nodeDns) {
+    try {
+      hostDns = (await client.nodeDns(templateHost)).servers;
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log(`Cannot read the DNS servers of ${templateHost} (${err.message})`, 'warn');
+    }
+    const net = config.nodes.network;
+    if (net.mode === 'static' && !net.dns.length && !hostDns?.length) {
+      add({
+        field: 'nodes.network.dns',
+        message: `Nodes with static addresses would have no DNS server: nodes.network.dns is empty and the DNS servers of ${templateHost} are ${hostDns ? 'not set' : 'unreadable'}`,
+        fix: 'Set nodes.network.dns (e.g. [192.168.1.1]), or set the DNS of the Proxmox host (node → System → DNS; reading it needs Sys.Audit on /nodes).',
+      });
+    }
+  }
+
   const facts: ConnectFacts = {
     pveVersion: version,
     pveNodes,
     snippetsPath,
     tlsFingerprint: client.tlsFingerprint || fallbackFingerprint || '',
     importContent,
+    ...(hostDns ? { hostDns } : {}),
   };
   return { facts, problems };
 }

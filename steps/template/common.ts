@@ -6,8 +6,9 @@ import type { Config } from '../../src/config/schema.js';
 import { BugError, RemoteError, UserError } from '../../src/errors.js';
 import { templateIgnition, ignitionJson, ignitionHash, shortHash } from '../../src/ignition/index.js';
 import type { ProxmoxClient, PveVmResource } from '../../src/proxmox/types.js';
-import { STEP, type ProxmoxFacts } from '../ids.js';
+import { STEP } from '../ids.js';
 import type { StepContext } from '../types.js';
+import { facts, splitTags } from '../shared.js';
 
 export const TEMPLATE_STEP = {
   release: 'template:release',
@@ -58,26 +59,12 @@ export interface VmOutputs {
   ignitionHash: string;
 }
 
-export function facts(ctx: StepContext): ProxmoxFacts {
-  const f = ctx.outputs<ProxmoxFacts & Record<string, unknown>>(STEP.proxmoxConnect);
-  if (!f || !Array.isArray(f.pveNodes) || f.pveNodes.length === 0) {
-    throw new BugError(`The template steps ran without the facts of ${STEP.proxmoxConnect} (PVE version, nodes, snippets path)`);
-  }
-  return f;
-}
-
 export const templateHost = (ctx: StepContext): string => facts(ctx).pveNodes[0]!;
 
 export function releaseOf(ctx: StepContext): ReleaseOutputs {
   const r = ctx.outputs<ReleaseOutputs>(TEMPLATE_STEP.release);
   if (!r?.version || !r.sha512) throw new BugError(`${TEMPLATE_STEP.release} has no recorded release`);
   return r;
-}
-
-export function outputsOf<T extends Record<string, unknown>>(ctx: StepContext, id: string, what: string): T {
-  const o = ctx.outputs<T>(id);
-  if (!o) throw new BugError(`${id} has no recorded ${what}`);
-  return o;
 }
 
 /** The template's Ignition as uploaded (compact JSON) and its hash. */
@@ -88,18 +75,10 @@ export function templateSnippet(config: Config): { json: string; hash: string; h
   return { json, hash, hash12, file: `flatcar-k3s-${config.cluster.name}-template-${hash12}.ign` };
 }
 
-/** VM names must be DNS names: "flatcar-stable-4593-2-5". */
-export function templateName(channel: string, version: string): string {
-  return `flatcar-${channel}-${version.replaceAll('.', '-')}`;
-}
 
 /** PVE tags (pattern [a-z0-9_][a-z0-9_\-+.]*), ";"-separated. */
 export function templateTags(config: Config): string {
   return ['flatcar-k3s', config.cluster.name, 'template'].join(';');
-}
-
-export function splitTags(tags: string | undefined): string[] {
-  return (tags ?? '').split(/[;, ]+/).filter(Boolean);
 }
 
 export function isOurTemplateVm(vm: PveVmResource, config: Config): boolean {

@@ -12,7 +12,6 @@ import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import {
   IMPORT_CONTENT_SINCE,
   TEMPLATE_STEP,
-  facts,
   isRootPamTicket,
   missingContentError,
   progressFromLog,
@@ -23,6 +22,7 @@ import {
   type ImageOutputs,
   type ReleaseOutputs,
 } from './common.js';
+import { facts } from '../shared.js';
 
 interface Plan {
   mode: 'import' | 'iso';

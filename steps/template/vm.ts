@@ -23,13 +23,11 @@ import {
   matchingTemplate,
   missingContentError,
   ourTemplates,
-  outputsOf,
   progressFromLog,
   releaseOf,
   storageContentTypes,
   templateDescription,
   templateHost,
-  templateName,
   templateSnippet,
   templateTags,
   waitForUnlock,
@@ -39,6 +37,8 @@ import {
   type SnippetOutputs,
   type VmOutputs,
 } from './common.js';
+import { recorded } from '../shared.js';
+import { templateName } from '../../src/flatcar/naming.js';
 
 /**
  * x86-64-v2-AES rather than `host`: it is Proxmox's default, runs on every x86-64 CPU of the last
@@ -112,8 +112,8 @@ export function vmStep(config: Config, options: RunOptions): Step {
     },
     async run(ctx: StepContext): Promise<VmOutputs> {
       const rel = releaseOf(ctx);
-      const image = outputsOf<ImageOutputs>(ctx, TEMPLATE_STEP.image, 'image volume');
-      const snippet = outputsOf<SnippetOutputs>(ctx, TEMPLATE_STEP.snippet, 'snippet');
+      const image = recorded<ImageOutputs>(ctx, TEMPLATE_STEP.image, 'image volume');
+      const snippet = recorded<SnippetOutputs>(ctx, TEMPLATE_STEP.snippet, 'snippet');
       const node = templateHost(ctx);
       const pve = await ctx.services.proxmox();
       const name = templateName(rel.channel, rel.version);

@@ -43,7 +43,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     import('../../runner/session.js'),
     import('../../runner/state.js'),
     import('../../../steps/apps/index.js'),
-    import('../../pulumi/checks.js'),
+    import('../../config/apps.js'),
     import('../../../steps/ids.js'),
     import('../printer.js'),
     import('../prompt.js'),

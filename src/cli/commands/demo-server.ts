@@ -5,7 +5,7 @@ import { writeLine, type CliIo } from '../io.js';
 
 export const name = 'demo-server';
 export const summary = 'run a simulated Proxmox VE (HTTPS API + SSH) on loopback, for trying things out';
-export const usage = `Usage: flatcar-k3s demo-server [--port N] [--nodes N] [--speed X] [--pve-version V] [--json] [--fail SPEC]...
+export const usage = `Usage: flatcar-k3s demo-server [--port N] [--nodes N] [--shared-storage] [--speed X] [--pve-version V] [--json] [--fail SPEC]...
 
 Starts the Proxmox VE simulator on 127.0.0.1 and keeps it running until Ctrl-C: the HTTPS API
 (/api2/json/…, validated against the official API schema), the PVE host's SSH (SFTP for snippets),
@@ -20,7 +20,10 @@ thrown away at Ctrl-C. Delete DIR/demo to start over.
 
 Options:
   --port N            API port (default: a free one)
-  --nodes N           number of PVE nodes pve1..pveN (default 1)
+  --nodes N           number of PVE nodes pve1..pveN (default 1); each has its own local and local-lvm
+                      storage and its own SSH (127.0.0.N)
+  --shared-storage    also add the shared storage "nfs" (images, snippets, import on every node): set
+                      proxmox.storage.disks, images and snippets to nfs and one template serves all nodes
   --speed X           time scale: 1 = real Proxmox timings, 0.05 = 20x faster (default), 0 = instant
   --pve-version V     version to present, e.g. 8.3.5, 8.4.1 (default) or 9.1.2; features follow it
   --json              print one JSON line {url, tokenId, tokenSecret, fingerprint, node, config} and nothing else
@@ -48,6 +51,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     {
       port: { type: 'string' },
       nodes: { type: 'string' },
+      'shared-storage': { type: 'boolean' },
       speed: { type: 'string' },
       'pve-version': { type: 'string' },
       json: { type: 'boolean' },
@@ -93,13 +97,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     log: (line) => {
       if (!values.json) writeLine(io.stderr, line);
     },
-    sim: { port, pveVersion, faults: values.fail },
+    sim: { port, pveVersion, faults: values.fail, ...(values['shared-storage'] ? { sharedStorage: true } : {}) },
   });
   const { sim } = demo;
   try {
     const certFile = join(certDir, 'pve-root-ca.pem');
     writeFileSync(certFile, sim.certPem);
-    const config = { preset: 'homelab', ...demo.overrides };
+    // with the shared storage, the config uses it for everything: one template serves every node
+    const shared = sim.state.storages.get('nfs')?.shared ? { proxmox: { ...(demo.overrides.proxmox as object), storage: { disks: 'nfs', images: 'nfs', snippets: 'nfs' } } } : {};
+    const config = { preset: 'homelab', ...demo.overrides, ...shared };
     if (values.json) {
       writeLine(io.stdout, JSON.stringify({ url: sim.url, tokenId: sim.token.tokenId, tokenSecret: sim.token.tokenSecret, fingerprint: sim.fingerprint, node: sim.node, config }));
     } else {
@@ -114,7 +120,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       out(`  login         ${sim.login.username} / ${sim.login.password}`);
       if (sim.ssh) {
         const keyFile = (demo.overrides.proxmox as { ssh?: { privateKeyFile?: string } }).ssh?.privateKeyFile ?? sim.ssh.privateKeyPath;
-        out(`  SSH           ssh -i ${shq(keyFile)} -p ${sim.ssh.port} ${sim.ssh.user}@${sim.ssh.host}   (host key ${sim.ssh.hostKeyFingerprint})`);
+        for (const [node, s] of Object.entries(sim.sshNodes)) {
+          out(`  SSH ${node.padEnd(9)} ssh -i ${shq(keyFile)} -p ${s.port} ${s.user}@${s.host}   (host key ${s.hostKeyFingerprint})`);
+        }
       }
       out(`  mirror        ${sim.mirror.url}`);
       out();

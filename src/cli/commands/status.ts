@@ -1,21 +1,29 @@
-/** `status [--cluster NAME]`: the saved state: each step, its status, when, and the error of a failed one. */
+/**
+ * `status [--cluster NAME] [--json]`: the saved state: each step, its status, when, and the error of a
+ * failed one, and the node table (VM, address, k3s installed/running, Flatcar) as last observed.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { EXIT, UserError } from '../../errors.js';
-import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals } from '../args.js';
+import { GLOBAL_USAGE, abs, parseCommandArgs, resolveGlobals } from '../args.js';
 import { clusterDirFor, clusterFiles, clusterNames } from '../../store/layout.js';
 import { writeLine, type CliIo } from '../io.js';
 import { readState, type ClusterState } from '../../runner/state.js';
 import { pidAlive } from '../../runner/lock.js';
+import { nodeTableLines, statusDocument, statusNodes } from '../status-view.js';
 
 export const name = 'status';
 export const summary = 'show the saved state of a cluster (or list the clusters)';
-export const usage = `Usage: flatcar-k3s status [--cluster NAME]
+export const usage = `Usage: flatcar-k3s status [--cluster NAME | --config FILE] [--json]
 
 Shows the state saved by "up": each step, its status, when it changed, and the error of a failed
-step. Without --cluster: the only cluster in the state dir, or a list of them. Reads only.
+step, then each node: role, VMID, PVE node, address, the k3s version installed and running and the
+Flatcar version, as last observed. Without --cluster: the only cluster in the state dir, or a list
+of them. Reads only.
 
 Options:
   --cluster NAME    the cluster (cluster.name in its config)
+  --config FILE     the cluster this config file builds (its cluster.name; no credentials needed)
+  --json            one JSON document: cluster, lastRun, steps (id, status, time, error), nodes
 
 ${GLOBAL_USAGE}`;
 
@@ -50,16 +58,24 @@ function holder(clusterDir: string): number | undefined {
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommandArgs(argv, { cluster: { type: 'string' } }, usage);
+  const { values } = parseCommandArgs(argv, { cluster: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, usage);
   const globals = await resolveGlobals(values, io);
   const clusters = listClusters(globals.stateDir);
   let name = values.cluster;
+  if (values.config !== undefined) {
+    const { clusterNameOf } = await import('../config-source.js');
+    const fromConfig = await clusterNameOf(abs(values.config, io.cwd));
+    if (name !== undefined && name !== fromConfig) throw new UserError(`--cluster ${name} and --config (cluster "${fromConfig}") name different clusters`, { fix: 'Pass one of them.' });
+    name = fromConfig;
+  }
   if (!name) {
     if (clusters.length === 0) {
+      if (values.json) throw new UserError(`No clusters in ${globals.stateDir} yet`, { field: '--cluster', fix: 'Start one with "flatcar-k3s up --config FILE".' });
       writeLine(io.stdout, `No clusters in ${globals.stateDir} yet. Start one with "flatcar-k3s up --config FILE".`);
       return EXIT.ok;
     }
     if (clusters.length > 1) {
+      if (values.json) throw new UserError(`${clusters.length} clusters in ${globals.stateDir}: ${clusters.join(', ')}`, { field: '--cluster', fix: 'Name one: flatcar-k3s status --json --cluster NAME.' });
       writeLine(io.stdout, `Clusters in ${globals.stateDir}:`);
       for (const c of clusters) {
         const s = readState(clusterDirFor(globals.stateDir, c))!;
@@ -79,9 +95,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     });
   }
   const run = state.lastRun;
+  const live = run?.status === 'running' ? holder(clusterDir) : undefined;
+  if (values.json) {
+    const runState = run?.status === 'running' && !live ? 'cut-off' : wasDestroyed(state) ? 'destroyed' : run?.status;
+    writeLine(io.stdout, JSON.stringify(statusDocument(state, runState), null, 2));
+    return EXIT.ok;
+  }
   writeLine(io.stdout, `Cluster ${state.cluster} (${clusterDir})`);
   if (run) {
-    const live = run.status === 'running' ? holder(clusterDir) : undefined;
     const status = run.status === 'running' && !live ? 'cut off (the process is gone; run "up" to resume)' : run.status === 'running' ? `running (pid ${live})` : run.status;
     writeLine(io.stdout, `Last run: ${status}, started ${when(run.startedAt)}${run.finishedAt ? `, ended ${when(run.finishedAt)}` : ''}${run.message ? `: ${run.message}` : ''}`);
     if (wasDestroyed(state)) writeLine(io.stdout, `Destroyed ${when(run.finishedAt)}: its VMs are gone ("up" with the same config builds it again).`);
@@ -101,6 +122,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       if (r.error.fix) writeLine(io.stdout, `      fix: ${r.error.fix}`);
     }
   }
+  for (const l of nodeTableLines(statusNodes(state))) writeLine(io.stdout, l);
   if (Object.keys(state.pins).length) {
     writeLine(io.stdout, 'Pinned fingerprints:');
     for (const [k, v] of Object.entries(state.pins)) writeLine(io.stdout, `  ${k}: ${v}`);

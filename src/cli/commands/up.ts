@@ -77,7 +77,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
     if (values['skip-apps']) {
       // Build the cluster now, the apps later (`flatcar-k3s apps --config FILE`), e.g. without the Pulumi CLI.
-      const { withoutApps } = await import('../../pulumi/checks.js');
+      const { withoutApps } = await import('../../config/apps.js');
       config = withoutApps(config);
     }
     return await runCluster(io, {

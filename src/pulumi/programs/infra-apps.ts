@@ -6,7 +6,7 @@
  * registered through the SDK in local mode and written into the operator's Program in operator mode.
  */
 import { UserError, formatIssue } from '../../errors.js';
-import { piraeusNodeIssues } from '../checks.js';
+import { piraeusNodeIssues } from '../../config/apps.js';
 import { clusterProvider, namespaceSpec, type ProgramArgs } from './common.js';
 import { customType, registerSpecs, type ResourceSpec } from './spec.js';
 

@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import { HttpError } from '../auth.js';
 import { sleep } from '../latency.js';
 import { storageLockFile } from '../locks.js';
-import { CONTENT_DIRS, versionAtLeast, type SimStorage } from '../state.js';
+import { CONTENT_DIRS, isFileStorage, versionAtLeast, type SimStorage } from '../state.js';
 import { bool, str, type ApiRequest, type HandlerTable, type SimContext } from './context.js';
 import { requireNode } from './cluster.js';
 
@@ -25,8 +25,8 @@ function supportedContent(ctx: SimContext, st: SimStorage): string[] {
 
 function usage(ctx: SimContext, st: SimStorage, node: string): { used: number; avail: number; total: number } {
   let used = 0;
-  if (st.type === 'dir') for (const c of st.content) used += ctx.state.dirVolumes(st, node, c).reduce((a, v) => a + v.size, 0);
-  else for (const v of ctx.state.volumes.values()) if (v.storage === st.storage && v.node === node && !v.base) used += v.size / 4;
+  if (isFileStorage(st)) for (const c of st.content) used += ctx.state.dirVolumes(st, node, c).reduce((a, v) => a + v.size, 0);
+  for (const v of ctx.state.volumes.values()) if (v.storage === st.storage && ctx.state.volumeVisible(v, node) && !v.base) used += v.size / 4;
   return { used: Math.floor(used), avail: Math.floor(st.total - used), total: st.total };
 }
 
@@ -58,7 +58,8 @@ export const storageHandlers: HandlerTable = {
     return {
       storage: st.storage, type: st.type, content: st.content.join(','), digest: createHash('sha1').update(JSON.stringify(st)).digest('hex'),
       ...(st.path ? { path: st.path } : {}), ...(st.vgname ? { vgname: st.vgname, thinpool: st.thinpool } : {}),
-      ...(st.type === 'dir' ? { 'prune-backups': 'keep-all=1' } : {}),
+      ...(isFileStorage(st) ? { 'prune-backups': 'keep-all=1' } : {}),
+      ...(st.shared && st.type !== 'nfs' ? { shared: 1 } : {}), ...(st.server ? { server: st.server, export: st.export } : {}),
     };
   },
 
@@ -81,10 +82,10 @@ export const storageHandlers: HandlerTable = {
     const st = requireStorage(ctx, req);
     const content = str(req, 'content');
     const vmid = str(req, 'vmid');
-    const vols =
-      st.type === 'dir'
-        ? st.content.filter((c) => !content || c === content).flatMap((c) => ctx.state.dirVolumes(st, node, c))
-        : [...ctx.state.volumes.values()].filter((v) => v.storage === st.storage && v.node === node && (!content || v.content === content));
+    // block volumes (images) are in memory, per host unless the storage is shared; files are on disk
+    const blocks = [...ctx.state.volumes.values()].filter((v) => v.storage === st.storage && ctx.state.volumeVisible(v, node) && (!content || v.content === content));
+    const files = isFileStorage(st) ? st.content.filter((c) => c !== 'images' && (!content || c === content)).flatMap((c) => ctx.state.dirVolumes(st, node, c)) : [];
+    const vols = [...files, ...blocks];
     return vols
       .filter((v) => !vmid || String(v.vmid) === vmid)
       .map((v) => ({ volid: v.volid, content: v.content, format: v.format, size: v.size, ctime: v.ctime, ...(v.vmid ? { vmid: v.vmid } : {}), ...(v.base ? { parent: v.base.replace(/^[^:]+:/, '') } : {}) }));
@@ -100,7 +101,7 @@ export const storageHandlers: HandlerTable = {
     if (!versionAtLeast(ctx.state.version, '8.4') && content === 'import') {
       throw new HttpError(400, 'Parameter verification failed.', { content: "value 'import' does not have a value in the enumeration 'iso, vztmpl'" });
     }
-    if (st.type !== 'dir') throw new HttpError(500, `can't upload to storage type '${st.type}', not a file based storage!`);
+    if (!isFileStorage(st)) throw new HttpError(500, `can't upload to storage type '${st.type}', not a file based storage!`);
     if (!st.content.includes(content)) throw new HttpError(500, `storage '${st.storage}' is not configured for content-type '${content}'`);
     filename = filename.replace(/[^A-Za-z0-9_.+=-]/g, '_'); // PVE::Storage::normalize_content_filename
     const badName = (msg: string) => new HttpError(400, 'Parameter verification failed.', { filename: msg });

@@ -2,7 +2,7 @@
  * Checks on the apps selection that need more than one config field. Pure (no Pulumi import), so the
  * config loader, the step builder and the programs can all use them.
  */
-import { APP_KEYS, type Config } from '../config/schema.js';
+import { APP_KEYS, type Config } from './schema.js';
 import type { ConfigIssue } from '../errors.js';
 
 export const LOCKSMITHD = 'locksmithd.service';

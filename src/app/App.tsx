@@ -3,17 +3,16 @@
  * program only through UiServices. The run itself is the runner's: the app feeds its events to a
  * RunStore and aborts its signal to quit safely.
  */
-import { fitDemoOverrides } from '../demo/overrides.js';
 import { useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { Box, useInput } from 'ink';
 import type { Config } from '../config/schema.js';
 import { resolveConfig } from '../config/load.js';
 import { EXIT } from '../errors.js';
-import { initialState, mergeDraft, wizard, draftGet, type Plain } from './state.js';
-import type { UiServices } from './types.js';
-import { checkDraft, withPreset } from './validate.js';
-import { RunStore } from './run-store.js';
-import { ThemeContext, type Theme } from './theme.js';
+import { initialState, mergeDraft, wizard, draftGet, type Plain } from '../ui/state.js';
+import type { UiServices } from '../ui/types.js';
+import { checkDraft, withPreset } from '../ui/validate.js';
+import { RunStore } from '../ui/run-store.js';
+import { ThemeContext, type Theme } from '../ui/theme.js';
 import { StartScreen, type StartChoice } from '../../screens/StartScreen.js';
 import { ProxmoxScreen, type ProxmoxInitial } from '../../screens/ProxmoxScreen.js';
 import { FlatcarScreen } from '../../screens/FlatcarScreen.js';
@@ -22,8 +21,8 @@ import { AppsScreen, APPS, type AppKey } from '../../screens/AppsScreen.js';
 import { ReviewScreen } from '../../screens/ReviewScreen.js';
 import { RunScreen, type RunAction } from '../../screens/RunScreen.js';
 import { DoneScreen } from '../../screens/DoneScreen.js';
-import { Breadcrumb } from './components/Breadcrumb.js';
-import { ReviewError } from './components/ReviewError.js';
+import { Breadcrumb } from '../ui/components/Breadcrumb.js';
+import { ReviewError } from '../ui/components/ReviewError.js';
 
 export interface AppProps {
   services: UiServices;
@@ -73,7 +72,7 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
     try {
       const raw = await services.readConfigFile(path);
       setFileError(undefined);
-      dispatch({ type: 'begin', draft: mergeDraft(fillMissing(raw, services.prefill), fitDemoOverrides(services.overrides, raw)), screen: 'proxmox' });
+      dispatch({ type: 'begin', draft: mergeDraft(fillMissing(raw, services.prefill), services.overridesFor(raw)), screen: 'proxmox' });
     } catch (err) {
       setFileError({ path, message: errorText(err) });
     }
@@ -90,7 +89,7 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
       const same = c.name === 'custom' ? s.draft.preset === undefined && Object.keys(s.draft).length > 0 : s.draft.preset === c.name;
       if (same) return dispatch({ type: 'next', screen: 'proxmox' });
       const base: Plain = c.name === 'custom' ? { cluster: { name: 'k3s' } } : { preset: c.name };
-      return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), fitDemoOverrides(services.overrides, base)), screen: 'proxmox' });
+      return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), services.overridesFor(base)), screen: 'proxmox' });
     }
     // Resume / open: the saved config plus the saved (or environment) secrets.
     const known = c.kind === 'open' ? c.cluster : c.run;
@@ -100,7 +99,7 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
     } catch (err) {
       return setFileError({ path: known.configPath ?? '', message: errorText(err) });
     }
-    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(known.clusterDir)), services.prefill), fitDemoOverrides(services.overrides, draft));
+    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(known.clusterDir)), services.prefill), services.overridesFor(draft));
     if (c.kind === 'open') {
       // Straight to Review; Esc walks back through every screen to change something.
       return dispatch({ type: 'begin', draft, screen: 'review', history: ['start', 'proxmox', 'flatcar', 'nodes', 'apps'] });

@@ -5,12 +5,12 @@
  * React and Ink are imported only after NODE_ENV defaults to "production": React's development build
  * about doubles what a busy Run screen costs in CPU (scripts/bench/ui.ts).
  */
-import { themeFor } from './theme-colors.js';
-import { detectPulumi, envPrefill, findClusters, findUnfinished, realServices } from './services.js';
+import { themeFor } from '../ui/theme-colors.js';
+import { detectPulumi, envPrefill, findClusters, findUnfinished, realServices, startUiDemo } from './services.js';
 import { appendLogLine } from '../log/file.js';
 import { EXIT } from '../errors.js';
 import { globalLogFile } from '../store/layout.js';
-import type { Plain } from './state.js';
+import type { Plain } from '../ui/state.js';
 
 export interface InteractiveOptions {
   stateDir: string;
@@ -43,13 +43,7 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
   let demo: { overrides: Plain; close(): Promise<void> } | undefined;
   if (opts.demo) {
     opts.stdout.write('Starting the demo: a simulated Proxmox VE (nothing real is touched)…\n');
-    const mod = (await import(new URL('../demo/index.js', import.meta.url).href)) as {
-      startDemo(o: { stateDir: string; speed?: number; log?: (line: string) => void }): Promise<{ overrides: Plain; close(): Promise<void> }>;
-      demoSpeedFromEnv(env: Record<string, string | undefined>): number | undefined;
-    };
-    // Checked like `up --demo` does: a typo is an error naming the variable, not a NaN speed.
-    const speed = mod.demoSpeedFromEnv(env);
-    demo = await mod.startDemo({ stateDir: opts.stateDir, speed, log: (line) => demoLog(line) });
+    demo = await startUiDemo(opts.stateDir, env, (line) => demoLog(line));
   }
   try {
     const fromEnv = envPrefill(env);

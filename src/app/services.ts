@@ -9,14 +9,15 @@ import { homedir } from 'node:os';
 import { stringify as toYaml } from 'yaml';
 import type { Config } from '../config/schema.js';
 import { configFromEnv, listPresets, parseYamlText, readPreset } from '../config/load.js';
+import { fitDemoOverrides } from '../demo/overrides.js';
 import { presetsDir } from '../paths.js';
 import { shq } from '../shell/quote.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { clusterDirFor, clusterFiles, clusterNames } from '../store/layout.js';
 import type { ProxmoxClient } from '../proxmox/types.js';
 import type { FlatcarRelease } from '../flatcar/releases.js';
-import type { Plain } from './state.js';
-import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOptions, UiServices, UnfinishedRun } from './types.js';
+import type { Plain } from '../ui/state.js';
+import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOptions, UiServices, UnfinishedRun } from '../ui/types.js';
 
 const savedConfigPath = (clusterDir: string): string => clusterFiles(clusterDir).config;
 const savedSecretsPath = (clusterDir: string): string => clusterFiles(clusterDir).proxmoxEnv;
@@ -110,6 +111,17 @@ export async function findClusters(stateDir: string): Promise<KnownCluster[]> {
     out.push({ cluster: name, clusterDir: dir, configPath, lastRun: st?.lastRun?.status, updatedAt: st?.updatedAt ?? 0 });
   }
   return out.sort((a, b) => b.updatedAt - a.updatedAt);
+}
+
+/** --demo: the simulated Proxmox VE and nodes in this process (src/demo), loaded only when asked for. */
+export async function startUiDemo(stateDir: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<{ overrides: Plain; close(): Promise<void> }> {
+  const mod = await lazy<{
+    startDemo(o: { stateDir: string; speed?: number; log?: (line: string) => void }): Promise<{ overrides: Plain; close(): Promise<void> }>;
+    demoSpeedFromEnv(env: Record<string, string | undefined>): number | undefined;
+  }>('../demo/index.js');
+  // Checked like `up --demo` does: a typo is an error naming the variable, not a NaN speed.
+  const speed = mod.demoSpeedFromEnv(env);
+  return mod.startDemo({ stateDir, speed, log });
 }
 
 /** `pulumi version` (PATH, then ~/.pulumi/bin): the version string, or false when missing. */
@@ -265,7 +277,7 @@ export function realServices(o: RealServicesOptions): UiServices {
     unfinished: o.unfinished,
     clusters: o.clusters ?? [],
     prefill: o.prefill,
-    overrides: o.overrides ?? {},
+    overridesFor: (doc) => (o.overrides ? fitDemoOverrides(o.overrides, doc) : {}),
     prefillSources: o.prefillSources,
     env: o.env,
     logFile: o.logFile,
