@@ -25,6 +25,8 @@ export interface ProxmoxFacts {
   /** Filesystem path of the snippets storage on the PVE host(s), e.g. /var/lib/vz. */
   snippetsPath: string;
   tlsFingerprint: string;
+  /** DNS servers of the template host (nodes with static addresses and no nodes.network.dns use them). */
+  hostDns?: string[];
 }
 
 export interface TemplateOutputs {

@@ -103,21 +103,53 @@ export async function findVm(
   const listed = (await listVms(ctx, pve, maxAgeMs)).find((v) => v.vmid === vmid);
   if (!listed) return undefined;
   try {
-    const st = await pve.vmStatus(listed.node, vmid);
-    const cfg = await pve.vmConfig(listed.node, vmid);
-    return {
-      vmid,
-      node: listed.node,
-      name: st.name ?? (cfg.name as string | undefined),
-      lock: st.lock ?? (cfg.lock as string | undefined),
-      status: st.status,
-      template: st.template === true || Number(cfg.template ?? 0) === 1,
-      tags: cfg.tags as string | undefined,
-    };
+    return await readVm(pve, listed.node, vmid);
   } catch {
     // Gone (or moved) since the listing: ask again, fresh.
     if (maxAgeMs === 0) return undefined;
     return findVm(ctx, pve, vmid, 0);
+  }
+}
+
+export type FoundVmInfo = NonNullable<Awaited<ReturnType<typeof findVm>>>;
+
+/** A VM's status and config on `node` (two small GETs): name, lock, tags, template flag. */
+async function readVm(pve: ProxmoxClient, node: string, vmid: number): Promise<FoundVmInfo> {
+  const [st, cfg] = await Promise.all([pve.vmStatus(node, vmid), pve.vmConfig(node, vmid)]);
+  return {
+    vmid,
+    node,
+    name: st.name ?? (cfg.name as string | undefined),
+    lock: st.lock ?? (cfg.lock as string | undefined),
+    status: st.status,
+    template: st.template === true || Number(cfg.template ?? 0) === 1,
+    tags: cfg.tags as string | undefined,
+  };
+}
+
+const NO_SUCH_VM = /does not exist|no such VM|not found/i;
+
+/**
+ * Our VM by VMID, read on the host where it should be (its own status and config, not the cluster
+ * listing, which grows with every guest). Only when it is not there does the listing say whether it is
+ * elsewhere: the listing of this run (fetched once), or a fresh one with `fresh` (after a clone was
+ * refused because the VMID is taken).
+ */
+export async function findVmAt(ctx: StepContext, pve: ProxmoxClient, vmid: number, host: string | undefined, fresh = false): Promise<FoundVmInfo | undefined> {
+  if (host) {
+    try {
+      return await readVm(pve, host, vmid);
+    } catch (err) {
+      if (!NO_SUCH_VM.test(String((err as Error)?.message))) throw err;
+    }
+  }
+  const listed = (await listVms(ctx, pve, fresh ? 0 : Infinity)).find((v) => v.vmid === vmid);
+  if (!listed || listed.node === host) return undefined;
+  try {
+    return await readVm(pve, listed.node, vmid);
+  } catch (err) {
+    if (NO_SUCH_VM.test(String((err as Error)?.message))) return undefined;
+    throw err;
   }
 }
 

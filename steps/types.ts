@@ -6,6 +6,7 @@
 import type { Config } from '../src/config/schema.js';
 import type { ProxmoxClient } from '../src/proxmox/types.js';
 import type { SshConnector } from '../src/ssh/types.js';
+import type { SshPool } from '../src/ssh/pool.js';
 
 /** JSON-serialisable outputs a step records in the state file (VM ids, IPs, host keys…). Never secrets. */
 export type StepOutputs = Record<string, unknown>;
@@ -24,6 +25,8 @@ export interface StepServices {
   /** Connected (and TLS-pinned) Proxmox client; created lazily on first use. */
   proxmox(): Promise<ProxmoxClient>;
   ssh: SshConnector;
+  /** One connection per host for the whole run (src/ssh/pool.ts); absent in some tests: connect per use. */
+  sshPool?: SshPool;
   /** Secrets kept in the 0600 secrets file of the cluster (k3s token, Pulumi passphrase…). */
   secrets: SecretStore;
   /** Record a trusted fingerprint (PVE TLS, PVE host SSH key, node host keys) in the state. */
@@ -59,6 +62,11 @@ export interface StepContext {
   progress(message: string, fraction?: number): void;
   signal: AbortSignal;
   services: StepServices;
+  /**
+   * Run `fn` holding one slot of `lane` (LANE_LIMITS): for the part of a step that needs the limit (a
+   * clone task), not its check or state writes. Absent outside the driver (tests): run `fn` directly.
+   */
+  slot?<T>(lane: string, fn: () => Promise<T>): Promise<T>;
   /** Options from the command line (--parallel, --recreate-template, --demo, --no-merge-kubeconfig…). */
   options: RunOptions;
 }

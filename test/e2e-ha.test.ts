@@ -122,6 +122,12 @@ test('ha on 3 PVE hosts with shared storage: servers on different hosts, agents 
   const clones = env.sim.requests().filter((q) => q.method === 'POST' && q.path.endsWith('/clone'));
   assert.ok(clones.some((q) => q.params.target && q.params.target !== 'pve1'));
   assert.ok(clones.every((q) => q.path.startsWith('/nodes/pve1/')));
+  // the clone steps read their own VM where it belongs; the cluster listing (which grows with every
+  // guest) is fetched about once per run, not once per node and step
+  const reqs = env.sim.requests();
+  const firstClone = reqs.findIndex((q) => q.method === 'POST' && q.path.endsWith('/clone'));
+  const listings = reqs.slice(firstClone).filter((q) => q.method === 'GET' && q.path === '/cluster/resources').length;
+  assert.ok(listings <= 1, `${listings} GET /cluster/resources from the first clone on (6 nodes)`);
 });
 
 test('several PVE hosts without shared storage: every VM on the template host, and the log says why', async () => {

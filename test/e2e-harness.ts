@@ -25,6 +25,8 @@ export interface E2eOptions {
   config?: Record<string, unknown>;
   /** Give the simulator a shared disk + snippets storage so VMs spread over the PVE hosts. */
   sharedStorage?: boolean;
+  /** The simulated Proxmox VE version (default: the simulator's). */
+  pveVersion?: string;
 }
 
 export interface E2eEnv {
@@ -48,7 +50,7 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
   const stateDir = mkdtempSync(join(tmpdir(), 'e2e-state-'));
   const homeDir = mkdtempSync(join(tmpdir(), 'e2e-home-'));
   const guests = createDemoGuests({ speed, sshPort, log: (l) => (/failed to boot/.test(l) ? console.error(l) : undefined) });
-  const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests });
+  const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests, ...(o.pveVersion ? { pveVersion: o.pveVersion } : {}) });
   if (o.sharedStorage) {
     // A Ceph-like setup: disks on shared block storage, snippets on a shared filesystem.
     const lvm = sim.state.storages.get('local-lvm')!;

@@ -263,6 +263,47 @@ describe('driver', () => {
     }
   });
 
+  test('ctx.slot holds a lane only for the work inside it; steps waiting for a slot leave room under --parallel', async () => {
+    const limit = LANE_LIMITS['pve-clone']!;
+    let inSlot = 0;
+    let inSlotMax = 0;
+    let checksAtOnce = 0;
+    let freeDone = 0;
+    const g = gate();
+    const cloneStep = (i: number) =>
+      step(`clone${i}`, {
+        // the check and the work after the slot run outside it
+        check: async () => {
+          checksAtOnce++;
+          return { done: false };
+        },
+        run: async (ctx) => {
+          await ctx.slot!('pve-clone', async () => {
+            inSlotMax = Math.max(inSlotMax, ++inSlot);
+            await g.p;
+            inSlot--;
+          });
+          return { cloned: i };
+        },
+      });
+    const steps = [...Array.from({ length: 8 }, (_, i) => cloneStep(i)), ...Array.from({ length: 3 }, (_, i) => step(`free${i}`, { run: async () => void freeDone++ }))];
+    const h = harness(steps, { parallel: 4 });
+    try {
+      const p = h.go();
+      // every clone checked (4 at a time would stop at 4 if waiting held a place), the free steps ran
+      await waitFor(() => checksAtOnce === 8 && freeDone === 3 && inSlot === limit, 30000, 'checks, free steps and full slots');
+      for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(inSlot, limit, 'only the lane limit inside the slot');
+      g.open();
+      const r = await p;
+      assert.equal(r.status, 'succeeded');
+      assert.equal(inSlotMax, limit);
+      assert.equal(r.done.length, 11);
+    } finally {
+      h.cleanup();
+    }
+  });
+
   test('a step found running (cut off) is checked: done → done via check without running again', async () => {
     const t = tempDir('fk3s-runner-');
     try {
@@ -515,13 +556,19 @@ describe('services: Proxmox TLS trust on first use', () => {
     }
   });
 
-  test('a fingerprint in the config is passed on and not copied into the pins', async () => {
+  test('a fingerprint in the config is passed on and recorded as the pin; without it the pin is used, not first use', async () => {
     const cfg = { ...config, proxmox: { ...config.proxmox, fingerprint: FP } };
     const { t, store, seen, services } = await make({ yes: false }, cfg);
     try {
       await services.proxmox();
       assert.equal(seen[0]!.fingerprint, FP);
-      assert.equal(store.pins().get('proxmox.tls'), undefined);
+      assert.equal(store.pins().get('proxmox.tls'), FP);
+      const asked: string[] = [];
+      const again = await make({ yes: true, pins: StateStore.open(t.dir, 'test').pins(), createProxmoxClient: fakeCreate(seen), confirm: async (q) => (asked.push(q), true) });
+      await again.services.proxmox();
+      assert.equal(seen.at(-1)!.fingerprint, FP, 'the recorded pin is passed on');
+      assert.deepEqual(asked, [], 'no first-use question');
+      again.t.cleanup();
     } finally {
       t.cleanup();
     }

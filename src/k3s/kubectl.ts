@@ -87,3 +87,9 @@ export function compareK3sVersions(a: string, b: string): number {
   for (let i = 0; i < 4; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
   return 0;
 }
+
+/** Each node's Ready condition, by name; undefined while the API does not answer. */
+export async function readNodes(s: SshSession, signal?: AbortSignal): Promise<Map<string, boolean> | undefined> {
+  const nodes = await getNodes(s, signal);
+  return nodes && new Map(nodes.map((n) => [n.name, n.ready]));
+}

@@ -55,6 +55,10 @@ export interface ProxmoxClient {
   setStorageContent(storage: string, content: string[]): Promise<void>;
   storageContent(node: string, storage: string, content?: string): Promise<PveVolume[]>;
   bridges(node: string): Promise<PveBridge[]>;
+  /** GET /access/permissions?path=…: the caller's effective privileges (path → privilege → propagate). Optional for test fakes. */
+  permissions?(path?: string): Promise<Record<string, Record<string, number | boolean>>>;
+  /** GET /nodes/{node}/dns: the host's resolvers (what cloud-init gives a VM without a nameserver). Optional for test fakes. */
+  nodeDns?(node: string): Promise<{ servers: string[]; search?: string }>;
   vms(): Promise<PveVmResource[]>;
   /** Lowest free VMID in [start, end] not in `exclude`; null when the range is full. Does not reserve. */
   freeVmid(range: { start: number; end: number }, exclude?: Iterable<number>): Promise<number | null>;

@@ -101,8 +101,49 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
     return clean;
   };
 
+  /**
+   * Lane slots a step takes for only the part of its work that needs one (ctx.slot: e.g. the clone
+   * task, not the check or the state writes around it). A step waiting for a slot does not count
+   * against --parallel, so other steps run meanwhile.
+   */
+  let waitingForSlot = 0;
+  let wake: () => void = () => {};
+  const slotWaiters = new Map<string, Array<() => void>>();
+  const slot = async <T>(lane: string, fn: () => Promise<T>): Promise<T> => {
+    const limit = lanes[lane] ?? Infinity;
+    if ((laneUse.get(lane) ?? 0) >= limit) {
+      waitingForSlot++;
+      wake();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            const q = slotWaiters.get(lane) ?? [];
+            q.splice(q.indexOf(go), 1);
+            reject(opts.signal.reason ?? new Error('aborted'));
+          };
+          const go = () => {
+            opts.signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          if (opts.signal.aborted) return onAbort();
+          opts.signal.addEventListener('abort', onAbort, { once: true });
+          slotWaiters.set(lane, [...(slotWaiters.get(lane) ?? []), go]);
+        });
+      } finally {
+        waitingForSlot--;
+      }
+    } else laneUse.set(lane, (laneUse.get(lane) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const next = slotWaiters.get(lane)?.shift();
+      if (next) next(); // the slot passes on
+      else laneUse.set(lane, (laneUse.get(lane) ?? 1) - 1);
+    }
+  };
+
   const visit = async (step: Step): Promise<void> => {
-    const ctx = opts.context(step, opts.signal);
+    const ctx: StepContext = { ...opts.context(step, opts.signal), slot };
     const inputsHash = hashOf(step.inputs ?? null, opts.redactor);
     let startedRun = false;
     try {
@@ -163,7 +204,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
   for (;;) {
     if (!opts.signal.aborted) {
       for (const id of order) {
-        if (running.size >= parallel) break;
+        if (running.size - waitingForSlot >= parallel) break;
         if (outcome.has(id) || running.has(id)) continue;
         const step = byId.get(id)!;
         if (!ready(step) || !laneFree(step)) continue;
@@ -171,13 +212,18 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
         // visit() turns step errors into state; a rejection here is a failure to save the state.
         const p = visit(step).finally(() => {
           running.delete(id);
-          if (step.lane) laneUse.set(step.lane, (laneUse.get(step.lane) ?? 1) - 1);
+          if (step.lane) {
+            const next = slotWaiters.get(step.lane)?.shift();
+            if (next) next(); // a step waiting in ctx.slot for this lane takes the place
+            else laneUse.set(step.lane, (laneUse.get(step.lane) ?? 1) - 1);
+          }
         });
         running.set(id, p);
       }
     }
     if (running.size === 0) break;
-    await Promise.race(running.values());
+    // A step starting to wait for a slot frees its place under --parallel: look again then too.
+    await Promise.race([...running.values(), new Promise<void>((r) => (wake = r))]);
   }
 
   for (const id of order) if (!outcome.has(id) || outcome.get(id) === 'interrupted') result.blocked.push(id);

@@ -5,11 +5,16 @@
  * Trust on first use of the Proxmox TLS certificate: when neither proxmox.fingerprint nor a pin in
  * the state is known and the certificate is not signed by a trusted CA, the fingerprint is trusted
  * only if the user passed --yes (it is logged and pinned) or confirms it on the terminal.
+ *
+ * The fingerprint in use is recorded in the state whatever vouched for it (proxmox.fingerprint, the CA
+ * of proxmox.caFile, or first use), so a later config that names neither falls back to that pin and
+ * never to trust on first use: only `forget-host-key proxmox.tls` clears it.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
 import type { ProxmoxClient } from '../proxmox/types.js';
 import type { SshConnector } from '../ssh/types.js';
+import { SshPool } from '../ssh/pool.js';
 import type { PinStore, SecretStore, StepServices } from '../../steps/types.js';
 import { UserError } from '../errors.js';
 
@@ -31,15 +36,19 @@ export interface ServicesOptions {
   createProxmoxClient?: (typeof import('../proxmox/client.js'))['createProxmoxClient'];
 }
 
-export function createServices(opts: ServicesOptions): StepServices {
+export function createServices(opts: ServicesOptions): StepServices & { sshPool: SshPool; close(): Promise<void> } {
   let proxmox: Promise<ProxmoxClient> | undefined;
   let ssh: Promise<SshConnector> | undefined;
   const log = opts.log ?? (() => {});
+  const sshPool = new SshPool();
 
   const connectProxmox = async (): Promise<ProxmoxClient> => {
     const create = opts.createProxmoxClient ?? (await import('../proxmox/client.js')).createProxmoxClient;
     const p = opts.config.proxmox;
-    const pinned = p.fingerprint ?? opts.pins.get(PIN_PVE_TLS);
+    const recorded = opts.pins.get(PIN_PVE_TLS);
+    // The config's fingerprint wins; with a CA file the CA vouches (a renewed certificate is fine);
+    // with neither, the recorded pin.
+    const pinned = p.fingerprint ?? (p.caFile ? undefined : recorded);
     const { client, fingerprint } = await create({
       url: p.url,
       tokenId: p.tokenId,
@@ -61,7 +70,10 @@ export function createServices(opts: ServicesOptions): StepServices {
         });
       },
     });
-    if (!p.fingerprint && opts.pins.get(PIN_PVE_TLS) !== fingerprint) opts.pins.set(PIN_PVE_TLS, fingerprint);
+    if (fingerprint && recorded !== fingerprint) {
+      if (recorded) log(`The Proxmox TLS certificate in use is now ${fingerprint} (${p.fingerprint ? 'proxmox.fingerprint' : 'signed by proxmox.caFile'}); pinned in place of ${recorded}.`, 'info');
+      opts.pins.set(PIN_PVE_TLS, fingerprint);
+    }
     return client;
   };
 
@@ -75,9 +87,18 @@ export function createServices(opts: ServicesOptions): StepServices {
     },
     ssh: {
       async connect(target, o) {
-        ssh ??= import('../ssh/client.js').then((m) => m.createSshConnector());
+        ssh ??= Promise.all([import('../ssh/client.js'), import('../ssh/native.js')]).then(([m, n]) => {
+          const native = n.nativeCryptoStatus();
+          log(native.line, native.active ? 'info' : 'warn');
+          return m.createSshConnector();
+        });
         return (await ssh).connect(target, o);
       },
+    },
+    sshPool,
+    /** End of the run: the shared SSH connections close. */
+    async close() {
+      await sshPool.closeAll();
     },
     secrets: opts.secrets,
     pins: opts.pins,

@@ -223,11 +223,13 @@ export class ClusterRun {
         redactor: this.redactor,
       });
     } catch (err) {
+      await services.close();
       this.store.update((s) => {
         if (s.lastRun) Object.assign(s.lastRun, { finishedAt: Date.now(), status: 'failed', message: this.redactor.redact(String((err as Error)?.message ?? err)) });
       });
       throw err;
     }
+    await services.close();
     const message =
       result.status === 'failed'
         ? result.failed.length

@@ -13,6 +13,7 @@ import { UserError } from '../errors.js';
 import { prepareFileAtomic, writeFileAtomic } from '../store/atomic.js';
 import { clusterFiles } from '../store/layout.js';
 import { reduceStep, type StepAction, type StepRecord } from './reducer.js';
+import { stateShapeProblems } from './state-shape.js';
 
 export type { StepError, StepRecord } from './reducer.js';
 
@@ -45,19 +46,31 @@ export function emptyState(cluster: string, now = Date.now()): ClusterState {
 export function readState(clusterDir: string): ClusterState | undefined {
   const file = clusterFiles(clusterDir).state;
   if (!existsSync(file)) return undefined;
-  let doc: ClusterState;
+  let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+    doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new UserError(`The state file ${file} is not valid JSON (${(err as Error).message})`, {
-      fix: `Move it away (mv ${file} ${file}.broken) and run "up" again: every step is checked against the real world, so nothing done is redone.`,
+    throw new UserError(`The state file ${file} is not valid JSON (${(err as Error).message})`, { fix: brokenStateFix(file) });
+  }
+  const problems = stateShapeProblems(doc);
+  if (problems.length) {
+    const future = (doc as { version?: unknown } | null)?.version !== undefined && (doc as { version?: unknown }).version !== 1;
+    throw new UserError(`The state file ${file} is not a flatcar-k3s state file this version can read: ${problems.join('; ')}`, {
+      fix: future ? `Use the flatcar-k3s version that wrote it, or: ${brokenStateFix(file)}` : brokenStateFix(file),
     });
   }
-  if (doc.version !== 1 || typeof doc.steps !== 'object' || doc.steps === null) {
-    throw new UserError(`The state file ${file} has an unknown format (version ${String(doc.version)})`, { fix: 'Use the flatcar-k3s version that wrote it, or move the file away and run "up" again.' });
-  }
-  doc.pins ??= {};
-  return doc;
+  const state = doc as ClusterState;
+  state.pins ??= {};
+  return state;
+}
+
+/** Moving a broken state file away is safe (steps are checked against the real world) but drops its pins. */
+function brokenStateFix(file: string): string {
+  return (
+    `Restore it from a backup, or move it away (mv ${file} ${file}.broken) and run "up" again: every step is checked ` +
+    'against the real world, so nothing done is redone. The fingerprints pinned in it are lost with it: put ' +
+    'proxmox.fingerprint in the config first so the next run does not trust the certificate it meets.'
+  );
 }
 
 /**

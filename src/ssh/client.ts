@@ -160,6 +160,9 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
     // ssh2 waits for a connecting net.Socket's 'connect' and reports its errors as its own.
     const sock = netConnect({ host: target.host, port: target.port });
     sock.setNoDelay(true);
+    // TCP keep-alive under SSH's own (keepaliveInterval): a connection shared by a whole run notices a
+    // vanished peer (a node that rebooted without closing) and the pool reconnects.
+    sock.setKeepAlive(true, 15_000);
     try {
       client.connect({ ...config, sock });
     } catch (err) {
@@ -271,6 +274,10 @@ class Ssh2Session implements SshSession {
       for (const f of [...this.pending]) f(new Error(this.lostReason ?? 'connection closed'));
       this.pending.clear();
     });
+  }
+
+  isOpen(): boolean {
+    return !this.closed;
   }
 
   private lostError(command: string, reason?: string): RemoteError {

@@ -39,6 +39,8 @@ export interface ExecResult { code: number; stdout: string; stderr: string }
 export interface SshSession {
   /** The host key fingerprint seen for this connection ("SHA256:…"). */
   readonly hostKeyFingerprint: string;
+  /** False once the connection is gone (dropped, closed); absent = cannot tell. */
+  isOpen?(): boolean;
   /** Run one command line (build it with src/shell/quote.ts). Resolves with the exit code; never throws on non-zero. */
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   /** exec that throws RemoteError with the stderr tail when the exit code is not 0. */

@@ -123,7 +123,8 @@ export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSt
 
 /** State records that belong to the cluster that was (not to destroy itself or the Proxmox connection). */
 const isClusterRecord = (id: string) => !id.startsWith('destroy:') && id !== STEP.proxmoxConnect;
-const isNodePin = (key: string) => key.startsWith('node-ssh:');
+/** Node host keys and the cluster CA (k3s.ca): both belong to the VMs that go. */
+const isNodePin = (key: string) => key.startsWith('node-ssh:') || key === 'k3s.ca';
 
 /**
  * The state is only reachable through the run's store, which steps do not get: this step edits the

@@ -14,7 +14,7 @@ import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
 import { LANES, NODES_STEP, nodeDescription, template, type NodeVmOutputs, type PlacementOutputs } from './common.js';
-import { awaitTask, findVm, pollUntil, recorded, splitTags } from '../shared.js';
+import { awaitTask, findVm, findVmAt, pollUntil, recorded, splitTags } from '../shared.js';
 
 export type FoundVm = NonNullable<Awaited<ReturnType<typeof findVm>>>;
 
@@ -47,7 +47,8 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
     title: `Clone the template as VM ${node.vmid}`,
     group: node.name,
     needs: [STEP.templateReady, NODES_STEP.placement],
-    lane: LANES.clone,
+    // The 'pve-clone' lane bounds the clone tasks only (ctx.slot in run): the check, the reads and the
+    // state writes around them do not hold a slot.
     inputs: { vmid: node.vmid, full, storage: full ? config.proxmox.storage.disks : undefined },
     describe: (ctx) => {
       const host = ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.placement[node.name];
@@ -55,7 +56,7 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
     },
     async check(ctx: StepContext): Promise<CheckResult> {
       const pve = await ctx.services.proxmox();
-      const vm = await findVm(ctx, pve, node.vmid);
+      const vm = await findVmAt(ctx, pve, node.vmid, ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.placement[node.name]);
       if (!vm) return { done: false, reason: `VM ${node.vmid} does not exist` };
       if (vm.lock) return { done: false, reason: `VM ${node.vmid} is locked (${vm.lock})` };
       assertOurs(config, node, vm);
@@ -66,13 +67,12 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
       const pve = await ctx.services.proxmox();
       const t = template(ctx);
       const host = recorded<PlacementOutputs>(ctx, NODES_STEP.placement, 'placement').placement[node.name]!;
-      // The check has just looked: a recent listing is good enough (a clone that appeared since is caught below).
-      let vm = await findVm(ctx, pve, node.vmid, 2000);
+      let vm = await findVmAt(ctx, pve, node.vmid, host);
       let createdAt = ctx.outputs<NodeVmOutputs>(id)?.createdAt;
       if (vm?.lock) {
         // Mid-clone (an interrupted run's task still going): wait for Proxmox to finish it.
         await waitUnlocked(ctx, pve, vm.node, vm.vmid);
-        vm = await findVm(ctx, pve, node.vmid, 0);
+        vm = await findVmAt(ctx, pve, node.vmid, vm.node, true);
         if (vm && createdAt === undefined) createdAt = ctx.services.now();
       }
       if (!vm) {
@@ -85,23 +85,25 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
           ...(host !== t.templateNode ? { target: host } : {}),
           ...(full ? { storage: config.proxmox.storage.disks } : {}),
         };
-        try {
-          await withLockRetry(
+        const clone = () =>
+          withLockRetry(
             async () => {
               const upid = await pve.cloneVm(t.templateNode, t.templateVmid, params);
               await awaitTask(ctx, pve, t.templateNode, upid);
             },
             { signal: ctx.signal, onRetry: ({ attempt, delayMs }) => ctx.log(`Proxmox lock busy, retrying the clone (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn') },
           );
+        try {
+          await (ctx.slot ? ctx.slot(LANES.clone, clone) : clone());
         } catch (err) {
           // An earlier, interrupted run may have started this very clone: then it is ours and we wait for it.
           if (!isVmidTaken(err)) throw err;
         }
         createdAt = ctx.services.now();
-        vm = await findVm(ctx, pve, node.vmid, 0);
+        vm = await findVmAt(ctx, pve, node.vmid, host, true);
         if (vm?.lock) {
           await waitUnlocked(ctx, pve, vm.node, vm.vmid);
-          vm = await findVm(ctx, pve, node.vmid, 0);
+          vm = await findVmAt(ctx, pve, node.vmid, vm.node, true);
         }
         if (!vm) throw new RemoteError(`The clone of ${node.name} finished, but Proxmox lists no VM ${node.vmid}`, { fix: 'Look at the task log in the Proxmox UI, then run again.' });
         assertOurs(config, node, vm);

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import type { Config } from '../../src/config/schema.js';
 import { planNodes, type PlannedNode } from '../../src/config/layout.js';
 import { BugError, UserError } from '../../src/errors.js';
-import { ignitionHash, ignitionJson, nodeIgnition, shortHash } from '../../src/ignition/index.js';
+import { ignitionHash, ignitionJson, nodeIgnition, shortHash, type NodeIgnitionEnv } from '../../src/ignition/index.js';
 import { agentSocket, findDefaultKeys, loadPrivateKey, publicKeyLineOf } from '../../src/ssh/keys.js';
 import { HostKeyMismatchError, SshAuthError } from '../../src/ssh/errors.js';
 import { connectWithRetry } from '../../src/ssh/client.js';
@@ -135,7 +135,7 @@ export function nodeAuthorizedKeys(config: Config): string[] {
 }
 
 /** The node's Ignition (base + hostname + static address + SSH keys), as uploaded. */
-export function nodeSnippet(config: Config, node: PlannedNode): { json: string; hash12: string; file: string } {
+export function nodeSnippet(config: Config, node: PlannedNode, env: NodeIgnitionEnv = {}): { json: string; hash12: string; file: string } {
   const keys = nodeAuthorizedKeys(config);
   if (keys.length === 0) {
     throw new UserError('No SSH public key for the nodes: flatcar-k3s logs in to them as core with your key', {
@@ -144,7 +144,7 @@ export function nodeSnippet(config: Config, node: PlannedNode): { json: string; 
     });
   }
   const cfg = { ...config, nodes: { ...config.nodes, sshKeys: keys } };
-  const json = ignitionJson(nodeIgnition(cfg, node));
+  const json = ignitionJson(nodeIgnition(cfg, node, env));
   const hash12 = shortHash(ignitionHash(json));
   return { json, hash12, file: `flatcar-k3s-${config.cluster.name}-${node.name}-${hash12}.ign` };
 }
@@ -214,15 +214,19 @@ export async function connectNode(ctx: StepContext, name: string, opts: { timeou
     forgetPinHint: `\`flatcar-k3s forget-host-key ${name}\` (or remove the pin ${pinKeyOf(name)} from the state)`,
     ...nodeIdentity(ctx),
   };
-  try {
-    return await connectWithRetry(ctx.services.ssh, target, {
-      signal: ctx.signal,
-      timeoutMs: opts.timeoutMs ?? 120_000,
-      onWait: (attempt, err) => ctx.progress(`${name}: waiting for SSH (attempt ${attempt}: ${err.message})`),
-    });
-  } catch (err) {
-    throw explainSshError(err, name);
-  }
+  const connect = async () => {
+    try {
+      return await connectWithRetry(ctx.services.ssh, target, {
+        signal: ctx.signal,
+        timeoutMs: opts.timeoutMs ?? 120_000,
+        onWait: (attempt, err) => ctx.progress(`${name}: waiting for SSH (attempt ${attempt}: ${err.message})`),
+      });
+    } catch (err) {
+      throw explainSshError(err, name);
+    }
+  };
+  // One connection per node for the whole run, shared by every check and run (reconnected after a drop).
+  return ctx.services.sshPool ? ctx.services.sshPool.get(target, connect) : connect();
 }
 
 export function explainSshError(err: unknown, name: string): unknown {
@@ -242,7 +246,7 @@ export function explainSshError(err: unknown, name: string): unknown {
   return err;
 }
 
-/** Run `fn` with a session to `name`, closing it afterwards. */
+/** Run `fn` with a session to `name` (the run's shared connection; closing a lease leaves it open). */
 export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSession) => Promise<T>): Promise<T> {
   const s = await connectNode(ctx, name);
   try {

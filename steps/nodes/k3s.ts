@@ -3,6 +3,9 @@
  * README "Nodes and k3s" for why not get.k3s.io): upload the script, the node's config.yaml (0600,
  * holds the token) and, on servers with a VIP, the kube-vip manifest; air-gapped, the verified binary.
  * The token travels only inside that 0600 file: never on a command line, in a log or in the state.
+ * Join trust: once the first server is up, the sha256 of its cluster CA is pinned in the state
+ * (`k3s.ca`), and every other node gets k3s's secure token `K10<hash>::server:<secret>`, so it refuses
+ * to join (before sending the secret) any server whose CA differs.
  *
  * Order: the first server (cluster-init when HA) first; other servers join one at a time (lane
  * 'k3s-server-join': etcd admits one learner at a time) and their step ends only once the node is
@@ -17,15 +20,20 @@ import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src
 import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
 import { unitName } from '../../src/k3s/install-script.js';
 import { installK3sOnNode } from '../../src/k3s/install.js';
-import { getNodes } from '../../src/k3s/kubectl.js';
+import { getNodes, readNodes } from '../../src/k3s/kubectl.js';
 import { sha256Hex } from '../../src/k3s/release.js';
 import { sh } from '../../src/shell/quote.js';
+import { K3S_SERVER_CA_PATH, PIN_K3S_CA, isCaHash, secureToken } from '../../src/k3s/token.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import { readinessWatcher, type ReadinessWatcher } from './readiness.js';
 import { LANES, NODES_STEP, connectNode, firstServer, withNode, type K3sReleaseOutputs, type NodeK3sOutputs, type NodeSshOutputs } from './common.js';
 import { pollUntil, recorded } from '../shared.js';
 
 export const K3S_TOKEN_SECRET = 'k3sToken';
+
+/** k3s's words when the server's CA does not match the hash in a secure token. */
+const CA_MISMATCH = /token CA hash does not match/;
 
 /** Messages after which k3s will never succeed by retrying: stop and say so. */
 const FATAL_FOR_GOOD = /token CA hash does not match|failed to validate token|invalid token|bootstrap data already found and encrypted with different token|token is required/;
@@ -35,20 +43,56 @@ export interface NodeFiles {
   manifests: Array<{ name: string; text: string }>;
 }
 
+/**
+ * The token a node is given: the bare secret for the first server (it creates the cluster CA), k3s's
+ * secure form with the pinned CA hash for every other node.
+ */
+export function joinToken(ctx: StepContext, config: Config, node: PlannedNode, secret: string): string {
+  if (node.name === firstServer(config).name) return secret;
+  const caHash = ctx.services.pins.get(PIN_K3S_CA);
+  if (!caHash || !isCaHash(caHash)) {
+    throw new RemoteError(`The cluster CA of ${firstServer(config).name} is not pinned yet, so ${node.name} cannot join it safely`, {
+      fix: `Run "up" again: the first server's step reads its CA (${K3S_SERVER_CA_PATH}) and pins it before any node joins.`,
+    });
+  }
+  return secureToken(caHash, secret);
+}
+
+/**
+ * Pin the first server's cluster CA hash, or check it against the pin: a different CA means another
+ * cluster answers there (re-created server, or an impostor), and no node may be sent the token.
+ */
+async function pinClusterCa(ctx: StepContext, s: SshSession, node: PlannedNode): Promise<string> {
+  const r = await s.exec(sh`sudo sha256sum ${K3S_SERVER_CA_PATH}`, { signal: ctx.signal });
+  const hash = r.code === 0 ? r.stdout.split(/\s+/)[0] ?? '' : '';
+  if (!isCaHash(hash)) {
+    throw new RemoteError(`Cannot read the cluster CA of ${node.name} (${K3S_SERVER_CA_PATH}): ${(r.stderr || r.stdout).trim().slice(0, 200) || `exit ${r.code}`}`, {
+      fix: `Check k3s on ${node.name} (sudo journalctl -u k3s) and run again.`,
+    });
+  }
+  const pinned = ctx.services.pins.get(PIN_K3S_CA);
+  if (!pinned) {
+    ctx.services.pins.set(PIN_K3S_CA, hash);
+    ctx.log(`Pinned the cluster CA of ${node.name} (sha256 ${hash}): nodes join with k3s's secure token`);
+  } else if (pinned !== hash) {
+    throw new RemoteError(`The cluster CA on ${node.name} changed: pinned sha256 ${pinned}, now ${hash}. No node is given the token for it.`, {
+      fix:
+        `If ${node.name} was re-created on purpose (a new cluster), run \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` and then "up"; ` +
+        'otherwise find out what answers at its address before going on.',
+    });
+  }
+  return hash;
+}
+
 /** What the node should have: its config.yaml and (servers with a VIP) the kube-vip manifest. */
-export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, token: string): NodeFiles {
+export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, secret: string): NodeFiles {
   const own = recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(node.name), 'address');
   const first = firstServer(config);
+  const token = joinToken(ctx, config, node, secret);
   const firstAddress = first.name === node.name ? own.address : recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address;
   const text = nodeK3sConfigYaml({ config, node, address: own.address, token, firstServerAddress: firstAddress });
   const manifests = node.role === 'server' && config.nodes.vip ? [{ name: KUBE_VIP_MANIFEST_NAME, text: kubeVipManifest({ vip: config.nodes.vip, interface: config.nodes.vipInterface }) }] : [];
   return { config: text, manifests };
-}
-
-/** `sudo k3s kubectl get nodes -o json` on a server: name → Ready? (undefined while the API is down). */
-export async function readNodes(s: SshSession, signal?: AbortSignal): Promise<Map<string, boolean> | undefined> {
-  const nodes = await getNodes(s, signal);
-  return nodes && new Map(nodes.map((n) => [n.name, n.ready]));
 }
 
 export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
@@ -87,6 +131,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       const token = ctx.services.secrets.get(K3S_TOKEN_SECRET);
       if (!token) return { done: false, reason: 'no cluster token yet' };
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
+      if (!isFirst && !ctx.services.pins.get(PIN_K3S_CA)) return { done: false, reason: 'the cluster CA is not pinned yet' };
       const files = nodeFiles(ctx, config, node, token);
       return withNode(ctx, node.name, async (s) => {
         // Independent reads: one channel each, all at once.
@@ -106,13 +151,9 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         if (node.role === 'server') {
           const nodes = await readNodes(s, ctx.signal);
           if (!nodes?.get(node.name)) return { done: false, reason: `${node.name} is not Ready in the cluster yet` };
-        } else {
-          const probe = registrationProbe(ctx, first.name, node.name);
-          try {
-            if (!(await probe.registered())) return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
-          } finally {
-            await probe.close();
-          }
+          if (isFirst) await pinClusterCa(ctx, s, node);
+        } else if (!(await readinessWatcher(ctx, first.name).read())?.has(node.name)) {
+          return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
         }
         return { done: true, outputs: outputs(ctx, rel, files), reason: `k3s ${rel.version} is active with the wanted config` };
       });
@@ -140,19 +181,16 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         if (node.role === 'agent') {
           // An agent's unit (Type=exec) is "active" before it has talked to a server: done means the
           // cluster lists the node, as the first server sees it.
-          const probe = registrationProbe(ctx, first.name, node.name);
-          try {
-            if (result === 'unchanged' && !(await probe.registered())) {
-              // Installed and running, yet unknown to the cluster (its Node object was deleted): the
-              // kubelet registers again when the agent restarts.
-              ctx.log(`${node.name} runs ${unit} but ${first.name} does not list it: restarting ${unit}`, 'warn');
-              await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
-            }
-            await waitForK3s(ctx, s, node, unit, probe.registered);
-          } finally {
-            await probe.close();
+          const watcher = readinessWatcher(ctx, first.name);
+          if (result === 'unchanged' && !(await watcher.read())?.has(node.name)) {
+            // Installed and running, yet unknown to the cluster (its Node object was deleted): the
+            // kubelet registers again when the agent restarts.
+            ctx.log(`${node.name} runs ${unit} but ${first.name} does not list it: restarting ${unit}`, 'warn');
+            await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
           }
+          await waitForK3s(ctx, s, node, unit, { watcher, server: first.name });
         } else await waitForK3s(ctx, s, node, unit);
+        if (isFirst) await pinClusterCa(ctx, s, node);
         if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
       });
       const joined = config.nodes.vip ?? first.name;
@@ -168,39 +206,31 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
 }
 
 /**
- * For an agent: is it registered with the cluster? Asks the first server (one session, opened on first
- * use and reused). A server that cannot be reached right now counts as "not yet".
+ * Servers: until the node is Ready in its own API. Agents: until the unit runs, then until the first
+ * server lists the node (the run's one readiness watcher). Stops on fatal token errors in the unit's journal.
  */
-export function registrationProbe(ctx: StepContext, serverName: string, nodeName: string): { registered: () => Promise<boolean>; close: () => Promise<void> } {
-  let server: Promise<SshSession> | undefined;
-  return {
-    async registered() {
-      server ??= connectNode(ctx, serverName, { timeoutMs: 30_000 }).catch((err: unknown) => {
-        server = undefined;
-        throw err;
-      });
-      try {
-        return (await readNodes(await server, ctx.signal))?.has(nodeName) ?? false;
-      } catch (err) {
-        if (ctx.signal.aborted) throw err;
-        ctx.log(`could not ask ${serverName} about ${nodeName} yet: ${(err as Error).message}`, 'debug');
-        return false;
-      }
-    },
-    async close() {
-      const s = await server?.catch(() => undefined);
-      await s?.close().catch(() => undefined);
-    },
-  };
-}
-
-/**
- * Servers: until the node is Ready in its own API. Agents: until the unit is active and the cluster
- * lists the node (`registered`). Stops on fatal token errors in the unit's journal.
- */
-async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string, registered?: () => Promise<boolean>): Promise<void> {
+async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string, agent?: { watcher: ReadinessWatcher; server: string }): Promise<void> {
   let probes = 0;
   const journal = async () => (await s.exec(sh`sudo journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
+  const fatalCheck = async () => {
+    const j = await journal();
+    const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
+    if (fatal && CA_MISMATCH.test(fatal)) {
+      throw new RemoteError(`k3s on ${node.name} refused to join: the server it reached does not hold the cluster CA pinned for this cluster`, {
+        detail: j.trim().split('\n').slice(-8).join('\n'),
+        fix:
+          'Another machine answers at the first server\'s (or the VIP\'s) address, or the first server was re-created: check what runs there. ' +
+          `The pinned CA hash is "${PIN_K3S_CA}" in \`flatcar-k3s status\`; only \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` clears it.`,
+      });
+    }
+    if (fatal) {
+      throw new RemoteError(`k3s on ${node.name} refuses the cluster token: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
+        detail: j.trim().split('\n').slice(-8).join('\n'),
+        fix: 'The cluster was created with another token than the one in this cluster\'s secrets file (restored or replaced state?). Put the original secrets file back (its k3sToken is /var/lib/rancher/k3s/server/token on the first server), then run again.',
+      });
+    }
+  };
+  const fix = `Look at \`sudo journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`;
   await pollUntil(
     ctx,
     node.role === 'server' ? `${node.name} to be Ready in Kubernetes` : `${unit} to run on ${node.name}`,
@@ -208,32 +238,33 @@ async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, un
       probes++;
       const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();
       if (state === 'active') {
-        if (node.role === 'agent') {
-          if (!registered || (await registered())) return true;
-        } else {
-          const nodes = await readNodes(s, ctx.signal);
-          if (nodes?.get(node.name)) return true;
-        }
+        if (agent) return true;
+        const nodes = await readNodes(s, ctx.signal);
+        if (nodes?.get(node.name)) return true;
       }
-      // A unit that restarts (or an agent that runs but cannot join) says why in its journal.
-      if (probes % 4 === 0 && (state !== 'active' || node.role === 'agent')) {
-        const j = await journal();
-        const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
-        if (fatal) {
-          throw new RemoteError(`k3s on ${node.name} refuses the cluster token: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
-            detail: j.trim().split('\n').slice(-8).join('\n'),
-            fix: 'The cluster was created with another token than the one in this cluster\'s secrets file (restored or replaced state?). Put the original secrets file back (its k3sToken is /var/lib/rancher/k3s/server/token on the first server), then run again.',
-          });
-        }
-      }
+      // A unit that restarts says why in its journal.
+      if (probes % 4 === 0 && state !== 'active') await fatalCheck();
       return undefined;
     },
-    {
-      timeoutMs: node.role === 'server' ? 15 * 60_000 : 10 * 60_000,
-      fix: `Look at \`sudo journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`,
-      onTimeout: journal,
-    },
+    { timeoutMs: node.role === 'server' ? 15 * 60_000 : 10 * 60_000, fix, onTimeout: journal },
   );
+  if (!agent) return;
+  // An agent that runs but cannot join (a wrong token) says so in its journal: look now and then.
+  const since = ctx.services.now();
+  let looked = since;
+  await agent.watcher.until((nodes) => nodes.has(node.name), {
+    signal: ctx.signal,
+    timeoutMs: 10 * 60_000,
+    what: `${agent.server} to list ${node.name} in the cluster`,
+    fix,
+    onTimeout: journal,
+    onTick: async () => {
+      const now = ctx.services.now();
+      if (now - looked < Math.max(250, (now - since) * 0.1)) return;
+      looked = now;
+      await fatalCheck();
+    },
+  });
 }
 
 /**

@@ -21,7 +21,7 @@ import { facts } from '../shared.js';
 export function snippetsStep(config: Config, _options: RunOptions): Step {
   const storage = config.proxmox.storage.snippets;
   const nodes = planNodes(config);
-  const all = () => nodes.map((n) => ({ node: n, ...nodeSnippet(config, n) }));
+  const all = (ctx: StepContext) => nodes.map((n) => ({ node: n, ...nodeSnippet(config, n, { hostDns: facts(ctx).hostDns }) }));
   return {
     id: NODES_STEP.snippets,
     title: 'Upload the nodes’ Ignition configs',
@@ -31,7 +31,7 @@ export function snippetsStep(config: Config, _options: RunOptions): Step {
     inputs: { storage, nodes: nodes.map((n) => [n.name, n.address, n.mac]), ignition: config.flatcar.ignition, sshKeys: config.nodes.sshKeys, keyFile: config.nodes.sshPrivateKeyFile, network: config.nodes.network },
     describe: () => `Upload ${nodes.length} Ignition snippets (hostname, address, SSH keys) to ${storage}:snippets over SSH (skipped when present)`,
     async check(ctx: StepContext): Promise<CheckResult> {
-      const snippets = all();
+      const snippets = all(ctx);
       const base = facts(ctx).snippetsPath;
       const prev = ctx.outputs<SnippetsOutputs>(NODES_STEP.snippets);
       // Never uploaded by this cluster's state: nothing to verify on the host (saves an SSH round).
@@ -48,7 +48,7 @@ export function snippetsStep(config: Config, _options: RunOptions): Step {
       return { done: true, outputs: outputs(snippets), reason: `all ${snippets.length} snippets are on the host` };
     },
     async run(ctx: StepContext): Promise<SnippetsOutputs> {
-      const snippets = all();
+      const snippets = all(ctx);
       for (const s of snippets) checkCloudInitSize([{ label: s.file, data: s.json }]);
       const base = facts(ctx).snippetsPath;
       const session = await connectPveSsh(ctx);

@@ -44,7 +44,10 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
       if (!address || address !== prev.address) return { done: false, reason: address ? `address changed to ${address}` : 'no address yet' };
       const pinned = ctx.services.pins.get(pinKeyOf(node.name)) || prev.hostKey;
       try {
-        const s = await ctx.services.ssh.connect({ host: address, port, username: 'core', label: node.name, hostKeyFingerprint: pinned, ...nodeIdentity(ctx), readyTimeoutMs: 10_000 }, { signal: ctx.signal });
+        const target: SshTarget = { host: address, port, username: 'core', label: node.name, hostKeyFingerprint: pinned, ...nodeIdentity(ctx), readyTimeoutMs: 10_000 };
+        const connect = () => ctx.services.ssh.connect(target, { signal: ctx.signal });
+        // Through the run's pool: the connection that proves the node answers serves the next steps too.
+        const s = ctx.services.sshPool ? await ctx.services.sshPool.get(target, connect) : await connect();
         await s.close();
       } catch (err) {
         const e = explainSshError(err, node.name);
@@ -97,7 +100,9 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
         throw explainSshError(err, node.name);
       }
       const hostKey = session.hostKeyFingerprint;
-      await session.close();
+      // The next steps on this node (k3s binary, k3s) use this very connection.
+      if (ctx.services.sshPool) ctx.services.sshPool.adopt(target, session);
+      else await session.close();
       ctx.log(`core@${address}:${port} is up (${node.name}, host key ${hostKey})`);
       return {
         address,

@@ -66,7 +66,12 @@ const confirmOf = (ctx: StepContext): Confirm | undefined => ctx.services.confir
 export async function connectPveSsh(ctx: StepContext): Promise<SshSession> {
   const target = pveSshTarget(ctx);
   try {
-    return await ctx.services.ssh.connect(target, { signal: ctx.signal });
+    const session = await ctx.services.ssh.connect(target, { signal: ctx.signal });
+    // The key in use is recorded whatever vouched for it: a config that later drops proxmox.ssh.hostKey
+    // falls back to this pin, never to trust on first use (only forget-host-key clears it).
+    const key = ctx.config.proxmox.ssh.hostKey;
+    if (key && ctx.services.pins.get(pveSshPinKey(target.host)) !== key) ctx.services.pins.set(pveSshPinKey(target.host), key);
+    return session;
   } catch (err) {
     const host = target.host;
     const confirm = confirmOf(ctx);

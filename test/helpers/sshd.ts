@@ -53,6 +53,9 @@ export interface Sshd {
   /** Kill every per-connection sshd process and the commands under them (drops every open connection;
    *  the listener keeps running). Returns how many processes were killed. */
   killSessionChildren(): Promise<number>;
+  /** Like a node reboot: stop sshd and every connection, run `whileDown` (e.g. try to reconnect), start
+   *  again on the same address and port with the same host key. */
+  reboot(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 export async function freePort(address: string): Promise<number> {
@@ -261,6 +264,11 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     pid: () => proc?.pid ?? -1,
     log: () => safeRead(logPath),
     killSessionChildren,
+    async reboot(whileDown) {
+      await halt();
+      await whileDown?.();
+      await start();
+    },
     async restartWithNewHostKey() {
       await halt();
       hostPub = await keygen(hostKeyPath, 'test-host-new');
