@@ -9,8 +9,6 @@ import { demoCaPem, joinRefusal } from './join-trust.js';
 import { K3S_SERVER_CA_PATH } from '../k3s/token.js';
 import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { K3S_SERVER_CA_PATH } from '../k3s/token.js';
-import { demoCaPem, joinRefusal } from './join-trust.js';
 import { DemoCluster, binaryVersion, type DemoNode, type Unit } from './node.js';
 import type { DemoWorld } from './world.js';
 
