@@ -16,7 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
-import { RemoteError } from '../../src/errors.js';
+import { RemoteError, UserError } from '../../src/errors.js';
+import { installedK3s, isNewer } from './upgrade.js';
 import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src/k3s/config.js';
 import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
 import { unitName } from '../../src/k3s/install-script.js';
@@ -145,7 +146,8 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         ]);
         const st = state!.stdout.trim();
         if (st !== 'active') return { done: false, reason: `${unit} is ${st || 'not installed'}` };
-        if (sum(bin!) !== rel.sha256) return { done: false, reason: `/opt/bin/k3s is not k3s ${rel.version}` };
+        // Another k3s binary under a running unit is the rolling upgrade's (k3s-roll) to replace.
+        if (!sum(bin!)) return { done: false, reason: '/opt/bin/k3s is missing' };
         if (sum(cfg!) !== sha256Hex(files.config)) return { done: false, reason: `${K3S_CONFIG_PATH} differs from the config` };
         const stale = files.manifests.find((m, i) => sum(mans[i]!) !== sha256Hex(m.text));
         if (stale) return { done: false, reason: `${stale.name} differs` };
@@ -166,6 +168,10 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
       const files = nodeFiles(ctx, config, node, token);
       await withNode(ctx, node.name, async (s) => {
+        const have = await installedK3s(s, ctx.signal);
+        if (isNewer(have, rel.version)) {
+          throw new UserError(`${node.name} has k3s ${have}, newer than ${rel.version}; flatcar-k3s never downgrades`, { field: 'cluster.k3sVersion', fix: `Set cluster.k3sVersion: ${have}.` });
+        }
         ctx.progress(`installing k3s ${rel.version}`);
         const result = await installK3sOnNode({
           session: s,
