@@ -101,3 +101,8 @@ export interface Step<P = unknown> {
    */
   run(ctx: StepContext, plan?: P): Promise<StepOutputs | void>;
 }
+
+/** What the plan may read of the cluster's saved state (the runner's ClusterState has it): step records. */
+export interface SavedSteps {
+  steps: Record<string, { status: string; at: number; outputs?: Record<string, unknown> }>;
+}

@@ -14,7 +14,7 @@ import { HostKeyMismatchError, SshAuthError } from '../../src/ssh/errors.js';
 import { connectWithRetry } from '../../src/ssh/client.js';
 import type { SshSession, SshTarget } from '../../src/ssh/types.js';
 import { STEP, type TemplateOutputs } from '../ids.js';
-import type { StepContext } from '../types.js';
+import type { SavedSteps, StepContext } from '../types.js';
 import { recorded } from '../shared.js';
 
 export const NODES_STEP = {
@@ -254,4 +254,18 @@ export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSes
   } finally {
     await s.close().catch(() => undefined);
   }
+}
+
+/** node name → the VMID its clone step recorded and its static address (any node an earlier run built). */
+export function recordedLayout(saved: SavedSteps | undefined): Map<string, { vmid: number; address?: string }> {
+  const out = new Map<string, { vmid: number; address?: string }>();
+  for (const [id, rec] of Object.entries(saved?.steps ?? {})) {
+    const m = /^node:(.+):clone$/.exec(id);
+    const o = rec.outputs as { vmid?: unknown; name?: unknown } | undefined;
+    if (!m || typeof o?.vmid !== 'number' || o.name !== m[1]) continue;
+    const ssh = saved!.steps[NODES_STEP.ssh(m[1]!)]?.outputs as { address?: unknown; addressSource?: unknown } | undefined;
+    const address = ssh?.addressSource === 'static' && typeof ssh.address === 'string' ? ssh.address : undefined;
+    out.set(m[1]!, { vmid: o.vmid, ...(address ? { address } : {}) });
+  }
+  return out;
 }

@@ -5,9 +5,8 @@
  */
 import type { Config } from '../../src/config/schema.js';
 import { planNodesKeeping } from '../../src/config/layout.js';
-import type { ClusterState } from '../../src/runner/state.js';
-import { recordedLayout } from './scale-down.js';
-import type { RunOptions, Step } from '../types.js';
+import { recordedLayout } from './common.js';
+import type { RunOptions, SavedSteps, Step } from '../types.js';
 import { placementStep } from './placement.js';
 import { snippetsStep } from './snippets.js';
 import { k3sReleaseStep } from './k3s-release.js';
@@ -21,7 +20,7 @@ import { k3sRollStep } from './k3s-roll.js';
 import { clusterReadyStep } from './cluster-ready.js';
 import { kubeconfigStep } from './kubeconfig.js';
 
-export function nodeSteps(config: Config, options: RunOptions, saved?: ClusterState): Step[] {
+export function nodeSteps(config: Config, options: RunOptions, saved?: SavedSteps): Step[] {
   // nodes built before keep their VMIDs and addresses (a raised server count does not move the agents)
   const nodes = planNodesKeeping(config, recordedLayout(saved));
   const steps: Step[] = [placementStep(config, options), snippetsStep(config, options, nodes), k3sReleaseStep(config, options)];

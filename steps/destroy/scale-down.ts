@@ -12,15 +12,14 @@ import { planNodes } from '../../src/config/layout.js';
 import { UserError } from '../../src/errors.js';
 import { ETCD_REMOVED_ANNOTATION, cordon, deleteNode, drain, getNodes, removeEtcdMember, type KubeNode } from '../../src/k3s/kubectl.js';
 import type { SshSession } from '../../src/ssh/types.js';
-import type { ClusterState } from '../../src/runner/state.js';
 import { STEP } from '../ids.js';
-import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import type { CheckResult, RunOptions, SavedSteps, Step, StepContext } from '../types.js';
 import { facts, pollUntil } from '../shared.js';
-import { destroyVmStep } from '../destroy/vm.js';
-import { listSnippets } from '../destroy/common.js';
+import { destroyVmStep } from './vm.js';
+import { listSnippets } from './common.js';
 import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';
-import { NODES_STEP, connectNode, firstServer } from './common.js';
+import { NODES_STEP, connectNode, firstServer } from '../nodes/common.js';
 
 export const SCALE_STEP = {
   leave: (name: string) => `scale:${name}:leave`,
@@ -38,7 +37,7 @@ export interface LeavingNode {
  * Nodes an earlier `up` built (their clone is recorded) that the config no longer plans and that were
  * not removed since, highest agent first, then highest server.
  */
-export function leavingNodes(config: Config, saved: ClusterState | undefined): LeavingNode[] {
+export function leavingNodes(config: Config, saved: SavedSteps | undefined): LeavingNode[] {
   const planned = new Set(planNodes(config).map((n) => n.name));
   const out: LeavingNode[] = [];
   for (const [id, rec] of Object.entries(saved?.steps ?? {})) {
@@ -50,20 +49,6 @@ export function leavingNodes(config: Config, saved: ClusterState | undefined): L
     out.push({ name: m[1]!, vmid: o.vmid, role: m[2] as 'server' | 'agent', index: Number(m[3]) });
   }
   return out.sort((a, b) => (a.role === b.role ? b.index - a.index : a.role === 'agent' ? -1 : 1));
-}
-
-/** node name → the VMID its clone step recorded and its static address (any node an earlier run built). */
-export function recordedLayout(saved: Pick<ClusterState, 'steps'> | undefined): Map<string, { vmid: number; address?: string }> {
-  const out = new Map<string, { vmid: number; address?: string }>();
-  for (const [id, rec] of Object.entries(saved?.steps ?? {})) {
-    const m = /^node:(.+):clone$/.exec(id);
-    const o = rec.outputs as { vmid?: unknown; name?: unknown } | undefined;
-    if (!m || typeof o?.vmid !== 'number' || o.name !== m[1]) continue;
-    const ssh = saved!.steps[NODES_STEP.ssh(m[1]!)]?.outputs as { address?: unknown; addressSource?: unknown } | undefined;
-    const address = ssh?.addressSource === 'static' && typeof ssh.address === 'string' ? ssh.address : undefined;
-    out.set(m[1]!, { vmid: o.vmid, ...(address ? { address } : {}) });
-  }
-  return out;
 }
 
 export function scaleDownSteps(config: Config, options: RunOptions, leaving: LeavingNode[]): Step[] {
