@@ -107,7 +107,7 @@ test('ha: servers 3 → 5 → 3 keep etcd healthy at every point; the agents kee
 });
 
 test('a server is not removed when the others could not keep a quorum', async () => {
-  const { refuseBelowQuorum } = await import('../steps/destroy/scale-down.js');
+  const { refuseBelowQuorum } = await import('../steps/scale/scale-down.js');
   const node = (name: string, ready: boolean) => ({ name, ready, unschedulable: false, controlPlane: true, annotations: {} });
   assert.doesNotThrow(() => refuseBelowQuorum([node('s1', true), node('s2', true), node('s3', true)], 's3'));
   assert.throws(() => refuseBelowQuorum([node('s1', true), node('s2', false), node('s3', false), node('s4', true)], 's4'), /1 Ready of 3 members \(a quorum needs 2\)/);

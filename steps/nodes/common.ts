@@ -14,12 +14,12 @@ import { HostKeyMismatchError, SshAuthError } from '../../src/ssh/errors.js';
 import { connectWithRetry } from '../../src/ssh/client.js';
 import type { SshSession, SshTarget } from '../../src/ssh/types.js';
 import { STEP, type TemplateOutputs } from '../ids.js';
-import type { SavedSteps, StepContext } from '../types.js';
+import type { StepContext } from '../types.js';
 import { recorded } from '../shared.js';
 
 export const NODES_STEP = {
   /** Where each VM goes (PVE host), decided once and recorded. */
-  placement: 'nodes:placement',
+  placement: STEP.placement,
   /** Every node's Ignition snippet uploaded to the PVE snippets storage. */
   snippets: 'nodes:snippets',
   /** The k3s version resolved and its sha256 (and the air-gap binary downloaded). */
@@ -36,20 +36,12 @@ export const LANES = { clone: 'pve-clone', serverJoin: 'k3s-server-join' } as co
 
 export const pinKeyOf = (name: string): string => `node-ssh:${name}`;
 
-export interface PlacementOutputs {
-  [k: string]: unknown;
-  /** node name → PVE node */
-  placement: Record<string, string>;
-  templateNode: string;
-  /** VMs spread over several PVE hosts (needs shared disk and snippet storage). */
-  spread: boolean;
-  reason: string;
-}
+export type { PlacementOutputs } from '../ids.js';
 
 export interface SnippetsOutputs {
   [k: string]: unknown;
   /** node name → { volid, hash12 } */
-  snippets: Record<string, { volid: string; hash12: string }>;
+  snippets: Record<string, { volid: string; hash12: string; host?: string }>;
 }
 
 export interface NodeVmOutputs {
@@ -254,18 +246,4 @@ export async function withNode<T>(ctx: StepContext, name: string, fn: (s: SshSes
   } finally {
     await s.close().catch(() => undefined);
   }
-}
-
-/** node name → the VMID its clone step recorded and its static address (any node an earlier run built). */
-export function recordedLayout(saved: SavedSteps | undefined): Map<string, { vmid: number; address?: string }> {
-  const out = new Map<string, { vmid: number; address?: string }>();
-  for (const [id, rec] of Object.entries(saved?.steps ?? {})) {
-    const m = /^node:(.+):clone$/.exec(id);
-    const o = rec.outputs as { vmid?: unknown; name?: unknown } | undefined;
-    if (!m || typeof o?.vmid !== 'number' || o.name !== m[1]) continue;
-    const ssh = saved!.steps[NODES_STEP.ssh(m[1]!)]?.outputs as { address?: unknown; addressSource?: unknown } | undefined;
-    const address = ssh?.addressSource === 'static' && typeof ssh.address === 'string' ? ssh.address : undefined;
-    out.set(m[1]!, { vmid: o.vmid, ...(address ? { address } : {}) });
-  }
-  return out;
 }

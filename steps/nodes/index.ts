@@ -5,9 +5,10 @@
  */
 import type { Config } from '../../src/config/schema.js';
 import { planNodesKeeping } from '../../src/config/layout.js';
-import { recordedLayout } from './common.js';
-import type { RunOptions, SavedSteps, Step } from '../types.js';
+import { recordedLayout } from './recorded-layout.js';
+import type { RunOptions, SavedRun, Step } from '../types.js';
 import { placementStep } from './placement.js';
+import { hostsStep } from '../template/hosts.js';
 import { snippetsStep } from './snippets.js';
 import { k3sReleaseStep } from './k3s-release.js';
 import { cloneStep } from './clone.js';
@@ -20,10 +21,11 @@ import { k3sRollStep } from './k3s-roll.js';
 import { clusterReadyStep } from './cluster-ready.js';
 import { kubeconfigStep } from './kubeconfig.js';
 
-export function nodeSteps(config: Config, options: RunOptions, saved?: SavedSteps): Step[] {
+export function nodeSteps(config: Config, options: RunOptions, saved?: SavedRun): Step[] {
   // nodes built before keep their VMIDs and addresses (a raised server count does not move the agents)
   const nodes = planNodesKeeping(config, recordedLayout(saved));
-  const steps: Step[] = [placementStep(config, options), snippetsStep(config, options, nodes), k3sReleaseStep(config, options)];
+  // template:hosts (a template on each host with VMs, on local disk storage) needs the placement
+  const steps: Step[] = [placementStep(config, options), hostsStep(config, options), snippetsStep(config, options, nodes), k3sReleaseStep(config, options)];
   for (const n of nodes) {
     steps.push(cloneStep(config, n, options), vmStep(config, n, options), startStep(config, n, options), sshStep(config, n, options));
     steps.push(k3sBinaryStep(config, n, options), k3sStep(config, n, options), k3sRollStep(config, n, options));

@@ -13,10 +13,10 @@ import { UserError } from '../../src/errors.js';
 import { ETCD_REMOVED_ANNOTATION, cordon, deleteNode, drain, getNodes, removeEtcdMember, type KubeNode } from '../../src/k3s/kubectl.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import { STEP } from '../ids.js';
-import type { CheckResult, RunOptions, SavedSteps, Step, StepContext } from '../types.js';
+import type { CheckResult, RunOptions, SavedRun, Step, StepContext } from '../types.js';
 import { facts, pollUntil } from '../shared.js';
-import { destroyVmStep } from './vm.js';
-import { listSnippets } from './common.js';
+import { destroyVmStep } from '../destroy/vm.js';
+import { listSnippets } from '../destroy/common.js';
 import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';
 import { NODES_STEP, connectNode, firstServer } from '../nodes/common.js';
@@ -37,7 +37,7 @@ export interface LeavingNode {
  * Nodes an earlier `up` built (their clone is recorded) that the config no longer plans and that were
  * not removed since, highest agent first, then highest server.
  */
-export function leavingNodes(config: Config, saved: SavedSteps | undefined): LeavingNode[] {
+export function leavingNodes(config: Config, saved: SavedRun | undefined): LeavingNode[] {
   const planned = new Set(planNodes(config).map((n) => n.name));
   const out: LeavingNode[] = [];
   for (const [id, rec] of Object.entries(saved?.steps ?? {})) {
@@ -50,6 +50,7 @@ export function leavingNodes(config: Config, saved: SavedSteps | undefined): Lea
   }
   return out.sort((a, b) => (a.role === b.role ? b.index - a.index : a.role === 'agent' ? -1 : 1));
 }
+
 
 export function scaleDownSteps(config: Config, options: RunOptions, leaving: LeavingNode[]): Step[] {
   const steps: Step[] = [];
