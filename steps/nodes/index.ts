@@ -6,7 +6,7 @@ import type { Config } from '../../src/config/schema.js';
 import { planNodes } from '../../src/config/layout.js';
 import type { RunOptions, Step } from '../types.js';
 import { placementStep } from './placement.js';
-import { hostsStep } from '../template/hosts.js';
+import { hostsStep } from './host-templates.js';
 import { snippetsStep } from './snippets.js';
 import { k3sReleaseStep } from './k3s-release.js';
 import { cloneStep } from './clone.js';

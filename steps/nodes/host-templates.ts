@@ -13,7 +13,7 @@ import { templateVmid } from '../../src/config/layout.js';
 import { RemoteError, UserError } from '../../src/errors.js';
 import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import { STEP, type TemplateOutputs } from '../ids.js';
-import { NODES_STEP, type PlacementOutputs } from '../nodes/common.js';
+import { NODES_STEP, type PlacementOutputs } from './common.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import {
   TEMPLATE_STEP,
@@ -29,12 +29,12 @@ import {
   type ImageOutputs,
   type ReleaseOutputs,
   type SnippetOutputs,
-} from './common.js';
-import { connectPveSsh } from './pve-ssh.js';
+} from '../template/common.js';
+import { connectPveSsh } from '../template/pve-ssh.js';
 import { facts, recorded } from '../shared.js';
 import { hostTemplateName } from '../../src/flatcar/naming.js';
-import { snippetPath } from './snippet.js';
-import { templateVmParams } from './vm.js';
+import { snippetPath } from '../template/snippet.js';
+import { templateVmParams } from '../template/vm.js';
 
 export const HOSTS_STEP = 'template:hosts';
 
