@@ -43,6 +43,7 @@ const NOTES: Record<string, string> = {
   'proxmox.storage.snippets': 'storage for the Ignition snippets (content `snippets`)',
   'proxmox.ssh.host': 'SSH address of the PVE host, used to upload the snippets (the API cannot)',
   'proxmox.ssh.hostKey': 'pinned host key `SHA256:…`; recorded on first use when absent',
+  'proxmox.ssh.nodes': 'per PVE node `{host, port, hostKey}` for SSH to other hosts (per-host snippets and templates on local storage); host defaults to the node\'s address from `/cluster/status`',
   'flatcar.version': '`current` or a release like `4593.2.5`',
   'flatcar.imageBaseUrl': 'image mirror; `{channel}` is replaced',
   'flatcar.templateVmid': 'default: nodes.vmids.start',
@@ -62,6 +63,7 @@ const NOTES: Record<string, string> = {
   'nodes.sshKeys': 'public keys for the `core` user',
   'nodes.sshPrivateKeyFile': 'key to reach the nodes (default: ssh-agent, then ~/.ssh/id_ed25519, id_rsa)',
   'nodes.fullClone': 'full instead of linked clones',
+  'nodes.placement': '`spread`: servers on distinct hosts, agents balanced (fewer hosts than servers: a warning); `pack`: all on the first host; `{node: host}` pins nodes. On local disk storage each host with VMs gets its own template',
 };
 
 function typeOf(j: J): string {
