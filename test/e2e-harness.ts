@@ -25,6 +25,8 @@ export interface E2eOptions {
   config?: Record<string, unknown>;
   /** Give the simulator its shared storage `nfs` and put disks, images and snippets there (one template for all hosts). */
   sharedStorage?: boolean;
+  /** The simulated Proxmox VE version (default: the simulator's). */
+  pveVersion?: string;
 }
 
 export interface E2eEnv {
@@ -48,7 +50,7 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
   const stateDir = mkdtempSync(join(tmpdir(), 'e2e-state-'));
   const homeDir = mkdtempSync(join(tmpdir(), 'e2e-home-'));
   const guests = createDemoGuests({ speed, sshPort, log: (l) => (/failed to boot/.test(l) ? console.error(l) : undefined) });
-  const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests, ...(o.sharedStorage ? { sharedStorage: true } : {}) });
+  const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests, ...(o.pveVersion ? { pveVersion: o.pveVersion } : {}), ...(o.sharedStorage ? { sharedStorage: true } : {}) });
   const mirrors = deepMerge(fillFlatcarMirror(sim.mirror as never), fillK3sMirror(sim.mirror));
   const preset = resolveConfig({ preset: o.preset, proxmox: { url: 'https://x:8006', tokenId: 'a@pam!b', tokenSecret: '00000000-0000-0000-0000-000000000000' } }, { env: {} });
   const raw = deepMerge(

@@ -409,6 +409,10 @@ export class PveClient implements ProxmoxClient {
       .sort((a, b) => a.iface.localeCompare(b.iface));
   }
 
+  async permissions(path?: string): Promise<Record<string, Record<string, number | boolean>>> {
+    return (await this.request<Record<string, Record<string, number | boolean>>>('GET', '/access/permissions', path ? { path } : {})) ?? {};
+  }
+
   async nodeDns(node: string): Promise<{ servers: string[]; search?: string }> {
     const d = await this.request<Record<string, unknown>>('GET', `/nodes/${enc(node)}/dns`);
     const servers = ['dns1', 'dns2', 'dns3'].map((k) => d[k]).filter((v): v is string => typeof v === 'string' && v.trim() !== '');

@@ -119,7 +119,7 @@ function identityName(a: AuthIdentity): string {
   return a.kind === 'token' ? `the API token ${a.tokenId}` : `the user ${a.user}`;
 }
 
-function aclCommand(a: AuthIdentity, path: string, priv: string): string {
+export function aclCommand(a: AuthIdentity, path: string, priv: string): string {
   const role = /^VM\./.test(priv) ? 'PVEVMAdmin' : /^Datastore\./.test(priv) ? 'PVEDatastoreAdmin' : /^SDN\./.test(priv) ? 'PVESDNUser' : 'PVEAuditor';
   const who = a.kind === 'token' ? `--tokens '${a.tokenId}'` : `--users '${a.user}'`;
   return `pveum acl modify ${path} ${who} --roles ${role}`;

@@ -58,6 +58,8 @@ export interface ProxmoxClient {
   setStorageContent(storage: string, content: string[]): Promise<void>;
   storageContent(node: string, storage: string, content?: string): Promise<PveVolume[]>;
   bridges(node: string): Promise<PveBridge[]>;
+  /** GET /access/permissions?path=…: the caller's effective privileges (path → privilege → propagate). Optional for test fakes. */
+  permissions?(path?: string): Promise<Record<string, Record<string, number | boolean>>>;
   /** GET /nodes/{node}/dns: the host's resolvers (what cloud-init gives a VM without a nameserver). Optional for test fakes. */
   nodeDns?(node: string): Promise<{ servers: string[]; search?: string }>;
   vms(): Promise<PveVmResource[]>;

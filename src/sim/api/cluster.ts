@@ -116,6 +116,12 @@ export const clusterHandlers: HandlerTable = {
     };
   },
 
+  // The caller's own effective privileges (every user may read their own).
+  'GET /access/permissions': (ctx, req) => {
+    if (!req.auth) throw new HttpError(401, 'No ticket');
+    return ctx.auth.permissionsOf(req.auth, str(req, 'path') ?? '/');
+  },
+
   // The host's /etc/resolv.conf, as the DNS panel shows it (and as cloud-init gives VMs without a nameserver).
   'GET /nodes/{node}/dns': (ctx, req) => {
     requireNode(ctx, req);
