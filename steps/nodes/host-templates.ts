@@ -20,6 +20,8 @@ import {
   hasDisk,
   isBaseDisk,
   isHalfConverted,
+  isOurTemplateVm,
+  waitForUnlock,
   matchingTemplate,
   ourTemplates,
   progressFromLog,
@@ -102,6 +104,8 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
       const templates = primary(ctx);
       const rel = releaseOf(ctx);
       for (const h of extraHosts(ctx)) {
+        // a create or conversion cut off by a killed run may still be running there: let it finish first
+        for (const v of await pve.vms()) if (v.lock && v.node === h && isOurTemplateVm(v, config)) await waitForUnlock(ctx, pve, v.vmid);
         const existing = find(await ourTemplates(pve, config), h, rel);
         templates[h] = ready(existing) ? { vmid: existing!.vm.vmid, name: existing!.vm.name ?? '' } : await buildOn(ctx, pve, h, existing);
       }
@@ -116,7 +120,7 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
     const snippet = await ensureSnippet(ctx, host);
     const name = hostTemplateName(rel.channel, rel.version, host);
     let vmid = existing?.vm.vmid;
-    if (existing && (!hasDisk(existing) || isHalfConverted(existing) || existing.vm.lock)) {
+    if (existing && (!hasDisk(existing) || isHalfConverted(existing))) {
       ctx.log(`Removing the unfinished template ${name} (VMID ${existing.vm.vmid}) on ${host} left by an earlier run`, 'warn');
       await wait(ctx, pve, host, await pve.deleteVm(host, existing.vm.vmid, { purge: true, destroyUnreferencedDisks: true }));
       existing = undefined;
