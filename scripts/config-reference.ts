@@ -71,6 +71,7 @@ const NOTES: Record<string, string> = {
   'apps.backend.url': 'operator mode: Pulumi state backend of the in-cluster Stack; default a PVC mounted at /state (`file:///state`)',
   'apps.backend.storageClass': 'StorageClass of the state PVC (default: the cluster default, k3s local-path)',
   'apps.backend.size': 'size of the state PVC',
+  'nodes.placement': '`spread`: servers on distinct hosts, agents balanced (fewer hosts than servers: a warning); `pack`: all on the first host; `{node: host}` pins nodes. On local disk storage each host with VMs gets its own template',
 };
 
 function typeOf(j: J): string {
