@@ -187,7 +187,7 @@ describe('operator mode steps', () => {
       stack({ ready: 'True', state: 'succeeded', request: 'older' }),
       (req) => stack({ ready: 'True', state: 'succeeded', request: req }),
     ]);
-    const steps = appsOnlySteps(cfg, OPTS, { stack: access });
+    const steps = appsOnlySteps(cfg, OPTS, undefined, { stack: access });
     const op = steps.find((s) => s.id === STEP.appsOperator)!;
     const { c } = ctx(cfg);
     assert.deepEqual(await op.check(c), { done: false, reason: 're-apply requested' });

@@ -74,7 +74,7 @@ export function appSteps(config: Config, _options: RunOptions, deps: AppStepsDep
  * dropped and the steps read the kubeconfig the last `up` recorded in the state. In operator mode the
  * Stack is re-applied (a reconciliation request), so `apps` repairs drift now rather than at the next resync.
  */
-export function appsOnlySteps(config: Config, options: RunOptions, deps: AppStepsDeps = {}): Step[] {
+export function appsOnlySteps(config: Config, options: RunOptions, _saved?: unknown, deps: AppStepsDeps = {}): Step[] {
   const steps = appSteps(config, options, deps);
   const ids = new Set(steps.map((s) => s.id));
   for (const s of steps) {
