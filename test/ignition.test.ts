@@ -131,13 +131,15 @@ test('defaults: masks, reboot strategy off, /opt/bin 0755 and on PATH, guest age
   assert.match(fileText(base, '/etc/flatcar/update.conf')!, /^REBOOT_STRATEGY=off$/m);
   assert.match(fileText(base, '/etc/sysctl.d/10-console-log-level.conf')!, /^kernel\.printk = 4 4 1 7$/m);
   assert.deepEqual(base.storage!.directories, [{ path: '/opt/bin', overwrite: false, mode: 0o755 }]);
-  assert.match(fileText(base, '/etc/profile.d/flatcar-k3s-opt-bin.sh')!, /PATH="\$PATH:\/opt\/bin"/);
+  assert.match(fileText(base, '/etc/profile.d/flatcar-k3s-opt-bin.sh')!, /PATH="\/opt\/bin:\$PATH"/);
   assert.equal(fileText(base, '/etc/systemd/journald.conf.d/10-volatile.conf'), undefined);
-  // DHCP nodes: a hostname but no network unit
+  // DHCP nodes: a hostname and one DHCP unit matched by MAC
   const node = planNodes(config)[0]!;
   const ign = nodeIgnition(config, node);
   assert.equal(fileText(ign, '/etc/hostname'), `${node.name}\n`);
-  assert.equal(ign.storage!.files!.some((f) => f.path.startsWith('/etc/systemd/network/')), false);
+  const units = ign.storage!.files!.filter((f) => f.path.startsWith('/etc/systemd/network/'));
+  assert.equal(units.length, 1);
+  assert.match(fileText(ign, units[0]!.path)!, /^DHCP=ipv4$/m);
 });
 
 test('masking the guest agent is refused with the field and the fix', () => {

@@ -390,3 +390,18 @@ test('PVE host key on first use: a confirmation hook on the services (terminal/U
   assert.equal(asked.length, 2);
   assert.ok(asked.every((q) => q.includes(sshd.hostKeyFingerprint)));
 });
+
+test('PVE host key from the config is recorded as the pin, so a config without it keeps checking that key', async () => {
+  const env = await setup();
+  const first = env.run();
+  await first.h.runSteps(first.steps.slice(0, 3));
+  assert.equal(first.h.pins.get(`pve-ssh:${sshd.host}`), sshd.hostKeyFingerprint);
+  // Same state, the hostKey line gone, no --yes and nobody to ask: the recorded pin lets the run connect.
+  const without = await setup({ hostKey: false });
+  const again = without.run({ carry: first.h });
+  const records = await again.h.runSteps(again.steps.slice(0, 3));
+  assert.deepEqual(records.map((r) => r.id), ['template:release', 'template:image', 'template:snippet']);
+  // Control: without the recorded pin the same config is refused (first use needs --yes or a confirmation).
+  const fresh = without.run({ carry: { ...first.h, pins: new Map() } as typeof first.h });
+  await assert.rejects(fresh.h.runSteps(fresh.steps.slice(0, 3)), (e: unknown) => e instanceof UserError && e.field === 'proxmox.ssh.hostKey');
+});

@@ -32,3 +32,27 @@ export function loadCliConfig(args: ConfigArgs, env: NodeJS.ProcessEnv, cwd: str
   if (!preset) throw new UserError('No config given', { fix: 'Pass --config FILE (see docs/config.md), or --preset NAME with the proxmox settings in the environment.' });
   return { config: resolveConfig({ preset }, { ...opts, source: `preset ${preset}` }), source: `preset ${preset}` };
 }
+
+/**
+ * The cluster a config file names (cluster.name, or its preset's), without the rest of the config:
+ * for read-only commands (`status`) that need no credentials.
+ */
+export async function clusterNameOf(file: string): Promise<string> {
+  const [{ deepMerge, readPreset }, { ClusterSchema }] = await Promise.all([import('../config/load.js'), import('../config/schema.js')]);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UserError(`Cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code}`, { fix: 'Pass an existing YAML file with --config FILE.' });
+  }
+  const raw = parseYamlText(text, file);
+  const doc = (typeof raw.preset === 'string' ? deepMerge(readPreset(raw.preset), raw) : raw) as { cluster?: { name?: unknown } };
+  const parsed = ClusterSchema.shape.name.safeParse(doc.cluster?.name);
+  if (!parsed.success) {
+    throw new UserError(`${file}: cluster.name ${doc.cluster?.name === undefined ? 'is missing' : parsed.error.issues[0]?.message ?? 'is not valid'}`, {
+      field: 'cluster.name',
+      fix: 'Set cluster.name (e.g. "cluster: { name: homelab }") or a preset, or pass --cluster NAME.',
+    });
+  }
+  return parsed.data;
+}

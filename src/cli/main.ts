@@ -133,7 +133,7 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
   early?.drawFirstFrame({ stdout: io.stdout as NodeJS.WriteStream, stdin: io.stdin as NodeJS.ReadStream, env: io.env, clustersDir: clustersDir(globals.stateDir) });
   try {
     const mod = await importLazy<{
-      runInteractive(opts: { firstFrameDrawn?: boolean; stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown }): Promise<number>;
+      runInteractive(opts: { firstFrameDrawn?: boolean; stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown; buildSteps?: CliIo['buildSteps'] }): Promise<number>;
     }>(new URL('../app/main.js', import.meta.url), 'the interactive UI');
     return await mod.runInteractive({
       firstFrameDrawn: !!early,
@@ -144,6 +144,7 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
       stdin: io.stdin,
       stdout: io.stdout,
       stderr: io.stderr,
+      buildSteps: io.buildSteps,
     });
   } catch (err) {
     if (early) early.undoFirstFrame(io.stdout as NodeJS.WriteStream); // the UI did not take over: leave the screen as it was

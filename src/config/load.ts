@@ -53,11 +53,29 @@ export function parseYamlText(text: string, source: string): Plain {
         fix: 'Fix the YAML syntax (indentation with spaces, "key: value" pairs) and run again.',
       });
     }
-    throw err;
+    throw yamlValueError(err, source);
   }
   if (doc == null) doc = {};
   if (!isPlain(doc)) throw new UserError(`${source}: the config must be a YAML mapping of keys to values`, { fix: 'Start the file with keys such as "preset: homelab" and "proxmox:".' });
   return doc;
+}
+
+/**
+ * The YAML library fails while turning a parsed document into values on aliases: an alias bomb (aliases of
+ * aliases that expand to millions of nodes), an alias without its anchor, or nesting too deep for the stack.
+ * These are faults of the file, not of the program.
+ */
+function yamlValueError(err: unknown, source: string): UserError {
+  const msg = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  if (/Excessive alias count/.test(msg))
+    return new UserError(`${source}: its YAML aliases expand to too many values (${msg}); a small file made of nested aliases is an "alias bomb"`, {
+      fix: 'Write the values out instead of aliases of aliases (*name), and run again.',
+    });
+  if (/Unresolved alias/.test(msg))
+    return new UserError(`${source}: not valid YAML: ${msg}`, { fix: 'Define each anchor (&name) before the aliases (*name) that use it, or write the value out, and run again.' });
+  if (err instanceof RangeError)
+    return new UserError(`${source}: its YAML is nested too deeply to read (${msg})`, { fix: 'A config needs only a few levels of nesting: check the brackets and indentation.' });
+  return new UserError(`${source}: cannot be read as YAML: ${msg}`, { fix: 'Fix the YAML (indentation with spaces, "key: value" pairs) and run again.' });
 }
 
 /** Secrets and endpoints from the environment, with the names other Proxmox tools use. */

@@ -145,6 +145,11 @@ export const FlatcarSchema = z
         /** REBOOT_STRATEGY=off so kured decides reboots. */
         rebootStrategy: z.enum(['off', 'reboot', 'etcd-lock']).default('off'),
         volatileJournal: z.boolean().default(false),
+        /**
+         * Flatcar's Proxmox VE image logs `core` in on the console (flatcar.autologin): anyone with Proxmox
+         * console access gets passwordless sudo. Off by default (the kernel argument is removed); true keeps it, for debugging.
+         */
+        consoleAutologin: z.boolean().default(false),
         files: z
           .array(
             z

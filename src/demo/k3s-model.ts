@@ -5,6 +5,8 @@
  * learner members" for a concurrent join), an agent is Ready ~20 s after it starts. A join needs the
  * token from the first server's config.yaml: a wrong one fails like k3s does.
  */
+import { demoCaPem, joinRefusal } from './join-trust.js';
+import { K3S_SERVER_CA_PATH } from '../k3s/token.js';
 import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { DemoCluster, binaryVersion, type DemoNode, type Unit } from './node.js';
@@ -75,7 +77,8 @@ function attempt(run: UnitRun): void {
   if (!cluster || Date.now() < cluster.apiReadyAt) {
     return run.restartLoop(`failed to get CA certs: Get "${serverUrl}/cacerts": dial tcp ${host}:6443: connect: connection refused`);
   }
-  if (cluster.token !== run.token) return refuseToken(run);
+  const refused = joinRefusal(cluster, run.token);
+  if (refused) return refuseToken(run, refused);
   if (run.role === 'server') return joinServer(run, cluster);
   // Agent: Type=exec, active at once; Ready once the kubelet registered and flannel is up.
   run.node.cluster = cluster;
@@ -134,8 +137,7 @@ function register(run: UnitRun, cluster: DemoCluster, readyMs: number): void {
   });
 }
 
-function refuseToken(run: UnitRun): void {
-  const refused = `starting kubernetes: preparing server: failed to validate token: token CA hash does not match the Cluster CA certificate hash`;
+function refuseToken(run: UnitRun, refused: string): void {
   if (run.role !== 'agent') return run.restartLoop(refused);
   // Type=exec: systemd shows the agent "active" while it starts; it exits on the bad token a moment
   // later, then restarts after RestartSec. An installer must not take "active" for "joined".
@@ -175,11 +177,12 @@ function joinServer(run: UnitRun, cluster: DemoCluster): void {
 
 export function writeKubeconfig(node: DemoNode, cluster: DemoCluster): void {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
+  node.writeFile(K3S_SERVER_CA_PATH, demoCaPem(cluster.caData), 0o644, 'root');
   const text = [
     'apiVersion: v1',
     'clusters:',
     '- cluster:',
-    `    certificate-authority-data: ${b64(`-----BEGIN CERTIFICATE-----\n${cluster.caData}\n-----END CERTIFICATE-----\n`)}`,
+    `    certificate-authority-data: ${b64(demoCaPem(cluster.caData))}`,
     '    server: https://127.0.0.1:6443',
     '  name: default',
     'contexts:',

@@ -3,8 +3,17 @@
  * No Butane: the objects are built here and validated in the tests by ignition-validate and the schema.
  *
  * Proxmox's `cicustom=user=…` replaces the user-data where Proxmox would put hostname and SSH keys,
- * so both are written here; static addresses become systemd-networkd units matched by MAC because
- * a static ipconfig0 is not applied before Ignition on Flatcar (TECHNICAL-BRIEF A "Network").
+ * so both are written here.
+ *
+ * Network: Flatcar's Proxmox VE image does apply the cloud-init network config (ipconfig0 and the DNS
+ * Proxmox puts there): its initrd runs the metadata agent with --network-units, which writes
+ * /run/systemd/network/*.network. Each node still gets exactly one unit of ours per NIC, matched by MAC
+ * and named 00-… so it is the one networkd applies, with a resolver always: nodes.network.dns when
+ * given, else (static) the DNS of the Proxmox host, which is what Proxmox's cloud-init would give, or
+ * (DHCP) the lease's. ipconfig0/nameserver on the VM say the same, so nothing disagrees.
+ *
+ * Console: the image's GRUB config adds flatcar.autologin (a root-equivalent shell on the Proxmox
+ * console); the kernelArguments section removes it unless flatcar.ignition.consoleAutologin is set.
  */
 import type { Config } from '../config/schema.js';
 import type { PlannedNode } from '../config/layout.js';
@@ -20,6 +29,7 @@ export const PATHS = {
   volatileJournal: '/etc/systemd/journald.conf.d/10-volatile.conf',
   optBin: '/opt/bin',
   optBinProfile: '/etc/profile.d/flatcar-k3s-opt-bin.sh',
+  crictlConf: '/etc/crictl.yaml',
   hostname: '/etc/hostname',
   networkUnit: (name: string) => `/etc/systemd/network/00-${name}.network`,
 } as const;
@@ -35,12 +45,27 @@ function file(path: string, contents: string, mode = 0o644): IgnitionFile {
   return { path, overwrite: true, mode, contents: { source: dataUrl(contents) } };
 }
 
-const OPT_BIN_PROFILE = `# flatcar-k3s: k3s and kubectl live in /opt/bin (/usr is read-only on Flatcar).
+/**
+ * k3s and its kubectl/crictl/ctr links live in /opt/bin (/usr is read-only on Flatcar). Flatcar ships its
+ * own crictl and ctr in /usr/bin, which talk to the system containerd, not k3s's: /opt/bin goes first
+ * so the k3s copies win in login shells, and both crictl copies read /etc/crictl.yaml (k3s's socket).
+ * sudo keeps its secure_path (/usr/bin first): there, use `sudo k3s crictl` / `sudo k3s ctr`.
+ */
+const OPT_BIN_PROFILE = `# flatcar-k3s: k3s, kubectl, crictl and ctr from /opt/bin (k3s) win over Flatcar's /usr/bin copies.
 case ":$PATH:" in
-  *:/opt/bin:*) ;;
-  *) PATH="$PATH:/opt/bin"; export PATH ;;
+  /opt/bin:*) ;;
+  *) PATH="/opt/bin:$PATH"; export PATH ;;
 esac
+# Flatcar's /usr/bin/ctr talks to k3s's containerd too.
+CONTAINERD_ADDRESS=/run/k3s/containerd/containerd.sock; export CONTAINERD_ADDRESS
 `;
+const CRICTL_CONF = `# flatcar-k3s: crictl (k3s's and Flatcar's) talks to k3s's containerd.
+runtime-endpoint: unix:///run/k3s/containerd/containerd.sock
+image-endpoint: unix:///run/k3s/containerd/containerd.sock
+`;
+
+/** The kernel argument Flatcar's Proxmox VE image sets to log `core` in on the console. */
+export const AUTOLOGIN_ARG = 'flatcar.autologin';
 
 /** Base config shared by the template and every node: no hostname, no static address. */
 export function templateIgnition(config: Config): IgnitionConfig {
@@ -58,6 +83,7 @@ export function templateIgnition(config: Config): IgnitionConfig {
     file(PATHS.consoleLogLevel, `# flatcar-k3s: keep the serial console readable.\nkernel.printk = ${ign.kernelLogLevel} 4 1 7\n`),
     file(PATHS.updateConf, `# flatcar-k3s: update_engine downloads updates; ${ign.rebootStrategy === 'off' ? 'kured decides when to reboot' : 'locksmithd reboots'}.\nREBOOT_STRATEGY=${ign.rebootStrategy}\n`),
     file(PATHS.optBinProfile, OPT_BIN_PROFILE),
+    file(PATHS.crictlConf, CRICTL_CONF),
   ];
   if (ign.volatileJournal) files.push(file(PATHS.volatileJournal, '# flatcar-k3s: keep the journal in memory only.\n[Journal]\nStorage=volatile\n'));
 
@@ -73,30 +99,59 @@ export function templateIgnition(config: Config): IgnitionConfig {
     ignition: { version: IGNITION_VERSION },
     storage: { directories: [{ path: PATHS.optBin, overwrite: false, mode: 0o755 }], files },
     systemd: { units },
+    kernelArguments: ign.consoleAutologin ? { shouldExist: [AUTOLOGIN_ARG] } : { shouldNotExist: [AUTOLOGIN_ARG] },
   };
   if (config.nodes.sshKeys.length) cfg.passwd = { users: [{ name: 'core', sshAuthorizedKeys: [...config.nodes.sshKeys] }] };
   return cfg;
 }
 
-/** The base plus what makes a clone this node: hostname, static network (if any) and SSH keys. */
-export function nodeIgnition(config: Config, node: PlannedNode): IgnitionConfig {
+/** What only the Proxmox host knows, read by proxmox:connect. */
+export interface NodeIgnitionEnv {
+  /** DNS servers of the Proxmox host (what Proxmox's cloud-init gives a VM without a nameserver). */
+  hostDns?: string[];
+}
+
+/** The base plus what makes a clone this node: hostname, its network unit and SSH keys. */
+export function nodeIgnition(config: Config, node: PlannedNode, env: NodeIgnitionEnv = {}): IgnitionConfig {
   const cfg = templateIgnition(config);
   const files = cfg.storage!.files!;
   replaceBy(files, file(PATHS.hostname, `${node.name}\n`), (x) => x.path);
-  const network = staticNetworkUnit(config, node);
-  if (network) replaceBy(files, file(PATHS.networkUnit(node.name), network), (x) => x.path);
+  replaceBy(files, file(PATHS.networkUnit(node.name), nodeNetworkUnit(config, node, env)), (x) => x.path);
   if (config.nodes.sshKeys.length) cfg.passwd = { users: [{ name: 'core', sshAuthorizedKeys: [...config.nodes.sshKeys] }] };
   return cfg;
 }
 
-/** systemd-networkd unit for a node with a static address; undefined for DHCP (nothing to write). */
-export function staticNetworkUnit(config: Config, node: PlannedNode): string | undefined {
+/** The resolvers a node gets besides DHCP's: nodes.network.dns, else (static only) the Proxmox host's. */
+export function nodeResolvers(config: Config, env: NodeIgnitionEnv = {}): string[] {
   const net = config.nodes.network;
-  if (net.mode !== 'static' || !node.address) return undefined;
-  const lines = ['# flatcar-k3s: static address of ' + node.name, '[Match]', `MACAddress=${node.mac.toLowerCase()}`, '', '[Network]', `Address=${node.address}`];
-  if (net.gateway) lines.push(`Gateway=${net.gateway}`);
-  for (const d of net.dns) lines.push(`DNS=${d}`);
+  if (net.dns.length) return [...net.dns];
+  return net.mode === 'static' ? [...(env.hostDns ?? [])] : [];
+}
+
+/**
+ * The node's one systemd-networkd unit, matched by MAC: its static address (or DHCP) and its resolvers.
+ * A static node without a resolver cannot download k3s or pull images: that is refused here.
+ */
+export function nodeNetworkUnit(config: Config, node: PlannedNode, env: NodeIgnitionEnv = {}): string {
+  const net = config.nodes.network;
+  const dns = nodeResolvers(config, env);
+  const isStatic = net.mode === 'static' && !!node.address;
+  const lines = [`# flatcar-k3s: the network of ${node.name} (${isStatic ? 'static' : 'DHCP'})`, '[Match]', `MACAddress=${node.mac.toLowerCase()}`, '', '[Network]'];
+  if (isStatic) {
+    if (!dns.length) {
+      throw new UserError(`${node.name} would have a static address and no DNS server`, {
+        field: 'nodes.network.dns',
+        fix: 'Set nodes.network.dns (e.g. [192.168.1.1]), or give the Proxmox host a DNS server (System → DNS): its DNS is used when nodes.network.dns is empty.',
+      });
+    }
+    lines.push(`Address=${node.address}`);
+    if (net.gateway) lines.push(`Gateway=${net.gateway}`);
+  } else {
+    lines.push('DHCP=ipv4');
+  }
+  for (const d of dns) lines.push(`DNS=${d}`);
   if (net.searchDomain) lines.push(`Domains=${net.searchDomain}`);
+  if (!isStatic) lines.push('', '[DHCPv4]', '# The lease\'s DNS servers are used (with any nodes.network.dns above).', 'UseDNS=true');
   return lines.join('\n') + '\n';
 }
 

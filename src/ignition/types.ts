@@ -34,5 +34,7 @@ export interface IgnitionConfig {
   ignition: { version: typeof IGNITION_VERSION };
   storage?: { files?: IgnitionFile[]; directories?: IgnitionDirectory[] };
   systemd?: { units?: IgnitionUnit[] };
+  /** Spec 3.3.0: Flatcar edits its GRUB config and reboots once when these differ from the kernel command line. */
+  kernelArguments?: { shouldExist?: string[]; shouldNotExist?: string[] };
   passwd?: { users?: IgnitionUser[] };
 }

@@ -14,6 +14,7 @@ import type {
   PveBridge,
   PveNodeInfo,
   PveParams,
+  PveClusterNode,
   PveStorageInfo,
   PveTaskStatus,
   PveVersion,
@@ -365,6 +366,13 @@ export class PveClient implements ProxmoxClient {
       .sort((a, b) => a.node.localeCompare(b.node));
   }
 
+  async clusterNodes(): Promise<PveClusterNode[]> {
+    const list = await this.request<Array<Record<string, unknown>>>('GET', '/cluster/status');
+    return list
+      .filter((r) => r.type === 'node')
+      .map((r) => ({ name: String(r.name), ...(typeof r.ip === 'string' && r.ip ? { ip: r.ip } : {}), local: bool(r.local), online: r.online === undefined ? true : bool(r.online) }));
+  }
+
   async storages(node: string): Promise<PveStorageInfo[]> {
     const list = await this.request<Array<Record<string, unknown>>>('GET', `/nodes/${enc(node)}/storage`);
     return list.map((s) => ({
@@ -399,6 +407,16 @@ export class PveClient implements ProxmoxClient {
     return list
       .map((b) => ({ iface: String(b.iface), type: String(b.type), active: b.active === undefined ? undefined : bool(b.active), cidr: b.cidr as string | undefined, comments: b.comments as string | undefined }))
       .sort((a, b) => a.iface.localeCompare(b.iface));
+  }
+
+  async permissions(path?: string): Promise<Record<string, Record<string, number | boolean>>> {
+    return (await this.request<Record<string, Record<string, number | boolean>>>('GET', '/access/permissions', path ? { path } : {})) ?? {};
+  }
+
+  async nodeDns(node: string): Promise<{ servers: string[]; search?: string }> {
+    const d = await this.request<Record<string, unknown>>('GET', `/nodes/${enc(node)}/dns`);
+    const servers = ['dns1', 'dns2', 'dns3'].map((k) => d[k]).filter((v): v is string => typeof v === 'string' && v.trim() !== '');
+    return { servers: servers.map((v) => v.trim()), search: typeof d.search === 'string' && d.search ? d.search : undefined };
   }
 
   async vms(): Promise<PveVmResource[]> {

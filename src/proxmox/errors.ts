@@ -105,7 +105,10 @@ function short(fp: string): string {
 export function tlsPinMismatchError(pinned: string, seen: string | undefined): UserError {
   return new UserError(`The Proxmox TLS certificate changed: pinned ${short(pinned)} now ${seen ? short(seen) : '(no certificate)'}; if you renewed the certificate, update proxmox.fingerprint`, {
     field: 'proxmox.fingerprint',
-    fix: 'Check the new certificate on the PVE host with `pvenode cert info`; if it is yours, put its SHA-256 fingerprint into proxmox.fingerprint. If you did not change it, someone may be intercepting the connection: do not continue.',
+    fix:
+      'Check the new certificate on the PVE host with `pvenode cert info`; if it is yours, put its SHA-256 fingerprint into proxmox.fingerprint ' +
+      '(a pin recorded in the state, "proxmox.tls" in `flatcar-k3s status`, is cleared only by `flatcar-k3s forget-host-key proxmox.tls`). ' +
+      'If you did not change it, someone may be intercepting the connection: do not continue.',
     detail: `pinned: ${pinned}\nserver: ${seen ?? '(none)'}`,
   });
 }
@@ -116,7 +119,7 @@ function identityName(a: AuthIdentity): string {
   return a.kind === 'token' ? `the API token ${a.tokenId}` : `the user ${a.user}`;
 }
 
-function aclCommand(a: AuthIdentity, path: string, priv: string): string {
+export function aclCommand(a: AuthIdentity, path: string, priv: string): string {
   const role = /^VM\./.test(priv) ? 'PVEVMAdmin' : /^Datastore\./.test(priv) ? 'PVEDatastoreAdmin' : /^SDN\./.test(priv) ? 'PVESDNUser' : 'PVEAuditor';
   const who = a.kind === 'token' ? `--tokens '${a.tokenId}'` : `--users '${a.user}'`;
   return `pveum acl modify ${path} ${who} --roles ${role}`;

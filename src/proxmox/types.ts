@@ -7,6 +7,7 @@ export type PveParams = Record<string, string | number | boolean | undefined>;
 
 export interface PveVersion { version: string; release: string; repoid: string }
 export interface PveNodeInfo { node: string; status: 'online' | 'offline' | 'unknown'; maxcpu?: number; maxmem?: number; mem?: number; cpu?: number }
+export interface PveClusterNode { name: string; ip?: string; local: boolean; online: boolean }
 export interface PveStorageInfo {
   storage: string;
   type: string;
@@ -48,6 +49,8 @@ export interface ProxmoxClient {
   readonly auth?: { kind: 'token' | 'ticket'; user: string; tokenId?: string };
   version(): Promise<PveVersion>;
   nodes(): Promise<PveNodeInfo[]>;
+  /** GET /cluster/status, node rows: each node's address (ip) and which one answers this API (local). */
+  clusterNodes(): Promise<PveClusterNode[]>;
   storages(node: string): Promise<PveStorageInfo[]>;
   /** GET /storage/{storage}: the datacenter-wide storage definition (content list, path). */
   storageConfig(storage: string): Promise<{ storage: string; type: string; content: string[]; path?: string; shared?: boolean }>;
@@ -55,6 +58,10 @@ export interface ProxmoxClient {
   setStorageContent(storage: string, content: string[]): Promise<void>;
   storageContent(node: string, storage: string, content?: string): Promise<PveVolume[]>;
   bridges(node: string): Promise<PveBridge[]>;
+  /** GET /access/permissions?path=…: the caller's effective privileges (path → privilege → propagate). Optional for test fakes. */
+  permissions?(path?: string): Promise<Record<string, Record<string, number | boolean>>>;
+  /** GET /nodes/{node}/dns: the host's resolvers (what cloud-init gives a VM without a nameserver). Optional for test fakes. */
+  nodeDns?(node: string): Promise<{ servers: string[]; search?: string }>;
   vms(): Promise<PveVmResource[]>;
   /** Lowest free VMID in [start, end] not in `exclude`; null when the range is full. Does not reserve. */
   freeVmid(range: { start: number; end: number }, exclude?: Iterable<number>): Promise<number | null>;

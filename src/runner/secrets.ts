@@ -20,13 +20,20 @@ export class FileSecretStore implements SecretStore {
     if (existsSync(this.file)) {
       // Tighten a file someone loosened by hand: it holds cluster credentials.
       if ((statSync(this.file).mode & 0o077) !== 0) chmodSync(this.file, 0o600);
+      const fix = 'Restore it from a backup; it holds the k3s token that joins nodes to the cluster.';
+      let doc: unknown;
       try {
-        this.values = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string>;
+        doc = JSON.parse(readFileSync(this.file, 'utf8'));
       } catch (err) {
-        throw new UserError(`The secrets file ${this.file} is not valid JSON (${(err as Error).message})`, {
-          fix: 'Restore it from a backup; it holds the k3s token that joins nodes to the cluster.',
-        });
+        throw new UserError(`The secrets file ${this.file} is not valid JSON (${(err as Error).message})`, { fix });
       }
+      // Names only in the message: the values are secrets.
+      const bad = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? Object.keys(doc).filter((k) => typeof (doc as Record<string, unknown>)[k] !== 'string') : undefined;
+      if (!bad || bad.length) {
+        const what = bad ? `the value${bad.length > 1 ? 's' : ''} of ${bad.map((k) => `"${k}"`).join(', ')} ${bad.length > 1 ? 'are' : 'is'} not a string` : 'it is not a JSON object of names to strings';
+        throw new UserError(`The secrets file ${this.file} is malformed: ${what}`, { fix });
+      }
+      this.values = doc as Record<string, string>;
     }
     for (const v of Object.values(this.values)) this.redactor?.add(v);
   }

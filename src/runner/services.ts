@@ -5,6 +5,10 @@
  * Trust on first use of the Proxmox TLS certificate: when neither proxmox.fingerprint nor a pin in
  * the state is known and the certificate is not signed by a trusted CA, the fingerprint is trusted
  * only if the user passed --yes (it is logged and pinned) or confirms it on the terminal.
+ *
+ * The fingerprint in use is recorded in the state whatever vouched for it (proxmox.fingerprint, the CA
+ * of proxmox.caFile, or first use), so a later config that names neither falls back to that pin and
+ * never to trust on first use: only `forget-host-key proxmox.tls` clears it.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
@@ -41,7 +45,10 @@ export function createServices(opts: ServicesOptions): StepServices & { sshPool:
   const connectProxmox = async (): Promise<ProxmoxClient> => {
     const create = opts.createProxmoxClient ?? (await import('../proxmox/client.js')).createProxmoxClient;
     const p = opts.config.proxmox;
-    const pinned = p.fingerprint ?? opts.pins.get(PIN_PVE_TLS);
+    const recorded = opts.pins.get(PIN_PVE_TLS);
+    // The config's fingerprint wins; with a CA file the CA vouches (a renewed certificate is fine);
+    // with neither, the recorded pin.
+    const pinned = p.fingerprint ?? (p.caFile ? undefined : recorded);
     const { client, fingerprint } = await create({
       url: p.url,
       tokenId: p.tokenId,
@@ -63,7 +70,10 @@ export function createServices(opts: ServicesOptions): StepServices & { sshPool:
         });
       },
     });
-    if (!p.fingerprint && opts.pins.get(PIN_PVE_TLS) !== fingerprint) opts.pins.set(PIN_PVE_TLS, fingerprint);
+    if (fingerprint && recorded !== fingerprint) {
+      if (recorded) log(`The Proxmox TLS certificate in use is now ${fingerprint} (${p.fingerprint ? 'proxmox.fingerprint' : 'signed by proxmox.caFile'}); pinned in place of ${recorded}.`, 'info');
+      opts.pins.set(PIN_PVE_TLS, fingerprint);
+    }
     return client;
   };
 

@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../store/atomic.js';
 import { Journal, readJournal, type JournalEntry } from '../store/journal.js';
 import { clusterFiles } from '../store/layout.js';
 import { reduceStep, type StepAction, type StepRecord } from './reducer.js';
+import { stateShapeProblems } from './state-shape.js';
 
 export type { StepError, StepRecord } from './reducer.js';
 
@@ -57,28 +58,40 @@ function loadState(clusterDir: string): { state: ClusterState; seq: number } | u
   const files = clusterFiles(clusterDir);
   const file = files.state;
   if (!existsSync(file)) return undefined;
-  let doc: ClusterState & { journalSeq?: number };
+  let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+    doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new UserError(`The state file ${file} is not valid JSON (${(err as Error).message})`, {
-      fix: `Move it away (mv ${file} ${file}.broken) and run "up" again: every step is checked against the real world, so nothing done is redone.`,
+    throw new UserError(`The state file ${file} is not valid JSON (${(err as Error).message})`, { fix: brokenStateFix(file) });
+  }
+  const problems = stateShapeProblems(doc);
+  if (problems.length) {
+    const future = (doc as { version?: unknown } | null)?.version !== undefined && (doc as { version?: unknown }).version !== 1;
+    throw new UserError(`The state file ${file} is not a flatcar-k3s state file this version can read: ${problems.join('; ')}`, {
+      fix: future ? `Use the flatcar-k3s version that wrote it, or: ${brokenStateFix(file)}` : brokenStateFix(file),
     });
   }
-  if (doc.version !== 1 || typeof doc.steps !== 'object' || doc.steps === null) {
-    throw new UserError(`The state file ${file} has an unknown format (version ${String(doc.version)})`, { fix: 'Use the flatcar-k3s version that wrote it, or move the file away and run "up" again.' });
-  }
-  doc.pins ??= {};
-  let seq = doc.journalSeq ?? 0;
-  delete doc.journalSeq;
+  const state = doc as ClusterState & { journalSeq?: number };
+  state.pins ??= {};
+  let seq = state.journalSeq ?? 0;
+  delete state.journalSeq;
   for (const e of readJournal<JournalLine>(files.stateJournal)) {
     if (e.s <= seq) continue; // already in the snapshot
     seq = e.s;
-    doc.updatedAt = e.u;
-    if (e.id !== undefined && e.r) doc.steps[e.id] = e.r;
-    else if (e.pin !== undefined && e.fp !== undefined) doc.pins[e.pin] = e.fp;
+    state.updatedAt = e.u;
+    if (e.id !== undefined && e.r) state.steps[e.id] = e.r;
+    else if (e.pin !== undefined && e.fp !== undefined) state.pins[e.pin] = e.fp;
   }
-  return { state: doc, seq };
+  return { state, seq };
+}
+
+/** Moving a broken state file away is safe (steps are checked against the real world) but drops its pins. */
+function brokenStateFix(file: string): string {
+  return (
+    `Restore it from a backup, or move it away (mv ${file} ${file}.broken) and run "up" again: every step is checked ` +
+    'against the real world, so nothing done is redone. The fingerprints pinned in it are lost with it: put ' +
+    'proxmox.fingerprint in the config first so the next run does not trust the certificate it meets.'
+  );
 }
 
 /** The journal is folded into a new snapshot once it is this big, or twice the snapshot's size. */

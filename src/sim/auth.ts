@@ -13,6 +13,8 @@ export interface AuthInfo {
   kind: 'token' | 'ticket';
   /** true when every privilege is granted (root@pam, or a token without privilege separation) */
   allPrivs: boolean;
+  /** A token made with `addToken`: exactly these privileges, on every path. */
+  privs?: ReadonlySet<string>;
 }
 
 export class HttpError extends Error {
@@ -45,6 +47,10 @@ export class AuthService {
   readonly token: { tokenId: string; tokenSecret: string };
   readonly limitedToken: { tokenId: string; tokenSecret: string };
   private readonly key: Buffer;
+  /** Tokens with a chosen set of privileges (tests: a token missing one privilege). */
+  private readonly extraTokens: Array<{ tokenId: string; tokenSecret: string; privs: ReadonlySet<string> }> = [];
+  /** The simulated PVE version: 8.x checks VM.Monitor where 9 checks VM.GuestAgent.*. */
+  pveVersion = '8.4.1';
 
   /** `saved`: the credentials of a persisted simulator (fresh random ones otherwise). */
   constructor(saved?: AuthSecrets) {
@@ -52,6 +58,19 @@ export class AuthService {
     this.token = { tokenId: 'root@pam!flatcar-k3s', tokenSecret: saved?.tokenSecret ?? randomUUID() };
     this.limitedToken = { tokenId: 'root@pam!limited', tokenSecret: saved?.limitedTokenSecret ?? randomUUID() };
     this.key = saved?.ticketKey ? Buffer.from(saved.ticketKey, 'base64') : randomBytes(32);
+  }
+
+  /** A privilege-separated token root@pam!<name> holding exactly `privs` on every path (not persisted). */
+  addToken(name: string, privs: string[]): { tokenId: string; tokenSecret: string } {
+    const t = { tokenId: `root@pam!${name}`, tokenSecret: randomUUID(), privs: new Set(privs) };
+    this.extraTokens.push(t);
+    return { tokenId: t.tokenId, tokenSecret: t.tokenSecret };
+  }
+
+  /** GET /access/permissions for the caller: path → privilege → propagate. */
+  permissionsOf(auth: AuthInfo, path = '/'): Record<string, Record<string, number>> {
+    const privs = auth.allPrivs ? allPrivileges(this.pveVersion) : [...(auth.privs ?? [])];
+    return privs.length ? { [path]: Object.fromEntries(privs.map((p) => [p, 1])) } : {};
   }
 
   /** Everything secret, to persist (tickets stay valid across a restart, as on a real node). */
@@ -103,6 +122,9 @@ export class AuthService {
           return { authId: tokenId, user: m[1]!, kind: 'token', allPrivs: t === this.token };
         }
       }
+      for (const t of this.extraTokens) {
+        if (t.tokenId === tokenId && safeEq(t.tokenSecret, m[3]!)) return { authId: tokenId, user: m[1]!, kind: 'token', allPrivs: false, privs: t.privs };
+      }
       throw new HttpError(401, 'authentication failure');
     }
     const cookie = typeof headers.cookie === 'string' ? headers.cookie : '';
@@ -132,22 +154,37 @@ export class AuthService {
     if (auth.allPrivs) return;
     if (perms?.user === 'all' && !perms.check) return;
     if (!perms?.check) throw new HttpError(403, 'Permission check failed');
-    const failure = evaluate(perms.check, params);
+    const failure = evaluate(perms.check, params, auth.privs && { privs: auth.privs, major: Number(this.pveVersion.split('.')[0]) });
     if (failure) throw new HttpError(403, `Permission check failed (${failure})`);
   }
 
   /** Would this (privilege-less) caller see objects guarded by a privilege? */
   canSee(auth: AuthInfo | undefined): boolean {
-    return !!auth?.allPrivs;
+    return !!auth?.allPrivs || !!auth?.privs?.has('VM.Audit');
   }
 }
 
-/** Returns the failing "path, priv" for a caller without privileges (every perm check fails), or undefined. */
-function evaluate(check: unknown[], params: Record<string, unknown>): string | undefined {
+/** Every privilege a PVE version knows that the simulator's checks use (root@pam has them all). */
+function allPrivileges(version: string): string[] {
+  const agent = Number(version.split('.')[0]) >= 9 ? ['VM.GuestAgent.Audit', 'VM.GuestAgent.Unrestricted'] : ['VM.Monitor'];
+  return [
+    'VM.Allocate', 'VM.Clone', 'VM.Audit', 'VM.PowerMgmt', 'VM.Console', 'VM.Backup', 'VM.Snapshot', 'VM.Migrate', 'VM.Config.Disk', 'VM.Config.CDROM',
+    'VM.Config.CPU', 'VM.Config.Memory', 'VM.Config.Network', 'VM.Config.HWType', 'VM.Config.Options', 'VM.Config.Cloudinit', ...agent,
+    'Datastore.Allocate', 'Datastore.AllocateSpace', 'Datastore.AllocateTemplate', 'Datastore.Audit', 'Sys.Audit', 'Sys.Modify', 'Sys.AccessNetwork',
+    'Sys.PowerMgmt', 'Sys.Console', 'SDN.Use', 'SDN.Audit', 'SDN.Allocate', 'Permissions.Modify', 'User.Modify',
+  ].sort();
+}
+
+/**
+ * Returns the failing "path, priv", or undefined. Without `have` every perm check fails (a caller with no
+ * privileges); with it, a perm check passes when the caller holds the privilege (PVE 8 checks VM.Monitor
+ * where PVE 9 checks VM.GuestAgent.*).
+ */
+function evaluate(check: unknown[], params: Record<string, unknown>, have?: { privs: ReadonlySet<string>; major: number }): string | undefined {
   const [op, ...rest] = check as [string, ...unknown[]];
   if (op === 'and') {
     for (const c of rest) {
-      const f = evaluate(c as unknown[], params);
+      const f = evaluate(c as unknown[], params, have);
       if (f) return f;
     }
     return undefined;
@@ -155,7 +192,7 @@ function evaluate(check: unknown[], params: Record<string, unknown>): string | u
   if (op === 'or') {
     let first: string | undefined;
     for (const c of rest) {
-      const f = evaluate(c as unknown[], params);
+      const f = evaluate(c as unknown[], params, have);
       if (!f) return undefined;
       first ??= f;
     }
@@ -163,8 +200,14 @@ function evaluate(check: unknown[], params: Record<string, unknown>): string | u
   }
   if (op === 'perm') {
     const path = String(rest[0]).replace(/\{([^}]+)\}/g, (_m, k: string) => String(params[k] ?? ''));
-    const privs = rest[1] as string[];
+    let privs = rest[1] as string[];
     const any = rest.includes('any');
+    if (have && have.major < 9 && privs.some((p) => p.startsWith('VM.GuestAgent.'))) privs = ['VM.Monitor'];
+    if (have) {
+      const missing = privs.filter((p) => !have.privs.has(p));
+      if (any ? missing.length < privs.length : missing.length === 0) return undefined;
+      return `${path}, ${any ? privs.join('|') : missing[0]}`;
+    }
     return `${path}, ${any ? privs.join('|') : privs[0]}`;
   }
   if (op === 'userid-group' || op === 'userid-param' || op === 'admin') return `/access, ${op}`;

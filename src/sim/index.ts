@@ -115,6 +115,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       void p.finally(() => background.delete(p));
     },
   };
+  ctx.auth.pveVersion = version;
   if (saved) ctx.tasks.restoreCounters(saved.tasks);
   const requestLog: SimRequest[] = [];
   const cert = saved?.tls ?? makeSelfSignedCert(state.nodes[0]!, ['IP:127.0.0.1', 'IP:::1', 'DNS:localhost', ...state.nodes.map((n) => `DNS:${n}`), ...(host !== '127.0.0.1' ? [`IP:${host}`] : [])]);
@@ -187,6 +188,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     nodes: [...state.nodes],
     token: { ...ctx.auth.token },
     limitedToken: { ...ctx.auth.limitedToken },
+    addToken: (name, privs) => ctx.auth.addToken(name, privs),
     login: { ...ctx.auth.login },
     ssh,
     sshNodes,

@@ -107,6 +107,8 @@ export interface Simulator {
   nodes: string[];
   token: { tokenId: string; tokenSecret: string };
   limitedToken: { tokenId: string; tokenSecret: string };
+  /** A privilege-separated token holding exactly `privs` on every path (a token missing a privilege). */
+  addToken(name: string, privs: string[]): { tokenId: string; tokenSecret: string };
   login: { username: string; password: string };
   /** SSH of the first node (pve1) */
   ssh: SimSsh | undefined;

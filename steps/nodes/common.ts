@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import type { Config } from '../../src/config/schema.js';
 import { planNodes, type PlannedNode } from '../../src/config/layout.js';
 import { BugError, UserError } from '../../src/errors.js';
-import { ignitionHash, ignitionJson, nodeIgnition, shortHash } from '../../src/ignition/index.js';
+import { ignitionHash, ignitionJson, nodeIgnition, shortHash, type NodeIgnitionEnv } from '../../src/ignition/index.js';
 import { agentSocket, findDefaultKeys, loadPrivateKey, publicKeyLineOf } from '../../src/ssh/keys.js';
 import { HostKeyMismatchError, SshAuthError } from '../../src/ssh/errors.js';
 import { connectWithRetry } from '../../src/ssh/client.js';
@@ -19,7 +19,7 @@ import { recorded } from '../shared.js';
 
 export const NODES_STEP = {
   /** Where each VM goes (PVE host), decided once and recorded. */
-  placement: 'nodes:placement',
+  placement: STEP.placement,
   /** Every node's Ignition snippet uploaded to the PVE snippets storage. */
   snippets: 'nodes:snippets',
   /** The k3s version resolved and its sha256 (and the air-gap binary downloaded). */
@@ -36,20 +36,12 @@ export const LANES = { clone: 'pve-clone', serverJoin: 'k3s-server-join' } as co
 
 export const pinKeyOf = (name: string): string => `node-ssh:${name}`;
 
-export interface PlacementOutputs {
-  [k: string]: unknown;
-  /** node name → PVE node */
-  placement: Record<string, string>;
-  templateNode: string;
-  /** VMs spread over several PVE hosts (needs shared disk and snippet storage). */
-  spread: boolean;
-  reason: string;
-}
+export type { PlacementOutputs } from '../ids.js';
 
 export interface SnippetsOutputs {
   [k: string]: unknown;
   /** node name → { volid, hash12 } */
-  snippets: Record<string, { volid: string; hash12: string }>;
+  snippets: Record<string, { volid: string; hash12: string; host?: string }>;
 }
 
 export interface NodeVmOutputs {
@@ -135,7 +127,7 @@ export function nodeAuthorizedKeys(config: Config): string[] {
 }
 
 /** The node's Ignition (base + hostname + static address + SSH keys), as uploaded. */
-export function nodeSnippet(config: Config, node: PlannedNode): { json: string; hash12: string; file: string } {
+export function nodeSnippet(config: Config, node: PlannedNode, env: NodeIgnitionEnv = {}): { json: string; hash12: string; file: string } {
   const keys = nodeAuthorizedKeys(config);
   if (keys.length === 0) {
     throw new UserError('No SSH public key for the nodes: flatcar-k3s logs in to them as core with your key', {
@@ -144,7 +136,7 @@ export function nodeSnippet(config: Config, node: PlannedNode): { json: string; 
     });
   }
   const cfg = { ...config, nodes: { ...config.nodes, sshKeys: keys } };
-  const json = ignitionJson(nodeIgnition(cfg, node));
+  const json = ignitionJson(nodeIgnition(cfg, node, env));
   const hash12 = shortHash(ignitionHash(json));
   return { json, hash12, file: `flatcar-k3s-${config.cluster.name}-${node.name}-${hash12}.ign` };
 }

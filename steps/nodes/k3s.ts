@@ -3,6 +3,9 @@
  * README "Nodes and k3s" for why not get.k3s.io): upload the script, the node's config.yaml (0600,
  * holds the token) and, on servers with a VIP, the kube-vip manifest; air-gapped, the verified binary.
  * The token travels only inside that 0600 file: never on a command line, in a log or in the state.
+ * Join trust: once the first server is up, the sha256 of its cluster CA is pinned in the state
+ * (`k3s.ca`), and every other node gets k3s's secure token `K10<hash>::server:<secret>`, so it refuses
+ * to join (before sending the secret) any server whose CA differs.
  *
  * Order: the first server (cluster-init when HA) first; other servers join one at a time (lane
  * 'k3s-server-join': etcd admits one learner at a time) and their step ends only once the node is
@@ -21,6 +24,7 @@ import { installK3sOnNode } from '../../src/k3s/install.js';
 import { getNodes, readNodes } from '../../src/k3s/kubectl.js';
 import { sha256Hex } from '../../src/k3s/release.js';
 import { sh } from '../../src/shell/quote.js';
+import { K3S_SERVER_CA_PATH, PIN_K3S_CA, isCaHash, secureToken } from '../../src/k3s/token.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { readinessWatcher, type ReadinessWatcher } from './readiness.js';
@@ -28,6 +32,9 @@ import { LANES, NODES_STEP, connectNode, firstServer, withNode, type K3sReleaseO
 import { pollUntil, recorded } from '../shared.js';
 
 export const K3S_TOKEN_SECRET = 'k3sToken';
+
+/** k3s's words when the server's CA does not match the hash in a secure token. */
+const CA_MISMATCH = /token CA hash does not match/;
 
 /** Messages after which k3s will never succeed by retrying: stop and say so. */
 const FATAL_FOR_GOOD = /token CA hash does not match|failed to validate token|invalid token|bootstrap data already found and encrypted with different token|token is required/;
@@ -37,10 +44,52 @@ export interface NodeFiles {
   manifests: Array<{ name: string; text: string }>;
 }
 
+/**
+ * The token a node is given: the bare secret for the first server (it creates the cluster CA), k3s's
+ * secure form with the pinned CA hash for every other node.
+ */
+export function joinToken(ctx: StepContext, config: Config, node: PlannedNode, secret: string): string {
+  if (node.name === firstServer(config).name) return secret;
+  const caHash = ctx.services.pins.get(PIN_K3S_CA);
+  if (!caHash || !isCaHash(caHash)) {
+    throw new RemoteError(`The cluster CA of ${firstServer(config).name} is not pinned yet, so ${node.name} cannot join it safely`, {
+      fix: `Run "up" again: the first server's step reads its CA (${K3S_SERVER_CA_PATH}) and pins it before any node joins.`,
+    });
+  }
+  return secureToken(caHash, secret);
+}
+
+/**
+ * Pin the first server's cluster CA hash, or check it against the pin: a different CA means another
+ * cluster answers there (re-created server, or an impostor), and no node may be sent the token.
+ */
+async function pinClusterCa(ctx: StepContext, s: SshSession, node: PlannedNode): Promise<string> {
+  const r = await s.exec(sh`sudo sha256sum ${K3S_SERVER_CA_PATH}`, { signal: ctx.signal });
+  const hash = r.code === 0 ? r.stdout.split(/\s+/)[0] ?? '' : '';
+  if (!isCaHash(hash)) {
+    throw new RemoteError(`Cannot read the cluster CA of ${node.name} (${K3S_SERVER_CA_PATH}): ${(r.stderr || r.stdout).trim().slice(0, 200) || `exit ${r.code}`}`, {
+      fix: `Check k3s on ${node.name} (sudo journalctl -u k3s) and run again.`,
+    });
+  }
+  const pinned = ctx.services.pins.get(PIN_K3S_CA);
+  if (!pinned) {
+    ctx.services.pins.set(PIN_K3S_CA, hash);
+    ctx.log(`Pinned the cluster CA of ${node.name} (sha256 ${hash}): nodes join with k3s's secure token`);
+  } else if (pinned !== hash) {
+    throw new RemoteError(`The cluster CA on ${node.name} changed: pinned sha256 ${pinned}, now ${hash}. No node is given the token for it.`, {
+      fix:
+        `If ${node.name} was re-created on purpose (a new cluster), run \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` and then "up"; ` +
+        'otherwise find out what answers at its address before going on.',
+    });
+  }
+  return hash;
+}
+
 /** What the node should have: its config.yaml and (servers with a VIP) the kube-vip manifest. */
-export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, token: string): NodeFiles {
+export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, secret: string): NodeFiles {
   const own = recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(node.name), 'address');
   const first = firstServer(config);
+  const token = joinToken(ctx, config, node, secret);
   const firstAddress = first.name === node.name ? own.address : recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address;
   const text = nodeK3sConfigYaml({ config, node, address: own.address, token, firstServerAddress: firstAddress });
   const manifests = node.role === 'server' && config.nodes.vip ? [{ name: KUBE_VIP_MANIFEST_NAME, text: kubeVipManifest({ vip: config.nodes.vip, interface: config.nodes.vipInterface }) }] : [];
@@ -83,6 +132,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       const token = ctx.services.secrets.get(K3S_TOKEN_SECRET);
       if (!token) return { done: false, reason: 'no cluster token yet' };
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
+      if (!isFirst && !ctx.services.pins.get(PIN_K3S_CA)) return { done: false, reason: 'the cluster CA is not pinned yet' };
       const files = nodeFiles(ctx, config, node, token);
       return withNode(ctx, node.name, async (s) => {
         // Independent reads: one channel each, all at once.
@@ -104,6 +154,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           // The first server is done once its API lists it (joins are accepted then; cluster:ready waits for
           // Ready); a joining server once it is Ready (etcd admits the next learner only then).
           if (isFirst ? !nodes?.has(node.name) : !nodes?.get(node.name)) return { done: false, reason: `${node.name} is not ${isFirst ? 'serving the API' : 'Ready in the cluster'} yet` };
+          if (isFirst) await pinClusterCa(ctx, s, node);
         } else if (!(await readinessWatcher(ctx, first.name).read())?.has(node.name)) {
           return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
         }
@@ -142,6 +193,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           }
           await waitForK3s(ctx, s, node, unit, { watcher, server: first.name });
         } else await waitForK3s(ctx, s, node, unit, undefined, isFirst);
+        if (isFirst) await pinClusterCa(ctx, s, node);
         if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
       });
       const joined = config.nodes.vip ?? first.name;
@@ -174,6 +226,14 @@ async function waitForK3s(
   const fatalCheck = async () => {
     const j = await journal();
     const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
+    if (fatal && CA_MISMATCH.test(fatal)) {
+      throw new RemoteError(`k3s on ${node.name} refused to join: the server it reached does not hold the cluster CA pinned for this cluster`, {
+        detail: j.trim().split('\n').slice(-8).join('\n'),
+        fix:
+          'Another machine answers at the first server\'s (or the VIP\'s) address, or the first server was re-created: check what runs there. ' +
+          `The pinned CA hash is "${PIN_K3S_CA}" in \`flatcar-k3s status\`; only \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` clears it.`,
+      });
+    }
     if (fatal) {
       throw new RemoteError(`k3s on ${node.name} refuses the cluster token: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
         detail: j.trim().split('\n').slice(-8).join('\n'),

@@ -8,7 +8,8 @@ import type { Config } from '../../src/config/schema.js';
 import { UserError } from '../../src/errors.js';
 import type { ProxmoxClient, PveStorageInfo } from '../../src/proxmox/types.js';
 import { pveVersionAtLeast } from '../../src/proxmox/version.js';
-import { storageContentError, versionTooOldError, PVE_FEATURES } from '../../src/proxmox/errors.js';
+import { aclCommand, storageContentError, versionTooOldError, PVE_FEATURES, type AuthIdentity } from '../../src/proxmox/errors.js';
+import { missingPrivileges, privilegesAt, requiredPrivileges } from '../../src/proxmox/privileges.js';
 import { STEP, type ProxmoxFacts } from '../ids.js';
 import type { CheckResult, Step, StepContext } from '../types.js';
 
@@ -58,6 +59,9 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
     pveNodes = all.filter((n) => n.status === 'online').map((n) => n.node);
     if (!pveNodes.length) add({ field: 'proxmox.nodes', message: 'No Proxmox node is online', fix: `Nodes: ${describeNodes()}` });
   }
+
+  // Privileges, up front: every missing one is named with the command that grants it, before anything exists.
+  if (pveNodes[0]) await checkPrivileges(config, client, version, pveNodes[0], add);
 
   // Storages and bridge on every node VMs may land on
   const templateHost = pveNodes[0];
@@ -130,14 +134,56 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
     }
   }
 
+  // The host's resolvers: what Proxmox's cloud-init gives a VM without a nameserver, and so what a node
+  // with a static address and no nodes.network.dns gets in its network unit.
+  let hostDns: string[] | undefined;
+  if (templateHost && client.nodeDns) {
+    try {
+      hostDns = (await client.nodeDns(templateHost)).servers;
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log(`Cannot read the DNS servers of ${templateHost} (${err.message})`, 'warn');
+    }
+    const net = config.nodes.network;
+    if (net.mode === 'static' && !net.dns.length && !hostDns?.length) {
+      add({
+        field: 'nodes.network.dns',
+        message: `Nodes with static addresses would have no DNS server: nodes.network.dns is empty and the DNS servers of ${templateHost} are ${hostDns ? 'not set' : 'unreadable'}`,
+        fix: 'Set nodes.network.dns (e.g. [192.168.1.1]), or set the DNS of the Proxmox host (node → System → DNS; reading it needs Sys.Audit on /nodes).',
+      });
+    }
+  }
+
   const facts: ConnectFacts = {
     pveVersion: version,
     pveNodes,
     snippetsPath,
     tlsFingerprint: client.tlsFingerprint || fallbackFingerprint || '',
     importContent,
+    ...(hostDns ? { hostDns } : {}),
   };
   return { facts, problems };
+}
+
+/** The caller's effective privileges (GET /access/permissions) against what the run needs on this PVE version. */
+async function checkPrivileges(config: Config, client: ProxmoxClient, version: string, node: string, add: (p: Problem) => void): Promise<void> {
+  if (!client.permissions) return;
+  const p = config.proxmox;
+  const reqs = requiredPrivileges({ pveVersion: version, node, storages: [p.storage.images, p.storage.disks, p.storage.snippets], bridge: p.bridge });
+  const cache = new Map<string, Set<string>>();
+  for (const path of new Set(['/', ...reqs.map((r) => r.path)])) cache.set(path, privilegesAt(await client.permissions(path), path));
+  const missing = missingPrivileges(reqs, (path) => cache.get(path)!, cache.get('/')!);
+  if (!missing.length) return;
+  const auth = client.auth;
+  const identity: AuthIdentity = auth?.kind === 'token' ? { kind: 'token', user: auth.user, tokenId: auth.tokenId! } : { kind: 'ticket', user: auth?.user ?? 'the user' };
+  const who = auth?.kind === 'token' ? `The API token ${auth.tokenId}` : `The user ${identity.user}`;
+  for (const r of missing) {
+    add({
+      field: auth?.kind === 'token' ? 'proxmox.tokenId' : 'proxmox.username',
+      message: `${who} lacks ${r.priv} on ${r.path} (Proxmox VE ${version}), needed to ${r.why}`,
+      fix: `${aclCommand(identity, r.path, r.priv)}   # grants ${r.priv}; or add it to your role: pveum role modify <role> --append 1 --privs ${r.priv}`,
+    });
+  }
 }
 
 export function problemsError(problems: Problem[]): UserError {

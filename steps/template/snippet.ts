@@ -18,6 +18,10 @@ export function snippetPath(snippetsPath: string, file: string): string {
   return posix.join(snippetsPath, 'snippets', file);
 }
 
+/** Shown in the plan when flatcar.ignition.consoleAutologin keeps Flatcar's console autologin. */
+export const CONSOLE_AUTOLOGIN_WARNING =
+  'WARNING: console autologin is on (flatcar.ignition.consoleAutologin): anyone with Proxmox console access gets a shell as core, with sudo';
+
 export function snippetStep(config: Config, _options: RunOptions): Step {
   const storage = config.proxmox.storage.snippets;
   return {
@@ -28,7 +32,8 @@ export function snippetStep(config: Config, _options: RunOptions): Step {
     inputs: { storage, ignition: config.flatcar.ignition, sshKeys: config.nodes.sshKeys, ssh: config.proxmox.ssh },
     describe: () => {
       const s = templateSnippet(config);
-      return `Upload the template's Ignition (${Buffer.byteLength(s.json)} bytes) as ${storage}:snippets/${s.file} over SSH (skipped when present)`;
+      const autologin = config.flatcar.ignition.consoleAutologin ? `; ${CONSOLE_AUTOLOGIN_WARNING}` : '';
+      return `Upload the template's Ignition (${Buffer.byteLength(s.json)} bytes) as ${storage}:snippets/${s.file} over SSH (skipped when present)${autologin}`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
       const s = templateSnippet(config);

@@ -13,8 +13,9 @@ export const summary = 'forget a pinned SSH host key (a node you re-created, or 
 export const usage = `Usage: flatcar-k3s forget-host-key NAME [--cluster NAME]
 
 NAME is a node (e.g. homelab-server-1) or a pin key as "status" lists it (e.g. pve-ssh:pve1,
-proxmox.tls). The pin is removed from the cluster's state; the next "up" records the key it finds
-then. Do this only when you know why the key changed (you re-created the VM or re-installed the host).
+proxmox.tls, or k3s.ca: the cluster CA hash nodes join with). The pin is removed from the cluster's
+state; the next "up" records the key it finds then. Do this only when you know why the key changed
+(you re-created the VM or re-installed the host).
 
 Options:
   --cluster NAME    the cluster (needed when the state dir holds several)
@@ -39,7 +40,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const lock = acquireLock(clusterDir, { warn: (l) => writeLine(io.stderr, l) });
   try {
     const store = new StateStore(clusterDir, readState(clusterDir)!);
-    const key = target.includes(':') || target === 'proxmox.tls' ? target : `node-ssh:${target}`;
+    const key = target.includes(':') || target === 'proxmox.tls' || target === 'k3s.ca' ? target : `node-ssh:${target}`;
     const sshStepId = key.startsWith('node-ssh:') ? `node:${key.slice('node-ssh:'.length)}:ssh` : undefined;
     const state = store.get();
     const pinned = state.pins[key];

@@ -39,6 +39,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     config,
     stateDir: globals.stateDir,
     env: io.env,
+    buildSteps: io.buildSteps,
     options: { parallel: parseParallel(values.parallel, usage), recreateTemplate: values['recreate-template'] ?? false },
   });
   writeLine(io.stdout, `Cluster ${config.cluster.name}: ${view.lines.length} step${view.lines.length === 1 ? '' : 's'} (state: ${view.clusterDir})`);
@@ -48,6 +49,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     writeLine(io.stdout, `${String(i + 1).padStart(3)}. [${mark.padEnd(8)}] ${l.id.padEnd(width)}  ${l.describe}`);
   });
   for (const line of formatChanges(view.changes)) writeLine(io.stdout, line);
+  if (config.flatcar.ignition.consoleAutologin) {
+    const { CONSOLE_AUTOLOGIN_WARNING } = await import('../../../steps/template/snippet.js');
+    writeLine(io.stdout, `${CONSOLE_AUTOLOGIN_WARNING}. Set it to false (the default) once you are done debugging.`);
+  }
   const done = view.lines.filter((l) => (l.status === 'done' || l.status === 'skipped') && !l.reopened).length;
   if (view.state) writeLine(io.stdout, `${done} of ${view.lines.length} done at the last run; "up" checks each again before doing anything.`);
   return EXIT.ok;

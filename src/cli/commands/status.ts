@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { EXIT, UserError } from '../../errors.js';
-import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals } from '../args.js';
+import { GLOBAL_USAGE, abs, parseCommandArgs, resolveGlobals } from '../args.js';
 import { clusterDirFor, clusterFiles, clusterNames } from '../../store/layout.js';
 import { writeLine, type CliIo } from '../io.js';
 import { readState, type ClusterState } from '../../runner/state.js';
@@ -13,7 +13,7 @@ import { nodeTableLines, statusDocument, statusNodes } from '../status-view.js';
 
 export const name = 'status';
 export const summary = 'show the saved state of a cluster (or list the clusters)';
-export const usage = `Usage: flatcar-k3s status [--cluster NAME] [--json]
+export const usage = `Usage: flatcar-k3s status [--cluster NAME | --config FILE] [--json]
 
 Shows the state saved by "up": each step, its status, when it changed, and the error of a failed
 step, then each node: role, VMID, PVE node, address, the k3s version installed and running and the
@@ -22,6 +22,7 @@ of them. Reads only.
 
 Options:
   --cluster NAME    the cluster (cluster.name in its config)
+  --config FILE     the cluster this config file builds (its cluster.name; no credentials needed)
   --json            one JSON document: cluster, lastRun, steps (id, status, time, error), nodes
 
 ${GLOBAL_USAGE}`;
@@ -57,10 +58,16 @@ function holder(clusterDir: string): number | undefined {
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommandArgs(argv, { cluster: { type: 'string' }, json: { type: 'boolean' } }, usage);
+  const { values } = parseCommandArgs(argv, { cluster: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, usage);
   const globals = await resolveGlobals(values, io);
   const clusters = listClusters(globals.stateDir);
   let name = values.cluster;
+  if (values.config !== undefined) {
+    const { clusterNameOf } = await import('../config-source.js');
+    const fromConfig = await clusterNameOf(abs(values.config, io.cwd));
+    if (name !== undefined && name !== fromConfig) throw new UserError(`--cluster ${name} and --config (cluster "${fromConfig}") name different clusters`, { fix: 'Pass one of them.' });
+    name = fromConfig;
+  }
   if (!name) {
     if (clusters.length === 0) {
       if (values.json) throw new UserError(`No clusters in ${globals.stateDir} yet`, { field: '--cluster', fix: 'Start one with "flatcar-k3s up --config FILE".' });

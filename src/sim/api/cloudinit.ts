@@ -9,7 +9,7 @@ import type { SimContext } from './context.js';
 import type { SimVm } from '../state.js';
 
 /** The simulated host's /etc/resolv.conf, used when the VM sets no nameserver/searchdomain. */
-const HOST_DNS = { search: ['sim.lan'], nameservers: ['192.168.1.1'] };
+export const HOST_DNS = { search: ['sim.lan'], nameservers: ['192.168.1.1'] };
 
 function hostnameFqdn(vm: SimVm): [string, string] {
   const name = String(vm.config.name ?? `VM${vm.vmid}`);

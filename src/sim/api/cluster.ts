@@ -2,6 +2,7 @@
 import { HttpError } from '../auth.js';
 import { parseUpid } from '../tasks.js';
 import { int, str, type HandlerTable, type SimContext, type ApiRequest } from './context.js';
+import { HOST_DNS } from './cloudinit.js';
 
 const GiB = 1024 ** 3;
 
@@ -113,6 +114,20 @@ export const clusterHandlers: HandlerTable = {
       wait: 0,
       idle: 0,
     };
+  },
+
+  // The caller's own effective privileges (every user may read their own).
+  'GET /access/permissions': (ctx, req) => {
+    if (!req.auth) throw new HttpError(401, 'No ticket');
+    return ctx.auth.permissionsOf(req.auth, str(req, 'path') ?? '/');
+  },
+
+  // The host's /etc/resolv.conf, as the DNS panel shows it (and as cloud-init gives VMs without a nameserver).
+  'GET /nodes/{node}/dns': (ctx, req) => {
+    requireNode(ctx, req);
+    const out: Record<string, string> = { search: HOST_DNS.search.join(' ') };
+    HOST_DNS.nameservers.slice(0, 3).forEach((ns, i) => (out[`dns${i + 1}`] = ns));
+    return out;
   },
 
   'GET /nodes/{node}/network': (ctx, req) => {
