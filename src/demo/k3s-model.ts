@@ -5,8 +5,6 @@
  * learner members" for a concurrent join), an agent is Ready ~20 s after it starts. A join needs the
  * token from the first server's config.yaml: a wrong one fails like k3s does.
  */
-import { demoCaPem, joinRefusal } from './join-trust.js';
-import { K3S_SERVER_CA_PATH } from '../k3s/token.js';
 import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { K3S_SERVER_CA_PATH } from '../k3s/token.js';
