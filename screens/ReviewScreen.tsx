@@ -11,6 +11,7 @@ import { Footer } from '../src/ui/components/Footer.js';
 import { clip } from '../src/ui/format.js';
 import { planNodes } from '../src/config/layout.js';
 import { placementSummary } from '../src/config/placement.js';
+import { APPS } from './AppsScreen.js';
 
 export type ReviewResult = { back: boolean };
 
@@ -31,7 +32,7 @@ export function summarize(c: Config): string[] {
   const n = c.nodes;
   const apps = Object.entries(c.apps)
     .filter(([, v]) => v.enabled)
-    .map(([k]) => k);
+    .map(([k]) => APPS.find((a) => a.key === k)?.label ?? k);
   return [
     `Cluster ${c.cluster.name}: k3s ${c.cluster.k3sVersion}, ${n.servers.count} server${n.servers.count === 1 ? '' : 's'} (${n.servers.cores} cores, ${n.servers.memory} MiB, ${n.servers.disk} GiB) + ${n.agents.count} agent${n.agents.count === 1 ? '' : 's'} (${n.agents.cores} cores, ${n.agents.memory} MiB, ${n.agents.disk} GiB)`,
     `Proxmox ${c.proxmox.url} as ${c.proxmox.tokenId ?? c.proxmox.username}; nodes ${c.proxmox.nodes.length ? c.proxmox.nodes.join(', ') : 'all online'}; disks on ${c.proxmox.storage.disks}, bridge ${c.proxmox.bridge}`,

@@ -45,6 +45,7 @@ const NOTES: Record<string, string> = {
   'proxmox.storage.snippets': 'storage for the Ignition snippets (content `snippets`)',
   'proxmox.ssh.host': 'SSH address of the PVE host, used to upload the snippets (the API cannot)',
   'proxmox.ssh.hostKey': 'pinned host key `SHA256:…`; recorded on first use when absent',
+  'proxmox.ssh.nodes': 'per PVE node `{host, port, hostKey}`: SSH to that host (per-host snippets and templates on local storage); `host` defaults to the node\'s address from `/cluster/status`',
   'flatcar.version': '`current` or a release like `4593.2.5`',
   'flatcar.imageBaseUrl': 'image mirror; `{channel}` is replaced',
   'flatcar.templateVmid': 'default: nodes.vmids.start',

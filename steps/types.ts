@@ -11,9 +11,13 @@ import type { SshPool } from '../src/ssh/pool.js';
 /** JSON-serialisable outputs a step records in the state file (VM ids, IPs, host keys…). Never secrets. */
 export type StepOutputs = Record<string, unknown>;
 
-export type CheckResult =
+/**
+ * What check found. Not done: `plan` is what check worked out to do (e.g. the VMs to delete), handed to
+ * `run` right after so it does not look the world up again (prepare, then run).
+ */
+export type CheckResult<P = unknown> =
   | { done: true; outputs?: StepOutputs; reason?: string }
-  | { done: false; reason?: string }
+  | { done: false; reason?: string; plan?: P }
   /** The step does not apply (e.g. apps without the Pulumi CLI under --demo): shown as skipped with the reason. */
   | { skip: true; reason: string };
 
@@ -77,7 +81,7 @@ export interface RunOptions {
   homeDir?: string;
 }
 
-export interface Step {
+export interface Step<P = unknown> {
   /** Stable unique id, e.g. "template:image" or "node:homelab-agent-1:clone". */
   id: string;
   title: string;
@@ -90,7 +94,10 @@ export interface Step {
   /** The config slice this step depends on: a change re-opens the step. */
   inputs: unknown;
   describe(ctx: StepContext): string;
-  check(ctx: StepContext): Promise<CheckResult>;
-  /** Do the work; return the outputs to record. Must honour ctx.signal. */
-  run(ctx: StepContext): Promise<StepOutputs | void>;
+  check(ctx: StepContext): Promise<CheckResult<P>>;
+  /**
+   * Do the work; return the outputs to record. Must honour ctx.signal. `plan` is the one check just
+   * returned (undefined when run is called on its own: then run works it out itself).
+   */
+  run(ctx: StepContext, plan?: P): Promise<StepOutputs | void>;
 }

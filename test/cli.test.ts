@@ -1,13 +1,13 @@
 /**
  * The real CLI, spawned: usage and exit codes, validate/plan/status output, and `up` with fake steps
- * (FLATCAR_K3S_TEST_STEPS): resume after a failure, after SIGKILL mid-step and after Ctrl-C, the lock,
+ * (test/helpers/fake-steps.ts, through test/helpers/cli-entry.ts): resume after a failure, after SIGKILL mid-step and after Ctrl-C, the lock,
  * config-change detection, and secrets kept out of the state and log files.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { FAKE_SECRET } from './helpers/fake-steps.js';
+import { FAKE_SECRET, buildSteps } from './helpers/fake-steps.js';
 import { TOKEN_SECRET, fakeStepsPath, runCliProcess, spawnCli, tempDir, waitFor, writeConfig } from './helpers/cli.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -17,12 +17,12 @@ function setup() {
   const markers = join(t.dir, 'markers');
   const stateDir = join(t.dir, 'state');
   const config = writeConfig(t.dir);
-  const env = { FLATCAR_K3S_TEST_STEPS: fakeStepsPath, FAKE_STEPS_DIR: markers };
+  const env = { FAKE_STEPS_DIR: markers };
   const clusterDir = join(stateDir, 'clusters', 'homelab');
   const runs = () => (existsSync(join(markers, 'runs.log')) ? readFileSync(join(markers, 'runs.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
   const state = () => JSON.parse(readFileSync(join(clusterDir, 'state.json'), 'utf8')) as { steps: Record<string, { status: string; via?: string; error?: { message: string } }>; pins: object };
   const up = (extraEnv: Record<string, string> = {}, extraArgs: string[] = []) =>
-    runCliProcess(['up', '--config', config, '--yes', '--state-dir', stateDir, ...extraArgs], { cwd: t.dir, env: { ...env, ...extraEnv } });
+    runCliProcess(['up', '--config', config, '--yes', '--state-dir', stateDir, ...extraArgs], { cwd: t.dir, steps: fakeStepsPath, env: { ...env, ...extraEnv } });
   return { ...t, markers, stateDir, config, env, clusterDir, runs, state, up };
 }
 
@@ -69,7 +69,7 @@ describe('usage and exit codes', () => {
   test('up without --yes and no terminal on stdin refuses before touching anything', async () => {
     const config = writeConfig(t.dir);
     const stateDir = join(t.dir, 'state-noyes');
-    const r = await runCliProcess(['up', '--config', config, '--state-dir', stateDir], { cwd: t.dir, env: { FLATCAR_K3S_TEST_STEPS: fakeStepsPath, FAKE_STEPS_DIR: join(t.dir, 'm') } });
+    const r = await runCliProcess(['up', '--config', config, '--state-dir', stateDir], { cwd: t.dir, steps: fakeStepsPath, env: { FAKE_STEPS_DIR: join(t.dir, 'm') } });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--yes/);
     assert.equal(existsSync(stateDir), false);
@@ -135,10 +135,25 @@ describe('up with fake steps', () => {
       assert.match(again.stdout, /done\s+a\s+Fake step a \(already done\)/);
       for (const id of ['a', 'b', 'c', 'd', 'e']) assert.equal(s.state().steps[id]!.via, 'check');
 
-      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env });
+      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env, steps: fakeStepsPath });
       assert.equal(plan.code, 0, plan.stderr);
       assert.match(plan.stdout, /1\. \[done\s*\] a\s+do fake thing a for homelab/);
       assert.match(plan.stdout, /5\. \[done\s*\] e/);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('the shipped binary runs the product steps: no environment variable swaps them (the old test door is shut)', async () => {
+    const s = setup();
+    try {
+      const env = { ...s.env, FLATCAR_K3S_TEST_STEPS: fakeStepsPath };
+      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env });
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stdout, /proxmox:connect/);
+      assert.doesNotMatch(plan.stdout, /do fake thing/);
+      const withSteps = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env, steps: fakeStepsPath });
+      assert.match(withSteps.stdout, /: 5 steps/);
     } finally {
       s.cleanup();
     }
@@ -174,7 +189,7 @@ describe('up with fake steps', () => {
   test('SIGKILL mid-step: the next up takes over the stale lock and redoes only the cut-off step', async () => {
     const s = setup();
     try {
-      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' } });
+      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' }, steps: fakeStepsPath });
       await waitFor(() => existsSync(join(s.markers, 'c.started')), 60000, 'step c to start');
       p.child.kill('SIGKILL');
       const killed = await p.done;
@@ -199,7 +214,7 @@ describe('up with fake steps', () => {
   test('Ctrl-C: exit 130, the running step goes back to pending, the lock is released, and up resumes', async () => {
     const s = setup();
     try {
-      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' } });
+      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' }, steps: fakeStepsPath });
       await waitFor(() => existsSync(join(s.markers, 'c.started')), 60000, 'step c to start');
       p.child.kill('SIGINT');
       const r = await p.done;
@@ -219,7 +234,7 @@ describe('up with fake steps', () => {
   test('a second run on the same cluster is refused while the first holds the lock', async () => {
     const s = setup();
     try {
-      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' } });
+      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' }, steps: fakeStepsPath });
       try {
         await waitFor(() => existsSync(join(s.markers, 'c.started')), 60000, 'step c to start');
         const second = await s.up();
@@ -240,7 +255,7 @@ describe('up with fake steps', () => {
     try {
       assert.equal((await s.up()).code, 0);
       writeConfig(s.dir, 'nodes:\n  agents: { count: 3 }\n');
-      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env });
+      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env, steps: fakeStepsPath });
       assert.match(plan.stdout, /nodes\.agents\.count: 2 → 3/);
       assert.match(plan.stdout, /\[re-check\] d/);
       const r = await s.up();
@@ -285,7 +300,7 @@ describe('up with fake steps', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(readFileSync(log, 'utf8'), /done\s+e\s+Fake step e/);
       const other = writeConfig(s.dir, 'cluster: { name: other }\n', 'other.yaml');
-      const r2 = await runCliProcess(['up', '--config', other, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_DIR: join(s.dir, 'm2') } });
+      const r2 = await runCliProcess(['up', '--config', other, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_DIR: join(s.dir, 'm2') }, steps: fakeStepsPath });
       assert.equal(r2.code, 0, r2.stderr);
       const st = await runCliProcess(['status', '--state-dir', s.stateDir], { cwd: s.dir });
       assert.match(st.stdout, /homelab\s+last run succeeded/);
@@ -323,6 +338,7 @@ describe('up asks before changing anything (in-process, stdin a terminal)', () =
       stderr,
       env: { CI: 'true', ...s.env },
       cwd: s.dir,
+      buildSteps,
     }).finally(() => delete process.env.FAKE_STEPS_DIR);
     if (code !== 0) s.cleanup();
     assert.equal(code, 0, err);

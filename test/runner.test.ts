@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { RunEvents, type RunEvent } from '../src/events.js';
 import { AbortedError, BugError, RemoteError, UserError } from '../src/errors.js';
-import { reduceStep, topoOrder } from '../src/runner/reducer.js';
+import { reduceStep, topoOrder, TRANSITIONS, type StepAction } from '../src/runner/reducer.js';
 import { runSteps, LANE_LIMITS, type DriverOptions } from '../src/runner/driver.js';
 import { StateStore, readState } from '../src/runner/state.js';
 import { contextFactory } from '../src/runner/context.js';
@@ -26,7 +26,7 @@ interface FakeOpts {
   needs?: string[];
   lane?: string;
   check?: (ctx: StepContext) => Promise<CheckResult>;
-  run?: (ctx: StepContext) => Promise<StepOutputs | void>;
+  run?: (ctx: StepContext, plan?: unknown) => Promise<StepOutputs | void>;
   inputs?: unknown;
 }
 const step = (id: string, o: FakeOpts = {}): Step => ({
@@ -89,6 +89,48 @@ describe('reducer', () => {
     assert.deepEqual(again.outputs, { vmid: 9001 });
   });
 
+  test('the transition table refuses what no run does: pending or failed back to pending, done via run without running', () => {
+    const at = (status: 'pending' | 'running' | 'done' | 'skipped' | 'failed') => ({ status, at: 1, title: 'X' }) as const;
+    assert.throws(() => reduceStep(at('pending'), { type: 'pending', id: 'x', at: 2, reason: 'config changed' }), /invalid transition pending → pending/);
+    assert.throws(() => reduceStep(undefined, { type: 'pending', id: 'x', at: 2 }), BugError);
+    assert.throws(() => reduceStep(at('failed'), { type: 'pending', id: 'x', at: 2, reason: 'interrupted' }), /invalid transition failed → pending/);
+    assert.throws(() => reduceStep(at('done'), { type: 'done', id: 'x', at: 2, via: 'run' }), /done → done:run/);
+    assert.throws(() => reduceStep(at('skipped'), { type: 'done', id: 'x', at: 2, via: 'run' }), BugError);
+    // what runs do: interrupted, re-opened by a config change, re-checked, re-run after a kill
+    assert.equal(reduceStep(at('running'), { type: 'pending', id: 'x', at: 2, reason: 'interrupted' }).status, 'pending');
+    assert.equal(reduceStep(at('done'), { type: 'pending', id: 'x', at: 2, reason: 'config changed' }).status, 'pending');
+    assert.equal(reduceStep(at('skipped'), { type: 'pending', id: 'x', at: 2 }).status, 'pending');
+    assert.equal(reduceStep(at('failed'), { type: 'running', id: 'x', at: 2 }).status, 'running');
+  });
+
+  test('reduceStep follows the table exactly, for every status and every action', () => {
+    const actions: StepAction[] = [
+      { type: 'running', id: 'x', at: 2 },
+      { type: 'done', id: 'x', at: 2, via: 'check' },
+      { type: 'done', id: 'x', at: 2, via: 'run' },
+      { type: 'skipped', id: 'x', at: 2, reason: 'n/a' },
+      { type: 'failed', id: 'x', at: 2, error: { message: 'e' } },
+      { type: 'pending', id: 'x', at: 2 },
+    ];
+    let refused = 0;
+    for (const from of Object.keys(TRANSITIONS) as Array<keyof typeof TRANSITIONS>) {
+      for (const a of actions) {
+        const to = a.type === 'done' ? `done:${a.via}` : a.type;
+        const allowed = (TRANSITIONS[from] as readonly string[]).includes(to);
+        let ok = true;
+        try {
+          reduceStep({ status: from, at: 1 }, a);
+        } catch (err) {
+          assert.ok(err instanceof BugError);
+          ok = false;
+        }
+        assert.equal(ok, allowed, `${from} → ${to}`);
+        if (!ok) refused++;
+      }
+    }
+    assert.equal(refused, 6, 'pending→{done:run,pending}, done→done:run, skipped→done:run, failed→{done:run,pending}');
+  });
+
   test('topoOrder puts needs first, keeps list order otherwise, and rejects cycles and unknown needs', () => {
     assert.deepEqual(topoOrder([step('c', { needs: ['b'] }), step('a'), step('b', { needs: ['a'] }), step('d')]), ['a', 'b', 'c', 'd']);
     assert.throws(() => topoOrder([step('a', { needs: ['b'] }), step('b', { needs: ['a'] })]), /cycle/);
@@ -97,6 +139,26 @@ describe('reducer', () => {
 });
 
 describe('driver', () => {
+  test('run gets the plan its check just worked out, so it does not look the world up again', async () => {
+    const got: unknown[] = [];
+    let lookups = 0;
+    const h = harness([
+      step('a', {
+        check: async () => ({ done: false, reason: 'VM 9001 exists', plan: { delete: [9001], lookup: ++lookups } }),
+        run: async (_ctx, plan) => (got.push(plan), { deleted: (plan as { delete: number[] }).delete }),
+      }),
+      step('b', { run: async (_ctx, plan) => void got.push(plan) }),
+    ]);
+    try {
+      assert.equal((await h.go()).status, 'succeeded');
+      assert.deepEqual(got, [{ delete: [9001], lookup: 1 }, undefined]);
+      assert.equal(lookups, 1);
+      assert.deepEqual(readState(h.dir)!.steps.a!.outputs, { deleted: [9001] });
+    } finally {
+      h.cleanup();
+    }
+  });
+
   test('check decides: done → recorded via check (not run); skip → skipped with reason; else run', async () => {
     const ran: string[] = [];
     const h = harness([

@@ -1,6 +1,6 @@
 /**
  * The whole wizard against the real runner session (ClusterRun) with a small test step list
- * (FLATCAR_K3S_TEST_STEPS), a fake Proxmox gateway and a fixed releases list: homelab to Done,
+ * (test/fixtures/ui-steps.ts, handed to the services), a fake Proxmox gateway and a fixed releases list: homelab to Done,
  * a failure then resume from the Start screen, and a safe quit mid-run.
  */
 import { test, after } from 'node:test';
@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { App } from '../src/app/App.js';
 import { colorTheme } from '../src/ui/theme.js';
 import { realServices, findUnfinished, findClusters } from '../src/app/services.js';
@@ -16,16 +15,15 @@ import type { UiServices } from '../src/ui/types.js';
 import { render, KEYS, type Rendered } from './helpers/ink.js';
 import { fakeGateway } from './helpers/fake-proxmox.js';
 import { readState } from '../src/runner/state.js';
+import { buildSteps } from './fixtures/ui-steps.js';
 
 const SECRET = '0d5c7a4e-1234-4abc-9def-0123456789ab';
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const stepsModule = fileURLToPath(new URL('./fixtures/ui-steps.ts', import.meta.url));
-
 async function services(stateDir: string): Promise<UiServices> {
-  const env = { FLATCAR_K3S_TEST_STEPS: stepsModule, HOME: stateDir };
-  const real = realServices({ stateDir, env, prefill: {}, prefillSources: {}, pulumiAvailable: false, unfinished: await findUnfinished(stateDir), clusters: await findClusters(stateDir) });
+  const env = { HOME: stateDir };
+  const real = realServices({ stateDir, env, buildSteps, prefill: {}, prefillSources: {}, pulumiAvailable: false, unfinished: await findUnfinished(stateDir), clusters: await findClusters(stateDir) });
   return {
     ...real,
     gateway: fakeGateway().gateway,

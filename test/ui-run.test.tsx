@@ -186,3 +186,30 @@ test('the store publishes at most once per frame however many events arrive, wit
     store.close();
   }
 });
+
+test('the total counts the plan\'s steps only: the services\' own log lines (id "services") are not a step', () => {
+  const store = new RunStore({ frameMs: 0 });
+  try {
+    feed(store, [
+      plan,
+      { type: 'run', status: 'started', at: T0 },
+      { type: 'log', id: 'services', group: 'proxmox', line: 'pinned the TLS fingerprint', level: 'info', at: T0 },
+      { type: 'progress', id: 'services', group: 'proxmox', message: 'connecting', at: T0 },
+      ...['proxmox:connect', 'template:image', 'node:demo-server-1:clone', 'node:demo-agent-1:clone'].map(
+        (id): RunEvent => ({ type: 'step', id, title: id, group: 'g', status: 'done', via: 'run', at: T0 + 1 }),
+      ),
+    ]);
+    const snap = store.getSnapshot();
+    assert.equal(snap.total, 4);
+    assert.equal(snap.completed, 4, 'every step done is the whole bar');
+    assert.deepEqual(store.buffered('services').lines, ['pinned the TLS fingerprint'], 'the lines are kept');
+    // a step seen first through its log, then through its status, is counted once
+    store.ingest({ type: 'log', id: 'extra', group: 'g', line: 'x', level: 'info', at: T0 });
+    store.ingest({ type: 'step', id: 'extra', title: 'Extra', group: 'g', status: 'running', at: T0 });
+    store.ingest({ type: 'step', id: 'extra', title: 'Extra', group: 'g', status: 'done', via: 'run', at: T0 });
+    store.flush();
+    assert.deepEqual([store.getSnapshot().total, store.getSnapshot().completed], [5, 5]);
+  } finally {
+    store.close();
+  }
+});

@@ -5,7 +5,7 @@ import { StartScreen, type StartChoice } from '../screens/StartScreen.js';
 import { FlatcarScreen, type FlatcarResult } from '../screens/FlatcarScreen.js';
 import { NodesScreen, type NodesResult } from '../screens/NodesScreen.js';
 import { AppsScreen, type AppsResult } from '../screens/AppsScreen.js';
-import { ReviewScreen, type ReviewResult } from '../screens/ReviewScreen.js';
+import { ReviewScreen, summarize, type ReviewResult } from '../screens/ReviewScreen.js';
 import { DoneScreen } from '../screens/DoneScreen.js';
 import { parseReleasesFeed, proxmoxReleases } from '../src/flatcar/releases.js';
 import { resolveConfig } from '../src/config/load.js';
@@ -223,6 +223,12 @@ test('Apps: space toggles, Enter submits all five flags; Pulumi availability is 
   } finally {
     r2.unmount();
   }
+});
+
+test('Review lists the apps by their names, not their config keys', () => {
+  const config = resolveConfig({ preset: 'homelab', proxmox, apps: { pulumiOperator: true, certManager: true, kured: false, systemUpgradeController: false } }, { env: {} });
+  const line = summarize(config).find((l) => l.startsWith('Apps:'));
+  assert.equal(line, 'Apps: Pulumi Kubernetes Operator, cert-manager');
 });
 
 test('Review: shows the summary, the plan lines, the saved config path and where secrets are; Enter confirms, Esc goes back', async () => {

@@ -8,7 +8,7 @@ import { Box, useInput } from 'ink';
 import type { Config } from '../config/schema.js';
 import { resolveConfig } from '../config/load.js';
 import { EXIT } from '../errors.js';
-import { initialState, mergeDraft, wizard, draftGet, type Plain } from '../ui/state.js';
+import { initialState, mergeDraft, wizard, draftGet, type Plain, type WizardAction, type WizardState } from '../ui/state.js';
 import type { UiServices } from '../ui/types.js';
 import { checkDraft, withPreset } from '../ui/validate.js';
 import { RunStore } from '../ui/run-store.js';
@@ -53,11 +53,7 @@ function errorText(err: unknown): string {
 
 export function App({ services, theme, onExit, configPath, stop, now = Date.now }: AppProps) {
   const [s, dispatch] = useReducer(wizard, undefined, () => initialState({}));
-  const [fileError, setFileError] = useState<{ path: string; message: string }>();
-  const [plan, setPlan] = useState<string[] | Error>();
-  const [stopping, setStopping] = useState(false);
   const store = useMemo(() => new RunStore(), []);
-  const run = useRef<{ controller: AbortController; done: Promise<void> } | undefined>(undefined);
   const exited = useRef(false);
   const exit = (code: number, message?: string) => {
     if (exited.current) return;
@@ -67,7 +63,56 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
   };
   useEffect(() => () => store.close(), [store]);
 
-  // --- Start ---------------------------------------------------------------------------------
+  const { reviewConfig, plan } = useReviewPlan(services, s);
+  const config = s.config ?? (reviewConfig instanceof Error ? undefined : reviewConfig);
+  const runs = useRunControl({ services, s, dispatch, store, now, exit, config });
+  const { onStart, fileError } = useStart({ services, s, dispatch, exit, configPath, startRun: runs.startRun });
+
+  const quitRef = useRef<() => void>(() => {});
+  quitRef.current = () => (s.screen === 'run' ? runs.onRunAction('quit') : exit(EXIT.interrupted));
+  useEffect(() => {
+    if (!stop) return;
+    const onStop = () => quitRef.current();
+    if (stop.aborted) onStop();
+    stop.addEventListener('abort', onStop, { once: true });
+    return () => stop.removeEventListener('abort', onStop);
+  }, [stop]);
+
+  // Ctrl-C anywhere: quit; during a run the same safe stop as "q".
+  useInput((input, key) => {
+    if (key.ctrl && input === 'c') {
+      if (s.screen === 'run') runs.onRunAction('quit');
+      else exit(EXIT.interrupted);
+    }
+  });
+
+  const screen = screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, plan, store, config, runs, now, exit });
+  return (
+    <ThemeContext.Provider value={theme}>
+      <Box flexDirection="column">
+        {s.screen !== 'run' && s.screen !== 'done' ? <Breadcrumb current={s.screen} /> : null}
+        {screen}
+      </Box>
+    </ThemeContext.Provider>
+  );
+}
+
+type Dispatch = (a: WizardAction) => void;
+type Exit = (code: number, message?: string) => void;
+
+/** Start: open a config file (given on the command line or chosen), a preset, or a saved cluster. */
+interface StartArgs {
+  services: UiServices;
+  s: WizardState;
+  dispatch: Dispatch;
+  exit: Exit;
+  configPath?: string;
+  startRun: (config: Config, draft: Plain) => void;
+}
+
+function useStart(o: StartArgs) {
+  const { services, s, dispatch, exit, configPath, startRun } = o;
+  const [fileError, setFileError] = useState<{ path: string; message: string }>();
   const openFile = async (path: string) => {
     try {
       const raw = await services.readConfigFile(path);
@@ -114,8 +159,12 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
       dispatch({ type: 'begin', draft, screen: 'proxmox', resume: r, notice: `Resuming ${r.cluster}: the saved config needs more before it can run:\n${((err as Error).message ?? String(err)).split('\n').slice(1).join('\n')}` });
     }
   };
+  return { onStart, fileError };
+}
 
-  // --- Review and run -----------------------------------------------------------------------
+/** Review: the config resolved from the draft, and the plan lines the runner describes for it. */
+function useReviewPlan(services: UiServices, s: WizardState): { reviewConfig?: Config | Error; plan?: string[] | Error } {
+  const [plan, setPlan] = useState<string[] | Error>();
   const reviewConfig = useMemo((): Config | Error | undefined => {
     if (s.screen !== 'review') return undefined;
     try {
@@ -136,7 +185,26 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
       live = false;
     };
   }, [reviewConfig]);
+  return { reviewConfig, plan };
+}
 
+type RunControl = ReturnType<typeof useRunControl>;
+
+/** The run: start it (saving the config first), stop it safely on "q", retry it after a failure. */
+interface RunArgs {
+  services: UiServices;
+  s: WizardState;
+  dispatch: Dispatch;
+  store: RunStore;
+  now: () => number;
+  exit: Exit;
+  config?: Config;
+}
+
+function useRunControl(o: RunArgs) {
+  const { services, s, dispatch, store, now, exit, config } = o;
+  const [stopping, setStopping] = useState(false);
+  const run = useRef<{ controller: AbortController; done: Promise<void> } | undefined>(undefined);
   const startRun = (config: Config, draft: Plain) => {
     if (run.current) return;
     const controller = new AbortController();
@@ -170,26 +238,26 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
 
   const resumeHint = (first: string) =>
     [first, 'Resume: run flatcar-k3s again and choose "Resume" on the start screen, or non-interactively:', `  ${s.saved?.command ?? 'flatcar-k3s up --config <file>'}`, ...(config ? [`Log: ${services.logFileFor(config)}`] : [])].join('\n');
+  return { startRun, onRunAction, stopping };
+}
 
-  const quitRef = useRef<() => void>(() => {});
-  quitRef.current = () => (s.screen === 'run' ? onRunAction('quit') : exit(EXIT.interrupted));
-  useEffect(() => {
-    if (!stop) return;
-    const onStop = () => quitRef.current();
-    if (stop.aborted) onStop();
-    stop.addEventListener('abort', onStop, { once: true });
-    return () => stop.removeEventListener('abort', onStop);
-  }, [stop]);
+interface ScreenArgs {
+  s: WizardState;
+  dispatch: Dispatch;
+  services: UiServices;
+  fileError?: { path: string; message: string };
+  onStart: (c: StartChoice) => Promise<void>;
+  reviewConfig: Config | Error | undefined;
+  plan: string[] | Error | undefined;
+  store: RunStore;
+  config?: Config;
+  runs: RunControl;
+  now: () => number;
+  exit: Exit;
+}
 
-  // Ctrl-C anywhere: quit; during a run the same safe stop as "q".
-  useInput((input, key) => {
-    if (key.ctrl && input === 'c') {
-      if (s.screen === 'run') onRunAction('quit');
-      else exit(EXIT.interrupted);
-    }
-  });
-
-  const config = s.config ?? (reviewConfig instanceof Error ? undefined : reviewConfig);
+/** The screen of the wizard's current step. */
+function screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, plan, store, config, runs, now, exit }: ScreenArgs): React.ReactNode {
   const p = (draftGet(s.draft, 'proxmox') ?? {}) as ProxmoxInitial;
   const feedBaseUrl = draftGet(s.draft, 'flatcar.feedBaseUrl') as string | undefined;
   const appsDraft = (draftGet(withPreset(s.draft), 'apps') ?? {}) as Record<string, unknown>;
@@ -266,13 +334,13 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
             configPath={services.configPathFor(reviewConfig)}
             secrets={services.secretsNote(reviewConfig)}
             recreateTemplate={s.recreateTemplate}
-            onSubmit={(r) => (r.back ? dispatch({ type: 'back' }) : startRun(reviewConfig, s.draft))}
+            onSubmit={(r) => (r.back ? dispatch({ type: 'back' }) : runs.startRun(reviewConfig, s.draft))}
           />
         );
       }
       break;
     case 'run':
-      screen = <RunScreen store={store} cluster={config?.cluster.name ?? ''} logFile={config ? services.logFileFor(config) : services.logFile} stopping={stopping} onSubmit={onRunAction} />;
+      screen = <RunScreen store={store} cluster={config?.cluster.name ?? ''} logFile={config ? services.logFileFor(config) : services.logFile} stopping={runs.stopping} onSubmit={runs.onRunAction} />;
       break;
     case 'done': {
       const chosen = config ? APPS.filter((a) => config.apps[a.key].enabled).map((a) => a.label) : [];
@@ -293,12 +361,5 @@ export function App({ services, theme, onExit, configPath, stop, now = Date.now 
       break;
     }
   }
-  return (
-    <ThemeContext.Provider value={theme}>
-      <Box flexDirection="column">
-        {s.screen !== 'run' && s.screen !== 'done' ? <Breadcrumb current={s.screen} /> : null}
-        {screen}
-      </Box>
-    </ThemeContext.Provider>
-  );
+  return screen;
 }

@@ -10,6 +10,7 @@ import { detectPulumi, envPrefill, findClusters, findUnfinished, realServices, s
 import { appendLogLine } from '../log/file.js';
 import { EXIT } from '../errors.js';
 import { globalLogFile } from '../store/layout.js';
+import type { BuildSteps } from '../runner/steps.js';
 import type { Plain } from '../ui/state.js';
 
 export interface InteractiveOptions {
@@ -21,6 +22,8 @@ export interface InteractiveOptions {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   env?: NodeJS.ProcessEnv;
+  /** The steps a run goes through (default: steps/index.ts); tests hand in theirs. */
+  buildSteps?: BuildSteps;
 }
 
 function isCi(env: NodeJS.ProcessEnv): boolean {
@@ -57,6 +60,7 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
       overrides: demo?.overrides,
       prefillSources: demo ? {} : fromEnv.sources,
       pulumiAvailable,
+      buildSteps: opts.buildSteps,
       unfinished,
       clusters,
       onRunLog: (write) => {

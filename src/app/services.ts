@@ -17,6 +17,7 @@ import { clusterDirFor, clusterFiles, clusterNames } from '../store/layout.js';
 import type { ProxmoxClient } from '../proxmox/types.js';
 import type { FlatcarRelease } from '../flatcar/releases.js';
 import type { Plain } from '../ui/state.js';
+import type { BuildSteps } from '../runner/steps.js';
 import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOptions, UiServices, UnfinishedRun } from '../ui/types.js';
 
 const savedConfigPath = (clusterDir: string): string => clusterFiles(clusterDir).config;
@@ -176,6 +177,8 @@ export interface RealServicesOptions {
   pulumiAvailable: boolean | string;
   unfinished: UnfinishedRun[];
   clusters?: KnownCluster[];
+  /** The steps a run goes through (default: steps/index.ts); tests hand in theirs. */
+  buildSteps?: BuildSteps;
   /** Where demo lines go once a run log is open. */
   onRunLog?: (write: ((line: string) => void) | undefined) => void;
 }
@@ -200,7 +203,7 @@ export function realServices(o: RealServicesOptions): UiServices {
     pulumiAvailable: o.pulumiAvailable,
     async describePlan(config) {
       const { planRun } = await import('../runner/session.js');
-      const view = await planRun({ config, stateDir: o.stateDir, options: { parallel: 8, demo: o.demo, yes: true }, env: o.env });
+      const view = await planRun({ config, stateDir: o.stateDir, options: { parallel: 8, demo: o.demo, yes: true }, env: o.env, buildSteps: o.buildSteps });
       return view.lines.map((l) => `${l.describe}${l.status === 'done' && !l.reopened ? '  [done before]' : l.reopened ? '  [re-check: config changed]' : ''}`);
     },
     configPathFor: (config) => savedConfigPath(clusterDirFor(o.stateDir, config.cluster.name)),
@@ -245,6 +248,7 @@ export function realServices(o: RealServicesOptions): UiServices {
         logFile: o.logFile,
         options: { parallel: 8, yes: true, demo: o.demo, recreateTemplate: opts.recreateTemplate, mergeKubeconfig: true },
         env: o.env,
+        buildSteps: o.buildSteps,
       });
       o.onRunLog?.((line) => run.log.write(line));
       const detach = run.events.onEvent(opts.onEvent);

@@ -3,6 +3,7 @@
  * so tests and the real terminal drive the same code.
  */
 import { UserError } from '../errors.js';
+import type { BuildSteps } from '../runner/steps.js';
 import type { Readable, Writable } from 'node:stream';
 
 export type InStream = Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
@@ -17,6 +18,8 @@ export interface CliIo {
   cwd: string;
   /** Install handlers for Ctrl-C / SIGTERM; returns the uninstaller. Tests may pass a fake. */
   onSignal?: (handler: (signal: 'SIGINT' | 'SIGTERM') => void) => () => void;
+  /** The steps `up`, `plan` and the interactive UI run (default: steps/index.ts). Tests hand in theirs. */
+  buildSteps?: BuildSteps;
 }
 
 export function processIo(): CliIo {

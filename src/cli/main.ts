@@ -127,7 +127,7 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
   }
   const globals = await resolveGlobals(values, io);
   const mod = await importLazy<{
-    runInteractive(opts: { stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown }): Promise<number>;
+    runInteractive(opts: { stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown; buildSteps?: CliIo['buildSteps'] }): Promise<number>;
   }>(new URL('../app/main.js', import.meta.url), 'the interactive UI');
   return mod.runInteractive({
     stateDir: globals.stateDir,
@@ -137,6 +137,7 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
     stdin: io.stdin,
     stdout: io.stdout,
     stderr: io.stderr,
+    buildSteps: io.buildSteps,
   });
 }
 

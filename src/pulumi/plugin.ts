@@ -4,16 +4,27 @@
  * (a directory lookup, nothing spawned) and tells how to install it offline.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { shq } from '../shell/quote.js';
 
 /** The plugin version the installed @pulumi/kubernetes SDK asks for (its package.json `pulumi.version`). */
 export function kubernetesPluginVersion(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = JSON.parse(readFileSync(require.resolve('@pulumi/kubernetes/package.json'), 'utf8')) as { version: string; pulumi?: { version?: string } };
+  const pkg = JSON.parse(readFileSync(sdkPackageJson(), 'utf8')) as { version: string; pulumi?: { version?: string } };
   return (pkg.pulumi?.version ?? pkg.version).replace(/^v/, '');
+}
+
+/**
+ * The SDK's package.json, found the way Node's resolution walks node_modules folders upwards, but as plain
+ * file lookups: `plan` describes this step, and resolving the package would count as loading it there.
+ */
+function sdkPackageJson(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const p = join(dir, 'node_modules', '@pulumi', 'kubernetes', 'package.json');
+    if (existsSync(p)) return p;
+    if (dirname(dir) === dir) throw new Error('@pulumi/kubernetes is not installed next to flatcar-k3s (run npm ci)');
+  }
 }
 
 /** Where the CLI keeps plugins: $PULUMI_HOME/plugins, default ~/.pulumi/plugins. */

@@ -164,7 +164,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
       // Persisted before run(): a kill from here on leaves "running", and the next check decides.
       await transition(step, { type: 'running', id: step.id, title: step.title, at: now(), inputsHash });
       startedRun = true;
-      const outputs = await step.run(ctx);
+      const outputs = await step.run(ctx, checked.plan);
       // A step that returns normally did its work, even if an abort came meanwhile.
       await transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'run', outputs: safe(step, outputs ?? undefined), inputsHash });
       outcome.set(step.id, 'done');

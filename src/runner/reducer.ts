@@ -34,20 +34,34 @@ export type StepAction =
   | { type: 'failed'; id: string; at: number; title?: string; error: StepError }
   | { type: 'pending'; id: string; at: number; title?: string; reason?: string };
 
-const ALLOWED: Record<StepAction['type'], ReadonlyArray<StepStatus>> = {
-  // A step found `running` at start was cut off; when its check says "not done" it runs again.
-  running: ['pending', 'failed', 'done', 'skipped', 'running'],
-  done: ['pending', 'failed', 'done', 'skipped', 'running'],
-  skipped: ['pending', 'failed', 'done', 'skipped', 'running'],
-  failed: ['pending', 'failed', 'done', 'skipped', 'running'],
-  pending: ['running', 'done', 'skipped', 'failed', 'pending'],
+/** Where a transition leads: the status, with `done` told apart by how (found by check, or by run). */
+export type Transition = Exclude<StepStatus, 'done'> | 'done:check' | 'done:run';
+
+/**
+ * The transition table: from each status, where a step may go.
+ * - check reads the real world, so from any status it may find the step done, not applicable (skipped),
+ *   or fail (the check itself threw);
+ * - running follows any status: the check said "not done" (a `running` left by a killed run runs again);
+ * - done:run follows only running;
+ * - pending follows running (interrupted) or a finished step the config re-opened (done, skipped);
+ *   a pending or failed step has nothing to go back from.
+ */
+export const TRANSITIONS: Readonly<Record<StepStatus, ReadonlyArray<Transition>>> = {
+  pending: ['running', 'done:check', 'skipped', 'failed'],
+  running: ['running', 'done:check', 'done:run', 'skipped', 'failed', 'pending'],
+  done: ['running', 'done:check', 'skipped', 'failed', 'pending'],
+  skipped: ['running', 'done:check', 'skipped', 'failed', 'pending'],
+  failed: ['running', 'done:check', 'skipped', 'failed'],
 };
+
+export const transitionOf = (action: StepAction): Transition => (action.type === 'done' ? `done:${action.via}` : action.type);
 
 export function reduceStep(prev: StepRecord | undefined, action: StepAction): StepRecord {
   const from: StepStatus = prev?.status ?? 'pending';
-  if (!ALLOWED[action.type].includes(from)) throw new BugError(`step ${action.id}: invalid transition ${from} → ${action.type}`);
-  if (action.type === 'done' && action.via === 'run' && from !== 'running')
-    throw new BugError(`step ${action.id}: "done via run" must follow "running" (was ${from})`);
+  const to = transitionOf(action);
+  if (!TRANSITIONS[from].includes(to)) {
+    throw new BugError(`step ${action.id}: invalid transition ${from} → ${to}${to === 'done:run' ? ' ("done via run" must follow "running")' : ''}`);
+  }
   const title = action.title ?? prev?.title;
   const base = { title, at: action.at };
   switch (action.type) {

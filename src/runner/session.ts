@@ -104,7 +104,7 @@ export interface PlanOptions {
 export async function planRun(opts: PlanOptions): Promise<PlanView> {
   const clusterDir = clusterDirFor(opts.stateDir, opts.config.cluster.name);
   const state = readState(clusterDir);
-  const buildSteps = opts.buildSteps ?? (await loadBuildSteps(opts.env));
+  const buildSteps = opts.buildSteps ?? (await loadBuildSteps());
   const steps = await buildSteps(opts.config, opts.options);
   const redactor = new Redactor();
   redactor.addConfig(opts.config);
@@ -156,7 +156,7 @@ export class ClusterRun {
       });
       const store = StateStore.open(clusterDir, opts.config.cluster.name);
       const secrets = new FileSecretStore(clusterDir, redactor);
-      const buildSteps = opts.buildSteps ?? (await loadBuildSteps(opts.env));
+      const buildSteps = opts.buildSteps ?? (await loadBuildSteps());
       const steps = await buildSteps(opts.config, opts.options);
       topoOrder(steps); // a cycle or an unknown need is a bug: fail before changing anything
       const changes = detectChanges(store.get(), opts.config, steps, redactor);

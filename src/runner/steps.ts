@@ -1,19 +1,11 @@
-/** Where the step list comes from: steps/index.ts, or (tests only) the module named by FLATCAR_K3S_TEST_STEPS. */
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+/** Where the step list comes from: steps/index.ts, unless the caller hands the runner its own (tests do). */
 import type { Config } from '../config/schema.js';
 import type { RunOptions, Step } from '../../steps/types.js';
 
 export type BuildSteps = (config: Config, options: RunOptions) => Step[] | Promise<Step[]>;
 
-export async function loadBuildSteps(env: NodeJS.ProcessEnv = process.env): Promise<BuildSteps> {
-  const testModule = env.FLATCAR_K3S_TEST_STEPS;
-  if (testModule) {
-    const file = isAbsolute(testModule) ? testModule : resolve(testModule);
-    const mod = (await import(pathToFileURL(file).href)) as { buildSteps?: BuildSteps };
-    if (typeof mod.buildSteps !== 'function') throw new Error(`FLATCAR_K3S_TEST_STEPS=${testModule} does not export buildSteps`);
-    return mod.buildSteps;
-  }
+/** The product's step list (loaded on first use: `--help` does not need it). */
+export async function loadBuildSteps(): Promise<BuildSteps> {
   const mod = await import('../../steps/index.js');
   return mod.buildSteps;
 }

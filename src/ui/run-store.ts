@@ -106,6 +106,8 @@ interface LiveStep {
   buffer?: Ring;
   lineCount: number;
   progress?: { message: string; fraction?: number };
+  /** A step of the run (in the plan or with a status), counted in the total; not the services' own log. */
+  listed: boolean;
 }
 
 export class RunStore {
@@ -192,14 +194,15 @@ export class RunStore {
         break;
       }
       case 'log': {
-        const live = this.ensure(e.id, e.id, e.group);
+        // Lines of no step (the runner's services log as 'services') keep a buffer but are not a step.
+        const live = this.ensure(e.id, e.id, e.group, false);
         live.buffer ??= new Ring(this.bufferLines);
         live.buffer.push(e.level === 'info' ? e.line : `${e.level}: ${e.line}`);
         live.lineCount++;
         break;
       }
       case 'progress': {
-        const live = this.ensure(e.id, e.id, e.group);
+        const live = this.ensure(e.id, e.id, e.group, false);
         live.progress = { message: e.message, fraction: e.fraction };
         break;
       }
@@ -207,13 +210,17 @@ export class RunStore {
     this.dirty = true;
   };
 
-  private ensure(id: string, title: string, group: string): LiveStep {
+  private ensure(id: string, title: string, group: string, step = true): LiveStep {
     let s = this.steps.get(id);
     if (!s) {
-      s = { id, title, group, status: 'pending', lineCount: 0 };
+      s = { id, title, group, status: 'pending', lineCount: 0, listed: false };
       this.steps.set(id, s);
+    }
+    if (step && !s.listed) {
+      s.listed = true;
       this.order.push(id);
-    } else if (title !== id) {
+    }
+    if (title !== id) {
       s.title = title;
       s.group = group;
     }

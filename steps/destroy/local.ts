@@ -67,9 +67,15 @@ export function withoutCluster(doc: KubeconfigDoc, name: string, servers: string
   return { doc: out, removed };
 }
 
-export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
+interface KubeconfigPlan {
+  text?: string;
+  next?: string;
+  removed: string[];
+}
+
+export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSteps: string[]): Step<KubeconfigPlan> {
   const name = config.cluster.name;
-  const plan = (ctx: StepContext): { text?: string; next?: string; removed: string[] } => {
+  const plan = (ctx: StepContext): KubeconfigPlan => {
     const path = userKubeconfig(ctx);
     if (!existsSync(path)) return { removed: [] };
     const text = readFileSync(path, 'utf8');
@@ -89,14 +95,14 @@ export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSt
     needs: vmSteps,
     inputs: {},
     describe: (ctx) => `Remove cluster/context/user "${name}" from ${userKubeconfig(ctx)} (backup first; only entries pointing at ${clusterServers(config, ctx).join(' or ') || 'this cluster'}) and delete ${ownKubeconfig(ctx)}`,
-    async check(ctx: StepContext): Promise<CheckResult> {
+    async check(ctx: StepContext): Promise<CheckResult<KubeconfigPlan>> {
       const p = plan(ctx);
-      if (p.next) return { done: false, reason: `${userKubeconfig(ctx)} has ${p.removed.join(', ')}` };
-      if (existsSync(ownKubeconfig(ctx))) return { done: false, reason: `${ownKubeconfig(ctx)} exists` };
+      if (p.next) return { done: false, reason: `${userKubeconfig(ctx)} has ${p.removed.join(', ')}`, plan: p };
+      if (existsSync(ownKubeconfig(ctx))) return { done: false, reason: `${ownKubeconfig(ctx)} exists`, plan: p };
       return { done: true, reason: `no kubeconfig entry of ${name} is left` };
     },
-    async run(ctx: StepContext) {
-      const p = plan(ctx);
+    async run(ctx: StepContext, checked?: KubeconfigPlan) {
+      const p = checked ?? plan(ctx);
       let backup: string | undefined;
       if (p.next && p.text !== undefined) {
         const path = userKubeconfig(ctx);

@@ -17,14 +17,21 @@ export interface DestroyTarget {
   vmid: number;
 }
 
-export function destroyVmStep(config: Config, node: DestroyTarget, _options: RunOptions): Step {
+/** The VMs at the node's VMIDs: ours to delete, somebody else's, or locked by a task. */
+interface Survey {
+  ours: FoundVm[];
+  foreign: Array<{ vm: FoundVm; why: string }>;
+  locked: FoundVm[];
+}
+
+export function destroyVmStep(config: Config, node: DestroyTarget, _options: RunOptions): Step<Survey> {
   const vmidsOf = (ctx: StepContext): number[] => {
     const rec = ctx.outputs<NodeVmOutputs>(NODES_STEP.clone(node.name));
     return [...new Set([node.vmid, ...(rec?.vmid && rec.name === node.name ? [rec.vmid] : [])])];
   };
   const foreignLine = (vm: FoundVm, why: string) => `VMID ${vm.vmid} on ${vm.node} ("${vm.name ?? '?'}") is not ${node.name} of cluster ${config.cluster.name} (${why}): left alone`;
 
-  async function survey(ctx: StepContext, wait: boolean): Promise<{ ours: FoundVm[]; foreign: Array<{ vm: FoundVm; why: string }>; locked: FoundVm[] }> {
+  async function survey(ctx: StepContext, wait: boolean): Promise<Survey> {
     const pve = await ctx.services.proxmox();
     const out = { ours: [] as FoundVm[], foreign: [] as Array<{ vm: FoundVm; why: string }>, locked: [] as FoundVm[] };
     for (const vmid of vmidsOf(ctx)) {
@@ -63,19 +70,20 @@ export function destroyVmStep(config: Config, node: DestroyTarget, _options: Run
       const ids = vmidsOf(ctx);
       return `Stop and delete VM ${ids.join(' and ')} ${node.name}${rec?.pveNode ? ` on ${rec.pveNode}` : ''} with its disks (only if tagged flatcar-k3s + ${config.cluster.name})`;
     },
-    async check(ctx: StepContext): Promise<CheckResult> {
+    async check(ctx: StepContext): Promise<CheckResult<Survey>> {
       const s = await survey(ctx, false);
       if (s.locked.length) return { done: false, reason: `VM ${s.locked.map((v) => `${v.vmid} (lock: ${v.lock})`).join(', ')} is locked` };
-      if (s.ours.length) return { done: false, reason: `${s.ours.map((v) => `VM ${v.vmid} on ${v.node}`).join(', ')} exists` };
+      if (s.ours.length) return { done: false, reason: `${s.ours.map((v) => `VM ${v.vmid} on ${v.node}`).join(', ')} exists`, plan: s };
       if (s.foreign.length) {
         for (const f of s.foreign) ctx.log(`warning: ${foreignLine(f.vm, f.why)}`, 'warn');
         return { skip: true, reason: s.foreign.map((f) => foreignLine(f.vm, f.why)).join('; ') };
       }
       return { done: true, outputs: { deleted: vmidsOf(ctx) }, reason: `no VM ${node.name} at VMID ${vmidsOf(ctx).join(' or ')}` };
     },
-    async run(ctx: StepContext) {
+    async run(ctx: StepContext, checked?: Survey) {
       const pve = await ctx.services.proxmox();
-      const s = await survey(ctx, true);
+      // check's survey, unless a VM was locked then (this one waits for the lock); deleteVm re-reads each VM
+      const s = checked && !checked.locked.length ? checked : await survey(ctx, true);
       for (const f of s.foreign) ctx.log(`warning: ${foreignLine(f.vm, f.why)}`, 'warn');
       for (const vm of s.ours) await deleteVm(ctx, pve, vm, `VM ${vm.vmid} ${node.name} on ${vm.node}`);
       return { deleted: s.ours.map((v) => v.vmid), leftAlone: s.foreign.map((f) => f.vm.vmid) };

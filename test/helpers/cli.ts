@@ -9,6 +9,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const binPath = join(repoRoot, 'bin', 'flatcar-k3s.ts');
 export const fakeStepsPath = join(repoRoot, 'test', 'helpers', 'fake-steps.ts');
+/** The CLI with injected steps (test/helpers/cli-entry.ts): spawnCli's `steps` option. */
+const entryWithSteps = join(repoRoot, 'test', 'helpers', 'cli-entry.ts');
 const tsxLoader = import.meta.resolve('tsx');
 
 /** A valid token secret (lower-case UUID): must never appear in state or log files. */
@@ -48,12 +50,14 @@ export interface Spawned {
   done: Promise<CliResult>;
 }
 
-export function spawnCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Spawned {
+/** `steps`: a module exporting buildSteps, run instead of the product's steps (through the test entry, not bin/). */
+export function spawnCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; steps?: string }): Spawned {
   const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', NO_COLOR: '1', ...opts.env };
   for (const k of ['PROXMOX_VE_API_TOKEN', 'PROXMOX_VE_ENDPOINT', 'PROXMOX_VE_USERNAME', 'PROXMOX_VE_PASSWORD', 'PROXMOX_VE_FINGERPRINT', 'FLATCAR_K3S_STATE_DIR'])
     if (!(opts.env && k in opts.env)) delete env[k];
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const child = spawn(process.execPath, ['--import', tsxLoader, binPath, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const entry = opts.steps ? [entryWithSteps, opts.steps] : [binPath];
+  const child = spawn(process.execPath, ['--import', tsxLoader, ...entry, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -64,7 +68,7 @@ export function spawnCli(args: string[], opts: { cwd: string; env?: NodeJS.Proce
   return { child, stdout: () => out, stderr: () => err, done };
 }
 
-export function runCliProcess(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<CliResult> {
+export function runCliProcess(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; steps?: string }): Promise<CliResult> {
   return spawnCli(args, opts).done;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Fake steps for tests that spawn the real CLI (FLATCAR_K3S_TEST_STEPS=<this file>). They leave
+ * Fake steps for tests of the real CLI (spawnCli's `steps` option, or CliIo.buildSteps in-process). They leave
  * marker files instead of touching Proxmox, so a test can see what ran:
  *   <FAKE_STEPS_DIR>/<id>.done     the step's work (check looks for it)
  *   <FAKE_STEPS_DIR>/runs.log      one line per run() call

@@ -39,6 +39,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     config,
     stateDir: globals.stateDir,
     env: io.env,
+    buildSteps: io.buildSteps,
     options: { parallel: parseParallel(values.parallel, usage), recreateTemplate: values['recreate-template'] ?? false },
   });
   writeLine(io.stdout, `Cluster ${config.cluster.name}: ${view.lines.length} step${view.lines.length === 1 ? '' : 's'} (state: ${view.clusterDir})`);

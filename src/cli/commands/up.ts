@@ -127,6 +127,7 @@ async function runCluster(
     logFile: a.globals.logFile,
     options: a.options,
     env: io.env,
+    buildSteps: io.buildSteps,
     warn: (line) => writeLine(io.stderr, `warning: ${line}`),
     confirm: canAsk ? (q) => askYesNo(io.stdin, io.stderr, q) : undefined,
   });
