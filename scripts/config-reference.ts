@@ -32,6 +32,8 @@ const NOTES: Record<string, string> = {
   'cluster.airgap': 'download k3s once here, verify it, upload it to each node',
   'cluster.airgapImages': 'air-gapped: image archives `{image, file, sha256}` put into k3s\'s images dir on every node, sha256-checked; kube-vip\'s is required with a VIP',
   'flatcar.ignition.consoleAutologin': 'keep the Proxmox image\'s console autologin (`flatcar.autologin`), for debugging only; `plan` warns',
+  'cluster.upgrade.agentBatch': 'agents upgraded at once by the rolling k3s upgrade (servers: always one at a time); see docs/day2.md',
+  'cluster.upgrade.drainTimeoutSeconds': 'how long `kubectl drain` may take per node before the roll stops at it',
   'proxmox.url': 'the API endpoint, e.g. `https://pve.lan:8006` (env `PROXMOX_VE_ENDPOINT`)',
   'proxmox.tokenId': 'API token `user@realm!name` (env `PROXMOX_VE_API_TOKEN=id=secret`)',
   'proxmox.tokenSecret': 'secret: better from the environment; never logged or stored in the state',

@@ -6,6 +6,8 @@ export const STEP = {
   templateReady: 'template:ready',
   /** Per node: `node:<name>:<phase>`. */
   node: (name: string, phase: string) => `node:${name}:${phase}`,
+  /** Where each VM goes (PVE host), decided once. Outputs PlacementOutputs. */
+  placement: 'nodes:placement',
   /** The k3s release pinned for the cluster. Outputs K3sReleaseRecord. */
   k3sRelease: 'k3s:release',
   /** Every node Ready in Kubernetes. */
@@ -49,4 +51,19 @@ export interface KubeconfigOutputs {
   kubeconfigPath: string;
   server: string;
   mergedInto?: string;
+}
+
+/** What nodes:placement decided (template steps read it to build per-host templates). */
+export interface PlacementOutputs {
+  [k: string]: unknown;
+  /** node name → PVE node */
+  placement: Record<string, string>;
+  templateNode: string;
+  /** VMs on several PVE hosts. */
+  spread: boolean;
+  reason: string;
+  /** Hosts with a template of their own (the template host first); one entry when disks are shared. */
+  templateHosts: string[];
+  disksShared: boolean;
+  snippetsShared: boolean;
 }

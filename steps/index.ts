@@ -1,14 +1,17 @@
 /** The ordered step list (a DAG through `needs`) for a validated config. */
 import type { Config } from '../src/config/schema.js';
-import type { RunOptions, Step } from './types.js';
+import type { RunOptions, SavedRun, Step } from './types.js';
+import { leavingNodes, scaleDownSteps } from './scale/scale-down.js';
 import { proxmoxSteps } from './proxmox/index.js';
 import { templateSteps } from './template/index.js';
 import { nodeSteps } from './nodes/index.js';
 import { appSteps } from './apps/index.js';
 import { STEP } from './ids.js';
 
-export function buildSteps(config: Config, options: RunOptions): Step[] {
-  const steps = [...proxmoxSteps(config, options), ...templateSteps(config, options), ...nodeSteps(config, options), ...appSteps(config, options)];
+export function buildSteps(config: Config, options: RunOptions, saved?: SavedRun): Step[] {
+  const steps = [...proxmoxSteps(config, options), ...templateSteps(config, options), ...nodeSteps(config, options, saved), ...appSteps(config, options)];
+  // nodes an earlier up built beyond the config's counts leave, after the cluster is Ready
+  steps.push(...scaleDownSteps(config, options, leavingNodes(config, saved)));
   const ids = new Set<string>();
   for (const s of steps) {
     if (ids.has(s.id)) throw new Error(`duplicate step id ${s.id}`);

@@ -11,6 +11,11 @@ import type { SshPool } from '../src/ssh/pool.js';
 /** JSON-serialisable outputs a step records in the state file (VM ids, IPs, host keys…). Never secrets. */
 export type StepOutputs = Record<string, unknown>;
 
+/** What building the step list may read of the saved run (the runner's ClusterState is one). */
+export interface SavedRun {
+  steps: Record<string, { status: string; at: number; outputs?: StepOutputs }>;
+}
+
 /**
  * What check found. Not done: `plan` is what check worked out to do (e.g. the VMs to delete), handed to
  * `run` right after so it does not look the world up again (prepare, then run).

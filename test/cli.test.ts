@@ -6,6 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { readState } from '../src/runner/state.js';
 import { join } from 'node:path';
 import { FAKE_SECRET, buildSteps } from './helpers/fake-steps.js';
 import { TOKEN_SECRET, fakeStepsPath, runCliProcess, spawnCli, tempDir, waitFor, writeConfig } from './helpers/cli.js';
@@ -20,7 +21,7 @@ function setup() {
   const env = { FAKE_STEPS_DIR: markers };
   const clusterDir = join(stateDir, 'clusters', 'homelab');
   const runs = () => (existsSync(join(markers, 'runs.log')) ? readFileSync(join(markers, 'runs.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
-  const state = () => JSON.parse(readFileSync(join(clusterDir, 'state.json'), 'utf8')) as { steps: Record<string, { status: string; via?: string; error?: { message: string } }>; pins: object };
+  const state = () => readState(clusterDir)!; // snapshot + journal
   const up = (extraEnv: Record<string, string> = {}, extraArgs: string[] = []) =>
     runCliProcess(['up', '--config', config, '--yes', '--state-dir', stateDir, ...extraArgs], { cwd: t.dir, steps: fakeStepsPath, env: { ...env, ...extraEnv } });
   return { ...t, markers, stateDir, config, env, clusterDir, runs, state, up };
@@ -277,7 +278,7 @@ describe('up with fake steps', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.ok(!r.stdout.includes(FAKE_SECRET) && !r.stdout.includes(TOKEN_SECRET), 'screen output redacted');
       assert.match(r.stdout, /joining with token \*\*\* and proxmox secret \*\*\*/);
-      const stateText = readFileSync(join(s.clusterDir, 'state.json'), 'utf8');
+      const stateText = ['state.json', 'state.journal'].map((f) => (existsSync(join(s.clusterDir, f)) ? readFileSync(join(s.clusterDir, f), 'utf8') : '')).join('\n');
       const logText = readFileSync(join(s.clusterDir, 'run.log'), 'utf8');
       for (const secret of [FAKE_SECRET, TOKEN_SECRET]) {
         assert.ok(!stateText.includes(secret), 'state file holds no secret');
@@ -285,7 +286,7 @@ describe('up with fake steps', () => {
       }
       assert.match(logText, /joining with token \*\*\*/);
       assert.ok(readFileSync(join(s.clusterDir, 'secrets.json'), 'utf8').includes(FAKE_SECRET));
-      for (const f of ['state.json', 'secrets.json', 'run.log']) assert.equal(statSync(join(s.clusterDir, f)).mode & 0o777, 0o600, f);
+      for (const f of ['state.json', 'state.journal', 'secrets.json', 'run.log']) assert.equal(statSync(join(s.clusterDir, f)).mode & 0o777, 0o600, f);
       assert.deepEqual(readdirSync(s.clusterDir).filter((f) => f.endsWith('.tmp')), []);
     } finally {
       s.cleanup();

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readState } from '../src/runner/state.js';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
@@ -54,7 +55,7 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
   it('deletes the VMs, snippets and template, removes the kubeconfig entries with a backup, forgets the secrets; again it is a no-op; up builds the cluster again', async () => {
     const { dir, stateDir } = setup();
     const ids = await up(dir, stateDir);
-    const state = JSON.parse(readFileSync(join(clusterDir(stateDir), 'state.json'), 'utf8')) as { steps: Record<string, { outputs?: Record<string, unknown> }> };
+    const state = readState(clusterDir(stateDir))!;
     const server = state.steps['cluster:kubeconfig']!.outputs!.server as string;
     assert.ok(existsSync(join(clusterDir(stateDir), 'secrets.json')));
     assert.equal(snippets(stateDir).length, 4);
@@ -103,7 +104,7 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
     assert.ok(!existsSync(join(clusterDir(stateDir), 'kubeconfig')));
     assert.ok(!existsSync(join(clusterDir(stateDir), 'pulumi')), 'the apps\' Pulumi state went with the cluster');
     assert.match(readFileSync(join(clusterDir(stateDir), 'run.log'), 'utf8'), /destroy/);
-    const after2 = JSON.parse(readFileSync(join(clusterDir(stateDir), 'state.json'), 'utf8')) as { steps: Record<string, unknown>; pins: Record<string, string> };
+    const after2 = readState(clusterDir(stateDir))!;
     assert.deepEqual(Object.keys(after2.steps).filter((id) => !id.startsWith('destroy:') && id !== 'proxmox:connect'), []);
     assert.deepEqual(Object.keys(after2.pins).filter((k) => k.startsWith('node-ssh:')), []);
 

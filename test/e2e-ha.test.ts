@@ -129,13 +129,3 @@ test('ha on 3 PVE hosts with shared storage: servers on different hosts, agents 
   const listings = reqs.slice(firstClone).filter((q) => q.method === 'GET' && q.path === '/cluster/resources').length;
   assert.ok(listings <= 1, `${listings} GET /cluster/resources from the first clone on (6 nodes)`);
 });
-
-test('several PVE hosts without shared storage: every VM on the template host, and the log says why', async () => {
-  const env = await startE2e({ preset: 'homelab', pveNodes: 2 });
-  envs.push(env);
-  const r = await env.up();
-  assert.equal(r.status, 'succeeded', JSON.stringify(r.failed, null, 2));
-  const hosts = new Set([...env.sim.state.vms.values()].filter((v) => !v.config.template).map((v) => v.node));
-  assert.deepEqual([...hosts], ['pve1']);
-  assert.ok(env.events.some((e) => e.type === 'log' && e.level === 'warn' && /not shared/.test(e.line) && /shared storage/.test(e.line)));
-});

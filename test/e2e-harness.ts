@@ -23,7 +23,7 @@ export interface E2eOptions {
   speed?: number;
   /** Extra config (deep-merged last). */
   config?: Record<string, unknown>;
-  /** Give the simulator a shared disk + snippets storage so VMs spread over the PVE hosts. */
+  /** Give the simulator its shared storage `nfs` and put disks, images and snippets there (one template for all hosts). */
   sharedStorage?: boolean;
   /** The simulated Proxmox VE version (default: the simulator's). */
   pveVersion?: string;
@@ -50,13 +50,7 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
   const stateDir = mkdtempSync(join(tmpdir(), 'e2e-state-'));
   const homeDir = mkdtempSync(join(tmpdir(), 'e2e-home-'));
   const guests = createDemoGuests({ speed, sshPort, log: (l) => (/failed to boot/.test(l) ? console.error(l) : undefined) });
-  const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests, ...(o.pveVersion ? { pveVersion: o.pveVersion } : {}) });
-  if (o.sharedStorage) {
-    // A Ceph-like setup: disks on shared block storage, snippets on a shared filesystem.
-    const lvm = sim.state.storages.get('local-lvm')!;
-    sim.state.storages.set('ceph', { ...lvm, storage: 'ceph', shared: true });
-    sim.state.storages.get('local')!.shared = true;
-  }
+  const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests, ...(o.sharedStorage ? { sharedStorage: true } : {}), ...(o.pveVersion ? { pveVersion: o.pveVersion } : {}) });
   const mirrors = deepMerge(fillFlatcarMirror(sim.mirror as never), fillK3sMirror(sim.mirror));
   const preset = resolveConfig({ preset: o.preset, proxmox: { url: 'https://x:8006', tokenId: 'a@pam!b', tokenSecret: '00000000-0000-0000-0000-000000000000' } }, { env: {} });
   const raw = deepMerge(
@@ -65,7 +59,7 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
       deepMerge(mirrors, demoNodeOverrides({ stateDir, sshPort, staticNetwork: true, vip: !!preset.nodes.vip })),
     ),
     // The cluster apps need the Pulumi CLI (not installed here) and are tested on their own.
-    deepMerge({ apps: { pulumiOperator: false, kured: false, piraeus: false, certManager: false, systemUpgradeController: false }, ...(o.sharedStorage ? { proxmox: { storage: { disks: 'ceph' } } } : {}) }, o.config ?? {}),
+    deepMerge({ apps: { pulumiOperator: false, kured: false, piraeus: false, certManager: false, systemUpgradeController: false }, ...(o.sharedStorage ? { proxmox: { storage: { disks: 'nfs', images: 'nfs', snippets: 'nfs' } } } : {}) }, o.config ?? {}),
   ) as Record<string, unknown>;
   const config = resolveConfig(raw, { env: {} });
   const events: RunEvent[] = [];

@@ -26,6 +26,7 @@ const LAYERS: Array<[number, string[]]> = [
   [50, ['src/sim']],
   [45, ['src/runner']],
   [40, ['steps/index']],
+  [39, ['steps/scale']],
   [38, ['steps/destroy']],
   [36, ['steps/apps']],
   [34, ['steps/nodes']],

@@ -72,7 +72,21 @@ test('step graph: per-node chain, clones in the clone lane, joins serialized aft
   assert.ok(byId.get('node:ha-agent-2:k3s')!.needs.includes('node:ha-server-1:k3s'));
   assert.equal(LANE_LIMITS['k3s-server-join'], 1);
   assert.ok((LANE_LIMITS['pve-clone'] ?? 0) >= 2 && (LANE_LIMITS['pve-clone'] ?? 0) <= 3);
-  assert.deepEqual(byId.get('cluster:ready')!.needs.sort(), planNodes(ha).map((n) => `node:${n.name}:k3s`).sort());
+  // the rolling upgrade: after each node's k3s, servers one at a time, then agents (batches of 1 by default)
+  assert.deepEqual(byId.get('cluster:ready')!.needs.sort(), planNodes(ha).map((n) => `node:${n.name}:k3s-roll`).sort());
+  const roll = (n: string, steps = byId) => steps.get(`node:${n}:k3s-roll`)!.needs.filter((x) => x.endsWith(':k3s-roll'));
+  assert.deepEqual(roll('ha-server-1'), []);
+  assert.deepEqual(roll('ha-server-2'), ['node:ha-server-1:k3s-roll']);
+  assert.deepEqual(roll('ha-server-3'), ['node:ha-server-2:k3s-roll']);
+  assert.deepEqual(roll('ha-agent-1'), ['node:ha-server-3:k3s-roll']);
+  assert.deepEqual(roll('ha-agent-2'), ['node:ha-agent-1:k3s-roll']);
+  // kubectl for a server's roll runs on another server (its API stays up while it restarts)
+  assert.ok(byId.get('node:ha-server-1:k3s-roll')!.needs.includes('node:ha-server-2:k3s'));
+  const batched = resolveConfig({ preset: 'ha', proxmox, nodes: { sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0 me'] }, cluster: { upgrade: { agentBatch: 2 } } }, { env: {} });
+  const b = new Map(nodeSteps(batched, { parallel: 8 }).map((x) => [x.id, x]));
+  assert.deepEqual(roll('ha-agent-1', b), ['node:ha-server-3:k3s-roll']);
+  assert.deepEqual(roll('ha-agent-2', b), ['node:ha-server-3:k3s-roll']);
+  assert.deepEqual(roll('ha-agent-3', b).sort(), ['node:ha-agent-1:k3s-roll', 'node:ha-agent-2:k3s-roll']);
   // the full plan wires the node steps to the template
   const all = buildSteps(ha, { parallel: 8 });
   assert.ok(all.find((s) => s.id === 'node:ha-agent-1:clone')!.needs.includes('template:ready'));

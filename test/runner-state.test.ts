@@ -37,7 +37,7 @@ describe('StateStore.dispatchSaved', () => {
       assert.equal(Object.keys(onDisk.steps).length, 60);
       assert.equal(onDisk.steps.s9!.status, 'done');
       assert.equal(onDisk.steps.s10!.status, 'running');
-      assert.deepEqual(readdirSync(t.dir), ['state.json']);
+      assert.deepEqual(readdirSync(t.dir).sort(), ['state.journal', 'state.json']); // no temp files left
     } finally {
       t.cleanup();
     }
@@ -59,7 +59,7 @@ describe('StateStore.dispatchSaved', () => {
         assert.equal(onDisk.pins[`pin${round}`], `fp${round}`, `round ${round}: the synchronous update was overwritten`);
         assert.equal(onDisk.steps[`r${round}`]!.status, 'running');
       }
-      assert.deepEqual(readdirSync(t.dir), ['state.json']);
+      assert.deepEqual(readdirSync(t.dir).sort(), ['state.journal', 'state.json']); // no temp files left
     } finally {
       t.cleanup();
     }

@@ -189,7 +189,7 @@ describe('driver', () => {
       step('b', {
         needs: ['a'],
         run: async (ctx) => {
-          seenOnDisk = JSON.parse(readFileSync(join(ctx.clusterDir, 'state.json'), 'utf8')).steps.b.status;
+          seenOnDisk = readState(ctx.clusterDir)!.steps.b!.status; // snapshot + journal, as on disk
           seenOutputs = ctx.outputs('a');
           assert.deepEqual(ctx.outputsMatching('a').map((o) => o.id), ['a']);
         },
@@ -367,7 +367,7 @@ describe('driver', () => {
       const log = h.seen.find((e) => e.type === 'log');
       assert.equal(log?.type === 'log' && log.line, 'token is ***');
       assert.equal(r.failed[0]!.error.message, 'bad token ***');
-      assert.ok(!readFileSync(join(h.dir, 'state.json'), 'utf8').includes('s3cr3t'));
+      for (const f of ['state.json', 'state.journal']) assert.ok(!readFileSync(join(h.dir, f), 'utf8').includes('s3cr3t'), f);
     } finally {
       h.cleanup();
     }
@@ -427,7 +427,8 @@ describe('files', () => {
       const store = StateStore.open(t.dir, 'test');
       for (let i = 0; i < 20; i++) store.dispatch({ type: 'running', id: `s${i}`, at: i });
       assert.equal(statSync(join(t.dir, 'state.json')).mode & 0o777, 0o600);
-      assert.deepEqual(readdirSync(t.dir).sort(), ['state.json']);
+      assert.equal(statSync(join(t.dir, 'state.journal')).mode & 0o777, 0o600);
+      assert.deepEqual(readdirSync(t.dir).sort(), ['state.journal', 'state.json']);
       writeFileSync(join(t.dir, 'state.json'), '{"version":1,"steps":{');
       assert.throws(() => readState(t.dir), (e: unknown) => e instanceof UserError && /not valid JSON/.test(e.message) && /mv /.test(e.fix ?? ''));
     } finally {

@@ -73,6 +73,7 @@ test('the layout: every path of the state dir, under it', () =>
     const f = clusterFiles(c);
     assert.deepEqual(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, relative(c, v)])), {
       state: 'state.json',
+      stateJournal: 'state.journal',
       secrets: 'secrets.json',
       lock: 'lock',
       runLog: 'run.log',

@@ -75,6 +75,33 @@ export function planNodes(config: Config): PlannedNode[] {
 }
 
 /**
+ * The layout with the VMIDs (and static addresses) earlier runs gave the nodes kept (`recorded`: node
+ * name → what its steps recorded), and new nodes on the free ones in plan order: raising
+ * nodes.servers.count must not move the agents, whose VMIDs and addresses follow the servers' in
+ * planNodes. Without records it is planNodes.
+ */
+export function planNodesKeeping(config: Config, recorded: ReadonlyMap<string, { vmid: number; address?: string }>): PlannedNode[] {
+  const nodes = planNodes(config);
+  // every recorded VMID and address stays taken, also those of nodes leaving the cluster
+  const takenIds = new Set([...recorded.values()].map((r) => r.vmid));
+  const freeIds = nodeVmids(config).filter((id) => !takenIds.has(id));
+  const net = config.nodes.network;
+  const subnet = net.mode === 'static' && net.cidr ? parseCidr(net.cidr) : undefined;
+  const takenIps = new Set([...recorded.values()].map((r) => r.address).filter((a): a is string => !!a));
+  let next = net.mode === 'static' && net.firstAddress ? ipToInt(net.firstAddress) : undefined;
+  const freeIp = (): string | undefined => {
+    if (next === undefined || !subnet) return undefined;
+    while (takenIps.has(intToIp(next))) next++;
+    return `${intToIp(next++)}/${subnet.prefix}`;
+  };
+  return nodes.map((n) => {
+    const r = recorded.get(n.name);
+    const address = subnet ? (r?.address ? `${r.address}/${subnet.prefix}` : freeIp()) : n.address;
+    return { ...n, vmid: r?.vmid ?? freeIds.shift() ?? n.vmid, address };
+  });
+}
+
+/**
  * Spread nodes over PVE hosts: servers round-robin first (no two on one host while there are enough
  * hosts), then agents on the least loaded host. Returns node name → PVE node.
  */

@@ -258,6 +258,16 @@ export const ClusterSchema = z
     k3sChannelUrl: z.string().url().default('https://update.k3s.io/v1-release/channels'),
     /** k3s release downloads (install.sh's GITHUB_URL): <url>/download/<version>/k3s and sha256sum-<arch>.txt. */
     k3sReleaseUrl: z.string().url().default('https://github.com/k3s-io/k3s/releases'),
+    /** The rolling k3s upgrade `up` runs when k3sVersion changes (docs/day2.md). */
+    upgrade: z
+      .object({
+        /** Agents upgraded at once (servers always one at a time). */
+        agentBatch: z.number({ message: 'must be a whole number of agents (e.g. 1)' }).int().min(1).max(1000).default(1),
+        /** How long `kubectl drain` may take per node before the roll stops. */
+        drainTimeoutSeconds: z.number({ message: 'must be a number of seconds (e.g. 300)' }).int().min(10).max(86400).default(300),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -86,6 +86,10 @@ export function annotate(w: DemoWorld, cluster: DemoCluster, name: string, pairs
   if (!n) return notFound(name);
   n.annotations = { ...n.annotations };
   for (const p of pairs) {
+    if (/^[^=]+-$/.test(p)) {
+      delete n.annotations[p.slice(0, -1)];
+      continue;
+    }
     const i = p.indexOf('=');
     if (i <= 0) return fail(`error: invalid annotation format: ${p}`);
     n.annotations[p.slice(0, i)] = p.slice(i + 1);

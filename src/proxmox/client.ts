@@ -14,6 +14,7 @@ import type {
   PveBridge,
   PveNodeInfo,
   PveParams,
+  PveClusterNode,
   PveStorageInfo,
   PveTaskStatus,
   PveVersion,
@@ -363,6 +364,13 @@ export class PveClient implements ProxmoxClient {
         cpu: n.cpu as number | undefined,
       }))
       .sort((a, b) => a.node.localeCompare(b.node));
+  }
+
+  async clusterNodes(): Promise<PveClusterNode[]> {
+    const list = await this.request<Array<Record<string, unknown>>>('GET', '/cluster/status');
+    return list
+      .filter((r) => r.type === 'node')
+      .map((r) => ({ name: String(r.name), ...(typeof r.ip === 'string' && r.ip ? { ip: r.ip } : {}), local: bool(r.local), online: r.online === undefined ? true : bool(r.online) }));
   }
 
   async storages(node: string): Promise<PveStorageInfo[]> {

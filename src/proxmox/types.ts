@@ -7,6 +7,7 @@ export type PveParams = Record<string, string | number | boolean | undefined>;
 
 export interface PveVersion { version: string; release: string; repoid: string }
 export interface PveNodeInfo { node: string; status: 'online' | 'offline' | 'unknown'; maxcpu?: number; maxmem?: number; mem?: number; cpu?: number }
+export interface PveClusterNode { name: string; ip?: string; local: boolean; online: boolean }
 export interface PveStorageInfo {
   storage: string;
   type: string;
@@ -48,6 +49,8 @@ export interface ProxmoxClient {
   readonly auth?: { kind: 'token' | 'ticket'; user: string; tokenId?: string };
   version(): Promise<PveVersion>;
   nodes(): Promise<PveNodeInfo[]>;
+  /** GET /cluster/status, node rows: each node's address (ip) and which one answers this API (local). */
+  clusterNodes(): Promise<PveClusterNode[]>;
   storages(node: string): Promise<PveStorageInfo[]>;
   /** GET /storage/{storage}: the datacenter-wide storage definition (content list, path). */
   storageConfig(storage: string): Promise<{ storage: string; type: string; content: string[]; path?: string; shared?: boolean }>;

@@ -105,7 +105,7 @@ export async function planRun(opts: PlanOptions): Promise<PlanView> {
   const clusterDir = clusterDirFor(opts.stateDir, opts.config.cluster.name);
   const state = readState(clusterDir);
   const buildSteps = opts.buildSteps ?? (await loadBuildSteps());
-  const steps = await buildSteps(opts.config, opts.options);
+  const steps = await buildSteps(opts.config, opts.options, state);
   const redactor = new Redactor();
   redactor.addConfig(opts.config);
   const changes = detectChanges(state, opts.config, steps, redactor);
@@ -157,7 +157,7 @@ export class ClusterRun {
       const store = StateStore.open(clusterDir, opts.config.cluster.name);
       const secrets = new FileSecretStore(clusterDir, redactor);
       const buildSteps = opts.buildSteps ?? (await loadBuildSteps());
-      const steps = await buildSteps(opts.config, opts.options);
+      const steps = await buildSteps(opts.config, opts.options, store.get());
       topoOrder(steps); // a cycle or an unknown need is a bug: fail before changing anything
       const changes = detectChanges(store.get(), opts.config, steps, redactor);
       const events = opts.events ?? new RunEvents();

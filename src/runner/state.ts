@@ -10,7 +10,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { PinStore } from '../../steps/types.js';
 import { UserError } from '../errors.js';
-import { prepareFileAtomic, writeFileAtomic } from '../store/atomic.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { Journal, readJournal, type JournalEntry } from '../store/journal.js';
 import { clusterFiles } from '../store/layout.js';
 import { reduceStep, type StepAction, type StepRecord } from './reducer.js';
 import { stateShapeProblems } from './state-shape.js';
@@ -44,7 +45,18 @@ export function emptyState(cluster: string, now = Date.now()): ClusterState {
 
 /** Read a state file without writing anything; undefined when there is none. */
 export function readState(clusterDir: string): ClusterState | undefined {
-  const file = clusterFiles(clusterDir).state;
+  return loadState(clusterDir)?.state;
+}
+
+type JournalLine = JournalEntry & { u: number; id?: string; r?: StepRecord; pin?: string; fp?: string };
+
+/**
+ * The snapshot (state.json) with the journal's later entries applied (state.journal: step transitions
+ * and pins since the snapshot), and the sequence number reached. Writes nothing.
+ */
+function loadState(clusterDir: string): { state: ClusterState; seq: number } | undefined {
+  const files = clusterFiles(clusterDir);
+  const file = files.state;
   if (!existsSync(file)) return undefined;
   let doc: unknown;
   try {
@@ -59,9 +71,18 @@ export function readState(clusterDir: string): ClusterState | undefined {
       fix: future ? `Use the flatcar-k3s version that wrote it, or: ${brokenStateFix(file)}` : brokenStateFix(file),
     });
   }
-  const state = doc as ClusterState;
+  const state = doc as ClusterState & { journalSeq?: number };
   state.pins ??= {};
-  return state;
+  let seq = state.journalSeq ?? 0;
+  delete state.journalSeq;
+  for (const e of readJournal<JournalLine>(files.stateJournal)) {
+    if (e.s <= seq) continue; // already in the snapshot
+    seq = e.s;
+    state.updatedAt = e.u;
+    if (e.id !== undefined && e.r) state.steps[e.id] = e.r;
+    else if (e.pin !== undefined && e.fp !== undefined) state.pins[e.pin] = e.fp;
+  }
+  return { state, seq };
 }
 
 /** Moving a broken state file away is safe (steps are checked against the real world) but drops its pins. */
@@ -73,39 +94,55 @@ function brokenStateFix(file: string): string {
   );
 }
 
+/** The journal is folded into a new snapshot once it is this big, or twice the snapshot's size. */
+const COMPACT_MIN_BYTES = 256 * 1024;
+
 /**
- * The writable state of one cluster. Every change is saved atomically (temp + fsync + rename):
- * `update`/`dispatch` before they return; `dispatchSaved` (the driver's step transitions) before its
- * promise resolves. The state is changed in place and written compactly; transitions that come while a
- * write is under way share the next write (group commit), so a run of many steps costs O(writes × size)
- * rather than one clone + pretty print + fsync per transition, and fsync does not block the event loop.
+ * The writable state of one cluster: a snapshot (state.json, written atomically) and a journal
+ * (state.journal) of the step transitions and pins since, so a run writes O(transitions) bytes, not
+ * O(transitions × state size). `update`/`dispatch` and pins are saved before they return (fdatasync'd
+ * journal line; `update` writes a snapshot); `dispatchSaved` (the driver's step transitions) resolves once
+ * a journal append holding it is on disk, and transitions of the same moment share one append (group
+ * commit) off the event loop. Now and then the journal is compacted into a new snapshot.
  */
 export class StateStore {
   readonly clusterDir: string;
   private state: ClusterState;
   private readonly now: () => number;
-  /** Bumped on every change; `savedVersion` is the version the file on disk holds. */
-  private version = 0;
-  private savedVersion = 0;
+  /** Bumped on every change; `savedSeq` is the last change on disk (snapshot or journal). */
+  private seq: number;
+  private savedSeq: number;
+  /** Journal lines of changes not yet on disk, in order. */
+  private pending: string[] = [];
+  private readonly journal: Journal;
+  private hasSnapshot: boolean;
+  private snapshotBytes = 0;
+  /** Journal bytes written by this store (for the bench). */
+  written = 0;
   /** The next group write, shared by every transition made before it starts. */
   private next?: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   private writing = false;
   /**
-   * JSON of what rarely changes, reused by every save: each step record (the reducer makes a new
+   * JSON of what rarely changes, reused by every snapshot: each step record (the reducer makes a new
    * record per transition, so a record's text never goes stale) and the run's fixed fields (order,
    * titles, config…). `update()` may change anything in place, so it drops both.
    */
   private recordJson = new WeakMap<StepRecord, string>();
   private fixedJson?: string;
 
-  constructor(clusterDir: string, state: ClusterState, now: () => number = Date.now) {
+  constructor(clusterDir: string, state: ClusterState, now: () => number = Date.now, seq?: number) {
     this.clusterDir = clusterDir;
     this.state = state;
     this.now = now;
+    this.journal = new Journal(clusterFiles(clusterDir).stateJournal);
+    this.hasSnapshot = existsSync(this.file);
+    // A store made from readState() continues after what is on disk.
+    this.seq = this.savedSeq = seq ?? (this.hasSnapshot ? (loadState(clusterDir)?.seq ?? 0) : 0);
   }
 
   static open(clusterDir: string, cluster: string, now: () => number = Date.now): StateStore {
-    return new StateStore(clusterDir, readState(clusterDir) ?? emptyState(cluster, now()), now);
+    const loaded = loadState(clusterDir);
+    return new StateStore(clusterDir, loaded?.state ?? emptyState(cluster, now()), now, loaded?.seq ?? 0);
   }
 
   get file(): string {
@@ -120,12 +157,11 @@ export class StateStore {
     return this.state.steps[id];
   }
 
-  /** Apply a step transition (validated by the reducer) and save. */
+  /** Apply a step transition (validated by the reducer) and save before returning. */
   dispatch(action: StepAction): StepRecord {
     const next = reduceStep(this.state.steps[action.id], action);
-    this.update((s) => {
-      s.steps[action.id] = next;
-    });
+    this.state.steps[action.id] = next;
+    this.writeLineNow(this.stepLine(action.id, next));
     return next;
   }
 
@@ -136,30 +172,61 @@ export class StateStore {
   async dispatchSaved(action: StepAction): Promise<StepRecord> {
     const next = reduceStep(this.state.steps[action.id], action);
     this.state.steps[action.id] = next;
-    this.state.updatedAt = this.now();
-    this.version++;
+    this.pending.push(this.stepLine(action.id, next));
     await this.saved();
     return next;
   }
 
-  /** Change and save before returning (synchronous write). */
+  /** Change anything and save before returning (a new snapshot: rare, e.g. at the start of a run). */
   update(fn: (s: ClusterState) => void): void {
     fn(this.state);
     this.recordJson = new WeakMap();
     this.fixedJson = undefined;
-    this.writeNow();
+    this.snapshotNow();
   }
 
-  private writeNow(): void {
+  private stepLine(id: string, rec: StepRecord): string {
     this.state.updatedAt = this.now();
-    const v = ++this.version;
-    writeFileAtomic(this.file, this.serialize(), 0o600);
-    this.savedVersion = Math.max(this.savedVersion, v);
+    return JSON.stringify({ s: ++this.seq, u: this.state.updatedAt, id, r: rec });
+  }
+
+  private pinLine(key: string, fp: string): string {
+    this.state.updatedAt = this.now();
+    return JSON.stringify({ s: ++this.seq, u: this.state.updatedAt, pin: key, fp });
+  }
+
+  /** Save `line` (and any pending lines before it) now, synchronously. */
+  private writeLineNow(line: string): void {
+    if (!this.hasSnapshot) return this.snapshotNow();
+    const lines = [...this.pending.splice(0), line];
+    const seq = this.seq;
+    this.journal.appendSync(lines);
+    this.written += lines.reduce((a, l) => a + l.length + 1, 0);
+    this.savedSeq = Math.max(this.savedSeq, seq);
+    this.maybeCompact();
+  }
+
+  /** Write the whole state as a new snapshot and empty the journal. */
+  private snapshotNow(): void {
+    this.state.updatedAt = this.now();
+    const v = ++this.seq;
+    const text = this.serialize(v);
+    writeFileAtomic(this.file, text, 0o600);
+    this.journal.resetSync();
+    this.written += text.length;
+    this.snapshotBytes = text.length;
+    this.pending = [];
+    this.hasSnapshot = true;
+    this.savedSeq = Math.max(this.savedSeq, v);
+  }
+
+  private maybeCompact(): void {
+    if (this.journal.bytes > Math.max(COMPACT_MIN_BYTES, 2 * this.snapshotBytes)) this.snapshotNow();
   }
 
   /** Resolves when every change made so far is on disk. */
   saved(): Promise<void> {
-    if (this.savedVersion >= this.version && !this.next) return Promise.resolve();
+    if (this.savedSeq >= this.seq && !this.next) return Promise.resolve();
     if (!this.next) {
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
@@ -174,8 +241,8 @@ export class StateStore {
     return this.next.promise;
   }
 
-  /** Compact JSON of the whole state (the file is rewritten whole on every save; pretty printing tripled it). */
-  private serialize(): string {
+  /** Compact JSON of the whole state, with the journal position it holds. */
+  private serialize(seq: number): string {
     const { steps, pins, updatedAt, ...fixed } = this.state;
     this.fixedJson ??= JSON.stringify(fixed);
     const parts: string[] = [];
@@ -186,7 +253,7 @@ export class StateStore {
       parts.push(text);
     }
     const head = this.fixedJson.slice(0, -1);
-    return `${head}${head.length > 1 ? ',' : ''}"updatedAt":${JSON.stringify(updatedAt)},"pins":${JSON.stringify(pins)},"steps":{${parts.join(',')}}}\n`;
+    return `${head}${head.length > 1 ? ',' : ''}"updatedAt":${JSON.stringify(updatedAt)},"journalSeq":${seq},"pins":${JSON.stringify(pins)},"steps":{${parts.join(',')}}}\n`;
   }
 
   private async flush(): Promise<void> {
@@ -195,15 +262,15 @@ export class StateStore {
     this.next = undefined;
     this.writing = true;
     try {
-      const v = this.version;
-      if (this.savedVersion < v) {
-        const write = await prepareFileAtomic(this.file, this.serialize(), 0o600);
-        // A synchronous update() may have saved a newer state meanwhile (it holds these changes too,
-        // since the state is changed in place): then this older file must not replace it.
-        if (this.savedVersion >= v) write.discard();
+      const v = this.seq;
+      if (this.savedSeq < v) {
+        if (!this.hasSnapshot) this.snapshotNow();
         else {
-          await write.commit();
-          this.savedVersion = Math.max(this.savedVersion, v);
+          const lines = this.pending.splice(0);
+          await this.journal.append(lines);
+          this.written += lines.reduce((a, l) => a + l.length + 1, 0);
+          this.savedSeq = Math.max(this.savedSeq, v);
+          this.maybeCompact();
         }
       }
       group.resolve();
@@ -222,7 +289,7 @@ export class StateStore {
         if (this.state.pins[key] === fingerprint) return;
         // Saved before returning (a pin is trusted at once); pins are not in the cached JSON.
         this.state.pins[key] = fingerprint;
-        this.writeNow();
+        this.writeLineNow(this.pinLine(key, fingerprint));
       },
     };
   }

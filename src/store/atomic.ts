@@ -20,6 +20,11 @@ function tempFor(path: string): { dir: string; tmp: string } {
 export const isAtomicTemp = (name: string, target: string): boolean =>
   name.startsWith(`.${target}.`) && /^\.\d+\.\d+\.tmp$/.test(name.slice(target.length + 1));
 
+/** fsync a directory (a new or renamed entry in it survives a crash); ignored where refused. */
+export function fsyncDirOf(dir: string): void {
+  fsyncDir(dir);
+}
+
 function fsyncDir(dir: string): void {
   try {
     const dfd = openSync(dir, 'r');

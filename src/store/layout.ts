@@ -36,6 +36,8 @@ export function clusterNames(stateDir: string): string[] {
 export const clusterFiles = (clusterDir: string) => ({
   /** Step records, config hash, TLS/SSH pins (0600, atomic). */
   state: join(clusterDir, 'state.json'),
+  /** Step transitions and pins since the last snapshot of state.json, one JSON line each (src/store/journal.ts). */
+  stateJournal: join(clusterDir, 'state.journal'),
   /** Generated secrets: k3s token, Pulumi passphrase (0600, atomic). */
   secrets: join(clusterDir, 'secrets.json'),
   /** The pid of the run working on the cluster. */

@@ -60,6 +60,28 @@ export async function listSnippets(pve: ProxmoxClient, pveNode: string, storage:
   return vols.filter((v) => v.content === 'snippets' || v.volid.includes(':snippets/')).map((v) => v.volid.replace(/^[^:]*:snippets\//, ''));
 }
 
+/**
+ * This cluster's snippet files by the host that holds them: with a shared snippets storage (or one
+ * PVE node) one entry under `undefined` (the API's host over proxmox.ssh), listed once; otherwise one
+ * entry per PVE node whose own storage lists any (each removed over SSH to that host). `recorded`
+ * files (from the state) go with the first entry, so a listing that hides them is checked anyway.
+ */
+export async function snippetsByHost(pve: ProxmoxClient, pveNodes: string[], storage: string, pattern: RegExp, recorded: string[]): Promise<Map<string | undefined, string[]>> {
+  const first = pveNodes[0]!;
+  const shared = pveNodes.length < 2 || ((await pve.storages(first)).find((s) => s.storage === storage)?.shared ?? false);
+  const out = new Map<string | undefined, string[]>();
+  for (const host of shared ? [first] : pveNodes) {
+    const files = (await listSnippets(pve, host, storage)).filter((f) => pattern.test(f));
+    if (files.length) out.set(shared ? undefined : host, files);
+  }
+  const rec = recorded.filter((f) => pattern.test(f));
+  if (rec.length) {
+    const key = shared ? undefined : first;
+    out.set(key, [...new Set([...(out.get(key) ?? []), ...rec])]);
+  }
+  return out;
+}
+
 /** A volid "local:snippets/x.ign" → "x.ign". */
 export const fileOfVolid = (volid: string): string => volid.replace(/^[^:]*:snippets\//, '');
 

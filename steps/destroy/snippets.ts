@@ -1,5 +1,5 @@
 /**
- * destroy:snippets — remove the nodes' Ignition snippets of this cluster from the PVE host over SFTP
+ * destroy:snippets — remove the nodes' Ignition snippets of this cluster from the PVE host(s) over SFTP
  * (Proxmox has no API for snippets): every file named flatcar-k3s-<cluster>-<cluster>-(server|agent)-N-<hash>.ign
  * the snippets storage lists, plus the ones `up` recorded. After the VMs, which reference them.
  */
@@ -10,17 +10,13 @@ import { NODES_STEP, type SnippetsOutputs } from '../nodes/common.js';
 import { facts } from '../shared.js';
 import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';
-import { DESTROY_STEP, fileOfVolid, listSnippets, nodeSnippetPattern, removeFiles } from './common.js';
+import { DESTROY_STEP, fileOfVolid, nodeSnippetPattern, removeFiles, snippetsByHost } from './common.js';
 
 export function destroySnippetsStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
   const storage = config.proxmox.storage.snippets;
   const pattern = nodeSnippetPattern(config);
   const recorded = (ctx: StepContext) => Object.values(ctx.outputs<SnippetsOutputs>(NODES_STEP.snippets)?.snippets ?? {}).map((s) => fileOfVolid(s.volid));
-  const present = async (ctx: StepContext): Promise<string[]> => {
-    const pve = await ctx.services.proxmox();
-    const listed = (await listSnippets(pve, facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
-    return [...new Set([...listed, ...recorded(ctx).filter((f) => pattern.test(f))])];
-  };
+  const present = async (ctx: StepContext) => snippetsByHost(await ctx.services.proxmox(), facts(ctx).pveNodes, storage, pattern, recorded(ctx));
   return {
     id: DESTROY_STEP.snippets,
     title: 'Remove the nodes’ Ignition snippets',
@@ -33,8 +29,8 @@ export function destroySnippetsStep(config: Config, _options: RunOptions, vmStep
     },
     async check(ctx: StepContext): Promise<CheckResult> {
       const pve = await ctx.services.proxmox();
-      const listed = (await listSnippets(pve, facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
-      if (listed.length) return { done: false, reason: `${listed.length} snippet(s) left: ${listed.join(', ')}` };
+      const listed = await snippetsByHost(pve, facts(ctx).pveNodes, storage, pattern, []);
+      if (listed.size) return { done: false, reason: `snippet(s) left: ${[...listed].map(([h, f]) => `${f.join(', ')}${h ? ` on ${h}` : ''}`).join('; ')}` };
       // Recorded but not listed (a storage listing that hides them): ask the host itself.
       const rec = recorded(ctx).filter((f) => pattern.test(f));
       if (rec.length) {
@@ -48,14 +44,16 @@ export function destroySnippetsStep(config: Config, _options: RunOptions, vmStep
       return { done: true, reason: `no node snippet of ${config.cluster.name} is left in ${storage}:snippets` };
     },
     async run(ctx: StepContext) {
-      const files = await present(ctx);
-      const session = await connectPveSsh(ctx);
-      try {
-        const removed = await removeFiles(ctx, session, files.map((f) => snippetPath(facts(ctx).snippetsPath, f)));
-        return { removed };
-      } finally {
-        await session.close();
+      const removed: string[] = [];
+      for (const [host, files] of await present(ctx)) {
+        const session = await connectPveSsh(ctx, host);
+        try {
+          removed.push(...(await removeFiles(ctx, session, files.map((f) => snippetPath(facts(ctx).snippetsPath, f)))));
+        } finally {
+          await session.close();
+        }
       }
+      return { removed };
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
- * destroy:template — delete this cluster's template VM(s) (tagged flatcar-k3s + cluster + template)
- * and their Ignition snippet, but only a template no linked clone still depends on: those are kept
+ * destroy:template — delete this cluster's template VM(s) (tagged flatcar-k3s + cluster + template),
+ * on every host (per-host templates on local storage too), and their Ignition snippet on every host, but only a template no linked clone still depends on: those are kept
  * and the clones named. The downloaded Flatcar image is never deleted (other clusters may use it).
  * Left out of the plan with --keep-template.
  */
@@ -11,12 +11,13 @@ import { facts, findVm } from '../shared.js';
 import { TEMPLATE_STEP, linkedClonesOf, ourTemplates, type SnippetOutputs } from '../template/common.js';
 import { connectPveSsh } from '../template/pve-ssh.js';
 import { snippetPath } from '../template/snippet.js';
-import { DESTROY_STEP, deleteVm, fileOfVolid, listSnippets, removeFiles, settled, templateSnippetPattern } from './common.js';
+import { DESTROY_STEP, deleteVm, fileOfVolid, removeFiles, settled, snippetsByHost, templateSnippetPattern } from './common.js';
 
 interface Survey {
   deletable: Array<{ vmid: number; node: string; name: string }>;
   kept: Array<{ vmid: number; node: string; name: string; clones: Array<{ vmid: number; name?: string; node: string }> }>;
-  snippets: string[];
+  /** template snippet files by host (see snippetsByHost) */
+  snippets: Map<string | undefined, string[]>;
 }
 
 export function destroyTemplateStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
@@ -29,16 +30,15 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
 
   async function survey(ctx: StepContext): Promise<Survey> {
     const pve = await ctx.services.proxmox();
-    const out: Survey = { deletable: [], kept: [], snippets: [] };
+    const out: Survey = { deletable: [], kept: [], snippets: new Map() };
     for (const t of await ourTemplates(pve, config)) {
       const entry = { vmid: t.vm.vmid, node: t.vm.node, name: t.vm.name ?? String(t.config.name ?? '?') };
       const clones = await linkedClonesOf(pve, t.vm.vmid);
       if (clones.length) out.kept.push({ ...entry, clones });
       else out.deletable.push(entry);
     }
-    const listed = (await listSnippets(pve, facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
     const rec = recordedSnippet(ctx);
-    out.snippets = [...new Set([...listed, ...(rec ? [rec] : [])])];
+    out.snippets = await snippetsByHost(pve, facts(ctx).pveNodes, storage, pattern, rec ? [rec] : []);
     return out;
   }
 
@@ -63,10 +63,10 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
         for (const k of s.kept) ctx.log(`warning: ${keptLine(k)}`, 'warn');
         return { skip: true, reason: s.kept.map(keptLine).join('; ') };
       }
-      if (s.snippets.length) {
-        const session = await connectPveSsh(ctx);
+      for (const [host, files] of s.snippets) {
+        const session = await connectPveSsh(ctx, host);
         try {
-          for (const f of s.snippets) if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return { done: false, reason: `${f} is still on the host` };
+          for (const f of files) if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return { done: false, reason: `${f} is still on ${host ?? 'the host'}` };
         } finally {
           await session.close();
         }
@@ -83,13 +83,16 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
       }
       // A kept template still boots nothing, but its config points at its snippet: keep that too.
       if (s.kept.length) return { deleted: s.deletable.map((d) => d.vmid), kept: s.kept.map((k) => k.vmid) };
-      const session = await connectPveSsh(ctx);
-      try {
-        const removed = await removeFiles(ctx, session, s.snippets.map((f) => snippetPath(facts(ctx).snippetsPath, f)));
-        return { deleted: s.deletable.map((d) => d.vmid), removed };
-      } finally {
-        await session.close();
+      const removed: string[] = [];
+      for (const [host, files] of s.snippets) {
+        const session = await connectPveSsh(ctx, host);
+        try {
+          removed.push(...(await removeFiles(ctx, session, files.map((f) => snippetPath(facts(ctx).snippetsPath, f)))));
+        } finally {
+          await session.close();
+        }
       }
+      return { deleted: s.deletable.map((d) => d.vmid), removed };
     },
   };
 }

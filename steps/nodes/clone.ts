@@ -13,6 +13,7 @@ import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
+import { HOSTS_STEP, templateFor } from '../template/hosts.js';
 import { LANES, NODES_STEP, nodeDescription, template, type NodeVmOutputs, type PlacementOutputs } from './common.js';
 import { awaitTask, findVm, findVmAt, pollUntil, recorded, splitTags } from '../shared.js';
 
@@ -46,7 +47,7 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
     id,
     title: `Clone the template as VM ${node.vmid}`,
     group: node.name,
-    needs: [STEP.templateReady, NODES_STEP.placement],
+    needs: [STEP.templateReady, HOSTS_STEP, NODES_STEP.placement],
     // The 'pve-clone' lane bounds the clone tasks only (ctx.slot in run): the check, the reads and the
     // state writes around them do not hold a slot.
     inputs: { vmid: node.vmid, full, storage: full ? config.proxmox.storage.disks : undefined },
@@ -75,21 +76,23 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
         vm = await findVmAt(ctx, pve, node.vmid, vm.node, true);
         if (vm && createdAt === undefined) createdAt = ctx.services.now();
       }
+      // the host's own template when disks are local to each host; else the one shared template
+      const src = templateFor(ctx, host);
       if (!vm) {
-        ctx.progress(`cloning ${t.templateName} → ${node.vmid}${host !== t.templateNode ? ` on ${host}` : ''}`);
+        ctx.progress(`cloning ${src.name} → ${node.vmid}${host !== src.node ? ` on ${host}` : ''}`);
         const params = {
           newid: node.vmid,
           name: node.name,
           description: nodeDescription(config, node, t, toolVersion()),
           full,
-          ...(host !== t.templateNode ? { target: host } : {}),
+          ...(host !== src.node ? { target: host } : {}),
           ...(full ? { storage: config.proxmox.storage.disks } : {}),
         };
         const clone = () =>
           withLockRetry(
             async () => {
-              const upid = await pve.cloneVm(t.templateNode, t.templateVmid, params);
-              await awaitTask(ctx, pve, t.templateNode, upid);
+              const upid = await pve.cloneVm(src.node, src.vmid, params);
+              await awaitTask(ctx, pve, src.node, upid);
             },
             { signal: ctx.signal, onRetry: ({ attempt, delayMs }) => ctx.log(`Proxmox lock busy, retrying the clone (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn') },
           );
@@ -107,7 +110,7 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
         }
         if (!vm) throw new RemoteError(`The clone of ${node.name} finished, but Proxmox lists no VM ${node.vmid}`, { fix: 'Look at the task log in the Proxmox UI, then run again.' });
         assertOurs(config, node, vm);
-        ctx.log(`Cloned ${t.templateName} (VMID ${t.templateVmid}) into ${node.name} (VMID ${node.vmid}) on ${vm.node}${full ? ' (full clone)' : ' (linked clone)'}`);
+        ctx.log(`Cloned ${src.name} (VMID ${src.vmid} on ${src.node}) into ${node.name} (VMID ${node.vmid}) on ${vm.node}${full ? ' (full clone)' : ' (linked clone)'}`);
       } else {
         assertOurs(config, node, vm);
       }

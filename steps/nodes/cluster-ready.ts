@@ -8,6 +8,7 @@ import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, firstServer, withNode } from './common.js';
 import { getNodes, type KubeNode } from '../../src/k3s/kubectl.js';
+import { rollStepId } from './k3s-roll.js';
 import { readinessWatcher } from './readiness.js';
 
 /** What the cluster said about each node when last asked (for `status`). */
@@ -36,7 +37,7 @@ export function clusterReadyStep(config: Config, _options: RunOptions): Step {
     id: STEP.clusterReady,
     title: 'Wait for every node to be Ready',
     group: 'cluster',
-    needs: names.map((n) => NODES_STEP.k3s(n)),
+    needs: names.map((n) => rollStepId(n)),
     inputs: { nodes: names },
     describe: () => `Wait until all ${names.length} nodes are Ready in Kubernetes`,
     async check(ctx: StepContext): Promise<CheckResult> {

@@ -19,7 +19,7 @@ import { recorded } from '../shared.js';
 
 export const NODES_STEP = {
   /** Where each VM goes (PVE host), decided once and recorded. */
-  placement: 'nodes:placement',
+  placement: STEP.placement,
   /** Every node's Ignition snippet uploaded to the PVE snippets storage. */
   snippets: 'nodes:snippets',
   /** The k3s version resolved and its sha256 (and the air-gap binary downloaded). */
@@ -36,20 +36,12 @@ export const LANES = { clone: 'pve-clone', serverJoin: 'k3s-server-join' } as co
 
 export const pinKeyOf = (name: string): string => `node-ssh:${name}`;
 
-export interface PlacementOutputs {
-  [k: string]: unknown;
-  /** node name → PVE node */
-  placement: Record<string, string>;
-  templateNode: string;
-  /** VMs spread over several PVE hosts (needs shared disk and snippet storage). */
-  spread: boolean;
-  reason: string;
-}
+export type { PlacementOutputs } from '../ids.js';
 
 export interface SnippetsOutputs {
   [k: string]: unknown;
   /** node name → { volid, hash12 } */
-  snippets: Record<string, { volid: string; hash12: string }>;
+  snippets: Record<string, { volid: string; hash12: string; host?: string }>;
 }
 
 export interface NodeVmOutputs {

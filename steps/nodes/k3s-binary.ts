@@ -14,6 +14,8 @@ import { AIRGAP_IMAGES_DIR, airgapImageName, readAirgapImage } from '../../src/k
 import { RemoteError } from '../../src/errors.js';
 import { sh } from '../../src/shell/quote.js';
 import type { SshSession } from '../../src/ssh/types.js';
+import { installedK3s, isNewer, newerFix, unitActive } from './upgrade.js';
+import { unitName } from '../../src/k3s/install-script.js';
 
 export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
   const c = config.cluster;
@@ -54,12 +56,26 @@ export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOp
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
       return withNode(ctx, node.name, async (s) => {
         const r = await s.exec('sha256sum /opt/bin/k3s', { signal: ctx.signal });
-        if (r.code !== 0 || r.stdout.split(/\s+/)[0] !== rel.sha256) return { done: false };
-        for (const i of images) {
-          const have = await s.exec(sh`sudo sha256sum ${`${AIRGAP_IMAGES_DIR}/${airgapImageName(i.image)}`}`, { signal: ctx.signal });
-          if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== i.sha256) return { done: false, reason: `the archive of ${i.image} is not on ${node.name}` };
+        const sum = r.code === 0 ? r.stdout.split(/\s+/)[0] : undefined;
+        if (sum === rel.sha256) {
+          for (const i of images) {
+            const have = await s.exec(sh`sudo sha256sum ${`${AIRGAP_IMAGES_DIR}/${airgapImageName(i.image)}`}`, { signal: ctx.signal });
+            if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== i.sha256) return { done: false, reason: `the archive of ${i.image} is not on ${node.name}` };
+          }
+          return { done: true, outputs: { version: rel.version, sha256: rel.sha256 }, reason: `/opt/bin/k3s is k3s ${rel.version}` };
         }
-        return { done: true, outputs: { version: rel.version, sha256: rel.sha256 }, reason: `/opt/bin/k3s is k3s ${rel.version}` };
+        if (!sum) return { done: false };
+        // Another k3s is in place: a newer one stays (never downgraded); an older one that runs is
+        // replaced by the rolling upgrade (node:<name>:k3s-roll), after a drain, not here under it.
+        const have = await installedK3s(s, ctx.signal);
+        if (have && isNewer(have, rel.version)) {
+          ctx.log(newerFix(node.name, have, rel.version), 'warn');
+          return { done: true, outputs: { version: have, sha256: sum }, reason: `k3s ${have} is newer: left alone` };
+        }
+        if (have && (await unitActive(s, unitName(node.role), ctx.signal))) {
+          return { done: true, outputs: { version: have, sha256: sum }, reason: `k3s ${have} runs here: the rolling upgrade puts ${rel.version} in place` };
+        }
+        return { done: false };
       });
     },
     async run(ctx: StepContext) {

@@ -9,13 +9,15 @@
  *
  * Order: the first server (cluster-init when HA) first; other servers join one at a time (lane
  * 'k3s-server-join': etcd admits one learner at a time) and their step ends only once the node is
- * Ready; agents join in parallel once the first server is up.
+ * Ready; agents join in parallel once the first server's API is up (its step ends then; cluster:ready
+ * waits for every node, the first server too, to be Ready).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
-import { RemoteError } from '../../src/errors.js';
+import { RemoteError, UserError } from '../../src/errors.js';
+import { installedK3s, isNewer } from './upgrade.js';
 import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src/k3s/config.js';
 import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
 import { unitName } from '../../src/k3s/install-script.js';
@@ -144,13 +146,16 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         ]);
         const st = state!.stdout.trim();
         if (st !== 'active') return { done: false, reason: `${unit} is ${st || 'not installed'}` };
-        if (sum(bin!) !== rel.sha256) return { done: false, reason: `/opt/bin/k3s is not k3s ${rel.version}` };
+        // Another k3s binary under a running unit is the rolling upgrade's (k3s-roll) to replace.
+        if (!sum(bin!)) return { done: false, reason: '/opt/bin/k3s is missing' };
         if (sum(cfg!) !== sha256Hex(files.config)) return { done: false, reason: `${K3S_CONFIG_PATH} differs from the config` };
         const stale = files.manifests.find((m, i) => sum(mans[i]!) !== sha256Hex(m.text));
         if (stale) return { done: false, reason: `${stale.name} differs` };
         if (node.role === 'server') {
           const nodes = await readNodes(s, ctx.signal);
-          if (!nodes?.get(node.name)) return { done: false, reason: `${node.name} is not Ready in the cluster yet` };
+          // The first server is done once its API lists it (joins are accepted then; cluster:ready waits for
+          // Ready); a joining server once it is Ready (etcd admits the next learner only then).
+          if (isFirst ? !nodes?.has(node.name) : !nodes?.get(node.name)) return { done: false, reason: `${node.name} is not ${isFirst ? 'serving the API' : 'Ready in the cluster'} yet` };
           if (isFirst) await pinClusterCa(ctx, s, node);
         } else if (!(await readinessWatcher(ctx, first.name).read())?.has(node.name)) {
           return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
@@ -163,6 +168,10 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
       const files = nodeFiles(ctx, config, node, token);
       await withNode(ctx, node.name, async (s) => {
+        const have = await installedK3s(s, ctx.signal);
+        if (isNewer(have, rel.version)) {
+          throw new UserError(`${node.name} has k3s ${have}, newer than ${rel.version}; flatcar-k3s never downgrades`, { field: 'cluster.k3sVersion', fix: `Set cluster.k3sVersion: ${have}.` });
+        }
         ctx.progress(`installing k3s ${rel.version}`);
         const result = await installK3sOnNode({
           session: s,
@@ -189,7 +198,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
             await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
           }
           await waitForK3s(ctx, s, node, unit, { watcher, server: first.name });
-        } else await waitForK3s(ctx, s, node, unit);
+        } else await waitForK3s(ctx, s, node, unit, undefined, isFirst);
         if (isFirst) await pinClusterCa(ctx, s, node);
         if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
       });
@@ -209,7 +218,15 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
  * Servers: until the node is Ready in its own API. Agents: until the unit runs, then until the first
  * server lists the node (the run's one readiness watcher). Stops on fatal token errors in the unit's journal.
  */
-async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, unit: string, agent?: { watcher: ReadinessWatcher; server: string }): Promise<void> {
+async function waitForK3s(
+  ctx: StepContext,
+  s: SshSession,
+  node: PlannedNode,
+  unit: string,
+  agent?: { watcher: ReadinessWatcher; server: string },
+  /** The first server: until its API answers and lists it (not Ready: the joins need only the API). */
+  apiOnly = false,
+): Promise<void> {
   let probes = 0;
   const journal = async () => (await s.exec(sh`sudo journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
   const fatalCheck = async () => {
@@ -233,14 +250,14 @@ async function waitForK3s(ctx: StepContext, s: SshSession, node: PlannedNode, un
   const fix = `Look at \`sudo journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`;
   await pollUntil(
     ctx,
-    node.role === 'server' ? `${node.name} to be Ready in Kubernetes` : `${unit} to run on ${node.name}`,
+    node.role === 'server' ? (apiOnly ? `the Kubernetes API on ${node.name}` : `${node.name} to be Ready in Kubernetes`) : `${unit} to run on ${node.name}`,
     async () => {
       probes++;
       const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();
       if (state === 'active') {
         if (agent) return true;
         const nodes = await readNodes(s, ctx.signal);
-        if (nodes?.get(node.name)) return true;
+        if (apiOnly ? nodes?.has(node.name) : nodes?.get(node.name)) return true;
       }
       // A unit that restarts says why in its journal.
       if (probes % 4 === 0 && state !== 'active') await fatalCheck();

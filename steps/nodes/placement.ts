@@ -1,19 +1,21 @@
 /**
- * nodes:placement: which PVE host each VM goes to, decided once and recorded.
+ * nodes:placement: which PVE host each VM goes to (nodes.placement: spread, pack or explicit hosts),
+ * decided once and recorded; VMs that exist already stay where they are, so growing the layout places
+ * only the new nodes.
  *
- * Proxmox clones to another host only when the source disks are on shared storage (`target` is
- * refused otherwise), and a VM reads its cicustom snippet from the storage of the host it runs on.
- * So VMs are spread over the hosts (servers on different hosts, agents balanced: placeNodes) only
- * when both proxmox.storage.disks and proxmox.storage.snippets are shared; otherwise every VM is
- * created on the template's host, and the log says why and what to change. VMs that already exist
- * stay where they are, so growing the layout places only the new nodes.
+ * Proxmox clones to another host only from shared storage, and a VM reads its cicustom snippet from
+ * the storage of the host it runs on. So when proxmox.storage.disks is not shared, every host that gets
+ * VMs gets its own template (template:hosts) and VMs are linked clones of their host's template; when
+ * proxmox.storage.snippets is not shared, each node's snippet goes to its own host. The log and `plan`
+ * say which host gets what and why.
  */
 import type { Config } from '../../src/config/schema.js';
 import { planNodes } from '../../src/config/layout.js';
 import { decidePlacement } from '../../src/config/placement.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
-import { NODES_STEP, template, type PlacementOutputs } from './common.js';
+import { templateHost } from '../template/common.js';
+import { NODES_STEP, type PlacementOutputs } from './common.js';
 import { facts, splitTags } from '../shared.js';
 
 export function placementStep(config: Config, _options: RunOptions): Step {
@@ -22,16 +24,17 @@ export function placementStep(config: Config, _options: RunOptions): Step {
     id: NODES_STEP.placement,
     title: 'Place the node VMs on Proxmox hosts',
     group: 'nodes',
-    needs: [STEP.proxmoxConnect, STEP.templateReady],
+    needs: [STEP.proxmoxConnect],
     inputs: { nodes: names, pveNodes: config.proxmox.nodes, storage: config.proxmox.storage, placement: config.nodes.placement },
     describe: (ctx) => {
       const rec = ctx.outputs<PlacementOutputs>(NODES_STEP.placement);
-      if (rec && names.every((n) => rec.placement[n])) return `Keep the placement of ${names.length} VMs (${summary(rec.placement)})`;
-      return `Decide which Proxmox host runs each of the ${names.length} VMs (servers on different hosts when disks and snippets are on shared storage)`;
+      if (rec && names.every((n) => rec.placement[n])) return `Keep the placement of ${names.length} VMs (${summary(rec.placement)}; ${rec.reason})`;
+      const how = config.nodes.placement === 'pack' ? 'all on one host' : config.nodes.placement === 'spread' ? 'servers on different hosts, agents balanced' : 'the hosts nodes.placement names, the others spread';
+      return `Decide which Proxmox host runs each of the ${names.length} VMs (${how}; on local disk storage each of those hosts gets its own template)`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
       const rec = ctx.outputs<PlacementOutputs>(NODES_STEP.placement);
-      if (!rec || !names.every((n) => rec.placement[n])) return { done: false };
+      if (!rec || !names.every((n) => rec.placement[n]) || rec.templateHosts === undefined) return { done: false };
       const hosts = facts(ctx).pveNodes;
       if (!names.every((n) => hosts.includes(rec.placement[n]!))) return { done: false, reason: 'a recorded host is no longer in the list of PVE nodes' };
       return { done: true, outputs: { ...rec, placement: Object.fromEntries(names.map((n) => [n, rec.placement[n]!])) }, reason: summary(rec.placement) };
@@ -39,46 +42,36 @@ export function placementStep(config: Config, _options: RunOptions): Step {
     async run(ctx: StepContext): Promise<PlacementOutputs> {
       const pve = await ctx.services.proxmox();
       const hosts = facts(ctx).pveNodes;
-      const t = template(ctx);
+      const templateNode = templateHost(ctx);
       const plan = planNodes(config);
       // VMs that exist already (ours, by VMID, name and tags) keep their host.
       const existing = new Map<string, string>();
       for (const vm of await pve.vms()) {
         const tags = splitTags(vm.tags);
-        const n = plan.find((p) => p.vmid === vm.vmid && p.name === vm.name);
+        const n = plan.find((p) => (ctx.outputs<{ vmid?: number }>(NODES_STEP.clone(p.name))?.vmid ?? p.vmid) === vm.vmid && p.name === vm.name);
         if (n && tags.includes('flatcar-k3s') && tags.includes(config.cluster.name)) existing.set(n.name, vm.node);
       }
-      let spread = false;
-      let reason: string;
-      if (hosts.length < 2) {
-        reason = `one Proxmox host (${t.templateNode})`;
-      } else {
-        const storages = await pve.storages(t.templateNode);
-        const disks = storages.find((s) => s.storage === config.proxmox.storage.disks);
-        const snippets = storages.find((s) => s.storage === config.proxmox.storage.snippets);
-        const notShared = [disks && !disks.shared ? `disks on '${disks.storage}'` : '', snippets && !snippets.shared ? `snippets on '${snippets.storage}'` : ''].filter(Boolean);
-        if (notShared.length === 0 && disks && snippets) {
-          spread = true;
-          reason = `shared storage: spread over ${hosts.join(', ')}`;
-        } else {
-          reason = `${notShared.join(' and ')} ${notShared.length > 1 ? 'are' : 'is'} not shared, and Proxmox clones to another host only from shared storage (and a VM reads its snippet on its own host): every VM goes on the template's host ${t.templateNode}`;
-          ctx.log(
-            `${reason}. To spread the VMs over ${hosts.join(', ')}, put proxmox.storage.disks and proxmox.storage.snippets on shared storage (Ceph RBD/CephFS, NFS…).`,
-            'warn',
-          );
-        }
-      }
-      let wanted = new Map(plan.map((n) => [n.name, t.templateNode]));
-      if (spread) {
-        const d = decidePlacement(plan, hosts, config.nodes.placement, existing);
-        wanted = d.placement;
-        reason = `${reason} (${d.reason})`;
-        for (const w of d.warnings) ctx.log(w, 'warn');
-      }
+      const storages = await pve.storages(templateNode);
+      const shared = (id: string) => storages.find((s) => s.storage === id)?.shared ?? false;
+      const disksShared = shared(config.proxmox.storage.disks);
+      const snippetsShared = shared(config.proxmox.storage.snippets);
+      const d = decidePlacement(plan, hosts, config.nodes.placement, existing);
+      for (const w of d.warnings) ctx.log(w, 'warn');
       const placement: Record<string, string> = {};
-      for (const n of plan) placement[n.name] = existing.get(n.name) ?? wanted.get(n.name)!;
+      for (const n of plan) placement[n.name] = d.placement.get(n.name)!;
+      const used = [...new Set(Object.values(placement))];
+      // with shared disks one template serves every host; otherwise each host that gets VMs has its own
+      const templateHosts = disksShared ? [templateNode] : [templateNode, ...hosts.filter((h) => h !== templateNode && used.includes(h))];
+      const storageWhy = used.length < 2
+        ? `one host (${used[0]}) runs every VM`
+        : [
+            disksShared ? `disks on shared '${config.proxmox.storage.disks}': one template on ${templateNode} serves ${used.join(', ')}` : `disks on '${config.proxmox.storage.disks}' are not shared, and Proxmox clones to another host only from shared storage: a template on each of ${templateHosts.join(', ')}`,
+            snippetsShared ? `snippets on shared '${config.proxmox.storage.snippets}'` : `snippets on '${config.proxmox.storage.snippets}' are not shared: each node's snippet goes to its own host`,
+          ].join('; ');
+      const reason = `${d.reason}; ${storageWhy}`;
+      ctx.log(`Placement: ${reason}`);
       for (const n of plan) ctx.log(`${n.name} → ${placement[n.name]}${existing.has(n.name) ? ' (exists there)' : ''}`);
-      return { placement, templateNode: t.templateNode, spread, reason };
+      return { placement, templateNode, spread: used.length > 1, reason, templateHosts, disksShared, snippetsShared };
     },
   };
 }

@@ -10,6 +10,7 @@ import { withLockRetry } from '../../src/proxmox/client.js';
 import type { PveParams } from '../../src/proxmox/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
+import { snippetOnVmHost } from './snippets.js';
 import { NODES_STEP, addressOf, nodeDescription, nodeTags, template, type NodeVmOutputs, type SnippetsOutputs } from './common.js';
 import { awaitTask, recorded, splitTags } from '../shared.js';
 
@@ -87,6 +88,7 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
       if (drift.length) return { done: false, reason: `settings differ: ${drift.join(', ')}` };
       const size = driveSize(have.scsi0);
       if (size === undefined || size < node.disk * GiB) return { done: false, reason: `disk is ${size === undefined ? 'unknown' : `${size / GiB} GiB`}, want ${node.disk} GiB` };
+      if ((await snippetOnVmHost(ctx, config, node, cloned.pveNode, false)) === false) return { done: false, reason: `its snippet is not on ${cloned.pveNode}, where the VM is` };
       return { done: true, outputs: { ...cloned }, reason: `VM ${node.vmid} has the wanted settings` };
     },
     async run(ctx: StepContext): Promise<NodeVmOutputs> {
@@ -95,6 +97,7 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
       const cloned = recorded<NodeVmOutputs>(ctx, NODES_STEP.clone(node.name), 'clone');
       const snippet = recorded<SnippetsOutputs>(ctx, NODES_STEP.snippets, 'snippets').snippets[node.name]!;
       const pveNode = cloned.pveNode;
+      await snippetOnVmHost(ctx, config, node, pveNode, true);
       const have = await pve.vmConfig(pveNode, node.vmid);
       const want = desiredVmConfig(config, node, snippet.volid);
       const drift = configDrift(have, want);

@@ -25,7 +25,13 @@ export function releaseStep(config: Config, options: RunOptions, deps: TemplateD
     group: 'template',
     needs: [STEP.proxmoxConnect],
     inputs: { channel: f.channel, version: f.version, arch: f.arch, feedBaseUrl: f.feedBaseUrl, imageBaseUrl: f.imageBaseUrl },
-    describe: () => `Flatcar ${f.channel} ${f.version === 'current' ? 'current (newest with a Proxmox VE image)' : f.version} for ${f.arch}, image checksum from its DIGESTS`,
+    describe: (ctx) => {
+      const what = `Flatcar ${f.channel} ${f.version === 'current' ? 'current (newest with a Proxmox VE image)' : f.version} for ${f.arch}, image checksum from its DIGESTS`;
+      const prev = ctx.outputs<ReleaseOutputs>(TEMPLATE_STEP.release);
+      if (!prev?.version || prev.requested === f.version) return what;
+      // a new release: a new template next to the old one (docs/day2.md "Flatcar versions")
+      return `${what}. The cluster's template is Flatcar ${prev.version}: the new release gets a new template next to it; the nodes that exist keep running (Flatcar updates them in place, kured reboots them) and new nodes are cloned from the new template`;
+    },
     async check(ctx: StepContext): Promise<CheckResult> {
       const prev = ctx.outputs<ReleaseOutputs>(TEMPLATE_STEP.release);
       const same =
