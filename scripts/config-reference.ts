@@ -30,6 +30,8 @@ const NOTES: Record<string, string> = {
   'cluster.k3sVersion': '`stable`, `latest` or a release like `v1.33.4+k3s1` (resolved once, then recorded)',
   'cluster.disable': 'k3s components to leave out',
   'cluster.airgap': 'download k3s once here, verify it, upload it to each node',
+  'cluster.airgapImages': 'air-gapped: image archives `{image, file, sha256}` put into k3s\'s images dir on every node, sha256-checked; kube-vip\'s is required with a VIP',
+  'flatcar.ignition.consoleAutologin': 'keep the Proxmox image\'s console autologin (`flatcar.autologin`), for debugging only; `plan` warns',
   'cluster.upgrade.agentBatch': 'agents upgraded at once by the rolling k3s upgrade (servers: always one at a time); see docs/day2.md',
   'cluster.upgrade.drainTimeoutSeconds': 'how long `kubectl drain` may take per node before the roll stops at it',
   'proxmox.url': 'the API endpoint, e.g. `https://pve.lan:8006` (env `PROXMOX_VE_ENDPOINT`)',

@@ -239,6 +239,21 @@ export const ClusterSchema = z
     disable: z.array(z.enum(['coredns', 'servicelb', 'traefik', 'local-storage', 'metrics-server', 'runtimes'])).default([]),
     /** Download k3s once on this machine, verify it, upload it to each node. */
     airgap: z.boolean().default(false),
+    /**
+     * Air-gapped: image archives (docker-archive or OCI tar) to put into k3s's images directory on every node,
+     * each verified by its sha256. kube-vip's is required with a VIP.
+     */
+    airgapImages: z
+      .array(
+        z
+          .object({
+            image: z.string().min(1),
+            file: z.string().min(1),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'must be the sha256 of the archive (64 lower-case hex digits, as sha256sum prints it)' }),
+          })
+          .strict(),
+      )
+      .default([]),
     /** k3s release channel server (install.sh's INSTALL_K3S_CHANNEL_URL). */
     k3sChannelUrl: z.string().url().default('https://update.k3s.io/v1-release/channels'),
     /** k3s release downloads (install.sh's GITHUB_URL): <url>/download/<version>/k3s and sha256sum-<arch>.txt. */

@@ -2,7 +2,7 @@
  * The demo node's shell: one exec line, split like a POSIX shell (src/shell/split.ts), `sudo` for
  * root, and the few commands flatcar-k3s runs: the installer (`sh <uploaded install-k3s.sh> …`),
  * `systemctl is-active|restart`, `journalctl -u`, `k3s --version`, `k3s kubectl …`, `curl …/ping`,
- * `cat`, `sha256sum`, `true`, `hostname`, `uname -m`. Anything else answers exit 127 "command not
+ * `cat`, `sha256sum`, `install -D -m MODE SRC DST`, `true`, `hostname`, `uname -m`. Anything else answers exit 127 "command not
  * found", as a shell without that command would.
  */
 import { splitShellWords } from '../shell/split.js';
@@ -46,6 +46,8 @@ export async function execCommand(w: DemoWorld, node: DemoNode, command: string,
       return journalctl(node, args, io);
     case 'sh':
       return runScript(w, node, args, root, io);
+    case 'install':
+      return installFile(node, args, root, io);
     case '/opt/bin/k3s':
     case 'k3s':
     case '/opt/bin/kubectl':
@@ -135,5 +137,27 @@ function journalctl(node: DemoNode, args: string[], io: ExecIo): number {
   const j = node.units.get(unit)?.journal ?? [];
   if (j.length === 0) io.out('-- No entries --');
   for (const l of j.slice(-n)) io.out(l);
+  return 0;
+}
+
+/** `install -D -m MODE SRC DST` (the air-gap image archives): copy with parents and a mode, as root. */
+function installFile(node: DemoNode, args: string[], root: boolean, io: ExecIo): number {
+  const mi = args.indexOf('-m');
+  const mode = mi >= 0 ? parseInt(args[mi + 1] ?? '644', 8) : 0o755;
+  const paths = args.filter((a, i) => !a.startsWith('-') && i !== mi + 1);
+  if (!args.includes('-D') || paths.length !== 2) {
+    io.err('install: the demo node only simulates "install -D -m MODE SRC DST"');
+    return 1;
+  }
+  const src = node.fs.get(normalize(paths[0]!));
+  if (!src) {
+    io.err(`install: cannot stat '${paths[0]}': No such file or directory`);
+    return 1;
+  }
+  if (!root) {
+    io.err(`install: cannot create regular file '${paths[1]}': Permission denied`);
+    return 1;
+  }
+  node.writeFile(normalize(paths[1]!), src.data, mode, 'root');
   return 0;
 }

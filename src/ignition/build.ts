@@ -32,6 +32,7 @@ export const PATHS = {
   crictlConf: '/etc/crictl.yaml',
   hostname: '/etc/hostname',
   networkUnit: (name: string) => `/etc/systemd/network/00-${name}.network`,
+  nodeIpScript: '/opt/bin/flatcar-k3s-node-ip',
 } as const;
 
 /** File contents as a data URL: URL-escaped text, or base64 when that is shorter. */
@@ -62,6 +63,35 @@ CONTAINERD_ADDRESS=/run/k3s/containerd/containerd.sock; export CONTAINERD_ADDRES
 const CRICTL_CONF = `# flatcar-k3s: crictl (k3s's and Flatcar's) talks to k3s's containerd.
 runtime-endpoint: unix:///run/k3s/containerd/containerd.sock
 image-endpoint: unix:///run/k3s/containerd/containerd.sock
+`;
+
+/**
+ * DHCP nodes: a lease may change across a reboot, and k3s would come up with the node-ip of the old one.
+ * Before k3s starts, this sets node-ip in its config to the address the NIC (by MAC) has now; `up` does
+ * the same when it finds a new address, restarting k3s only when the value changed.
+ */
+export const NODE_IP_SCRIPT = `#!/bin/sh
+# flatcar-k3s: set node-ip in the k3s config to this boot's address of the NIC with MAC $2.
+set -eu
+config=$1
+mac=$2
+[ -f "$config" ] || exit 0
+grep -q '^node-ip:' "$config" || exit 0
+addr=
+i=0
+while [ -z "$addr" ] && [ "$i" -lt 60 ]; do
+  iface=$(ip -o link | awk -v m="$mac" 'index(tolower($0), "link/ether " m) { sub(":$", "", $2); print $2; exit }')
+  [ -n "$iface" ] && addr=$(ip -4 -o addr show dev "$iface" scope global | awk '{ split($4, a, "/"); print a[1]; exit }')
+  [ -n "$addr" ] && break
+  i=$((i + 1))
+  sleep 1
+done
+[ -n "$addr" ] || { echo "no IPv4 address on $mac yet; node-ip left as it is" >&2; exit 0; }
+current=$(sed -n 's/^node-ip: *//p' "$config")
+if [ "$current" != "$addr" ]; then
+  sed -i "s/^node-ip: .*/node-ip: $addr/" "$config"
+  echo "node-ip: $current -> $addr (the DHCP lease changed)"
+fi
 `;
 
 /** The kernel argument Flatcar's Proxmox VE image sets to log `core` in on the console. */
@@ -117,6 +147,12 @@ export function nodeIgnition(config: Config, node: PlannedNode, env: NodeIgnitio
   const files = cfg.storage!.files!;
   replaceBy(files, file(PATHS.hostname, `${node.name}\n`), (x) => x.path);
   replaceBy(files, file(PATHS.networkUnit(node.name), nodeNetworkUnit(config, node, env)), (x) => x.path);
+  if (!(config.nodes.network.mode === 'static' && node.address)) {
+    replaceBy(files, file(PATHS.nodeIpScript, NODE_IP_SCRIPT, 0o755), (x) => x.path);
+    const dropin = `# flatcar-k3s: node-ip follows the DHCP lease across reboots.\n[Service]\nExecStartPre=-${PATHS.nodeIpScript} /etc/rancher/k3s/config.yaml ${node.mac.toLowerCase()}\n`;
+    const unit = node.role === 'server' ? 'k3s.service' : 'k3s-agent.service';
+    replaceBy(cfg.systemd!.units!, { name: unit, dropins: [{ name: '10-flatcar-k3s-node-ip.conf', contents: dropin }] }, (x) => x.name);
+  }
   if (config.nodes.sshKeys.length) cfg.passwd = { users: [{ name: 'core', sshAuthorizedKeys: [...config.nodes.sshKeys] }] };
   return cfg;
 }

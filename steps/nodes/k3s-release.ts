@@ -10,6 +10,7 @@ import { downloadK3sBinary, fetchK3sSha256, k3sDownloadUrl, resolveK3sVersion, s
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, type K3sReleaseOutputs } from './common.js';
 import { k3sBinaryFile } from '../../src/store/layout.js';
+import { checkAirgapImages } from '../../src/k3s/airgap-images.js';
 
 export function k3sReleaseStep(config: Config, _options: RunOptions): Step {
   const c = config.cluster;
@@ -28,6 +29,7 @@ export function k3sReleaseStep(config: Config, _options: RunOptions): Step {
       return `Use ${what}${c.airgap ? ', downloaded once here, verified and uploaded to each node (air-gapped)' : ', verified by sha256 on each node'}`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
+      checkAirgapImages(config);
       const rec = ctx.outputs<K3sReleaseOutputs>(NODES_STEP.k3sRelease);
       if (!rec?.version || !rec.sha256 || rec.requested !== c.k3sVersion || rec.arch !== arch) return { done: false };
       if (pinned && rec.version !== pinned) return { done: false };
@@ -40,6 +42,7 @@ export function k3sReleaseStep(config: Config, _options: RunOptions): Step {
       return { done: true, outputs: rec, reason: `k3s ${rec.version} (recorded)` };
     },
     async run(ctx: StepContext): Promise<K3sReleaseOutputs> {
+      checkAirgapImages(config);
       const rec = ctx.outputs<K3sReleaseOutputs>(NODES_STEP.k3sRelease);
       let version = pinned ?? (rec?.requested === c.k3sVersion && rec.arch === arch ? rec.version : undefined);
       if (!version) {
