@@ -8,8 +8,18 @@ import type { RunEvent, RunEvents } from '../events.js';
 import { eventLines } from './format.js';
 import type { Redactor } from './redact.js';
 
+/** Open log files, flushed when the process exits. */
+const open = new Set<LogFile>();
+const flushAll = () => {
+  for (const l of open) l.flush();
+};
+
 export class LogFile {
   private fd: number | undefined;
+  /** Lines of this turn of the event loop, written together at its end (one write, not one per line). */
+  private buffer: string[] = [];
+  private bufferedBytes = 0;
+  private flushing = false;
 
   constructor(
     readonly path: string,
@@ -18,6 +28,18 @@ export class LogFile {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.fd = openSync(path, 'a', 0o600);
     if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+    // process.exit() right after a run: what is buffered still reaches the file.
+    if (open.size === 0) process.on('exit', flushAll);
+    open.add(this);
+  }
+
+  /** Write what is buffered (also done at the end of every turn of the event loop, and by close()). */
+  flush(): void {
+    if (this.fd === undefined || !this.buffer.length) return;
+    const text = this.buffer.join('');
+    this.buffer = [];
+    this.bufferedBytes = 0;
+    writeSync(this.fd, text);
   }
 
   /** Append one line (or several, split on newlines), each with an ISO timestamp. */
@@ -25,7 +47,18 @@ export class LogFile {
     if (this.fd === undefined) return;
     const stamp = new Date(at).toISOString();
     const body = this.redactor ? this.redactor.redact(text) : text;
-    writeSync(this.fd, body.split('\n').map((l) => `${stamp} ${l}\n`).join(''));
+    const lines = body.includes('\n') ? body.split('\n').map((l) => `${stamp} ${l}\n`).join('') : `${stamp} ${body}\n`;
+    this.buffer.push(lines);
+    this.bufferedBytes += lines.length;
+    // A flood (thousands of lines a second) costs one write per turn of the event loop, not per line.
+    if (this.bufferedBytes >= 256 * 1024) this.flush();
+    else if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => {
+        this.flushing = false;
+        this.flush();
+      });
+    }
   }
 
   event(e: RunEvent): void {
@@ -38,6 +71,9 @@ export class LogFile {
   }
 
   close(): void {
+    this.flush();
+    open.delete(this);
+    if (open.size === 0) process.off('exit', flushAll);
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
