@@ -65,6 +65,7 @@ export function FlatcarScreen({ initial, releases, templates, recreate, onSubmit
   });
   const result = (over: Partial<FlatcarResult> = {}): FlatcarResult => ({ back: false, flatcar: { channel: s.channel, version: s.version }, recreateTemplate: recreate, ...over });
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `releases` is a stable service; `s.attempt` is the retry key that re-runs the load
   useEffect(() => {
     if (s.phase !== 'version') return;
     let live = true;

@@ -110,6 +110,7 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
   const focused = visible[Math.min(s.focus, visible.length - 1)]!;
   const patch = toPatch(s.values);
   const candidate = mergeDraft(draft, patch);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: keyed by the patch's value (a new object each render) and the draft; `candidate` derives from both
   const check = useMemo(() => checkDraft(candidate, ['cluster.name', 'nodes', 'apps.piraeus.replicas', 'flatcar.templateVmid']), [JSON.stringify(patch), draft]);
   const errorOf = (f: FieldDef) => check.errors[f.path] ?? (f.path.startsWith('nodes.vmids') ? check.errors['nodes.vmids'] : undefined);
   const errors = Object.entries(check.errors);

@@ -142,6 +142,173 @@ export function missingContentFix(s: PveStorageInfo, need: string): string | und
   return `${s.storage} has no "${need}" content. Enable it: pvesm set ${s.storage} --content ${[...s.content, need].join(',')} (or Datacenter → Storage → ${s.storage} → Content).`;
 }
 
+interface ViewArgs {
+  s: S;
+  t: ReturnType<typeof useTheme>;
+  sources: Record<string, string>;
+  initial: ProxmoxInitial;
+  dispatch: (a: A) => void;
+  set: (patch: Partial<S>) => void;
+  test: () => void;
+  finish: (bridge: string) => void;
+  url: () => string;
+}
+
+function formView({ s, t, sources, dispatch, test, url }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
+  const keys: KeyHelp = [['Tab/↓↑', 'field'], ['Enter', 'test connection'], ['Esc', 'back']];
+  const body = (
+    <Box flexDirection="column">
+      {FIELDS.map((f, i) => (
+        <TextField
+          key={f.key}
+          label={f.label}
+          value={s.values[f.key]}
+          mask={f.mask ? '•' : undefined}
+          placeholder={f.placeholder}
+          focus={s.phase === 'form' && s.focus === i}
+          error={s.errors[f.key]}
+          hint={sources[f.key] ? `${f.hint} (from ${sources[f.key]})` : f.hint}
+          onChange={(fn) => dispatch({ type: 'edit', key: f.key, f: fn })}
+          onSubmit={test}
+        />
+      ))}
+      {s.phase !== 'form' ? (
+        <Text color={t.accent}>
+          <Spinner /> {s.phase === 'probing' ? `Reading the certificate of ${url()}…` : 'Connecting and reading nodes, storages and bridges…'}
+        </Text>
+      ) : null}
+      {s.failure ? (
+        <Box flexDirection="column" marginTop={1}>
+          <Text color={t.error} wrap="wrap">
+            ✗ {s.failure.message}
+          </Text>
+          {s.failure.fix ? <Text wrap="wrap">Fix: {s.failure.fix}</Text> : null}
+        </Box>
+      ) : null}
+    </Box>
+  );
+  return { body, keys };
+}
+
+function trustView({ s, t, initial }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
+  const keys: KeyHelp = [['y', 'trust and connect'], ['n', 'do not trust'], ['Esc', 'back']];
+  const mismatch = initial.fingerprint && initial.fingerprint.toUpperCase() !== s.fingerprint?.toUpperCase();
+  const body = (
+    <Box flexDirection="column">
+      {mismatch ? (
+        <Text color={t.error} wrap="wrap">
+          ⚠ This is NOT the fingerprint recorded before ({initial.fingerprint}). The certificate changed, or someone is in between.
+        </Text>
+      ) : null}
+      <Text>The server presented a certificate with the SHA-256 fingerprint:</Text>
+      <Text bold color={t.warn} wrap="wrap">
+        {s.fingerprint}
+      </Text>
+      <Text wrap="wrap">Compare it with Datacenter → Certificates in the Proxmox web UI (or `pvenode cert info` on the host). Trust it? It is pinned: a different certificate later is refused.</Text>
+    </Box>
+  );
+  return { body, keys };
+}
+
+function nodesView({ s, t, set }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
+  const l = s.loaded;
+  const keys: KeyHelp = [['Space', 'toggle'], ['Enter', 'next'], ['Esc', 'back']];
+  const body = (
+    <Box flexDirection="column">
+      <Text>PVE nodes to place VMs on (the first builds the template):</Text>
+      <CheckList
+        items={l!.nodes.map((n) => ({ key: n.node, label: n.node, disabled: n.status !== 'online', hint: `— ${n.status}${n.maxcpu ? `, ${n.maxcpu} CPUs` : ''}${n.maxmem ? `, ${formatBytes(n.maxmem)} RAM` : ''}` }))}
+        initial={s.nodes}
+        onToggle={(nodes) => set({ nodes })}
+        onSubmit={(nodes) => (nodes.length ? set({ nodes, phase: 'disks' }) : undefined)}
+      />
+      {s.nodes.length === 0 ? <Text color={t.error}>✗ choose at least one node</Text> : null}
+    </Box>
+  );
+  return { body, keys };
+}
+
+function bridgeView({ s, t, finish }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
+  const l = s.loaded;
+  const keys: KeyHelp = [['↑↓', 'move'], ['Enter', 'choose'], ['Esc', 'back']];
+  const body = (
+    <Box flexDirection="column">
+      <Text>Network bridge for the VMs:</Text>
+      {l!.bridges.length ? (
+        <SelectList
+          key="bridge"
+          items={l!.bridges.map((b) => ({ label: b.iface, value: b.iface, hint: `— ${b.type}${b.cidr ? `, ${b.cidr}` : ''}${b.comments ? `, ${b.comments}` : ''}${b.active === false ? ', inactive' : ''}` }))}
+          initialIndex={Math.max(0, l!.bridges.findIndex((b) => b.iface === s.bridge))}
+          onSelect={finish}
+        />
+      ) : (
+        <Text color={t.error} wrap="wrap">
+          ✗ No Linux bridge on this node. Fix: create one (System → Network → Create → Linux Bridge, e.g. vmbr0) and test again.
+        </Text>
+      )}
+    </Box>
+  );
+  return { body, keys };
+}
+
+function storageView({ s, t, set }: ViewArgs, phase: Phase): { body: React.ReactNode; keys: KeyHelp } {
+  const l = s.loaded;
+  const which = phase as 'disks' | 'images' | 'snippets';
+  const need = which === 'disks' ? 'images' : which === 'images' ? 'import' : 'snippets';
+  const title = which === 'disks' ? 'Storage for VM disks (needs "images" content):' : which === 'images' ? 'Storage for the Flatcar image download (needs "import" content, PVE ≥ 8.4):' : 'Storage for Ignition snippets (needs "snippets" content, a directory storage):';
+  const usable = l!.storages.filter((x) => x.enabled !== false && (need === 'images' || FILE_STORAGE.has(x.type)));
+  const items = usable.map((x) => ({ label: x.storage, value: x.storage, hint: storageHint(x, need) }));
+  const hl = usable.find((x) => x.storage === s.highlighted);
+  const fix = hl ? missingContentFix(hl, need) : undefined;
+  const keys: KeyHelp = [['↑↓', 'move'], ['Enter', 'choose'], ['Esc', 'back']];
+  const body = (
+    <Box flexDirection="column">
+      <Text>{title}</Text>
+      <SelectList
+        key={which}
+        items={items}
+        initialIndex={Math.max(0, items.findIndex((x) => x.value === s.storage[which]))}
+        onHighlight={(v) => set({ highlighted: v })}
+        onSelect={(v) => set({ storage: { ...s.storage, [which]: v }, phase: PICKS[PICKS.indexOf(which) + 1]! })}
+      />
+      {fix ? (
+        <Text color={t.warn} wrap="wrap">
+          ⚠ {fix}
+        </Text>
+      ) : null}
+    </Box>
+  );
+  return { body, keys };
+}
+
+/** Connect with the trusted fingerprint and read what the next pickers offer. */
+async function loadFacts(gateway: ProxmoxGateway, o: Parameters<ProxmoxGateway['connect']>[0]): Promise<Loaded> {
+  const client = await gateway.connect(o);
+  const [version, nodes, templates] = await Promise.all([client.version(), client.nodes(), client.vms()]);
+  const online = nodes.filter((n) => n.status === 'online');
+  const host = online[0]?.node;
+  if (!host) throw Object.assign(new Error('No Proxmox node is online'), { fix: 'Start a PVE node (or check the cluster status under Datacenter → Summary) and test again.' });
+  const [storages, bridges] = await Promise.all([client.storages(host), client.bridges(host)]);
+  return { version: version.version, nodes, storages, bridges, templates: templates.filter((v) => v.template) };
+}
+
+/** The pickers' starting choices: earlier ones that still exist, else sensible defaults. */
+function choicesFor(loaded: Loaded, s: S): Partial<S> {
+  const online = loaded.nodes.filter((n) => n.status === 'online').map((n) => n.node);
+  const keep = s.nodes.filter((n) => online.includes(n));
+  const pick = (cur: string | undefined, content: string, fallback: string) =>
+    cur && loaded.storages.some((x) => x.storage === cur)
+      ? cur
+      : ((loaded.storages.find((x) => x.storage === fallback && x.content.includes(content)) ?? loaded.storages.find((x) => x.content.includes(content)))?.storage ?? fallback);
+  return {
+    loaded,
+    phase: online.length > 1 ? 'nodes' : 'disks',
+    nodes: keep.length ? keep : online,
+    storage: { disks: pick(s.storage.disks, 'images', 'local-lvm'), images: pick(s.storage.images, 'import', 'local'), snippets: pick(s.storage.snippets, 'snippets', 'local') },
+    bridge: s.bridge && loaded.bridges.some((b) => b.iface === s.bridge) ? s.bridge : (loaded.bridges[0]?.iface ?? s.bridge),
+  };
+}
+
 export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit }: ProxmoxScreenProps) {
   const t = useTheme();
   const [s, dispatch] = useReducer(reduce, undefined, () => ({
@@ -189,28 +356,10 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
   const connect = (fingerprint: string) => {
     const id = ++busy.current;
     set({ phase: 'connecting', fingerprint });
-    (async () => {
-      const client = await gateway.connect({ ...credentials(s.values), fingerprint });
-      const [version, nodes, templates] = await Promise.all([client.version(), client.nodes(), client.vms()]);
-      const online = nodes.filter((n) => n.status === 'online');
-      const host = online[0]?.node;
-      if (!host) throw Object.assign(new Error('No Proxmox node is online'), { fix: 'Start a PVE node (or check the cluster status under Datacenter → Summary) and test again.' });
-      const [storages, bridges] = await Promise.all([client.storages(host), client.bridges(host)]);
-      return { version: version.version, nodes, storages, bridges, templates: templates.filter((v) => v.template) } satisfies Loaded;
-    })().then(
+    loadFacts(gateway, { ...credentials(s.values), fingerprint }).then(
       (loaded) => {
         if (busy.current !== id) return;
-        const online = loaded.nodes.filter((n) => n.status === 'online').map((n) => n.node);
-        const keep = s.nodes.filter((n) => online.includes(n));
-        const pick = (cur: string | undefined, content: string, fallback: string) =>
-          cur && loaded.storages.some((x) => x.storage === cur) ? cur : (loaded.storages.find((x) => x.storage === fallback && x.content.includes(content)) ?? loaded.storages.find((x) => x.content.includes(content)))?.storage ?? fallback;
-        set({
-          loaded,
-          phase: online.length > 1 ? 'nodes' : 'disks',
-          nodes: keep.length ? keep : online,
-          storage: { disks: pick(s.storage.disks, 'images', 'local-lvm'), images: pick(s.storage.images, 'import', 'local'), snippets: pick(s.storage.snippets, 'snippets', 'local') },
-          bridge: s.bridge && loaded.bridges.some((b) => b.iface === s.bridge) ? s.bridge : (loaded.bridges[0]?.iface ?? s.bridge),
-        });
+        set(choicesFor(loaded, s));
       },
       (err) => busy.current === id && set({ phase: 'form', failure: describeError(err) }),
     );
@@ -246,118 +395,17 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
   });
 
   const l = s.loaded;
-  let body: React.ReactNode;
-  let keys: KeyHelp;
-  if (s.phase === 'form' || s.phase === 'probing' || s.phase === 'connecting') {
-    keys = [['Tab/↓↑', 'field'], ['Enter', 'test connection'], ['Esc', 'back']];
-    body = (
-      <Box flexDirection="column">
-        {FIELDS.map((f, i) => (
-          <TextField
-            key={f.key}
-            label={f.label}
-            value={s.values[f.key]}
-            mask={f.mask ? '•' : undefined}
-            placeholder={f.placeholder}
-            focus={s.phase === 'form' && s.focus === i}
-            error={s.errors[f.key]}
-            hint={sources[f.key] ? `${f.hint} (from ${sources[f.key]})` : f.hint}
-            onChange={(fn) => dispatch({ type: 'edit', key: f.key, f: fn })}
-            onSubmit={test}
-          />
-        ))}
-        {s.phase !== 'form' ? (
-          <Text color={t.accent}>
-            <Spinner /> {s.phase === 'probing' ? `Reading the certificate of ${credentials(s.values).url}…` : 'Connecting and reading nodes, storages and bridges…'}
-          </Text>
-        ) : null}
-        {s.failure ? (
-          <Box flexDirection="column" marginTop={1}>
-            <Text color={t.error} wrap="wrap">
-              ✗ {s.failure.message}
-            </Text>
-            {s.failure.fix ? <Text wrap="wrap">Fix: {s.failure.fix}</Text> : null}
-          </Box>
-        ) : null}
-      </Box>
-    );
-  } else if (s.phase === 'trust') {
-    keys = [['y', 'trust and connect'], ['n', 'do not trust'], ['Esc', 'back']];
-    const mismatch = initial.fingerprint && initial.fingerprint.toUpperCase() !== s.fingerprint?.toUpperCase();
-    body = (
-      <Box flexDirection="column">
-        {mismatch ? (
-          <Text color={t.error} wrap="wrap">
-            ⚠ This is NOT the fingerprint recorded before ({initial.fingerprint}). The certificate changed, or someone is in between.
-          </Text>
-        ) : null}
-        <Text>The server presented a certificate with the SHA-256 fingerprint:</Text>
-        <Text bold color={t.warn} wrap="wrap">
-          {s.fingerprint}
-        </Text>
-        <Text wrap="wrap">Compare it with Datacenter → Certificates in the Proxmox web UI (or `pvenode cert info` on the host). Trust it? It is pinned: a different certificate later is refused.</Text>
-      </Box>
-    );
-  } else if (s.phase === 'nodes') {
-    keys = [['Space', 'toggle'], ['Enter', 'next'], ['Esc', 'back']];
-    body = (
-      <Box flexDirection="column">
-        <Text>PVE nodes to place VMs on (the first builds the template):</Text>
-        <CheckList
-          items={l!.nodes.map((n) => ({ key: n.node, label: n.node, disabled: n.status !== 'online', hint: `— ${n.status}${n.maxcpu ? `, ${n.maxcpu} CPUs` : ''}${n.maxmem ? `, ${formatBytes(n.maxmem)} RAM` : ''}` }))}
-          initial={s.nodes}
-          onToggle={(nodes) => set({ nodes })}
-          onSubmit={(nodes) => (nodes.length ? set({ nodes, phase: 'disks' }) : undefined)}
-        />
-        {s.nodes.length === 0 ? <Text color={t.error}>✗ choose at least one node</Text> : null}
-      </Box>
-    );
-  } else if (s.phase === 'bridge') {
-    keys = [['↑↓', 'move'], ['Enter', 'choose'], ['Esc', 'back']];
-    body = (
-      <Box flexDirection="column">
-        <Text>Network bridge for the VMs:</Text>
-        {l!.bridges.length ? (
-          <SelectList
-            key="bridge"
-            items={l!.bridges.map((b) => ({ label: b.iface, value: b.iface, hint: `— ${b.type}${b.cidr ? `, ${b.cidr}` : ''}${b.comments ? `, ${b.comments}` : ''}${b.active === false ? ', inactive' : ''}` }))}
-            initialIndex={Math.max(0, l!.bridges.findIndex((b) => b.iface === s.bridge))}
-            onSelect={finish}
-          />
-        ) : (
-          <Text color={t.error} wrap="wrap">
-            ✗ No Linux bridge on this node. Fix: create one (System → Network → Create → Linux Bridge, e.g. vmbr0) and test again.
-          </Text>
-        )}
-      </Box>
-    );
-  } else {
-    const which = s.phase as 'disks' | 'images' | 'snippets';
-    const need = which === 'disks' ? 'images' : which === 'images' ? 'import' : 'snippets';
-    const title = which === 'disks' ? 'Storage for VM disks (needs "images" content):' : which === 'images' ? 'Storage for the Flatcar image download (needs "import" content, PVE ≥ 8.4):' : 'Storage for Ignition snippets (needs "snippets" content, a directory storage):';
-    const usable = l!.storages.filter((x) => x.enabled !== false && (need === 'images' || FILE_STORAGE.has(x.type)));
-    const items = usable.map((x) => ({ label: x.storage, value: x.storage, hint: storageHint(x, need) }));
-    const hl = usable.find((x) => x.storage === s.highlighted);
-    const fix = hl ? missingContentFix(hl, need) : undefined;
-    keys = [['↑↓', 'move'], ['Enter', 'choose'], ['Esc', 'back']];
-    body = (
-      <Box flexDirection="column">
-        <Text>{title}</Text>
-        <SelectList
-          key={which}
-          items={items}
-          initialIndex={Math.max(0, items.findIndex((x) => x.value === s.storage[which]))}
-          onHighlight={(v) => set({ highlighted: v })}
-          onSelect={(v) => set({ storage: { ...s.storage, [which]: v }, phase: PICKS[PICKS.indexOf(which) + 1]! })}
-        />
-        {fix ? (
-          <Text color={t.warn} wrap="wrap">
-            ⚠ {fix}
-          </Text>
-        ) : null}
-      </Box>
-    );
-  }
+  const v: ViewArgs = { s, t, sources, initial, dispatch, set, test, finish, url: () => credentials(s.values).url };
+  const { body, keys } =
+    s.phase === 'form' || s.phase === 'probing' || s.phase === 'connecting'
+      ? formView(v)
+      : s.phase === 'trust'
+        ? trustView(v)
+        : s.phase === 'nodes'
+          ? nodesView(v)
+          : s.phase === 'bridge'
+            ? bridgeView(v)
+            : storageView(v, s.phase);
   return (
     <Box flexDirection="column">
       <Text bold>

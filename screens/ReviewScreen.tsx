@@ -5,7 +5,7 @@
 import { useReducer } from 'react';
 import { Box, Text, useInput, useWindowSize } from 'ink';
 import Spinner from 'ink-spinner';
-import type { Config } from '../src/config/schema.js';
+import { APP_KEYS, type Config } from '../src/config/schema.js';
 import { useTheme } from '../src/ui/theme.js';
 import { Footer } from '../src/ui/components/Footer.js';
 import { clip } from '../src/ui/format.js';
@@ -30,9 +30,7 @@ export interface ReviewScreenProps {
 
 export function summarize(c: Config): string[] {
   const n = c.nodes;
-  const apps = Object.entries(c.apps)
-    .filter(([, v]) => v.enabled)
-    .map(([k]) => APPS.find((a) => a.key === k)?.label ?? k);
+  const apps = APP_KEYS.filter((k) => c.apps[k].enabled).map((k) => APPS.find((a) => a.key === k)?.label ?? k);
   return [
     `Cluster ${c.cluster.name}: k3s ${c.cluster.k3sVersion}, ${n.servers.count} server${n.servers.count === 1 ? '' : 's'} (${n.servers.cores} cores, ${n.servers.memory} MiB, ${n.servers.disk} GiB) + ${n.agents.count} agent${n.agents.count === 1 ? '' : 's'} (${n.agents.cores} cores, ${n.agents.memory} MiB, ${n.agents.disk} GiB)`,
     `Proxmox ${c.proxmox.url} as ${c.proxmox.tokenId ?? c.proxmox.username}; nodes ${c.proxmox.nodes.length ? c.proxmox.nodes.join(', ') : 'all online'}; disks on ${c.proxmox.storage.disks}, bridge ${c.proxmox.bridge}`,

@@ -67,6 +67,13 @@ const NOTES: Record<string, string> = {
   'nodes.sshKeys': 'public keys for the `core` user',
   'nodes.sshPrivateKeyFile': 'key to reach the nodes (default: ssh-agent, then ~/.ssh/id_ed25519, id_rsa)',
   'nodes.fullClone': 'full instead of linked clones',
+  'apps.mode': '`local`: infra-apps runs from this machine. `operator`: the Pulumi Kubernetes Operator runs it from a Stack in the cluster and keeps it applied (see docs/apps.md)',
+  'apps.source.git.url': 'operator mode: run this repository\'s Pulumi program instead of the generated Program',
+  'apps.source.git.dir': 'directory of the Pulumi project in the repository',
+  'apps.backend.url': 'operator mode: Pulumi state backend of the in-cluster Stack; default a PVC mounted at /state (`file:///state`)',
+  'apps.backend.storageClass': 'StorageClass of the state PVC (default: the cluster default, k3s local-path)',
+  'apps.backend.size': 'size of the state PVC',
+  'nodes.placement': '`spread`: servers on distinct hosts, agents balanced (fewer hosts than servers: a warning); `pack`: all on the first host; `{node: host}` pins nodes. On local disk storage each host with VMs gets its own template',
 };
 
 function typeOf(j: J): string {

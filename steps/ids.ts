@@ -18,6 +18,8 @@ export const STEP = {
   appsPreflight: 'apps:preflight',
   appsBootstrap: 'apps:bootstrap',
   appsInfra: 'apps:infra',
+  /** Operator mode: wait until the operator has applied the in-cluster Stack. */
+  appsOperator: 'apps:operator',
 } as const;
 
 export interface ProxmoxFacts {

@@ -40,6 +40,7 @@ describe('Pulumi Kubernetes plugin lookup', () => {
     const text = "error: could not load plugin for kubernetes provider 'default_4_34_2': Could not automatically download and install resource plugin 'pulumi-resource-kubernetes' at version v4.34.2: error downloading plugin kubernetes to file: failed to download plugin: kubernetes-4.34.2: Get \"https://api.github.com\": dial tcp: lookup api.github.com: no such host";
     assert.ok(isPluginDownloadFailure(text));
     assert.ok(!isPluginDownloadFailure('error: the current deployment has 1 resource(s) with pending operations'));
+    assert.ok(isPluginDownloadFailure("error: Could not automatically download and install resource plugin 'pulumi-resource-kubernetes' at version v4.34.2"));
     const err = pulumiError(new Error(text), { project: 'infra-apps', stackName: 'homelab', passphrase: 'p' }, 'apply the changes');
     assert.ok(err instanceof RemoteError);
     assert.match(err.message, /Kubernetes plugin v\d+\.\d+\.\d+ is not installed and could not be downloaded/);

@@ -157,6 +157,21 @@ describe('demo-server', () => {
     assert.equal(await done, 0);
   });
 
+  it('--shared-storage adds the shared nfs storage and its config uses it; each other node has its SSH host key pinned', async () => {
+    const { run } = await import('../src/cli/commands/demo-server.js');
+    const io = fakeIo();
+    const done = run(['--json', '--speed', '0', '--nodes', '3', '--shared-storage'], io);
+    await Promise.race([io.ready, done.then((code) => assert.fail(`demo-server exited early with ${code}: ${io.err()}`))]);
+    const info = JSON.parse(io.out().trim().split('\n')[0]!) as { config: Record<string, unknown> };
+    const config = resolveConfig(info.config, { env: {}, source: 'demo-server' });
+    assert.deepEqual(config.proxmox.storage, { disks: 'nfs', images: 'nfs', snippets: 'nfs' });
+    assert.deepEqual(Object.keys(config.proxmox.ssh.nodes), ['pve2', 'pve3']);
+    assert.match(config.proxmox.ssh.nodes.pve2!.hostKey!, /^SHA256:/);
+    assert.notEqual(config.proxmox.ssh.nodes.pve2!.hostKey, config.proxmox.ssh.hostKey);
+    io.signal();
+    assert.equal(await done, 0);
+  });
+
   it('rejects a bad fault spec as a usage error before starting', async () => {
     const { run } = await import('../src/cli/commands/demo-server.js');
     await assert.rejects(run(['--fail', 'nonsense'], fakeIo()), /fault spec 'nonsense' is not understood/);

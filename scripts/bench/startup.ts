@@ -1,9 +1,10 @@
 /**
  * Start-up time of the built CLI: median wall time of `--version`, `--help`, `plan` (homelab preset
- * with a proxmox block) and `status`, against bare `node -e 0`, printed as ms and as ratios.
+ * with a proxmox block) and `status`, against bare `node -e 0`, printed as ms and as ratios; and the
+ * interactive UI's first frame in a pseudo-terminal (script(1)) against `node -e` through the same.
  * Builds dist/ first when it is missing.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -48,6 +49,36 @@ function time(args: string[]): number {
   return median(Array.from({ length: runs }, once));
 }
 
+async function sequence(n: number, f: () => Promise<number>): Promise<number[]> {
+  const out: number[] = [];
+  await f(); // warm the file cache
+  for (let i = 0; i < n; i++) out.push(await f());
+  return out;
+}
+
+/** ms from spawning `cmd` in a pseudo-terminal until `marker` appears on it. */
+function frameMs(cmd: string, marker: string): Promise<number> {
+  const ffEnv = { ...Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'CI')), TERM: 'xterm-256color' };
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: tmp, env: ffEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`no "${marker}" within 30 s from ${cmd}`));
+    }, 30_000);
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!out.includes(marker)) return;
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      clearTimeout(timer);
+      p.stdout.removeAllListeners('data');
+      p.kill('SIGTERM'); // script hangs up its terminal: the UI gets SIGHUP and exits
+      p.once('exit', () => resolve(ms));
+    });
+  });
+}
+
 /** Heavy packages a command loads (they should load only when a step needs them). */
 const HEAVY = ['@pulumi/pulumi', '@pulumi/kubernetes', 'ssh2', 'proxmox-api', 'undici', 'ink', 'react'];
 const tracer = join(tmp, 'trace.mjs');
@@ -82,7 +113,17 @@ try {
     const heavy = heavyLoaded(args);
     console.log(`${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}x  (+${(ms - base).toFixed(1)} ms)${heavy.length ? `  loads ${heavy.join(', ')}` : ''}`);
   }
-  if (process.argv.includes('--json')) console.log(`BENCH_JSON ${JSON.stringify({ plan: ratios['plan --config homelab'] })}`);
+  // The interactive first frame, in a pseudo-terminal (script(1)): from spawn to the Start screen's
+  // question on the terminal, against `node -e` writing one word through the same pseudo-terminal.
+  let firstFrame: number | undefined;
+  if (spawnSync('script', ['--version']).status === 0) {
+    const ffRuns = Math.max(5, Math.floor(runs / 2));
+    const baseFf = median(await sequence(ffRuns, () => frameMs(`${process.execPath} -e "process.stdout.write('READY')"`, 'READY')));
+    const uiFf = median(await sequence(ffRuns, () => frameMs(`${process.execPath} ${bin}`, 'Choose a starting point')));
+    firstFrame = Number((uiFf / baseFf).toFixed(3));
+    console.log(`${'first frame (UI)'.padEnd(24)} ${uiFf.toFixed(1).padStart(7)} ms   ${firstFrame.toFixed(2)}x  (node -e through the same pty: ${baseFf.toFixed(1)} ms; median of ${ffRuns})`);
+  } else console.log('first frame: script(1) not found, not measured');
+  if (process.argv.includes('--json')) console.log(`BENCH_JSON ${JSON.stringify({ plan: ratios['plan --config homelab'], first_frame: firstFrame ?? null })}`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -122,6 +122,7 @@ function useStart(o: StartArgs) {
       setFileError({ path, message: errorText(err) });
     }
   };
+  // biome-ignore lint/correctness/useExhaustiveDependencies: opens the --config file once, on mount
   useEffect(() => {
     if (configPath) void openFile(configPath);
   }, []);
@@ -165,6 +166,7 @@ function useStart(o: StartArgs) {
 /** Review: the config resolved from the draft, and the plan lines the runner describes for it. */
 function useReviewPlan(services: UiServices, s: WizardState): { reviewConfig?: Config | Error; plan?: string[] | Error } {
   const [plan, setPlan] = useState<string[] | Error>();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `services` is fixed for the app's life; the config changes only with the screen and the draft
   const reviewConfig = useMemo((): Config | Error | undefined => {
     if (s.screen !== 'review') return undefined;
     try {
@@ -173,6 +175,7 @@ function useReviewPlan(services: UiServices, s: WizardState): { reviewConfig?: C
       return err as Error;
     }
   }, [s.screen, s.draft]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `services` is fixed for the app's life; the plan follows the resolved config
   useEffect(() => {
     setPlan(undefined);
     if (!reviewConfig || reviewConfig instanceof Error) return;

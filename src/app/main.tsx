@@ -14,6 +14,8 @@ import type { BuildSteps } from '../runner/steps.js';
 import type { Plain } from '../ui/state.js';
 
 export interface InteractiveOptions {
+  /** The CLI drew the first screen already (src/app/first-frame.ts): Ink draws over it. */
+  firstFrameDrawn?: boolean;
   stateDir: string;
   logFile?: string;
   demo?: boolean;
@@ -50,7 +52,10 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
   }
   try {
     const fromEnv = envPrefill(env);
-    const [pulumiAvailable, unfinished, clusters] = await Promise.all([detectPulumi(env), findUnfinished(opts.stateDir), findClusters(opts.stateDir)]);
+    // No subprocess before the first frame: `pulumi version` runs once the screen is up (the Apps
+    // screen, several screens on, reads the answer).
+    const [unfinished, clusters] = await Promise.all([findUnfinished(opts.stateDir), findClusters(opts.stateDir)]);
+    const pulumiAvailable = false;
     const services = realServices({
       stateDir: opts.stateDir,
       logFile: opts.logFile,
@@ -92,6 +97,8 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
     // Ink redraws the frame on a clean screen (finished steps above it are dropped from view).
     const wipe = () => opts.stdout.write('\x1b[H\x1b[2J');
     opts.stdout.on('resize', wipe);
+    // Over the first frame (same screen, drawn before ink loaded): a clean screen for Ink's own.
+    if (opts.firstFrameDrawn) opts.stdout.write('\x1b[H\x1b[2J');
     const instance = render(app, {
       stdin: opts.stdin,
       stdout: opts.stdout,
@@ -100,6 +107,9 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
       patchConsole: true,
       alternateScreen: true,
       maxFps: 15,
+    });
+    void detectPulumi(env).then((found) => {
+      services.pulumiAvailable = found;
     });
     const exitCode = await Promise.race([code, instance.waitUntilExit().then(() => EXIT.ok)]);
     instance.unmount();

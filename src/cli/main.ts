@@ -10,6 +10,7 @@ import { GLOBAL_OPTIONS, GLOBAL_USAGE, UsageError, resolveGlobals, abs } from '.
 import { commands } from './commands/index.js';
 import { isCi, writeLine, type CliIo } from './io.js';
 import { packageVersion } from './version.js';
+import { clustersDir } from '../store/layout.js';
 
 const INTERACTIVE_OPTIONS = {
   ...GLOBAL_OPTIONS,
@@ -126,19 +127,29 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
     return EXIT.usage;
   }
   const globals = await resolveGlobals(values, io);
-  const mod = await importLazy<{
-    runInteractive(opts: { stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown; buildSteps?: CliIo['buildSteps'] }): Promise<number>;
-  }>(new URL('../app/main.js', import.meta.url), 'the interactive UI');
-  return mod.runInteractive({
-    stateDir: globals.stateDir,
-    logFile: globals.logFile,
-    demo: values.demo,
-    configPath: typeof values.config === 'string' ? abs(values.config, io.cwd) : undefined,
-    stdin: io.stdin,
-    stdout: io.stdout,
-    stderr: io.stderr,
-    buildSteps: io.buildSteps,
-  });
+  // The first screen before the UI's modules load (ink and React are most of the start-up); the demo
+  // and a config file given on the command line start elsewhere, and draw once the UI is loaded.
+  const early = !values.demo && typeof values.config !== 'string' ? await import('../app/first-frame.js') : undefined;
+  early?.drawFirstFrame({ stdout: io.stdout as NodeJS.WriteStream, stdin: io.stdin as NodeJS.ReadStream, env: io.env, clustersDir: clustersDir(globals.stateDir) });
+  try {
+    const mod = await importLazy<{
+      runInteractive(opts: { firstFrameDrawn?: boolean; stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown; buildSteps?: CliIo['buildSteps'] }): Promise<number>;
+    }>(new URL('../app/main.js', import.meta.url), 'the interactive UI');
+    return await mod.runInteractive({
+      firstFrameDrawn: !!early,
+      stateDir: globals.stateDir,
+      logFile: globals.logFile,
+      demo: values.demo,
+      configPath: typeof values.config === 'string' ? abs(values.config, io.cwd) : undefined,
+      stdin: io.stdin,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      buildSteps: io.buildSteps,
+    });
+  } catch (err) {
+    if (early) early.undoFirstFrame(io.stdout as NodeJS.WriteStream); // the UI did not take over: leave the screen as it was
+    throw err;
+  }
 }
 
 /** Print an error the way its type asks for and return the exit code. */

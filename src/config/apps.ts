@@ -2,7 +2,7 @@
  * Checks on the apps selection that need more than one config field. Pure (no Pulumi import), so the
  * config loader, the step builder and the programs can all use them.
  */
-import type { Config } from './schema.js';
+import { APP_KEYS, type Config } from './schema.js';
 import type { ConfigIssue } from '../errors.js';
 
 export const LOCKSMITHD = 'locksmithd.service';
@@ -52,12 +52,44 @@ export function nodeCount(c: Pick<Config, 'nodes'>): number {
 }
 
 export function anyAppEnabled(apps: Config['apps']): boolean {
-  return Object.values(apps).some((a) => a.enabled);
+  return APP_KEYS.some((k) => apps[k].enabled);
+}
+
+/**
+ * Operator mode needs the operator, and its Stack's service account needs cluster-wide rights (the apps
+ * are Helm releases, CRDs and namespaces); a git source only means something in operator mode.
+ */
+export function operatorModeIssues(apps: Config['apps']): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  // With no app selected (e.g. --skip-apps, or every app switched off) the mode is moot.
+  if (!anyAppEnabled(apps) && !apps.source.git) return issues;
+  if (apps.mode === 'operator' && !apps.pulumiOperator.enabled) {
+    issues.push({
+      path: 'apps.pulumiOperator',
+      message: 'apps.mode is "operator", but the Pulumi Kubernetes Operator is not selected: nothing in the cluster would apply the apps',
+      expected: 'apps.pulumiOperator: true, or apps.mode: local',
+    });
+  } else if (apps.mode === 'operator' && !apps.pulumiOperator.clusterAdmin) {
+    issues.push({
+      path: 'apps.pulumiOperator.clusterAdmin',
+      message: 'apps.mode is "operator": the Stack\'s service account installs Helm releases, CRDs and namespaces, which needs cluster-admin',
+      given: false,
+      expected: 'true (the default), or apps.mode: local',
+    });
+  }
+  if (apps.mode === 'local' && apps.source.git) {
+    issues.push({
+      path: 'apps.source.git',
+      message: 'a git source is run by the Pulumi operator, but apps.mode is "local"',
+      expected: 'apps.mode: operator, or no apps.source.git',
+    });
+  }
+  return issues;
 }
 
 /** Everything the apps steps refuse up front, before any VM exists. */
 export function appsConfigIssues(c: Config): ConfigIssue[] {
-  return [...kuredRebootIssues(c), ...piraeusNodeIssues(c.apps, nodeCount(c))];
+  return [...kuredRebootIssues(c), ...piraeusNodeIssues(c.apps, nodeCount(c)), ...operatorModeIssues(c.apps)];
 }
 
 /**
@@ -65,6 +97,6 @@ export function appsConfigIssues(c: Config): ConfigIssue[] {
  * CLI is missing. The apps can be applied later with `flatcar-k3s apps --config FILE`.
  */
 export function withoutApps(c: Config): Config {
-  const apps = Object.fromEntries(Object.keys(c.apps).map((k) => [k, { enabled: false }])) as unknown as Config['apps'];
+  const apps = { ...c.apps, ...Object.fromEntries(APP_KEYS.map((k) => [k, { enabled: false }])) } as unknown as Config['apps'];
   return { ...c, apps };
 }

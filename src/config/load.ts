@@ -11,7 +11,7 @@ import { ConfigError, UserError, type ConfigIssue } from '../errors.js';
 import { presetsDir } from '../paths.js';
 import { inSubnet, ipToInt, parseCidr } from './net.js';
 import { nodeVmids, planNodes, templateVmid } from './layout.js';
-import { kuredRebootIssues } from './apps.js';
+import { kuredRebootIssues, operatorModeIssues } from './apps.js';
 
 type Plain = Record<string, unknown>;
 
@@ -289,6 +289,6 @@ export function crossChecks(c: Config): ConfigIssue[] {
   }
   if (c.apps.piraeus.enabled && total < c.apps.piraeus.replicas)
     issues.push({ path: 'apps.piraeus.replicas', message: `needs at least ${c.apps.piraeus.replicas} nodes for ${c.apps.piraeus.replicas} replicas; the layout has ${total}`, given: c.apps.piraeus.replicas, expected: `at most ${total}` });
-  issues.push(...kuredRebootIssues(c));
+  issues.push(...kuredRebootIssues(c), ...operatorModeIssues(c.apps));
   return issues;
 }

@@ -271,8 +271,45 @@ export const ClusterSchema = z
   })
   .strict();
 
+/** The selectable apps (the other keys of `apps` are settings: mode, source, backend). */
+export const APP_KEYS = ['pulumiOperator', 'kured', 'piraeus', 'certManager', 'systemUpgradeController'] as const;
+export type AppKey = (typeof APP_KEYS)[number];
+
+const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: 'must be a Kubernetes name like "local-path"' });
+
 export const AppsSchema = z
   .object({
+    /**
+     * local: infra-apps runs from this machine (Automation API, state in the cluster's state dir).
+     * operator: the Pulumi Kubernetes Operator runs it from a Stack in the cluster, and keeps it applied.
+     */
+    mode: z.enum(['local', 'operator'], { message: 'must be "local" or "operator"' }).default('local'),
+    /** Operator mode: where the Stack's program comes from. Default: a Program generated from the app selection. */
+    source: z
+      .object({
+        git: z
+          .object({
+            url: z.string().url({ message: 'must be a git URL like "https://github.com/me/infra-apps.git"' }),
+            branch: z.string().default('main'),
+            /** Directory of the Pulumi project inside the repository. */
+            dir: z.string().default('.'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Operator mode: the in-cluster Stack's state backend. Default: a PersistentVolumeClaim mounted into the workspace. */
+    backend: z
+      .object({
+        /** A Pulumi backend URL (s3://…, azblob://…, gs://…, https://app.pulumi.com); replaces the PVC. */
+        url: z.string().min(1).optional(),
+        /** StorageClass of the state PVC; unset = the cluster's default class (k3s: local-path). */
+        storageClass: k8sName.optional(),
+        size: z.string().regex(/^\d+(Mi|Gi)$/, { message: 'must be a size like "1Gi"' }).default('1Gi'),
+      })
+      .strict()
+      .prefault({}),
     pulumiOperator: appToggle(
       z
         .object({
@@ -341,6 +378,8 @@ export const ConfigSchema = z
 export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type AppsConfig = Config['apps'];
+/** Just the selectable apps of `apps`. */
+export type AppToggles = Pick<AppsConfig, AppKey>;
 export type NodeRole = 'server' | 'agent';
 
 /** Config paths whose values are secrets: never logged, shown or stored in the state file in clear. */

@@ -72,5 +72,5 @@ export function pluginStatusLine(p: PluginStatus): string {
 
 /** Pulumi's error when a plugin download failed (no network, proxy, GitHub unreachable). */
 export function isPluginDownloadFailure(text: string): boolean {
-  return /(could not|failed to|error) (download|install)(ing)? plugin|resource-kubernetes.*(download|install)|no resource plugin 'kubernetes/.test(text);
+  return /(could not|failed to|error) (automatically )?(download|install)(ing)?( and install)? (resource )?plugin|resource-kubernetes.*(download|install)|no resource plugin 'kubernetes/i.test(text);
 }

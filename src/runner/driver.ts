@@ -73,7 +73,6 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
   /** Outcome of each step in this run. */
   const outcome = new Map<string, 'done' | 'skipped' | 'failed' | 'interrupted'>();
   const running = new Map<string, Promise<void>>();
-  const laneUse = new Map<string, number>();
   const result: RunResult = { status: 'succeeded', failed: [], blocked: [], done: [], skipped: [] };
 
   /** Saved (atomically; transitions of the same moment share one write) before it is emitted or acted on. */
@@ -106,41 +105,8 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
    * task, not the check or the state writes around it). A step waiting for a slot does not count
    * against --parallel, so other steps run meanwhile.
    */
-  let waitingForSlot = 0;
-  let wake: () => void = () => {};
-  const slotWaiters = new Map<string, Array<() => void>>();
-  const slot = async <T>(lane: string, fn: () => Promise<T>): Promise<T> => {
-    const limit = lanes[lane] ?? Infinity;
-    if ((laneUse.get(lane) ?? 0) >= limit) {
-      waitingForSlot++;
-      wake();
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const onAbort = () => {
-            const q = slotWaiters.get(lane) ?? [];
-            q.splice(q.indexOf(go), 1);
-            reject(opts.signal.reason ?? new Error('aborted'));
-          };
-          const go = () => {
-            opts.signal.removeEventListener('abort', onAbort);
-            resolve();
-          };
-          if (opts.signal.aborted) return onAbort();
-          opts.signal.addEventListener('abort', onAbort, { once: true });
-          slotWaiters.set(lane, [...(slotWaiters.get(lane) ?? []), go]);
-        });
-      } finally {
-        waitingForSlot--;
-      }
-    } else laneUse.set(lane, (laneUse.get(lane) ?? 0) + 1);
-    try {
-      return await fn();
-    } finally {
-      const next = slotWaiters.get(lane)?.shift();
-      if (next) next(); // the slot passes on
-      else laneUse.set(lane, (laneUse.get(lane) ?? 1) - 1);
-    }
-  };
+  const lanesIn = laneSlots(lanes, opts.signal);
+  const slot = lanesIn.slot;
 
   const visit = async (step: Step): Promise<void> => {
     const ctx: StepContext = { ...opts.context(step, opts.signal), slot };
@@ -191,7 +157,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
       return o === 'done' || o === 'skipped';
     });
 
-  const laneFree = (step: Step): boolean => !step.lane || (laneUse.get(step.lane) ?? 0) < (lanes[step.lane] ?? Infinity);
+  const laneFree = (step: Step): boolean => !step.lane || lanesIn.free(step.lane);
 
   events.emitEvent({
     type: 'plan',
@@ -204,29 +170,81 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
   for (;;) {
     if (!opts.signal.aborted) {
       for (const id of order) {
-        if (running.size - waitingForSlot >= parallel) break;
+        if (running.size - lanesIn.waiting() >= parallel) break;
         if (outcome.has(id) || running.has(id)) continue;
         const step = byId.get(id)!;
         if (!ready(step) || !laneFree(step)) continue;
-        if (step.lane) laneUse.set(step.lane, (laneUse.get(step.lane) ?? 0) + 1);
+        if (step.lane) lanesIn.take(step.lane);
         // visit() turns step errors into state; a rejection here is a failure to save the state.
         const p = visit(step).finally(() => {
           running.delete(id);
-          if (step.lane) {
-            const next = slotWaiters.get(step.lane)?.shift();
-            if (next) next(); // a step waiting in ctx.slot for this lane takes the place
-            else laneUse.set(step.lane, (laneUse.get(step.lane) ?? 1) - 1);
-          }
+          // a step waiting in ctx.slot for this lane takes the place
+          if (step.lane) lanesIn.release(step.lane);
         });
         running.set(id, p);
       }
     }
     if (running.size === 0) break;
     // A step starting to wait for a slot frees its place under --parallel: look again then too.
-    await Promise.race([...running.values(), new Promise<void>((r) => (wake = r))]);
+    await Promise.race([...running.values(), lanesIn.woken()]);
   }
 
   for (const id of order) if (!outcome.has(id) || outcome.get(id) === 'interrupted') result.blocked.push(id);
   result.status = opts.signal.aborted ? 'interrupted' : result.failed.length || result.blocked.length ? 'failed' : 'succeeded';
   return result;
+}
+
+/** The lanes' slots: how many steps of each lane hold one, and the steps waiting for one in ctx.slot. */
+function laneSlots(lanes: Readonly<Record<string, number>>, signal: AbortSignal) {
+  const use = new Map<string, number>();
+  const waiters = new Map<string, Array<() => void>>();
+  let waiting = 0;
+  let wake: () => void = () => {};
+  const free = (lane: string): boolean => (use.get(lane) ?? 0) < (lanes[lane] ?? Infinity);
+  const take = (lane: string): void => void use.set(lane, (use.get(lane) ?? 0) + 1);
+  /** Give a slot back: to a step waiting in slot() for this lane (the slot passes on), else to the lane. */
+  const release = (lane: string): void => {
+    const next = waiters.get(lane)?.shift();
+    if (next) next();
+    else use.set(lane, (use.get(lane) ?? 1) - 1);
+  };
+  const slot = async <T>(lane: string, fn: () => Promise<T>): Promise<T> => {
+    if (!free(lane)) {
+      waiting++;
+      wake();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            const q = waiters.get(lane) ?? [];
+            q.splice(q.indexOf(go), 1);
+            reject(signal.reason ?? new Error('aborted'));
+          };
+          const go = () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          if (signal.aborted) return onAbort();
+          signal.addEventListener('abort', onAbort, { once: true });
+          waiters.set(lane, [...(waiters.get(lane) ?? []), go]);
+        });
+      } finally {
+        waiting--;
+      }
+    } else take(lane);
+    try {
+      return await fn();
+    } finally {
+      release(lane);
+    }
+  };
+  return {
+    free,
+    take,
+    release,
+    slot,
+    /** Steps waiting in slot(): they do not count against --parallel. */
+    waiting: () => waiting,
+    /** Settles when a step starts waiting for a slot (its place under --parallel is free then). */
+    woken: () => new Promise<void>((r) => (wake = r)),
+  };
 }

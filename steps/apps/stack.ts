@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { AppsConfig, Config } from '../../src/config/schema.js';
+import type { AppKey, Config } from '../../src/config/schema.js';
 import { RemoteError, UserError } from '../../src/errors.js';
 import { nodeCount } from '../../src/config/apps.js';
 import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
@@ -16,12 +16,15 @@ import type { Program, ProgramArgs } from '../../src/pulumi/programs/common.js';
 import { STEP, type K3sReleaseRecord, type KubeconfigOutputs } from '../ids.js';
 import type { CheckResult, Step, StepContext, StepOutputs } from '../types.js';
 import { DEMO_SKIP_REASON } from './preflight.js';
-import { enabledApps } from './names.js';
+import { BOOTSTRAP_APPS, enabledApps, INFRA_APPS } from './names.js';
+import { OPERATOR_STACK } from '../../src/pulumi/programs/operator.js';
 
 export const DEMO_NO_API_REASON = 'demo: the simulated cluster has no Kubernetes API to apply the apps to (they are applied on a real cluster)';
 
 /** The name of the Pulumi passphrase in the cluster's secrets file. */
 export const PASSPHRASE_SECRET = 'pulumiPassphrase';
+/** Operator mode: the passphrase of the in-cluster stack (also handed to the operator as a Secret). */
+export const OPERATOR_PASSPHRASE_SECRET = 'pulumiOperatorPassphrase';
 
 /** What the step needs from Pulumi; the default is the Automation API, tests pass fakes. */
 export interface PulumiBackend {
@@ -44,7 +47,7 @@ export interface StackStepSpec {
   title: string;
   project: AppsProject;
   /** The apps this stack holds (for the plan line and the inputs that re-open the step). */
-  apps: Array<keyof AppsConfig>;
+  apps: AppKey[];
   program: Program;
   /** Throws a UserError for arguments the program would refuse (checked before Pulumi starts). */
   checkArgs?: (args: ProgramArgs) => void;
@@ -77,11 +80,19 @@ export class AppsStackStep implements Step {
     this.needs = [...spec.needs];
     const apps = Object.fromEntries(spec.apps.map((k) => [k, config.apps[k]]));
     // What the program reads: a change re-opens the step (and its check previews the diff).
-    this.inputs = spec.project === 'infra-apps' ? { project: spec.project, apps, nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion } : { project: spec.project, apps };
+    const a = config.apps;
+    if (spec.project === 'infra-apps') this.inputs = { project: spec.project, apps, nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion };
+    else if (a.mode === 'operator') this.inputs = { project: spec.project, apps, nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion, mode: a.mode, source: a.source, backend: a.backend };
+    else this.inputs = { project: spec.project, apps };
   }
 
   describe(_ctx: StepContext): string {
-    return `Apply ${enabledApps(this.config.apps, this.spec.apps).join(', ')} with Pulumi (project ${this.spec.project}, stack ${this.config.cluster.name})`;
+    const line = `Apply ${enabledApps(this.config.apps, this.spec.project === 'infra-bootstrap' ? BOOTSTRAP_APPS : this.spec.apps).join(', ')} with Pulumi (project ${this.spec.project}, stack ${this.config.cluster.name})`;
+    if (this.spec.project !== 'infra-bootstrap' || this.config.apps.mode !== 'operator') return line;
+    const a = this.config.apps;
+    const program = a.source.git ? `the git program ${a.source.git.url}` : `a Program ${OPERATOR_STACK.name} (Pulumi YAML of ${enabledApps(a, INFRA_APPS).join(', ') || 'no apps'})`;
+    const backend = a.backend.url ? `backend ${a.backend.url}` : `state on a ${a.backend.size} PVC ${OPERATOR_STACK.statePvc}`;
+    return `${line}, and hand it ${program}, a Stack ${OPERATOR_STACK.name} (${backend}), its passphrase and in-cluster kubeconfig as Secrets`;
   }
 
   async check(ctx: StepContext): Promise<CheckResult> {
@@ -143,6 +154,9 @@ export class AppsStackStep implements Step {
       nodeCount: nodeCount(this.config),
       k3sVersion: resolvedK3sVersion(ctx),
     };
+    if (this.spec.project === 'infra-bootstrap' && this.config.apps.mode === 'operator') {
+      args.operator = { passphrase: ctx.services.secrets.getOrCreate(OPERATOR_PASSPHRASE_SECRET, () => randomBytes(32).toString('base64url')) };
+    }
     this.spec.checkArgs?.(args);
     const program = this.spec.program;
     return {

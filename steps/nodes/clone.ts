@@ -13,7 +13,7 @@ import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
-import { HOSTS_STEP, templateFor } from '../template/hosts.js';
+import { HOSTS_STEP, templateFor } from './host-templates.js';
 import { LANES, NODES_STEP, nodeDescription, template, type NodeVmOutputs, type PlacementOutputs } from './common.js';
 import { awaitTask, findVm, findVmAt, pollUntil, recorded, splitTags } from '../shared.js';
 

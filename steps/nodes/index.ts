@@ -8,7 +8,7 @@ import { planNodesKeeping } from '../../src/config/layout.js';
 import { recordedLayout } from './recorded-layout.js';
 import type { RunOptions, SavedRun, Step } from '../types.js';
 import { placementStep } from './placement.js';
-import { hostsStep } from '../template/hosts.js';
+import { hostsStep } from './host-templates.js';
 import { snippetsStep } from './snippets.js';
 import { k3sReleaseStep } from './k3s-release.js';
 import { cloneStep } from './clone.js';

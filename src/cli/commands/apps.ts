@@ -68,7 +68,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     logFile: globals.logFile,
     options: { parallel: 2, yes },
     env: io.env,
-    buildSteps: appsOnlySteps,
+    buildSteps: (c, o) => appsOnlySteps(c, o),
     warn: (line) => writeLine(io.stderr, `warning: ${line}`),
   });
   const controller = new AbortController();

@@ -96,9 +96,18 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
   const run = state.lastRun;
   const live = run?.status === 'running' ? holder(clusterDir) : undefined;
+  // Operator mode: is the in-cluster Stack in sync? One short read through the recorded kubeconfig.
+  const operatorStep = state.steps['apps:operator'];
+  const appsStack =
+    operatorStep && !wasDestroyed(state)
+      ? await (await import('../../pulumi/kube-read.js')).operatorStackStatus(
+          state.steps['cluster:kubeconfig']?.outputs?.kubeconfigPath as string | undefined,
+          operatorStep.outputs as { state?: unknown; lastUpdate?: unknown } | undefined,
+        )
+      : undefined;
   if (values.json) {
     const runState = run?.status === 'running' && !live ? 'cut-off' : wasDestroyed(state) ? 'destroyed' : run?.status;
-    writeLine(io.stdout, JSON.stringify(statusDocument(state, runState), null, 2));
+    writeLine(io.stdout, JSON.stringify({ ...statusDocument(state, runState), ...(appsStack ? { appsStack } : {}) }, null, 2));
     return EXIT.ok;
   }
   writeLine(io.stdout, `Cluster ${state.cluster} (${clusterDir})`);
@@ -123,6 +132,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
   }
   for (const l of nodeTableLines(statusNodes(state))) writeLine(io.stdout, l);
+  if (appsStack) writeLine(io.stdout, `Apps (Pulumi operator, Stack pulumi-kubernetes-operator/infra-apps): ${appsStack.message}${appsStack.live ? '' : ' (not live)'}`);
   if (Object.keys(state.pins).length) {
     writeLine(io.stdout, 'Pinned fingerprints:');
     for (const [k, v] of Object.entries(state.pins)) writeLine(io.stdout, `  ${k}: ${v}`);

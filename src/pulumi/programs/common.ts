@@ -21,6 +21,8 @@ export interface ProgramArgs {
   };
   /** Servers + agents: every node runs a LINSTOR satellite. */
   nodeCount: number;
+  /** Operator mode: the passphrase of the in-cluster stack (stored in a Secret for the operator). */
+  operator?: { passphrase: string };
   /** The cluster's pinned k3s release ("v1.33.4+k3s1"); the upgrade Plans target it unless a channel is set. */
   k3sVersion?: string;
 }

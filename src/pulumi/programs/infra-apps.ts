@@ -48,6 +48,9 @@ export function checkInfraAppsArgs(args: ProgramArgs): void {
   if (args.apps.systemUpgradeController.enabled) planTarget(args);
 }
 
+/** The apps infra-apps holds (the operator is in infra-bootstrap). */
+export const INFRA_APPS_KEYS = ['certManager', 'kured', 'piraeus', 'systemUpgradeController'] as const;
+
 export function infraApps(args: ProgramArgs): void {
   const specs = infraAppsSpecs(args);
   if (!specs.length) return;
@@ -57,7 +60,7 @@ export function infraApps(args: ProgramArgs): void {
 /** The resources of the selected apps, in creation order (empty when none is selected). */
 export function infraAppsSpecs(args: ProgramArgs): ResourceSpec[] {
   const { apps } = args;
-  if (!apps.certManager.enabled && !apps.kured.enabled && !apps.piraeus.enabled && !apps.systemUpgradeController.enabled) return [];
+  if (!INFRA_APPS_KEYS.some((k) => apps[k].enabled)) return [];
   checkInfraAppsArgs(args);
   const upgradeTarget = apps.systemUpgradeController.enabled ? planTarget(args) : undefined;
   return [

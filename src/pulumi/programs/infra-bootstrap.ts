@@ -4,6 +4,7 @@
  * workspaces run as.
  */
 import { clusterProvider, namespaceSpec, type ProgramArgs } from './common.js';
+import { operatorSpecs } from './operator.js';
 import { registerSpecs, type ResourceSpec } from './spec.js';
 
 export const PULUMI_OPERATOR = {
@@ -64,5 +65,6 @@ export function infraBootstrapSpecs(args: ProgramArgs): ResourceSpec[] {
   const specs = [ns, release, sa, binding('system:auth-delegator')];
   // Stacks that reconcile cluster infrastructure (Helm releases, CRDs, namespaces) need cluster-wide rights.
   if (op.clusterAdmin) specs.push(binding('cluster-admin'));
+  if (args.apps.mode === 'operator') specs.push(...operatorSpecs(args, { namespace: PULUMI_OPERATOR.namespace, release: release.name, serviceAccount: sa.name }));
   return specs;
 }

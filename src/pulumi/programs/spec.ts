@@ -9,6 +9,7 @@ import type * as Pulumi from '@pulumi/pulumi';
 import { lazyRequire } from '../../lazy-require.js';
 
 const kubernetes = lazyRequire<typeof K8s>('@pulumi/kubernetes');
+const pulumiSdk = lazyRequire<typeof Pulumi>('@pulumi/pulumi');
 
 export interface ResourceSpec {
   /** Logical name, unique within the program (Pulumi YAML keys resources by it). */
@@ -23,6 +24,8 @@ export interface ResourceSpec {
   properties: Record<string, unknown>;
   /** Names of specs this one waits for. */
   dependsOn?: string[];
+  /** Top-level properties holding secrets (wrapped as Pulumi secrets, so state and logs never show them). */
+  secretProperties?: string[];
   /** Names this resource had before (local mode only: keeps existing stacks from replacing it). */
   aliases?: string[];
 }
@@ -66,7 +69,12 @@ export function registerSpecs(specs: ResourceSpec[], provider: K8s.Provider): Ma
     const opts: Pulumi.CustomResourceOptions = { provider };
     if (dependsOn.length) opts.dependsOn = dependsOn;
     if (s.aliases?.length) opts.aliases = s.aliases.map((name) => ({ name }));
-    made.set(s.name, new Ctor(s.name, s.properties, opts));
+    let props = s.properties;
+    if (s.secretProperties?.length) {
+      props = { ...props };
+      for (const k of s.secretProperties) if (k in props) props[k] = pulumiSdk().secret(props[k]);
+    }
+    made.set(s.name, new Ctor(s.name, props, opts));
   }
   return made;
 }

@@ -45,6 +45,7 @@ export function CheckList<K extends string>({ items, initial, focus = true, onTo
     { isActive: focus },
   );
   // Report toggles after render so the parent sees the reducer's value (merged keys included).
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reports a toggle, not a new callback from the parent's re-render
   useEffect(() => {
     onToggle?.(s.checked);
   }, [s.checked]);

@@ -29,6 +29,7 @@ export function SelectList<V>({ items, onSelect, onHighlight, focus = true, init
     const next = Math.max(0, Math.min(n - 1, i + d));
     return next;
   }, Math.min(initialIndex, Math.max(0, items.length - 1)));
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reports a move of the highlight, not a new items array or callback from the parent's re-render
   useEffect(() => {
     const it = items[index];
     if (it) onHighlight?.(it.value);

@@ -12,13 +12,16 @@ import { sh } from '../../src/shell/quote.js';
 import { templateVmid } from '../../src/config/layout.js';
 import { RemoteError, UserError } from '../../src/errors.js';
 import type { ProxmoxClient } from '../../src/proxmox/types.js';
-import { STEP, type PlacementOutputs, type TemplateOutputs } from '../ids.js';
+import { STEP, type TemplateOutputs } from '../ids.js';
+import { NODES_STEP, type PlacementOutputs } from './common.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import {
   TEMPLATE_STEP,
   hasDisk,
   isBaseDisk,
   isHalfConverted,
+  isOurTemplateVm,
+  waitForUnlock,
   matchingTemplate,
   ourTemplates,
   progressFromLog,
@@ -28,12 +31,12 @@ import {
   type ImageOutputs,
   type ReleaseOutputs,
   type SnippetOutputs,
-} from './common.js';
-import { connectPveSsh } from './pve-ssh.js';
+} from '../template/common.js';
+import { connectPveSsh } from '../template/pve-ssh.js';
 import { facts, recorded } from '../shared.js';
 import { hostTemplateName } from '../../src/flatcar/naming.js';
-import { snippetPath } from './snippet.js';
-import { templateVmParams } from './vm.js';
+import { snippetPath } from '../template/snippet.js';
+import { templateVmParams } from '../template/vm.js';
 
 export const HOSTS_STEP = 'template:hosts';
 
@@ -101,6 +104,8 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
       const templates = primary(ctx);
       const rel = releaseOf(ctx);
       for (const h of extraHosts(ctx)) {
+        // a create or conversion cut off by a killed run may still be running there: let it finish first
+        for (const v of await pve.vms()) if (v.lock && v.node === h && isOurTemplateVm(v, config)) await waitForUnlock(ctx, pve, v.vmid);
         const existing = find(await ourTemplates(pve, config), h, rel);
         templates[h] = ready(existing) ? { vmid: existing!.vm.vmid, name: existing!.vm.name ?? '' } : await buildOn(ctx, pve, h, existing);
       }
@@ -115,7 +120,7 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
     const snippet = await ensureSnippet(ctx, host);
     const name = hostTemplateName(rel.channel, rel.version, host);
     let vmid = existing?.vm.vmid;
-    if (existing && (!hasDisk(existing) || isHalfConverted(existing) || existing.vm.lock)) {
+    if (existing && (!hasDisk(existing) || isHalfConverted(existing))) {
       ctx.log(`Removing the unfinished template ${name} (VMID ${existing.vm.vmid}) on ${host} left by an earlier run`, 'warn');
       await wait(ctx, pve, host, await pve.deleteVm(host, existing.vm.vmid, { purge: true, destroyUnreferencedDisks: true }));
       existing = undefined;
