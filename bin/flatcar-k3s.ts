@@ -4,13 +4,14 @@
  * streams and exit with its code. Only the version check is imported statically: static imports are
  * loaded before any code runs, and the CLI's dependencies fail on an old Node before we could explain.
  */
-import { enableCompileCache } from 'node:module';
+// A namespace import: a named import of enableCompileCache would not even load on Node 20 (no such export).
+import * as nodeModule from 'node:module';
 import { nodeVersionProblem } from '../src/cli/node-version.js';
 
 // Node's on-disk compile cache (22.1+): the CLI's modules (ink, React, the steps) load from cached
 // bytecode after the first start. Where it cannot be used (read-only cache dir, old Node) it is skipped.
 try {
-  enableCompileCache?.();
+  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 } catch {
   /* not fatal: only slower */
 }
