@@ -144,27 +144,6 @@ describe('demo Flatcar node', () => {
     assert.notEqual((await s.exec('systemctl is-active k3s-agent')).stdout.trim(), 'active');
   });
 
-  test('secure token: a CA hash other than the server\'s is refused; the server\'s own hash joins', async () => {
-    const server = await connect('127.0.70.11');
-    const caHash = (await server.exec('sudo sha256sum /var/lib/rancher/k3s/server/tls/server-ca.crt')).stdout.split(' ')[0]!;
-    assert.match(caHash, /^[0-9a-f]{64}$/);
-    await boot(806, 'demo-agent-3', '127.0.70.23');
-    const s = await connect('127.0.70.23');
-    const wrong = caHash.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-    await install(s, 'agent', `node-name: demo-agent-3\ntoken: K10${wrong}::server:secret-token\nserver: https://127.0.70.11:6443\n`);
-    const journal = await waitFor(async () => {
-      const j = await s.run('journalctl -u k3s-agent -n 5 --no-pager');
-      return /token CA hash does not match/.test(j) ? j : undefined;
-    });
-    assert.match(journal, /level=fatal/);
-    await install(s, 'agent', `node-name: demo-agent-3\ntoken: K10${caHash}::server:secret-token\nserver: https://127.0.70.11:6443\n`);
-    const listed = await waitFor(async () => {
-      const out = await server.exec('sudo /opt/bin/k3s kubectl get nodes -o json');
-      return out.code === 0 && out.stdout.includes('"demo-agent-3"') ? true : undefined;
-    });
-    assert.ok(listed);
-  });
-
   test('two servers joining at once: etcd refuses the second learner', async () => {
     await boot(804, 'demo-server-3', '127.0.70.13');
     const a = await connect('127.0.70.12');
@@ -187,4 +166,25 @@ describe('demo Flatcar node', () => {
     assert.match(r.stderr, /sha256 mismatch/);
     assert.equal((await s.exec('/opt/bin/k3s --version')).code, 127);
   });
+  test('secure token: a CA hash other than the server\'s is refused; the server\'s own hash joins', async () => {
+    const server = await connect('127.0.70.11');
+    const caHash = (await server.exec('sudo sha256sum /var/lib/rancher/k3s/server/tls/server-ca.crt')).stdout.split(' ')[0]!;
+    assert.match(caHash, /^[0-9a-f]{64}$/);
+    await boot(806, 'demo-agent-3', '127.0.70.23');
+    const s = await connect('127.0.70.23');
+    const wrong = caHash.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    await install(s, 'agent', `node-name: demo-agent-3\ntoken: K10${wrong}::server:secret-token\nserver: https://127.0.70.11:6443\n`);
+    const journal = await waitFor(async () => {
+      const j = await s.run('journalctl -u k3s-agent -n 5 --no-pager');
+      return /token CA hash does not match/.test(j) ? j : undefined;
+    });
+    assert.match(journal, /level=fatal/);
+    await install(s, 'agent', `node-name: demo-agent-3\ntoken: K10${caHash}::server:secret-token\nserver: https://127.0.70.11:6443\n`);
+    const listed = await waitFor(async () => {
+      const out = await server.exec('sudo /opt/bin/k3s kubectl get nodes -o json');
+      return out.code === 0 && out.stdout.includes('"demo-agent-3"') ? true : undefined;
+    });
+    assert.ok(listed);
+  });
+
 });
