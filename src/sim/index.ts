@@ -61,9 +61,8 @@ async function listenPreferring<T>(preferred: number | undefined, fallback: bool
   }
 }
 
-export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
-  const host = opts.host ?? '127.0.0.1';
-  const simLog = opts.log ?? (() => {});
+/** Where the simulated world lives: a persisted directory (and what was saved there) or temp dirs. */
+function prepareWorld(opts: SimOptions) {
   let persistDir: string | undefined;
   if (opts.persistDir) {
     mkdirSync(opts.persistDir, { recursive: true, mode: 0o700 });
@@ -90,6 +89,40 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     mkdirSync(sharedRoot, { recursive: true });
     sharedRoot = realpathSync(sharedRoot);
   }
+  return { persistDir, saved, version, storageRoot, ownRoot, sharedRoot, ownShared };
+}
+
+/** Saves the whole world (VMs, ports, certificate, secrets, keys, task counters) to `persistDir`. */
+function worldPersister(
+  persistDir: string,
+  w: { state: SimState; ctx: SimContext; cert: { certPem: string; keyPem: string; fingerprint: string }; apiPort: number; mirrorUrl: string; sshHosts: Awaited<ReturnType<typeof startNodeSshHosts>> },
+  simLog: (line: string) => void,
+): SimPersister {
+  const { state, ctx, cert, sshHosts } = w;
+  const sshHost = sshHosts[0];
+  const mirrorPort = Number(new URL(w.mirrorUrl).port);
+  return new SimPersister(
+    persistDir,
+    () => ({
+      format: 1,
+      ...snapshotState(state),
+      ports: { api: w.apiPort, mirror: mirrorPort, ...(sshHost ? { ssh: sshHost.port, sshNodes: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.port])) } : {}) },
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem, fingerprint: cert.fingerprint },
+      auth: ctx.auth.secrets(),
+      ...(sshHost
+        ? { ssh: { hostKey: sshHost.hostPrivateKey, clientKey: sshHost.privateKey, nodeHostKeys: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.hostPrivateKey])) } }
+        : {}),
+      tasks: ctx.tasks.counters(),
+    }),
+    simLog,
+  );
+}
+
+
+export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
+  const host = opts.host ?? '127.0.0.1';
+  const simLog = opts.log ?? (() => {});
+  const { persistDir, saved, version, storageRoot, ownRoot, sharedRoot, ownShared } = prepareWorld(opts);
   const nodeRoot = persistDir ? (n: string) => nodeStorageDir(persistDir, n) : undefined;
   const state = new SimState(saved?.nodes.length ?? opts.pveNodes ?? 1, storageRoot, version, nodeRoot, sharedRoot);
   if (opts.localContent) state.storages.get('local')!.content = [...opts.localContent];
@@ -161,22 +194,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
   let closed = false;
   if (persistDir) {
-    const mirrorPort = Number(new URL(mirror.url).port);
-    persister = new SimPersister(
-      persistDir,
-      () => ({
-        format: 1,
-        ...snapshotState(state),
-        ports: { api: port, mirror: mirrorPort, ...(sshHost ? { ssh: sshHost.port, sshNodes: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.port])) } : {}) },
-        tls: { certPem: cert.certPem, keyPem: cert.keyPem, fingerprint: cert.fingerprint },
-        auth: ctx.auth.secrets(),
-        ...(sshHost
-          ? { ssh: { hostKey: sshHost.hostPrivateKey, clientKey: sshHost.privateKey, nodeHostKeys: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.hostPrivateKey])) } }
-          : {}),
-        tasks: ctx.tasks.counters(),
-      }),
-      simLog,
-    );
+    persister = worldPersister(persistDir, { state, ctx, cert, apiPort: port, mirrorUrl: mirror.url, sshHosts }, simLog);
     persister.start();
   }
 
