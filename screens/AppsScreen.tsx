@@ -58,13 +58,23 @@ export function AppsScreen({ initial, pulumiAvailable, validate, onSubmit }: App
         </Text>
       ) : null}
       {pulumiAvailable ? (
-        <Text color={t.ok}>✔ Pulumi CLI found{typeof pulumiAvailable === 'string' ? ` (${pulumiAvailable})` : ''}: the apps are installed with Pulumi.</Text>
+        <Text color={t.ok}>
+          ✔ Pulumi CLI found{typeof pulumiAvailable === 'string' ? ` (${pulumiAvailable})` : ''}: the apps are installed with Pulumi.
+        </Text>
       ) : (
         <Text color={t.warn} wrap="wrap">
-          ⚠ Pulumi CLI not found: the app steps will be skipped. Install it (https://www.pulumi.com/docs/install/) and run again to add them; nothing else depends on it.
+          ⚠ Pulumi CLI not found: the app steps will be skipped. Install it (https://www.pulumi.com/docs/install/) and run again to add
+          them; nothing else depends on it.
         </Text>
       )}
-      <Footer keys={[['↑↓', 'move'], ['Space', 'toggle'], ['Enter', 'next'], ['Esc', 'back']]} />
+      <Footer
+        keys={[
+          ['↑↓', 'move'],
+          ['Space', 'toggle'],
+          ['Enter', 'next'],
+          ['Esc', 'back'],
+        ]}
+      />
     </Box>
   );
 }

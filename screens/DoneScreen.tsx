@@ -40,7 +40,11 @@ export function DoneScreen({ cluster, kubeconfigPath, server, installed, note, e
             {note}
           </Text>
         ) : null}
-        {configPath ? <Text wrap="wrap">Config: {configPath} (run `flatcar-k3s up --config {configPath}` to converge again)</Text> : null}
+        {configPath ? (
+          <Text wrap="wrap">
+            Config: {configPath} (run `flatcar-k3s up --config {configPath}` to converge again)
+          </Text>
+        ) : null}
       </Box>
       <Footer keys={[['Enter/q', 'exit']]} />
     </Box>

@@ -63,7 +63,12 @@ export function FlatcarScreen({ initial, releases, templates, recreate, onSubmit
     loading: false,
     attempt: 0,
   });
-  const result = (over: Partial<FlatcarResult> = {}): FlatcarResult => ({ back: false, flatcar: { channel: s.channel, version: s.version }, recreateTemplate: recreate, ...over });
+  const result = (over: Partial<FlatcarResult> = {}): FlatcarResult => ({
+    back: false,
+    flatcar: { channel: s.channel, version: s.version },
+    recreateTemplate: recreate,
+    ...over,
+  });
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: `releases` is a stable service; `s.attempt` is the retry key that re-runs the load
   useEffect(() => {
@@ -72,7 +77,8 @@ export function FlatcarScreen({ initial, releases, templates, recreate, onSubmit
     set({ loading: true, error: undefined });
     releases.list(s.channel).then(
       (list) => live && set({ list, loading: false }),
-      (err: { message?: string; fix?: string }) => live && set({ loading: false, list: [], error: `${err?.message ?? String(err)}${err?.fix ? `\nFix: ${err.fix}` : ''}` }),
+      (err: { message?: string; fix?: string }) =>
+        live && set({ loading: false, list: [], error: `${err?.message ?? String(err)}${err?.fix ? `\nFix: ${err.fix}` : ''}` }),
     );
     return () => {
       live = false;
@@ -95,12 +101,24 @@ export function FlatcarScreen({ initial, releases, templates, recreate, onSubmit
   };
 
   let body: React.ReactNode;
-  let keys: KeyHelp = [['↑↓', 'move'], ['Enter', 'choose'], ['Esc', 'back']];
+  let keys: KeyHelp = [
+    ['↑↓', 'move'],
+    ['Enter', 'choose'],
+    ['Esc', 'back'],
+  ];
   if (s.phase === 'channel') {
     body = (
       <>
         <Text>Flatcar release channel:</Text>
-        <SelectList key="channel" items={CHANNELS.map((c) => ({ label: c.value, value: c.value, hint: c.hint }))} initialIndex={Math.max(0, CHANNELS.findIndex((c) => c.value === s.channel))} onSelect={(channel) => set({ channel, phase: 'version', list: undefined })} />
+        <SelectList
+          key="channel"
+          items={CHANNELS.map((c) => ({ label: c.value, value: c.value, hint: c.hint }))}
+          initialIndex={Math.max(
+            0,
+            CHANNELS.findIndex((c) => c.value === s.channel),
+          )}
+          onSelect={(channel) => set({ channel, phase: 'version', list: undefined })}
+        />
       </>
     );
   } else if (s.phase === 'version') {
@@ -113,10 +131,18 @@ export function FlatcarScreen({ initial, releases, templates, recreate, onSubmit
     } else {
       const newest = s.list[0];
       const items = [
-        { label: 'current', value: 'current', hint: newest ? `— always the newest ${s.channel} (now ${newest.version})` : '— the newest release, resolved when the run starts' },
+        {
+          label: 'current',
+          value: 'current',
+          hint: newest ? `— always the newest ${s.channel} (now ${newest.version})` : '— the newest release, resolved when the run starts',
+        },
         ...s.list.map((r) => {
           const tpl = existingTemplate(templates, s.channel, r.version);
-          return { label: r.version, value: r.version, hint: `— ${date(r.releaseDate)}${r.kernel ? `, kernel ${r.kernel}` : ''}${tpl ? `  ● template exists (VMID ${tpl.vmid} on ${tpl.node})` : ''}` };
+          return {
+            label: r.version,
+            value: r.version,
+            hint: `— ${date(r.releaseDate)}${r.kernel ? `, kernel ${r.kernel}` : ''}${tpl ? `  ● template exists (VMID ${tpl.vmid} on ${tpl.node})` : ''}`,
+          };
         }),
       ];
       if (s.error) keys = [['r', 'retry'], ...keys];
@@ -129,7 +155,16 @@ export function FlatcarScreen({ initial, releases, templates, recreate, onSubmit
               {'\n'}You can still choose "current" (resolved when the run starts) or press r to retry.
             </Text>
           ) : null}
-          <SelectList key={`version-${s.channel}`} items={items} limit={8} initialIndex={Math.max(0, items.findIndex((i) => i.value === s.version))} onSelect={chooseVersion} />
+          <SelectList
+            key={`version-${s.channel}`}
+            items={items}
+            limit={8}
+            initialIndex={Math.max(
+              0,
+              items.findIndex((i) => i.value === s.version),
+            )}
+            onSelect={chooseVersion}
+          />
         </>
       );
     }

@@ -111,7 +111,10 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
   const patch = toPatch(s.values);
   const candidate = mergeDraft(draft, patch);
   // biome-ignore lint/correctness/useExhaustiveDependencies: keyed by the patch's value (a new object each render) and the draft; `candidate` derives from both
-  const check = useMemo(() => checkDraft(candidate, ['cluster.name', 'nodes', 'apps.piraeus.replicas', 'flatcar.templateVmid']), [JSON.stringify(patch), draft]);
+  const check = useMemo(
+    () => checkDraft(candidate, ['cluster.name', 'nodes', 'apps.piraeus.replicas', 'flatcar.templateVmid']),
+    [JSON.stringify(patch), draft],
+  );
   const errorOf = (f: FieldDef) => check.errors[f.path] ?? (f.path.startsWith('nodes.vmids') ? check.errors['nodes.vmids'] : undefined);
   const errors = Object.entries(check.errors);
 
@@ -120,7 +123,8 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
     if (key.escape) return onSubmit({ back: true, patch });
     if ((key.tab && key.shift) || key.upArrow) dispatch({ type: 'focus', to: (s.focus - 1 + n) % n });
     else if (key.tab || key.downArrow) dispatch({ type: 'focus', to: (s.focus + 1) % n });
-    else if (focused.key === 'mode' && (input === ' ' || key.leftArrow || key.rightArrow)) dispatch({ type: 'edit', key: 'mode', f: (m) => (m === 'static' ? 'dhcp' : 'static') });
+    else if (focused.key === 'mode' && (input === ' ' || key.leftArrow || key.rightArrow))
+      dispatch({ type: 'edit', key: 'mode', f: (m) => (m === 'static' ? 'dhcp' : 'static') });
     else if (key.return) {
       if (errors.length) dispatch({ type: 'touch' });
       else onSubmit({ back: false, patch });
@@ -140,7 +144,10 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
     } catch (e) {
       placementNote = (e as Error).message;
     }
-    preview = planned.map((p) => `${p.name.padEnd(22)} VMID ${String(p.vmid).padEnd(6)} ${p.cores}c/${p.memory}M/${p.disk}G → ${placed.get(p.name) ?? '?'}${p.address ? `  ${p.address}` : '  dhcp'}`);
+    preview = planned.map(
+      (p) =>
+        `${p.name.padEnd(22)} VMID ${String(p.vmid).padEnd(6)} ${p.cores}c/${p.memory}M/${p.disk}G → ${placed.get(p.name) ?? '?'}${p.address ? `  ${p.address}` : '  dhcp'}`,
+    );
   }
   // The preview gets what the form leaves of the screen (80x24: a few lines, with "+ N more").
   const maxPreview = Math.max(2, rows - 18 - (s.values.mode === 'static' ? 1 : 0));
@@ -159,13 +166,20 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
               {fields.map((f) =>
                 f.key === 'mode' ? (
                   <Text key={f.key} color={focused.key === 'mode' ? t.accent : undefined}>
-                    {focused.key === 'mode' ? '› ' : '  '}mode{' '}
-                    <Text inverse={s.values.mode === 'dhcp'}> dhcp </Text>
+                    {focused.key === 'mode' ? '› ' : '  '}mode <Text inverse={s.values.mode === 'dhcp'}> dhcp </Text>
                     <Text inverse={s.values.mode === 'static'}> static </Text>
                   </Text>
                 ) : (
                   <Box key={f.key} width={f.label.length + f.width + 4}>
-                    <TextField label={f.label} labelWidth={f.label.length + 3} value={s.values[f.key] ?? ''} focus={focused.key === f.key} onChange={(fn) => dispatch({ type: 'edit', key: f.key, f: fn })} placeholder={f.key === 'vip' ? 'none' : ''} error={undefined} />
+                    <TextField
+                      label={f.label}
+                      labelWidth={f.label.length + 3}
+                      value={s.values[f.key] ?? ''}
+                      focus={focused.key === f.key}
+                      onChange={(fn) => dispatch({ type: 'edit', key: f.key, f: fn })}
+                      placeholder={f.key === 'vip' ? 'none' : ''}
+                      error={undefined}
+                    />
                   </Box>
                 ),
               )}
@@ -190,7 +204,9 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
         : null}
       {preview.length ? (
         <Box flexDirection="column" marginTop={1}>
-          <Text color={t.muted}>Placement preview ({typeof check.config?.nodes.placement === 'string' ? check.config.nodes.placement : 'explicit hosts'}):</Text>
+          <Text color={t.muted}>
+            Placement preview ({typeof check.config?.nodes.placement === 'string' ? check.config.nodes.placement : 'explicit hosts'}):
+          </Text>
           {preview.slice(0, maxPreview).map((l) => (
             <Text key={l} wrap="truncate-end">
               {'  '}
@@ -205,7 +221,14 @@ export function NodesScreen({ draft, pveNodes, onSubmit }: NodesScreenProps) {
           ) : null}
         </Box>
       ) : null}
-      <Footer keys={[['Tab/↓↑', 'field'], ...(focused.key === 'mode' ? ([['Space', 'dhcp/static']] as Array<[string, string]>) : []), ['Enter', 'next'], ['Esc', 'back']]} />
+      <Footer
+        keys={[
+          ['Tab/↓↑', 'field'],
+          ...(focused.key === 'mode' ? ([['Space', 'dhcp/static']] as Array<[string, string]>) : []),
+          ['Enter', 'next'],
+          ['Esc', 'back'],
+        ]}
+      />
     </Box>
   );
 }

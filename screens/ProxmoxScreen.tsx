@@ -46,8 +46,19 @@ export interface ProxmoxScreenProps {
 
 const FIELDS: Array<{ key: keyof ProxmoxValues; label: string; mask?: boolean; placeholder: string; hint: string }> = [
   { key: 'url', label: 'URL', placeholder: 'https://pve.lan:8006', hint: 'The address of the Proxmox web UI (port 8006).' },
-  { key: 'tokenId', label: 'Token ID', placeholder: 'root@pam!flatcar', hint: 'Datacenter → Permissions → API Tokens; leave empty to use a password.' },
-  { key: 'tokenSecret', label: 'Token secret', mask: true, placeholder: '(UUID shown once at creation)', hint: 'Kept in memory; saved only to a 0600 file.' },
+  {
+    key: 'tokenId',
+    label: 'Token ID',
+    placeholder: 'root@pam!flatcar',
+    hint: 'Datacenter → Permissions → API Tokens; leave empty to use a password.',
+  },
+  {
+    key: 'tokenSecret',
+    label: 'Token secret',
+    mask: true,
+    placeholder: '(UUID shown once at creation)',
+    hint: 'Kept in memory; saved only to a 0600 file.',
+  },
   { key: 'username', label: 'User', placeholder: 'root@pam', hint: 'Instead of a token: user@realm and password.' },
   { key: 'password', label: 'Password', mask: true, placeholder: '', hint: 'Kept in memory; saved only to a 0600 file.' },
 ];
@@ -111,7 +122,8 @@ export function validateConnection(v: ProxmoxValues): Partial<Record<keyof Proxm
     if (!v.tokenId.trim()) errors.tokenId = 'is missing: a token secret was given without its token id (user@realm!name)';
     else if (!t.success) errors.tokenId = t.error.issues[0]!.message;
     if (!v.tokenSecret) errors.tokenSecret = 'is missing: paste the secret Proxmox showed when the token was created';
-    else if (!UUID.test(v.tokenSecret.trim())) errors.tokenSecret = 'is not a Proxmox token secret: expected a lower-case UUID (xxxxxxxx-xxxx-…)';
+    else if (!UUID.test(v.tokenSecret.trim()))
+      errors.tokenSecret = 'is not a Proxmox token secret: expected a lower-case UUID (xxxxxxxx-xxxx-…)';
   } else if (v.username || v.password) {
     const u = shape.username.safeParse(v.username.trim());
     if (!u.success) errors.username = u.error.issues[0]!.message;
@@ -138,7 +150,8 @@ function storageHint(s: PveStorageInfo, need: string): string {
 /** The fix for a storage that lacks a content type (shown under the list for the highlighted one). */
 export function missingContentFix(s: PveStorageInfo, need: string): string | undefined {
   if (s.content.includes(need)) return undefined;
-  if (need !== 'images' && !FILE_STORAGE.has(s.type)) return `${s.storage} (${s.type}) cannot hold "${need}" content: choose a directory-type storage (dir, NFS, CIFS, CephFS).`;
+  if (need !== 'images' && !FILE_STORAGE.has(s.type))
+    return `${s.storage} (${s.type}) cannot hold "${need}" content: choose a directory-type storage (dir, NFS, CIFS, CephFS).`;
   return `${s.storage} has no "${need}" content. Enable it: pvesm set ${s.storage} --content ${[...s.content, need].join(',')} (or Datacenter → Storage → ${s.storage} → Content).`;
 }
 
@@ -155,7 +168,11 @@ interface ViewArgs {
 }
 
 function formView({ s, t, sources, dispatch, test, url }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
-  const keys: KeyHelp = [['Tab/↓↑', 'field'], ['Enter', 'test connection'], ['Esc', 'back']];
+  const keys: KeyHelp = [
+    ['Tab/↓↑', 'field'],
+    ['Enter', 'test connection'],
+    ['Esc', 'back'],
+  ];
   const body = (
     <Box flexDirection="column">
       {FIELDS.map((f, i) => (
@@ -174,7 +191,8 @@ function formView({ s, t, sources, dispatch, test, url }: ViewArgs): { body: Rea
       ))}
       {s.phase !== 'form' ? (
         <Text color={t.accent}>
-          <Spinner /> {s.phase === 'probing' ? `Reading the certificate of ${url()}…` : 'Connecting and reading nodes, storages and bridges…'}
+          <Spinner />{' '}
+          {s.phase === 'probing' ? `Reading the certificate of ${url()}…` : 'Connecting and reading nodes, storages and bridges…'}
         </Text>
       ) : null}
       {s.failure ? (
@@ -191,7 +209,11 @@ function formView({ s, t, sources, dispatch, test, url }: ViewArgs): { body: Rea
 }
 
 function trustView({ s, t, initial }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
-  const keys: KeyHelp = [['y', 'trust and connect'], ['n', 'do not trust'], ['Esc', 'back']];
+  const keys: KeyHelp = [
+    ['y', 'trust and connect'],
+    ['n', 'do not trust'],
+    ['Esc', 'back'],
+  ];
   const mismatch = initial.fingerprint && initial.fingerprint.toUpperCase() !== s.fingerprint?.toUpperCase();
   const body = (
     <Box flexDirection="column">
@@ -204,7 +226,10 @@ function trustView({ s, t, initial }: ViewArgs): { body: React.ReactNode; keys: 
       <Text bold color={t.warn} wrap="wrap">
         {s.fingerprint}
       </Text>
-      <Text wrap="wrap">Compare it with Datacenter → Certificates in the Proxmox web UI (or `pvenode cert info` on the host). Trust it? It is pinned: a different certificate later is refused.</Text>
+      <Text wrap="wrap">
+        Compare it with Datacenter → Certificates in the Proxmox web UI (or `pvenode cert info` on the host). Trust it? It is pinned: a
+        different certificate later is refused.
+      </Text>
     </Box>
   );
   return { body, keys };
@@ -212,12 +237,21 @@ function trustView({ s, t, initial }: ViewArgs): { body: React.ReactNode; keys: 
 
 function nodesView({ s, t, set }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
   const l = s.loaded;
-  const keys: KeyHelp = [['Space', 'toggle'], ['Enter', 'next'], ['Esc', 'back']];
+  const keys: KeyHelp = [
+    ['Space', 'toggle'],
+    ['Enter', 'next'],
+    ['Esc', 'back'],
+  ];
   const body = (
     <Box flexDirection="column">
       <Text>PVE nodes to place VMs on (the first builds the template):</Text>
       <CheckList
-        items={l!.nodes.map((n) => ({ key: n.node, label: n.node, disabled: n.status !== 'online', hint: `— ${n.status}${n.maxcpu ? `, ${n.maxcpu} CPUs` : ''}${n.maxmem ? `, ${formatBytes(n.maxmem)} RAM` : ''}` }))}
+        items={l!.nodes.map((n) => ({
+          key: n.node,
+          label: n.node,
+          disabled: n.status !== 'online',
+          hint: `— ${n.status}${n.maxcpu ? `, ${n.maxcpu} CPUs` : ''}${n.maxmem ? `, ${formatBytes(n.maxmem)} RAM` : ''}`,
+        }))}
         initial={s.nodes}
         onToggle={(nodes) => set({ nodes })}
         onSubmit={(nodes) => (nodes.length ? set({ nodes, phase: 'disks' }) : undefined)}
@@ -230,15 +264,26 @@ function nodesView({ s, t, set }: ViewArgs): { body: React.ReactNode; keys: KeyH
 
 function bridgeView({ s, t, finish }: ViewArgs): { body: React.ReactNode; keys: KeyHelp } {
   const l = s.loaded;
-  const keys: KeyHelp = [['↑↓', 'move'], ['Enter', 'choose'], ['Esc', 'back']];
+  const keys: KeyHelp = [
+    ['↑↓', 'move'],
+    ['Enter', 'choose'],
+    ['Esc', 'back'],
+  ];
   const body = (
     <Box flexDirection="column">
       <Text>Network bridge for the VMs:</Text>
       {l!.bridges.length ? (
         <SelectList
           key="bridge"
-          items={l!.bridges.map((b) => ({ label: b.iface, value: b.iface, hint: `— ${b.type}${b.cidr ? `, ${b.cidr}` : ''}${b.comments ? `, ${b.comments}` : ''}${b.active === false ? ', inactive' : ''}` }))}
-          initialIndex={Math.max(0, l!.bridges.findIndex((b) => b.iface === s.bridge))}
+          items={l!.bridges.map((b) => ({
+            label: b.iface,
+            value: b.iface,
+            hint: `— ${b.type}${b.cidr ? `, ${b.cidr}` : ''}${b.comments ? `, ${b.comments}` : ''}${b.active === false ? ', inactive' : ''}`,
+          }))}
+          initialIndex={Math.max(
+            0,
+            l!.bridges.findIndex((b) => b.iface === s.bridge),
+          )}
           onSelect={finish}
         />
       ) : (
@@ -255,19 +300,31 @@ function storageView({ s, t, set }: ViewArgs, phase: Phase): { body: React.React
   const l = s.loaded;
   const which = phase as 'disks' | 'images' | 'snippets';
   const need = which === 'disks' ? 'images' : which === 'images' ? 'import' : 'snippets';
-  const title = which === 'disks' ? 'Storage for VM disks (needs "images" content):' : which === 'images' ? 'Storage for the Flatcar image download (needs "import" content, PVE ≥ 8.4):' : 'Storage for Ignition snippets (needs "snippets" content, a directory storage):';
+  const title =
+    which === 'disks'
+      ? 'Storage for VM disks (needs "images" content):'
+      : which === 'images'
+        ? 'Storage for the Flatcar image download (needs "import" content, PVE ≥ 8.4):'
+        : 'Storage for Ignition snippets (needs "snippets" content, a directory storage):';
   const usable = l!.storages.filter((x) => x.enabled !== false && (need === 'images' || FILE_STORAGE.has(x.type)));
   const items = usable.map((x) => ({ label: x.storage, value: x.storage, hint: storageHint(x, need) }));
   const hl = usable.find((x) => x.storage === s.highlighted);
   const fix = hl ? missingContentFix(hl, need) : undefined;
-  const keys: KeyHelp = [['↑↓', 'move'], ['Enter', 'choose'], ['Esc', 'back']];
+  const keys: KeyHelp = [
+    ['↑↓', 'move'],
+    ['Enter', 'choose'],
+    ['Esc', 'back'],
+  ];
   const body = (
     <Box flexDirection="column">
       <Text>{title}</Text>
       <SelectList
         key={which}
         items={items}
-        initialIndex={Math.max(0, items.findIndex((x) => x.value === s.storage[which]))}
+        initialIndex={Math.max(
+          0,
+          items.findIndex((x) => x.value === s.storage[which]),
+        )}
         onHighlight={(v) => set({ highlighted: v })}
         onSelect={(v) => set({ storage: { ...s.storage, [which]: v }, phase: PICKS[PICKS.indexOf(which) + 1]! })}
       />
@@ -287,7 +344,10 @@ async function loadFacts(gateway: ProxmoxGateway, o: Parameters<ProxmoxGateway['
   const [version, nodes, templates] = await Promise.all([client.version(), client.nodes(), client.vms()]);
   const online = nodes.filter((n) => n.status === 'online');
   const host = online[0]?.node;
-  if (!host) throw Object.assign(new Error('No Proxmox node is online'), { fix: 'Start a PVE node (or check the cluster status under Datacenter → Summary) and test again.' });
+  if (!host)
+    throw Object.assign(new Error('No Proxmox node is online'), {
+      fix: 'Start a PVE node (or check the cluster status under Datacenter → Summary) and test again.',
+    });
   const [storages, bridges] = await Promise.all([client.storages(host), client.bridges(host)]);
   return { version: version.version, nodes, storages, bridges, templates: templates.filter((v) => v.template) };
 }
@@ -299,12 +359,19 @@ function choicesFor(loaded: Loaded, s: S): Partial<S> {
   const pick = (cur: string | undefined, content: string, fallback: string) =>
     cur && loaded.storages.some((x) => x.storage === cur)
       ? cur
-      : ((loaded.storages.find((x) => x.storage === fallback && x.content.includes(content)) ?? loaded.storages.find((x) => x.content.includes(content)))?.storage ?? fallback);
+      : ((
+          loaded.storages.find((x) => x.storage === fallback && x.content.includes(content)) ??
+          loaded.storages.find((x) => x.content.includes(content))
+        )?.storage ?? fallback);
   return {
     loaded,
     phase: online.length > 1 ? 'nodes' : 'disks',
     nodes: keep.length ? keep : online,
-    storage: { disks: pick(s.storage.disks, 'images', 'local-lvm'), images: pick(s.storage.images, 'import', 'local'), snippets: pick(s.storage.snippets, 'snippets', 'local') },
+    storage: {
+      disks: pick(s.storage.disks, 'images', 'local-lvm'),
+      images: pick(s.storage.images, 'import', 'local'),
+      snippets: pick(s.storage.snippets, 'snippets', 'local'),
+    },
     bridge: s.bridge && loaded.bridges.some((b) => b.iface === s.bridge) ? s.bridge : (loaded.bridges[0]?.iface ?? s.bridge),
   };
 }
@@ -314,7 +381,13 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
   const [s, dispatch] = useReducer(reduce, undefined, () => ({
     phase: 'form' as Phase,
     focus: 0,
-    values: { url: initial.url ?? '', tokenId: initial.tokenId ?? '', tokenSecret: initial.tokenSecret ?? '', username: initial.username ?? '', password: initial.password ?? '' },
+    values: {
+      url: initial.url ?? '',
+      tokenId: initial.tokenId ?? '',
+      tokenSecret: initial.tokenSecret ?? '',
+      username: initial.username ?? '',
+      password: initial.password ?? '',
+    },
     errors: {},
     nodes: initial.nodes ?? [],
     storage: { ...initial.storage },
@@ -333,7 +406,11 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
       password: token ? undefined : v.password || undefined,
     };
   };
-  const draftPatch = (extra: Plain = {}): Plain => ({ ...credentials(s.values), ...(s.fingerprint ? { fingerprint: s.fingerprint } : {}), ...extra });
+  const draftPatch = (extra: Plain = {}): Plain => ({
+    ...credentials(s.values),
+    ...(s.fingerprint ? { fingerprint: s.fingerprint } : {}),
+    ...extra,
+  });
 
   const test = () => {
     const errors = validateConnection(s.values);
@@ -381,7 +458,8 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
       busy.current++;
       if (s.phase === 'form') return onSubmit({ back: true, proxmox: draftPatch() });
       const i = PICKS.indexOf(s.phase);
-      if (i > 0 && !(i === 1 && (s.loaded?.nodes.filter((n) => n.status === 'online').length ?? 0) <= 1)) return set({ phase: PICKS[i - 1]! });
+      if (i > 0 && !(i === 1 && (s.loaded?.nodes.filter((n) => n.status === 'online').length ?? 0) <= 1))
+        return set({ phase: PICKS[i - 1]! });
       return set({ phase: 'form' });
     }
     if (s.phase === 'form') {
@@ -390,7 +468,14 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
       else if (key.upArrow) dispatch({ type: 'focus', by: -1 });
     } else if (s.phase === 'trust') {
       if (input === 'y' || input === 'Y') connect(s.fingerprint!);
-      else if (input === 'n' || input === 'N') set({ phase: 'form', failure: { message: 'The certificate was not trusted; nothing was sent to the server.', fix: 'Check the fingerprint under Datacenter → Certificates (or `pvenode cert info`) and test again.' } });
+      else if (input === 'n' || input === 'N')
+        set({
+          phase: 'form',
+          failure: {
+            message: 'The certificate was not trusted; nothing was sent to the server.',
+            fix: 'Check the fingerprint under Datacenter → Certificates (or `pvenode cert info`) and test again.',
+          },
+        });
     }
   });
 
@@ -408,9 +493,7 @@ export function ProxmoxScreen({ initial, sources = {}, gateway, notice, onSubmit
             : storageView(v, s.phase);
   return (
     <Box flexDirection="column">
-      <Text bold>
-        Proxmox connection{l?.version ? <Text color={t.muted}> — Proxmox VE {l.version}</Text> : null}
-      </Text>
+      <Text bold>Proxmox connection{l?.version ? <Text color={t.muted}> — Proxmox VE {l.version}</Text> : null}</Text>
       {notice ? (
         <Text color={t.warn} wrap="wrap">
           {notice}

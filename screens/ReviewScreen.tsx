@@ -100,7 +100,13 @@ export function ReviewScreen({ config, plan, configPath, secrets, error, recreat
           ✗ {error}
         </Text>
       ) : null}
-      <Footer keys={[['Enter', 'save and build'], ['↑↓', 'scroll plan'], ['Esc', 'back']]} />
+      <Footer
+        keys={[
+          ['Enter', 'save and build'],
+          ['↑↓', 'scroll plan'],
+          ['Esc', 'back'],
+        ]}
+      />
     </Box>
   );
 }

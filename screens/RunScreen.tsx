@@ -49,7 +49,14 @@ function FinishedLine({ step }: { step: FinishedStep }) {
   const t = useTheme();
   const mark = step.status === 'done' ? '✔' : step.status === 'skipped' ? '↷' : '✗';
   const color = step.status === 'done' ? t.ok : step.status === 'skipped' ? t.muted : t.error;
-  const note = step.status === 'skipped' ? ` skipped: ${step.reason ?? ''}` : step.via === 'check' ? ' already done' : step.status === 'failed' ? ` failed: ${step.error?.message ?? ''}` : ` ${formatDuration(step.ms)}`;
+  const note =
+    step.status === 'skipped'
+      ? ` skipped: ${step.reason ?? ''}`
+      : step.via === 'check'
+        ? ' already done'
+        : step.status === 'failed'
+          ? ` failed: ${step.error?.message ?? ''}`
+          : ` ${formatDuration(step.ms)}`;
   return (
     <Text wrap="truncate-end">
       <Text color={color}>{mark}</Text> {step.group} › {step.title}
@@ -97,7 +104,16 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
   let body: React.ReactNode;
   if (v.expanded && sel) {
     const buf = store.buffered(sel.id);
-    body = <LogView title={`${sel.group} › ${sel.title}`} lines={buf.lines} total={buf.total} height={avail + 1} width={width} logFile={logFile} />;
+    body = (
+      <LogView
+        title={`${sel.group} › ${sel.title}`}
+        lines={buf.lines}
+        total={buf.total}
+        height={avail + 1}
+        width={width}
+        logFile={logFile}
+      />
+    );
   } else if (failed) {
     body = <FailureView step={snap.failed[Math.min(v.selected, snap.failed.length - 1)]} logFile={logFile} message={snap.message} />;
   } else {
@@ -113,7 +129,15 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
     body = (
       <Box flexDirection="column">
         {shown.map((p, i) => (
-          <StepPane key={p.id} pane={p} now={nowMs} frame={frame} width={width} tailLines={p.id === selId ? tailLines + spare : tailLines} selected={selId === p.id && panes.length > 1} />
+          <StepPane
+            key={p.id}
+            pane={p}
+            now={nowMs}
+            frame={frame}
+            width={width}
+            tailLines={p.id === selId ? tailLines + spare : tailLines}
+            selected={selId === p.id && panes.length > 1}
+          />
         ))}
         {hidden.length ? (
           <Text color={t.muted} wrap="truncate-end">

@@ -11,7 +11,12 @@ import { TextField } from '../src/ui/components/TextField.js';
 import { Footer } from '../src/ui/components/Footer.js';
 import { formatDuration } from '../src/ui/format.js';
 
-export type StartChoice = { kind: 'resume'; run: UnfinishedRun } | { kind: 'open'; cluster: KnownCluster } | { kind: 'preset'; name: string } | { kind: 'file'; path: string } | { kind: 'quit' };
+export type StartChoice =
+  | { kind: 'resume'; run: UnfinishedRun }
+  | { kind: 'open'; cluster: KnownCluster }
+  | { kind: 'preset'; name: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'quit' };
 
 export interface StartScreenProps {
   unfinished: UnfinishedRun[];
@@ -26,14 +31,28 @@ export interface StartScreenProps {
 }
 
 type Phase = 'menu' | 'presets' | 'file' | 'open';
-type MenuValue = { kind: 'resume'; run: UnfinishedRun } | { kind: 'new' } | { kind: 'file' } | { kind: 'open' } | { kind: 'cluster'; cluster: KnownCluster } | { kind: 'preset'; name: string };
+type MenuValue =
+  | { kind: 'resume'; run: UnfinishedRun }
+  | { kind: 'new' }
+  | { kind: 'file' }
+  | { kind: 'open' }
+  | { kind: 'cluster'; cluster: KnownCluster }
+  | { kind: 'preset'; name: string };
 
 interface S {
   phase: Phase;
   path: string;
 }
 
-export function StartScreen({ unfinished, clusters = [], presets, fileError, initialPath = '', now = Date.now, onSubmit }: StartScreenProps) {
+export function StartScreen({
+  unfinished,
+  clusters = [],
+  presets,
+  fileError,
+  initialPath = '',
+  now = Date.now,
+  onSubmit,
+}: StartScreenProps) {
   const t = useTheme();
   const [s, set] = useReducer((a: S, p: Partial<S> | ((a: S) => Partial<S>)) => ({ ...a, ...(typeof p === 'function' ? p(a) : p) }), {
     phase: fileError ? 'file' : unfinished.length ? 'menu' : 'presets',
@@ -45,17 +64,30 @@ export function StartScreen({ unfinished, clusters = [], presets, fileError, ini
   }, [fileError, initialPath]);
   useInput((input, key) => {
     if (key.escape) {
-      if (s.phase === 'file' || s.phase === 'open' || (s.phase === 'presets' && unfinished.length)) set({ phase: unfinished.length ? 'menu' : 'presets' });
+      if (s.phase === 'file' || s.phase === 'open' || (s.phase === 'presets' && unfinished.length))
+        set({ phase: unfinished.length ? 'menu' : 'presets' });
     } else if (input === 'q' && s.phase !== 'file') onSubmit({ kind: 'quit' });
   });
 
   const presetItems: Array<Choice<MenuValue>> = [
     ...presets.map((p) => ({ label: p.name, value: { kind: 'preset' as const, name: p.name }, hint: `— ${p.summary}` })),
-    ...(clusters.length ? [{ label: 'Open a cluster…', value: { kind: 'open' as const }, hint: `— ${clusters.map((c) => c.cluster).join(', ')}: change it or converge it again` }] : []),
+    ...(clusters.length
+      ? [
+          {
+            label: 'Open a cluster…',
+            value: { kind: 'open' as const },
+            hint: `— ${clusters.map((c) => c.cluster).join(', ')}: change it or converge it again`,
+          },
+        ]
+      : []),
     { label: 'Load a config file…', value: { kind: 'file' }, hint: '— a YAML file as `up --config` takes' },
   ];
   const openItems: Array<Choice<MenuValue>> = [
-    ...clusters.map((c) => ({ label: c.cluster, value: { kind: 'cluster' as const, cluster: c }, hint: `— last run ${c.lastRun ?? 'none'}${c.updatedAt ? `, ${formatDuration(now() - c.updatedAt)} ago` : ''}` })),
+    ...clusters.map((c) => ({
+      label: c.cluster,
+      value: { kind: 'cluster' as const, cluster: c },
+      hint: `— last run ${c.lastRun ?? 'none'}${c.updatedAt ? `, ${formatDuration(now() - c.updatedAt)} ago` : ''}`,
+    })),
     { label: 'Load a config file…', value: { kind: 'file' } },
   ];
   const menuItems: Array<Choice<MenuValue>> = [
@@ -65,7 +97,11 @@ export function StartScreen({ unfinished, clusters = [], presets, fileError, ini
       hint: `— ${r.done}/${r.total} steps done`,
     })),
     { label: 'Start over: a new cluster', value: { kind: 'new' } },
-    { label: 'Open another cluster…', value: clusters.length ? { kind: 'open' } : { kind: 'file' }, hint: clusters.length ? '— from the state dir or a config file' : '— from a config file' },
+    {
+      label: 'Open another cluster…',
+      value: clusters.length ? { kind: 'open' } : { kind: 'file' },
+      hint: clusters.length ? '— from the state dir or a config file' : '— from a config file',
+    },
   ];
   const choose = (v: MenuValue) => {
     if (v.kind === 'new') set({ phase: 'presets' });
@@ -104,12 +140,36 @@ export function StartScreen({ unfinished, clusters = [], presets, fileError, ini
         ) : (
           <>
             <Text>Path of a config file (YAML, as `flatcar-k3s up --config FILE` takes):</Text>
-            <TextField label="File" value={s.path} focus onChange={(f) => set((a) => ({ path: f(a.path) }))} error={fileError} placeholder="./cluster.yaml" onSubmit={() => s.path.trim() && onSubmit({ kind: 'file', path: s.path.trim() })} />
+            <TextField
+              label="File"
+              value={s.path}
+              focus
+              onChange={(f) => set((a) => ({ path: f(a.path) }))}
+              error={fileError}
+              placeholder="./cluster.yaml"
+              onSubmit={() => s.path.trim() && onSubmit({ kind: 'file', path: s.path.trim() })}
+            />
           </>
         )}
       </Box>
       <Text color={t.muted}>Nothing is changed on Proxmox before the Review screen.</Text>
-      <Footer keys={s.phase === 'file' ? [['Enter', 'load'], ['Esc', 'back']] : [['↑↓', 'move'], ['Enter', 'choose'], ...((s.phase === 'presets' && unfinished.length) || s.phase === 'open' ? ([['Esc', 'back']] as Array<[string, string]>) : []), ['q', 'quit']]} />
+      <Footer
+        keys={
+          s.phase === 'file'
+            ? [
+                ['Enter', 'load'],
+                ['Esc', 'back'],
+              ]
+            : [
+                ['↑↓', 'move'],
+                ['Enter', 'choose'],
+                ...((s.phase === 'presets' && unfinished.length) || s.phase === 'open'
+                  ? ([['Esc', 'back']] as Array<[string, string]>)
+                  : []),
+                ['q', 'quit'],
+              ]
+        }
+      />
     </Box>
   );
 }

@@ -30,7 +30,9 @@ const figures: Record<string, unknown> = {};
 let failed = 0;
 for (const m of modules) {
   console.log(`\n=== bench ${m.replace(/\.ts$/, '')}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', join(dir, m), ...(json ? ['--json'] : [])], { stdio: ['inherit', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(dir, m), ...(json ? ['--json'] : [])], {
+    stdio: ['inherit', 'pipe', 'inherit'],
+  });
   for await (const line of createInterface({ input: child.stdout })) {
     const j = /^BENCH_JSON (.*)$/.exec(line);
     if (j) Object.assign(figures, JSON.parse(j[1]!));

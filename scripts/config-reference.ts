@@ -30,8 +30,9 @@ const NOTES: Record<string, string> = {
   'cluster.k3sVersion': '`stable`, `latest` or a release like `v1.33.4+k3s1` (resolved once, then recorded)',
   'cluster.disable': 'k3s components to leave out',
   'cluster.airgap': 'download k3s once here, verify it, upload it to each node',
-  'cluster.airgapImages': 'air-gapped: image archives `{image, file, sha256}` put into k3s\'s images dir on every node, sha256-checked; kube-vip\'s is required with a VIP',
-  'flatcar.ignition.consoleAutologin': 'keep the Proxmox image\'s console autologin (`flatcar.autologin`), for debugging only; `plan` warns',
+  'cluster.airgapImages':
+    "air-gapped: image archives `{image, file, sha256}` put into k3s's images dir on every node, sha256-checked; kube-vip's is required with a VIP",
+  'flatcar.ignition.consoleAutologin': "keep the Proxmox image's console autologin (`flatcar.autologin`), for debugging only; `plan` warns",
   'cluster.upgrade.agentBatch': 'agents upgraded at once by the rolling k3s upgrade (servers: always one at a time); see docs/day2.md',
   'cluster.upgrade.drainTimeoutSeconds': 'how long `kubectl drain` may take per node before the roll stops at it',
   'proxmox.url': 'the API endpoint, e.g. `https://pve.lan:8006` (env `PROXMOX_VE_ENDPOINT`)',
@@ -47,7 +48,8 @@ const NOTES: Record<string, string> = {
   'proxmox.storage.snippets': 'storage for the Ignition snippets (content `snippets`)',
   'proxmox.ssh.host': 'SSH address of the PVE host, used to upload the snippets (the API cannot)',
   'proxmox.ssh.hostKey': 'pinned host key `SHA256:…`; recorded on first use when absent',
-  'proxmox.ssh.nodes': 'per PVE node `{host, port, hostKey}`: SSH to that host (per-host snippets and templates on local storage); `host` defaults to the node\'s address from `/cluster/status`',
+  'proxmox.ssh.nodes':
+    "per PVE node `{host, port, hostKey}`: SSH to that host (per-host snippets and templates on local storage); `host` defaults to the node's address from `/cluster/status`",
   'flatcar.version': '`current` or a release like `4593.2.5`',
   'flatcar.imageBaseUrl': 'image mirror; `{channel}` is replaced',
   'flatcar.templateVmid': 'default: nodes.vmids.start',
@@ -67,20 +69,23 @@ const NOTES: Record<string, string> = {
   'nodes.sshKeys': 'public keys for the `core` user',
   'nodes.sshPrivateKeyFile': 'key to reach the nodes (default: ssh-agent, then ~/.ssh/id_ed25519, id_rsa)',
   'nodes.fullClone': 'full instead of linked clones',
-  'apps.mode': '`local`: infra-apps runs from this machine. `operator`: the Pulumi Kubernetes Operator runs it from a Stack in the cluster and keeps it applied (see docs/apps.md)',
-  'apps.source.git.url': 'operator mode: run this repository\'s Pulumi program instead of the generated Program',
+  'apps.mode':
+    '`local`: infra-apps runs from this machine. `operator`: the Pulumi Kubernetes Operator runs it from a Stack in the cluster and keeps it applied (see docs/apps.md)',
+  'apps.source.git.url': "operator mode: run this repository's Pulumi program instead of the generated Program",
   'apps.source.git.dir': 'directory of the Pulumi project in the repository',
   'apps.backend.url': 'operator mode: Pulumi state backend of the in-cluster Stack; default a PVC mounted at /state (`file:///state`)',
   'apps.backend.storageClass': 'StorageClass of the state PVC (default: the cluster default, k3s local-path)',
   'apps.backend.size': 'size of the state PVC',
-  'nodes.placement': '`spread`: servers on distinct hosts, agents balanced (fewer hosts than servers: a warning); `pack`: all on the first host; `{node: host}` pins nodes. On local disk storage each host with VMs gets its own template',
+  'nodes.placement':
+    '`spread`: servers on distinct hosts, agents balanced (fewer hosts than servers: a warning); `pack`: all on the first host; `{node: host}` pins nodes. On local disk storage each host with VMs gets its own template',
 };
 
 function typeOf(j: J): string {
   if (j.enum) return j.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (j.anyOf) return j.anyOf.map(typeOf).join(' or ');
   if (j.type === 'array') return `list of ${j.items ? typeOf(j.items) : 'any'}`;
-  if (j.type === 'object' && j.additionalProperties && typeof j.additionalProperties === 'object') return `map of ${typeOf(j.additionalProperties)}`;
+  if (j.type === 'object' && j.additionalProperties && typeof j.additionalProperties === 'object')
+    return `map of ${typeOf(j.additionalProperties)}`;
   const t = Array.isArray(j.type) ? j.type.join('/') : (j.type ?? 'any');
   const range = j.minimum !== undefined || j.maximum !== undefined ? ` (${j.minimum ?? ''}–${j.maximum ?? ''})` : '';
   return `${t === 'integer' ? 'whole number' : t}${j.format === 'uri' ? ' (URL)' : ''}${range}`;
@@ -98,7 +103,9 @@ export function referenceRows(): string[] {
       return;
     }
     if (obj && j.anyOf!.some((a) => a.type === 'boolean')) {
-      rows.push(`| \`${path}\` | \`true\`/\`false\` or a map of the keys below | ${fmtDefault(j.default)} | app toggle; \`true\` = defaults below |`);
+      rows.push(
+        `| \`${path}\` | \`true\`/\`false\` or a map of the keys below | ${fmtDefault(j.default)} | app toggle; \`true\` = defaults below |`,
+      );
       for (const [k, v] of Object.entries(obj.properties!)) walk(v, `${path}.${k}`, false);
       return;
     }

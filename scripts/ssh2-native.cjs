@@ -50,7 +50,10 @@ function ownNodedir() {
 function nodeGyp() {
   const fromNpm = process.env.npm_config_node_gyp;
   if (fromNpm && existsSync(fromNpm)) return [process.execPath, [fromNpm]];
-  for (const p of [join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js']) {
+  for (const p of [
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+  ]) {
     if (existsSync(p)) return [process.execPath, [p]];
   }
   return ['node-gyp', []];
@@ -81,7 +84,13 @@ for (const t of targets) {
     if (r.status === 0) require('node:fs').writeFileSync(join(t.dir, 'buildcheck.gypi'), r.stdout);
   }
   const [cmd, pre] = nodeGyp();
-  const args = [...pre, 'rebuild', `--target=${process.version}`, ...(nodedir ? [`--nodedir=${nodedir}`] : []), `--real_openssl_major=${/^\d+/.exec(process.versions.openssl)[0]}`];
+  const args = [
+    ...pre,
+    'rebuild',
+    `--target=${process.version}`,
+    ...(nodedir ? [`--nodedir=${nodedir}`] : []),
+    `--real_openssl_major=${/^\d+/.exec(process.versions.openssl)[0]}`,
+  ];
   const r = spawnSync(cmd, args, { cwd: join(t.dir, t.cwd), env, stdio: ['ignore', 'ignore', 'inherit'] });
   const after = r.status === 0 ? loads(file) : `node-gyp exited with ${r.status ?? r.signal}`;
   if (after) {

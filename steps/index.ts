@@ -9,7 +9,12 @@ import { appSteps } from './apps/index.js';
 import { STEP } from './ids.js';
 
 export function buildSteps(config: Config, options: RunOptions, saved?: SavedRun): Step[] {
-  const steps = [...proxmoxSteps(config, options), ...templateSteps(config, options), ...nodeSteps(config, options, saved), ...appSteps(config, options)];
+  const steps = [
+    ...proxmoxSteps(config, options),
+    ...templateSteps(config, options),
+    ...nodeSteps(config, options, saved),
+    ...appSteps(config, options),
+  ];
   // nodes an earlier up built beyond the config's counts leave, after the cluster is Ready
   steps.push(...scaleDownSteps(config, options, leavingNodes(config, saved)));
   const ids = new Set<string>();

@@ -135,7 +135,13 @@ const NO_SUCH_VM = /does not exist|no such VM|not found/i;
  * elsewhere: the listing of this run (fetched once), or a fresh one with `fresh` (after a clone was
  * refused because the VMID is taken).
  */
-export async function findVmAt(ctx: StepContext, pve: ProxmoxClient, vmid: number, host: string | undefined, fresh = false): Promise<FoundVmInfo | undefined> {
+export async function findVmAt(
+  ctx: StepContext,
+  pve: ProxmoxClient,
+  vmid: number,
+  host: string | undefined,
+  fresh = false,
+): Promise<FoundVmInfo | undefined> {
   if (host) {
     try {
       return await readVm(pve, host, vmid);

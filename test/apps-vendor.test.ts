@@ -29,7 +29,8 @@ function unknownKeys(values: Record<string, unknown>, chart: ChartKeys, prefix =
   for (const [k, v] of Object.entries(values)) {
     const path = prefix ? `${prefix}.${k}` : k;
     if (!keys.has(path)) bad.push(path);
-    else if (v && typeof v === 'object' && !Array.isArray(v) && !open.has(path)) bad.push(...unknownKeys(v as Record<string, unknown>, chart, path));
+    else if (v && typeof v === 'object' && !Array.isArray(v) && !open.has(path))
+      bad.push(...unknownKeys(v as Record<string, unknown>, chart, path));
   }
   return bad;
 }
@@ -38,7 +39,12 @@ const defaults = AppsSchema.parse({ pulumiOperator: true, kured: true, piraeus: 
 
 describe('vendored chart values keys', () => {
   test('each vendored list records where it was read from, and the chart it describes', () => {
-    for (const [name, source] of [['kured', KURED.repo], ['cert-manager', CERT_MANAGER.repo], ['piraeus', PIRAEUS.chart], ['pulumi-kubernetes-operator', PULUMI_OPERATOR.chart]]) {
+    for (const [name, source] of [
+      ['kured', KURED.repo],
+      ['cert-manager', CERT_MANAGER.repo],
+      ['piraeus', PIRAEUS.chart],
+      ['pulumi-kubernetes-operator', PULUMI_OPERATOR.chart],
+    ]) {
       const c = chartKeys(name);
       assert.match(c.source.commit, /^[0-9a-f]{40}$/, name);
       assert.match(c.source.repo, /^https:\/\/github\.com\//, name);
@@ -67,7 +73,10 @@ describe('vendored chart values keys', () => {
   });
 
   test('the check catches a key the chart does not read', () => {
-    assert.deepEqual(unknownKeys({ configuration: { drainGracePeriod: '1', rebootSentinal: 'x' }, tolerations: [{ key: 'a' }] }, chartKeys('kured')), ['configuration.rebootSentinal']);
+    assert.deepEqual(
+      unknownKeys({ configuration: { drainGracePeriod: '1', rebootSentinal: 'x' }, tolerations: [{ key: 'a' }] }, chartKeys('kured')),
+      ['configuration.rebootSentinal'],
+    );
     assert.deepEqual(unknownKeys({ crds: { enable: true } }, chartKeys('cert-manager')), ['crds.enable']);
   });
 
@@ -83,7 +92,11 @@ describe('vendored chart values keys', () => {
 });
 
 describe('kube-vip', () => {
-  const vendored = JSON.parse(readFileSync(new URL('../vendor/kube-vip/env.json', import.meta.url), 'utf8')) as { image: string; env: string[]; source: { commit: string } };
+  const vendored = JSON.parse(readFileSync(new URL('../vendor/kube-vip/env.json', import.meta.url), 'utf8')) as {
+    image: string;
+    env: string[];
+    source: { commit: string };
+  };
   test('the image is the vendored release, and every environment variable we set is one kube-vip reads', () => {
     assert.equal(KUBE_VIP_IMAGE, vendored.image);
     assert.match(vendored.source.commit, /^[0-9a-f]{40}$/);

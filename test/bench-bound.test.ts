@@ -13,7 +13,10 @@ const boundSource = new URL('../scripts/bench-lib/bound.ts', import.meta.url);
 
 test('the bound module imports nothing of the tool (no src/, no steps/)', () => {
   const text = readFileSync(boundSource, 'utf8');
-  const imports = [...text.matchAll(/^\s*import\s[^;]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+  const imports = [
+    ...text.matchAll(/^\s*import\s[^;]*?from\s+['"]([^'"]+)['"]/gm),
+    ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g),
+  ].map((m) => m[1]!);
   const tool = imports.filter((i) => /(^|\/)(src|steps)\//.test(i) || /runner|driver|steps/.test(i));
   assert.deepEqual(tool, []);
   assert.doesNotMatch(text, /LANE_LIMITS|laneLimits|parallel\s*[:=]/);
@@ -44,7 +47,13 @@ test('clones are limited by the storage-lock holds only, not by a lane of clones
   const r = record();
   // 40 clones, each 1.5 s of exclusive storage-lock hold: the last hold ends 60 s after the template.
   r.clones = Array.from({ length: 40 }, () => ({ holds: [{ storage: 'ceph', ms: 1500 }], workMs: 2000 }));
-  r.nodes = Array.from({ length: 40 }, (_, i) => ({ name: `n${i}`, role: i === 0 ? 'server' : 'agent', first: i === 0, tailMs: 1000, k3sMs: 1000 }));
+  r.nodes = Array.from({ length: 40 }, (_, i) => ({
+    name: `n${i}`,
+    role: i === 0 ? 'server' : 'agent',
+    first: i === 0,
+    tailMs: 1000,
+    k3sMs: 1000,
+  }));
   r.apiDelayMs = 500;
   const b = honestBound(r);
   // 1 s template + 40 x 1.5 s holds + 0.5 s unlocked part + 1 s tail + 1 s k3s
@@ -52,7 +61,7 @@ test('clones are limited by the storage-lock holds only, not by a lane of clones
   assert.match(b.derivation.join('\n'), /40 serial lock holds/);
 });
 
-test('the bound does not change with the tool\'s lane limits', () => {
+test("the bound does not change with the tool's lane limits", () => {
   const before = honestBound(record()).ms;
   const lanes = LANE_LIMITS as Record<string, number>;
   const saved = { ...lanes };

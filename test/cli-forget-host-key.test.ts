@@ -10,7 +10,12 @@ function seed(stateDir: string): string {
   store.update((s) => {
     s.pins['node-ssh:homelab-server-1'] = 'SHA256:' + 'A'.repeat(43);
     s.pins['pve-ssh:pve1'] = 'SHA256:' + 'B'.repeat(43);
-    s.steps['node:homelab-server-1:ssh'] = { status: 'done', via: 'run', at: 1, outputs: { address: '127.0.0.5', port: 22, hostKey: 'SHA256:' + 'A'.repeat(43) } };
+    s.steps['node:homelab-server-1:ssh'] = {
+      status: 'done',
+      via: 'run',
+      at: 1,
+      outputs: { address: '127.0.0.5', port: 22, hostKey: 'SHA256:' + 'A'.repeat(43) },
+    };
   });
   return clusterDir;
 }

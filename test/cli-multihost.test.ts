@@ -12,9 +12,17 @@ import { proxmoxAgent } from '../src/proxmox/tls.js';
 import { stringify } from 'yaml';
 import { runCliProcess, spawnCli, tempDir, waitFor } from './helpers/cli.js';
 
-interface Info { url: string; tokenId: string; tokenSecret: string; fingerprint: string; config: Record<string, unknown> }
+interface Info {
+  url: string;
+  tokenId: string;
+  tokenSecret: string;
+  fingerprint: string;
+  config: Record<string, unknown>;
+}
 
-test('demo-server --nodes 3 + preset ha + up --yes --skip-apps: servers on 3 hosts, each from its own host template; a second up changes nothing', { timeout: 240_000 }, async () => {
+test('demo-server --nodes 3 + preset ha + up --yes --skip-apps: servers on 3 hosts, each from its own host template; a second up changes nothing', {
+  timeout: 240_000,
+}, async () => {
   const t = tempDir();
   const server = spawnCli(['demo-server', '--json', '--nodes', '3', '--speed', '0', '--state-dir', join(t.dir, 'sim')], { cwd: t.dir });
   try {
@@ -25,14 +33,19 @@ test('demo-server --nodes 3 + preset ha + up --yes --skip-apps: servers on 3 hos
     // the PVE certificate is pinned by the fingerprint demo-server printed, as the installer pins it
     const { agent } = proxmoxAgent({ pin: info.fingerprint });
     const get = async <T>(path: string): Promise<T> => {
-      const r = await request(`${info.url}${path}`, { dispatcher: agent, headers: { authorization: `PVEAPIToken=${info.tokenId}=${info.tokenSecret}` } });
+      const r = await request(`${info.url}${path}`, {
+        dispatcher: agent,
+        headers: { authorization: `PVEAPIToken=${info.tokenId}=${info.tokenSecret}` },
+      });
       return JSON.parse(await r.body.text()) as T;
     };
     const up = ['up', '--config', cfg, '--yes', '--skip-apps', '--state-dir', join(t.dir, 'state')];
     const first = await runCliProcess(up, { cwd: t.dir });
     assert.equal(first.code, 0, first.stdout.slice(-3000) + first.stderr.slice(-2000));
 
-    const vms = (await get<{ data: Array<{ vmid: number; name: string; node: string; template: number }> }>('/api2/json/cluster/resources?type=vm')).data;
+    const vms = (
+      await get<{ data: Array<{ vmid: number; name: string; node: string; template: number }> }>('/api2/json/cluster/resources?type=vm')
+    ).data;
     const templates = vms.filter((v) => v.template);
     assert.deepEqual(templates.map((v) => v.node).sort(), ['pve1', 'pve2', 'pve3']);
     const servers = vms.filter((v) => /^ha-server-\d$/.test(v.name));
@@ -46,7 +59,9 @@ test('demo-server --nodes 3 + preset ha + up --yes --skip-apps: servers on 3 hos
     const before = (await get<Array<{ method: string }>>('/_sim/requests')).length;
     const second = await runCliProcess(up, { cwd: t.dir });
     assert.equal(second.code, 0, second.stdout.slice(-3000) + second.stderr.slice(-2000));
-    const changing = (await get<Array<{ method: string; path: string }>>('/_sim/requests')).slice(before).filter((q) => q.method !== 'GET' && q.path !== '/access/ticket');
+    const changing = (await get<Array<{ method: string; path: string }>>('/_sim/requests'))
+      .slice(before)
+      .filter((q) => q.method !== 'GET' && q.path !== '/access/ticket');
     assert.deepEqual(changing, []);
     await agent.close();
   } finally {

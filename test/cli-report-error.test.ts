@@ -15,7 +15,11 @@ function io(): { io: CliIo; err: () => string } {
 
 test('a remote refusal is reported with its detail and fix, not as a bug, exit 1', () => {
   const t = io();
-  const code = reportError(new RemoteError('Proxmox task clone failed: got timeout', { detail: 'task log tail', fix: 'Run up again.' }), t.io, '/tmp/run.log');
+  const code = reportError(
+    new RemoteError('Proxmox task clone failed: got timeout', { detail: 'task log tail', fix: 'Run up again.' }),
+    t.io,
+    '/tmp/run.log',
+  );
   assert.equal(code, 1);
   assert.match(t.err(), /^flatcar-k3s: Proxmox task clone failed: got timeout\ntask log tail\nFix: Run up again\.\nLog: \/tmp\/run\.log/);
   assert.doesNotMatch(t.err(), /bug/);

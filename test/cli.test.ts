@@ -20,10 +20,15 @@ function setup() {
   const config = writeConfig(t.dir);
   const env = { FAKE_STEPS_DIR: markers };
   const clusterDir = join(stateDir, 'clusters', 'homelab');
-  const runs = () => (existsSync(join(markers, 'runs.log')) ? readFileSync(join(markers, 'runs.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
+  const runs = () =>
+    existsSync(join(markers, 'runs.log')) ? readFileSync(join(markers, 'runs.log'), 'utf8').trim().split('\n').filter(Boolean) : [];
   const state = () => readState(clusterDir)!; // snapshot + journal
   const up = (extraEnv: Record<string, string> = {}, extraArgs: string[] = []) =>
-    runCliProcess(['up', '--config', config, '--yes', '--state-dir', stateDir, ...extraArgs], { cwd: t.dir, steps: fakeStepsPath, env: { ...env, ...extraEnv } });
+    runCliProcess(['up', '--config', config, '--yes', '--state-dir', stateDir, ...extraArgs], {
+      cwd: t.dir,
+      steps: fakeStepsPath,
+      env: { ...env, ...extraEnv },
+    });
   return { ...t, markers, stateDir, config, env, clusterDir, runs, state, up };
 }
 
@@ -70,7 +75,11 @@ describe('usage and exit codes', () => {
   test('up without --yes and no terminal on stdin refuses before touching anything', async () => {
     const config = writeConfig(t.dir);
     const stateDir = join(t.dir, 'state-noyes');
-    const r = await runCliProcess(['up', '--config', config, '--state-dir', stateDir], { cwd: t.dir, steps: fakeStepsPath, env: { FAKE_STEPS_DIR: join(t.dir, 'm') } });
+    const r = await runCliProcess(['up', '--config', config, '--state-dir', stateDir], {
+      cwd: t.dir,
+      steps: fakeStepsPath,
+      env: { FAKE_STEPS_DIR: join(t.dir, 'm') },
+    });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--yes/);
     assert.equal(existsSync(stateDir), false);
@@ -136,7 +145,11 @@ describe('up with fake steps', () => {
       assert.match(again.stdout, /done\s+a\s+Fake step a \(already done\)/);
       for (const id of ['a', 'b', 'c', 'd', 'e']) assert.equal(s.state().steps[id]!.via, 'check');
 
-      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env, steps: fakeStepsPath });
+      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], {
+        cwd: s.dir,
+        env: s.env,
+        steps: fakeStepsPath,
+      });
       assert.equal(plan.code, 0, plan.stderr);
       assert.match(plan.stdout, /1\. \[done\s*\] a\s+do fake thing a for homelab/);
       assert.match(plan.stdout, /5\. \[done\s*\] e/);
@@ -153,7 +166,11 @@ describe('up with fake steps', () => {
       assert.equal(plan.code, 0, plan.stderr);
       assert.match(plan.stdout, /proxmox:connect/);
       assert.doesNotMatch(plan.stdout, /do fake thing/);
-      const withSteps = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env, steps: fakeStepsPath });
+      const withSteps = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], {
+        cwd: s.dir,
+        env: s.env,
+        steps: fakeStepsPath,
+      });
       assert.match(withSteps.stdout, /: 5 steps/);
     } finally {
       s.cleanup();
@@ -190,7 +207,11 @@ describe('up with fake steps', () => {
   test('SIGKILL mid-step: the next up takes over the stale lock and redoes only the cut-off step', async () => {
     const s = setup();
     try {
-      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' }, steps: fakeStepsPath });
+      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], {
+        cwd: s.dir,
+        env: { ...s.env, FAKE_STEPS_HANG: 'c' },
+        steps: fakeStepsPath,
+      });
       await waitFor(() => existsSync(join(s.markers, 'c.started')), 60000, 'step c to start');
       p.child.kill('SIGKILL');
       const killed = await p.done;
@@ -215,7 +236,11 @@ describe('up with fake steps', () => {
   test('Ctrl-C: exit 130, the running step goes back to pending, the lock is released, and up resumes', async () => {
     const s = setup();
     try {
-      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' }, steps: fakeStepsPath });
+      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], {
+        cwd: s.dir,
+        env: { ...s.env, FAKE_STEPS_HANG: 'c' },
+        steps: fakeStepsPath,
+      });
       await waitFor(() => existsSync(join(s.markers, 'c.started')), 60000, 'step c to start');
       p.child.kill('SIGINT');
       const r = await p.done;
@@ -235,7 +260,11 @@ describe('up with fake steps', () => {
   test('a second run on the same cluster is refused while the first holds the lock', async () => {
     const s = setup();
     try {
-      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_HANG: 'c' }, steps: fakeStepsPath });
+      const p = spawnCli(['up', '--config', s.config, '--yes', '--state-dir', s.stateDir], {
+        cwd: s.dir,
+        env: { ...s.env, FAKE_STEPS_HANG: 'c' },
+        steps: fakeStepsPath,
+      });
       try {
         await waitFor(() => existsSync(join(s.markers, 'c.started')), 60000, 'step c to start');
         const second = await s.up();
@@ -256,7 +285,11 @@ describe('up with fake steps', () => {
     try {
       assert.equal((await s.up()).code, 0);
       writeConfig(s.dir, 'nodes:\n  agents: { count: 3 }\n');
-      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], { cwd: s.dir, env: s.env, steps: fakeStepsPath });
+      const plan = await runCliProcess(['plan', '--config', s.config, '--state-dir', s.stateDir], {
+        cwd: s.dir,
+        env: s.env,
+        steps: fakeStepsPath,
+      });
       assert.match(plan.stdout, /nodes\.agents\.count: 2 → 3/);
       assert.match(plan.stdout, /\[re-check\] d/);
       const r = await s.up();
@@ -278,7 +311,9 @@ describe('up with fake steps', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.ok(!r.stdout.includes(FAKE_SECRET) && !r.stdout.includes(TOKEN_SECRET), 'screen output redacted');
       assert.match(r.stdout, /joining with token \*\*\* and proxmox secret \*\*\*/);
-      const stateText = ['state.json', 'state.journal'].map((f) => (existsSync(join(s.clusterDir, f)) ? readFileSync(join(s.clusterDir, f), 'utf8') : '')).join('\n');
+      const stateText = ['state.json', 'state.journal']
+        .map((f) => (existsSync(join(s.clusterDir, f)) ? readFileSync(join(s.clusterDir, f), 'utf8') : ''))
+        .join('\n');
       const logText = readFileSync(join(s.clusterDir, 'run.log'), 'utf8');
       for (const secret of [FAKE_SECRET, TOKEN_SECRET]) {
         assert.ok(!stateText.includes(secret), 'state file holds no secret');
@@ -286,8 +321,12 @@ describe('up with fake steps', () => {
       }
       assert.match(logText, /joining with token \*\*\*/);
       assert.ok(readFileSync(join(s.clusterDir, 'secrets.json'), 'utf8').includes(FAKE_SECRET));
-      for (const f of ['state.json', 'state.journal', 'secrets.json', 'run.log']) assert.equal(statSync(join(s.clusterDir, f)).mode & 0o777, 0o600, f);
-      assert.deepEqual(readdirSync(s.clusterDir).filter((f) => f.endsWith('.tmp')), []);
+      for (const f of ['state.json', 'state.journal', 'secrets.json', 'run.log'])
+        assert.equal(statSync(join(s.clusterDir, f)).mode & 0o777, 0o600, f);
+      assert.deepEqual(
+        readdirSync(s.clusterDir).filter((f) => f.endsWith('.tmp')),
+        [],
+      );
     } finally {
       s.cleanup();
     }
@@ -301,7 +340,11 @@ describe('up with fake steps', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(readFileSync(log, 'utf8'), /done\s+e\s+Fake step e/);
       const other = writeConfig(s.dir, 'cluster: { name: other }\n', 'other.yaml');
-      const r2 = await runCliProcess(['up', '--config', other, '--yes', '--state-dir', s.stateDir], { cwd: s.dir, env: { ...s.env, FAKE_STEPS_DIR: join(s.dir, 'm2') }, steps: fakeStepsPath });
+      const r2 = await runCliProcess(['up', '--config', other, '--yes', '--state-dir', s.stateDir], {
+        cwd: s.dir,
+        env: { ...s.env, FAKE_STEPS_DIR: join(s.dir, 'm2') },
+        steps: fakeStepsPath,
+      });
       assert.equal(r2.code, 0, r2.stderr);
       const st = await runCliProcess(['status', '--state-dir', s.stateDir], { cwd: s.dir });
       assert.match(st.stdout, /homelab\s+last run succeeded/);

@@ -47,7 +47,11 @@ describe('demo k3s model: versions, cordon/drain/delete, etcd removal', () => {
   const connect = async (name: string) => {
     let s = sessions.get(name);
     if (s) return s;
-    s = await connectWithRetry(ssh, { host: addr(name), port, username: 'core', privateKey: key.privateKey, onNewHostKey: () => true, label: name }, { timeoutMs: 10_000 });
+    s = await connectWithRetry(
+      ssh,
+      { host: addr(name), port, username: 'core', privateKey: key.privateKey, onNewHostKey: () => true, label: name },
+      { timeoutMs: 10_000 },
+    );
     sessions.set(name, s);
     return s;
   };
@@ -86,7 +90,13 @@ describe('demo k3s model: versions, cordon/drain/delete, etcd removal', () => {
     mirror = await startMirror();
     releaseUrl = fillK3sMirror(mirror).cluster.k3sReleaseUrl;
     const boot = (vmid: number, name: string) =>
-      guests.boot({ node: 'pve1', vmid, name, config: { net0: `virtio=BC:24:11:00:01:${vmid % 100},bridge=vmbr0` }, userData: ignition(name, addr(name)) });
+      guests.boot({
+        node: 'pve1',
+        vmid,
+        name,
+        config: { net0: `virtio=BC:24:11:00:01:${vmid % 100},bridge=vmbr0` },
+        userData: ignition(name, addr(name)),
+      });
     await Promise.all([boot(901, 'demo-server-1'), boot(902, 'demo-server-2'), boot(903, 'demo-server-3'), boot(911, 'demo-agent-1')]);
     const token = 'token: day2-token\n';
     await install('demo-server-1', 'server', DEMO_K3S_VERSION, { config: `node-name: demo-server-1\n${token}cluster-init: true\n` });
@@ -95,7 +105,9 @@ describe('demo k3s model: versions, cordon/drain/delete, etcd removal', () => {
       await install(n, 'server', DEMO_K3S_VERSION, { config: `node-name: ${n}\n${token}server: https://${addr('demo-server-1')}:6443\n` });
       await waitFor(async () => ((await nodes())?.find((i) => i.metadata.name === n && ready(i)) ? true : undefined));
     }
-    await install('demo-agent-1', 'agent', DEMO_K3S_VERSION, { config: `node-name: demo-agent-1\n${token}server: https://${addr('demo-server-1')}:6443\n` });
+    await install('demo-agent-1', 'agent', DEMO_K3S_VERSION, {
+      config: `node-name: demo-agent-1\n${token}server: https://${addr('demo-server-1')}:6443\n`,
+    });
     await waitFor(async () => ((await nodes())?.length === 4 && (await nodes())!.every(ready) ? true : undefined));
   });
   after(async () => {
@@ -166,7 +178,7 @@ describe('demo k3s model: versions, cordon/drain/delete, etcd removal', () => {
     assert.match(again.stderr, /NotFound/);
   });
 
-  test("the etcd removal annotation takes a server out of etcd; k3s marks the Node; quorum holds with two", async () => {
+  test('the etcd removal annotation takes a server out of etcd; k3s marks the Node; quorum holds with two', async () => {
     assert.equal((await kubectl('annotate node demo-server-3 etcd.k3s.cattle.io/remove=true --overwrite')).code, 0);
     const marked = await waitFor(async () => {
       const i = (await nodes())?.find((x) => x.metadata.name === 'demo-server-3');

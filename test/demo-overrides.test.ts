@@ -5,7 +5,11 @@ import { resolveConfig } from '../src/config/load.js';
 
 const demo = {
   proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!flatcar-k3s', tokenSecret: '0d5c7a4e-9f1b-4c2d-8e3f-a1b2c3d4e5f6' },
-  nodes: { sshPort: 22022, network: { cidr: '127.0.50.0/24', gateway: '127.0.50.1', firstAddress: '127.0.50.11', dns: [] }, vip: '127.0.50.10' },
+  nodes: {
+    sshPort: 22022,
+    network: { cidr: '127.0.50.0/24', gateway: '127.0.50.1', firstAddress: '127.0.50.11', dns: [] },
+    vip: '127.0.50.10',
+  },
 };
 
 test('the demo gives a VIP only to layouts that have one (homelab stays without kube-vip)', () => {

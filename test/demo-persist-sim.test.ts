@@ -33,14 +33,28 @@ describe('persisted simulator', () => {
     assert.equal(a.resumed, false);
     assert.equal(a.storageRoot, join(dir, 'pve', 'pve1'));
     const ca = simClient(a);
-    const created = await ca.task('POST', '/nodes/pve2/qemu', { vmid: 120, name: 'kept', memory: 1024, scsi0: 'local-lvm:1', net0: 'virtio,bridge=vmbr0' });
+    const created = await ca.task('POST', '/nodes/pve2/qemu', {
+      vmid: 120,
+      name: 'kept',
+      memory: 1024,
+      scsi0: 'local-lvm:1',
+      net0: 'virtio,bridge=vmbr0',
+    });
     assert.equal(created.exitstatus, 'OK');
     const firstPid = parseUpid(created.upid)!.pid;
     // pve2's own local storage is a directory of the world too
     writeFileSync(join(dir, 'pve', 'pve2', 'snippets', 'n.ign'), '{}');
     const config = await ca.ok<Record<string, unknown>>('GET', '/nodes/pve2/qemu/120/config');
     await ca.close();
-    const identity = { url: a.url, fingerprint: a.fingerprint, token: a.token.tokenSecret, ssh: a.ssh!.hostKeyFingerprint, sshPort: a.ssh!.port, mirror: a.mirror.url, key: a.ssh!.privateKey };
+    const identity = {
+      url: a.url,
+      fingerprint: a.fingerprint,
+      token: a.token.tokenSecret,
+      ssh: a.ssh!.hostKeyFingerprint,
+      sshPort: a.ssh!.port,
+      mirror: a.mirror.url,
+      key: a.ssh!.privateKey,
+    };
     await a.close();
     assert.equal(statSync(join(dir, 'sim.json')).mode & 0o777, 0o600);
     assert.equal(statSync(dir).mode & 0o777, 0o700);
@@ -49,7 +63,15 @@ describe('persisted simulator', () => {
     assert.equal(b.resumed, true);
     assert.deepEqual(b.nodes, ['pve1', 'pve2'], 'the saved world wins over pveNodes');
     assert.deepEqual(
-      { url: b.url, fingerprint: b.fingerprint, token: b.token.tokenSecret, ssh: b.ssh!.hostKeyFingerprint, sshPort: b.ssh!.port, mirror: b.mirror.url, key: b.ssh!.privateKey },
+      {
+        url: b.url,
+        fingerprint: b.fingerprint,
+        token: b.token.tokenSecret,
+        ssh: b.ssh!.hostKeyFingerprint,
+        sshPort: b.ssh!.port,
+        mirror: b.mirror.url,
+        key: b.ssh!.privateKey,
+      },
       identity,
     );
     const cb = simClient(b);
@@ -57,9 +79,15 @@ describe('persisted simulator', () => {
       // the same token works over the same pinned certificate
       assert.deepEqual(await cb.ok('GET', '/nodes/pve2/qemu/120/config'), config);
       const content = await cb.ok<Array<{ volid: string }>>('GET', '/nodes/pve2/storage/local/content', { content: 'snippets' });
-      assert.deepEqual(content.map((c) => c.volid), ['local:snippets/n.ign']);
+      assert.deepEqual(
+        content.map((c) => c.volid),
+        ['local:snippets/n.ign'],
+      );
       const lvm = await cb.ok<Array<{ volid: string }>>('GET', '/nodes/pve2/storage/local-lvm/content');
-      assert.deepEqual(lvm.map((c) => c.volid), ['local-lvm:vm-120-disk-0']);
+      assert.deepEqual(
+        lvm.map((c) => c.volid),
+        ['local-lvm:vm-120-disk-0'],
+      );
       const next = await cb.task('POST', '/nodes/pve2/qemu/120/config', { cores: 2 });
       assert.equal(next.exitstatus, 'OK');
       assert.ok(parseUpid(next.upid)!.pid > firstPid, 'UPIDs keep counting after a restart');
@@ -73,15 +101,42 @@ describe('persisted simulator', () => {
     cleanups.push(t.cleanup);
     const dir = join(t.dir, 'demo');
     const { sim: a } = await start(dir);
-    const vol = (vmid: number, name: string) => ({ volid: `local-lvm:${name}`, storage: 'local-lvm', node: 'pve1', content: 'images', format: 'raw', size: 1024 ** 3, vmid, ctime: 1 });
+    const vol = (vmid: number, name: string) => ({
+      volid: `local-lvm:${name}`,
+      storage: 'local-lvm',
+      node: 'pve1',
+      content: 'images',
+      format: 'raw',
+      size: 1024 ** 3,
+      vmid,
+      ctime: 1,
+    });
     // what a kill in the middle of these tasks leaves in the saved world
-    a.state.vms.set(200, { vmid: 200, node: 'pve1', status: 'stopped', generation: 0, config: { lock: 'clone', scsi0: 'local-lvm:vm-200-disk-0' } });
+    a.state.vms.set(200, {
+      vmid: 200,
+      node: 'pve1',
+      status: 'stopped',
+      generation: 0,
+      config: { lock: 'clone', scsi0: 'local-lvm:vm-200-disk-0' },
+    });
     a.state.volumes.set('local-lvm:vm-200-disk-0', vol(200, 'vm-200-disk-0'));
     a.state.vms.set(201, { vmid: 201, node: 'pve1', status: 'stopped', generation: 0, config: { lock: 'create' } });
     a.state.vms.set(202, { vmid: 202, node: 'pve1', status: 'stopped', generation: 0, config: { name: 'locked', lock: 'backup' } });
-    a.state.vms.set(203, { vmid: 203, node: 'pve1', status: 'stopped', generation: 0, config: { name: 'tpl', template: 1, scsi0: 'local-lvm:vm-203-disk-0,size=1G' } });
+    a.state.vms.set(203, {
+      vmid: 203,
+      node: 'pve1',
+      status: 'stopped',
+      generation: 0,
+      config: { name: 'tpl', template: 1, scsi0: 'local-lvm:vm-203-disk-0,size=1G' },
+    });
     a.state.volumes.set('local-lvm:vm-203-disk-0', vol(203, 'vm-203-disk-0'));
-    a.state.vms.set(204, { vmid: 204, node: 'pve1', status: 'running', generation: 1, config: { name: 'up', agent: 1, net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0' } });
+    a.state.vms.set(204, {
+      vmid: 204,
+      node: 'pve1',
+      status: 'running',
+      generation: 1,
+      config: { name: 'up', agent: 1, net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0' },
+    });
     a.save();
     // a SIGKILL: the process is gone without close(); the saved file is all that is left
     const saved = readFileSync(join(dir, 'sim.json'), 'utf8');

@@ -28,8 +28,16 @@ interface SavedVm {
   config: Record<string, string | number>;
 }
 
-const simWorld = (stateDir: string) => JSON.parse(readFileSync(join(stateDir, 'demo', 'sim.json'), 'utf8')) as { vms: SavedVm[]; ports: { api: number }; tls: { fingerprint: string } };
-const guestWorld = (stateDir: string) => JSON.parse(readFileSync(join(stateDir, 'demo', 'guests.json'), 'utf8')) as { nodes: Array<{ vm: { vmid: number }; hostKey: { fingerprint: string }; address: string }> };
+const simWorld = (stateDir: string) =>
+  JSON.parse(readFileSync(join(stateDir, 'demo', 'sim.json'), 'utf8')) as {
+    vms: SavedVm[];
+    ports: { api: number };
+    tls: { fingerprint: string };
+  };
+const guestWorld = (stateDir: string) =>
+  JSON.parse(readFileSync(join(stateDir, 'demo', 'guests.json'), 'utf8')) as {
+    nodes: Array<{ vm: { vmid: number }; hostKey: { fingerprint: string }; address: string }>;
+  };
 
 /** Step transition lines: "HH:MM:SS <status> <step id> <title>…". */
 function transitions(stdout: string): Array<{ status: string; id: string; line: string }> {
@@ -62,7 +70,10 @@ describe('up --demo keeps its world between runs', { timeout: 240_000 }, () => {
     assertSucceeded(first, 'first run');
     const vmsBefore = simWorld(stateDir).vms;
     const guestsBefore = guestWorld(stateDir);
-    assert.deepEqual(vmsBefore.map((v) => v.vmid).sort((a, b) => a - b), plannedVmids(first.stdout));
+    assert.deepEqual(
+      vmsBefore.map((v) => v.vmid).sort((a, b) => a - b),
+      plannedVmids(first.stdout),
+    );
 
     const second = await runCliProcess(args, { cwd: dir, env: demoEnv(dir) });
     assertSucceeded(second, 'second run');
@@ -70,8 +81,14 @@ describe('up --demo keeps its world between runs', { timeout: 240_000 }, () => {
     assert.doesNotMatch(second.stdout, /Settings changed since the last run/);
     const steps = transitions(second.stdout);
     assert.ok(steps.length > 10, second.stdout);
-    const ran = steps.filter((s) => s.status === 'running' || s.status === 'failed' || (s.status === 'done' && !/\(already done\)/.test(s.line)));
-    assert.deepEqual(ran.map((s) => s.line), [], 'every step is found done by its check');
+    const ran = steps.filter(
+      (s) => s.status === 'running' || s.status === 'failed' || (s.status === 'done' && !/\(already done\)/.test(s.line)),
+    );
+    assert.deepEqual(
+      ran.map((s) => s.line),
+      [],
+      'every step is found done by its check',
+    );
     for (const s of steps) assert.ok(s.status === 'done' || s.status === 'skipped', s.line);
     // the same VMs, not re-created: each keeps its config (SMBIOS UUID, creation time), the template stays a template
     const vmsAfter = simWorld(stateDir).vms;
@@ -85,7 +102,8 @@ describe('up --demo keeps its world between runs', { timeout: 240_000 }, () => {
     );
     // secrets live there: private to the user
     assert.equal(statSync(join(stateDir, 'demo')).mode & 0o777, 0o700);
-    for (const f of ['sim.json', 'guests.json', 'demo.json', 'pve-host-ssh-key']) assert.equal(statSync(join(stateDir, 'demo', f)).mode & 0o777, 0o600, f);
+    for (const f of ['sim.json', 'guests.json', 'demo.json', 'pve-host-ssh-key'])
+      assert.equal(statSync(join(stateDir, 'demo', f)).mode & 0o777, 0o600, f);
     // the PVE node's local storage is a real directory in the world (snippets and the image persist)
     assert.ok(statSync(join(stateDir, 'demo', 'pve', 'pve1', 'import')).isDirectory());
   });
@@ -101,7 +119,11 @@ describe('up --demo keeps its world between runs', { timeout: 240_000 }, () => {
     }
     const k = await killed.done;
     assert.equal(k.signal, 'SIGKILL');
-    const doneBefore = new Set(transitions(k.stdout).filter((s) => s.status === 'done').map((s) => s.id));
+    const doneBefore = new Set(
+      transitions(k.stdout)
+        .filter((s) => s.status === 'done')
+        .map((s) => s.id),
+    );
     assert.ok(doneBefore.size > 0, k.stdout);
 
     const again = await runCliProcess(args, { cwd: dir, env: demoEnv(dir) });
@@ -110,17 +132,26 @@ describe('up --demo keeps its world between runs', { timeout: 240_000 }, () => {
     for (const id of doneBefore) {
       const lines = steps.filter((s) => s.id === id);
       assert.ok(lines.length > 0, `step ${id} not reported in the resumed run`);
-      for (const s of lines) assert.ok(s.status === 'done' && /\(already done\)/.test(s.line), `step ${id} was done before the kill, but: ${s.line}`);
+      for (const s of lines)
+        assert.ok(s.status === 'done' && /\(already done\)/.test(s.line), `step ${id} was done before the kill, but: ${s.line}`);
     }
     // exactly the planned VMs: nothing created twice, nothing half-made left behind
     const vms = simWorld(stateDir).vms;
-    assert.deepEqual(vms.map((v) => v.vmid).sort((a, b) => a - b), plannedVmids(again.stdout));
+    assert.deepEqual(
+      vms.map((v) => v.vmid).sort((a, b) => a - b),
+      plannedVmids(again.stdout),
+    );
     for (const v of vms) assert.equal(v.config.lock, undefined, `VM ${v.vmid} is still locked`);
     for (const v of vms.filter((x) => !x.config.template)) assert.equal(v.status, 'running', `VM ${v.vmid}`);
 
     // and a third run has nothing left to do
     const third = await runCliProcess(args, { cwd: dir, env: demoEnv(dir) });
     assertSucceeded(third, 'third run');
-    assert.deepEqual(transitions(third.stdout).filter((s) => s.status === 'running').map((s) => s.line), []);
+    assert.deepEqual(
+      transitions(third.stdout)
+        .filter((s) => s.status === 'running')
+        .map((s) => s.line),
+      [],
+    );
   });
 });

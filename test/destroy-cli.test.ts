@@ -25,8 +25,14 @@ function setup(): { dir: string; stateDir: string } {
 }
 
 const world = (stateDir: string) =>
-  JSON.parse(readFileSync(join(stateDir, 'demo', 'sim.json'), 'utf8')) as { vms: Array<{ vmid: number; config: Record<string, string | number> }>; volumes: Array<{ volid: string }> };
-const vmids = (stateDir: string) => world(stateDir).vms.map((v) => v.vmid).sort((a, b) => a - b);
+  JSON.parse(readFileSync(join(stateDir, 'demo', 'sim.json'), 'utf8')) as {
+    vms: Array<{ vmid: number; config: Record<string, string | number> }>;
+    volumes: Array<{ volid: string }>;
+  };
+const vmids = (stateDir: string) =>
+  world(stateDir)
+    .vms.map((v) => v.vmid)
+    .sort((a, b) => a - b);
 const snippets = (stateDir: string) => readdirSync(join(stateDir, 'demo', 'pve', 'pve1', 'snippets')).sort();
 const clusterDir = (stateDir: string) => join(stateDir, 'clusters', 'homelab');
 
@@ -69,8 +75,14 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [other, { name: 'homelab', cluster: { server } }],
-        contexts: [{ name: 'work', context: { cluster: 'work', user: 'work' } }, { name: 'homelab', context: { cluster: 'homelab', user: 'homelab' } }],
-        users: [{ name: 'work', user: { token: 'w' } }, { name: 'homelab', user: { token: 'h' } }],
+        contexts: [
+          { name: 'work', context: { cluster: 'work', user: 'work' } },
+          { name: 'homelab', context: { cluster: 'homelab', user: 'homelab' } },
+        ],
+        users: [
+          { name: 'work', user: { token: 'w' } },
+          { name: 'homelab', user: { token: 'h' } },
+        ],
         'current-context': 'homelab',
       }),
       { mode: 0o600 },
@@ -89,12 +101,30 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
     assert.deepEqual(vmids(stateDir), [], 'no VM left');
     assert.deepEqual(snippets(stateDir), [], 'no snippet left');
     assert.ok(!world(stateDir).volumes.some((v) => /vm-900\d|base-900\d/.test(v.volid)), 'the disks went with the VMs');
-    assert.equal(readdirSync(join(stateDir, 'demo', 'pve', 'pve1', 'import')).filter((f) => f.endsWith('.qcow2')).length, 1, 'the Flatcar image stays');
+    assert.equal(
+      readdirSync(join(stateDir, 'demo', 'pve', 'pve1', 'import')).filter((f) => f.endsWith('.qcow2')).length,
+      1,
+      'the Flatcar image stays',
+    );
     // kubeconfig: ours removed, the other kept, a backup of the old file
-    const after1 = parse(readFileSync(kube, 'utf8')) as { clusters: Array<{ name: string }>; contexts: Array<{ name: string }>; users: Array<{ name: string }>; 'current-context'?: string };
-    assert.deepEqual(after1.clusters.map((c) => c.name), ['work']);
-    assert.deepEqual(after1.contexts.map((c) => c.name), ['work']);
-    assert.deepEqual(after1.users.map((c) => c.name), ['work']);
+    const after1 = parse(readFileSync(kube, 'utf8')) as {
+      clusters: Array<{ name: string }>;
+      contexts: Array<{ name: string }>;
+      users: Array<{ name: string }>;
+      'current-context'?: string;
+    };
+    assert.deepEqual(
+      after1.clusters.map((c) => c.name),
+      ['work'],
+    );
+    assert.deepEqual(
+      after1.contexts.map((c) => c.name),
+      ['work'],
+    );
+    assert.deepEqual(
+      after1.users.map((c) => c.name),
+      ['work'],
+    );
     assert.notEqual(after1['current-context'], 'homelab');
     const backups = readdirSync(join(dir, '.kube')).filter((f) => f.startsWith('config.bak-'));
     assert.equal(backups.length, 1);
@@ -102,18 +132,27 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
     // local: secrets and the cluster's kubeconfig gone, the run log kept, no records of the cluster's steps
     assert.ok(!existsSync(join(clusterDir(stateDir), 'secrets.json')));
     assert.ok(!existsSync(join(clusterDir(stateDir), 'kubeconfig')));
-    assert.ok(!existsSync(join(clusterDir(stateDir), 'pulumi')), 'the apps\' Pulumi state went with the cluster');
+    assert.ok(!existsSync(join(clusterDir(stateDir), 'pulumi')), "the apps' Pulumi state went with the cluster");
     assert.match(readFileSync(join(clusterDir(stateDir), 'run.log'), 'utf8'), /destroy/);
     const after2 = readState(clusterDir(stateDir))!;
-    assert.deepEqual(Object.keys(after2.steps).filter((id) => !id.startsWith('destroy:') && id !== 'proxmox:connect'), []);
-    assert.deepEqual(Object.keys(after2.pins).filter((k) => k.startsWith('node-ssh:')), []);
+    assert.deepEqual(
+      Object.keys(after2.steps).filter((id) => !id.startsWith('destroy:') && id !== 'proxmox:connect'),
+      [],
+    );
+    assert.deepEqual(
+      Object.keys(after2.pins).filter((k) => k.startsWith('node-ssh:')),
+      [],
+    );
 
     // again: every step finds its part gone
     const again = await runCliProcess(['destroy', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir) });
     ok(again, 'second destroy');
     const steps = transitions(again.stdout);
     assert.ok(steps.length >= 7, again.stdout);
-    assert.deepEqual(steps.filter((s) => s.status !== 'done' || !/already done/.test(s.line)).map((s) => s.line), []);
+    assert.deepEqual(
+      steps.filter((s) => s.status !== 'done' || !/already done/.test(s.line)).map((s) => s.line),
+      [],
+    );
     assert.equal(readdirSync(join(dir, '.kube')).filter((f) => f.startsWith('config.bak-')).length, 1, 'no new backup');
 
     // up after destroy builds the cluster again
@@ -125,13 +164,19 @@ describe('destroy --demo', { timeout: 300_000 }, () => {
     const { dir, stateDir } = setup();
     const ids = await up(dir, stateDir);
     const template = world(stateDir).vms.find((v) => v.config.template === 1)!.vmid;
-    const r = await runCliProcess(['destroy', '--demo', '--yes', '--keep-template', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir) });
+    const r = await runCliProcess(['destroy', '--demo', '--yes', '--keep-template', '--state-dir', stateDir], {
+      cwd: dir,
+      env: demoEnv(dir),
+    });
     ok(r, 'destroy --keep-template');
     assert.match(r.stdout, /Kept: .*the template flatcar-\S+ \(VMID \d+\) and its snippet \(--keep-template\)/);
     assert.doesNotMatch(r.stdout, /destroy:template/);
     assert.deepEqual(vmids(stateDir), [template]);
     assert.ok(ids.includes(template));
-    assert.deepEqual(snippets(stateDir).map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')), ['flatcar-k3s-homelab-template']);
+    assert.deepEqual(
+      snippets(stateDir).map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')),
+      ['flatcar-k3s-homelab-template'],
+    );
     // the next up reuses the kept template
     const again = await runCliProcess(['up', '--demo', '--yes', '--state-dir', stateDir], { cwd: dir, env: demoEnv(dir) });
     ok(again, 'up after destroy --keep-template');

@@ -32,7 +32,14 @@ async function destroy(e: E2eEnv, keepTemplate = false, config: Config = e.confi
   let run: ClusterRun | undefined;
   const state = storeForget(() => run!.store);
   const recorded = recordedNodes(config, readState(clusterDirFor(e.stateDir, config.cluster.name)));
-  run = await ClusterRun.open({ config, stateDir: e.stateDir, options: { parallel: 8, yes: true, homeDir: e.homeDir }, env: {}, events: ev, buildSteps: (c, o) => destroySteps(c, o, { keepTemplate, state, recorded }) });
+  run = await ClusterRun.open({
+    config,
+    stateDir: e.stateDir,
+    options: { parallel: 8, yes: true, homeDir: e.homeDir },
+    env: {},
+    events: ev,
+    buildSteps: (c, o) => destroySteps(c, o, { keepTemplate, state, recorded }),
+  });
   try {
     return { result: await run.execute(new AbortController().signal, 'destroy'), events };
   } finally {
@@ -57,16 +64,40 @@ describe('destroy leaves foreign VMs alone', { timeout: 240_000 }, () => {
     const { result, events } = await destroy(env);
     assert.equal(result.status, 'succeeded', JSON.stringify(result.failed));
     const left = [...env.sim.state.vms.keys()].sort((a, b) => a - b);
-    assert.deepEqual(left, [template.vmid, foreign.vmid].sort((a, b) => a - b), 'only the foreign VM and the template it depends on are left');
+    assert.deepEqual(
+      left,
+      [template.vmid, foreign.vmid].sort((a, b) => a - b),
+      'only the foreign VM and the template it depends on are left',
+    );
     assert.equal(env.sim.state.vms.get(foreign.vmid)!.status, 'running', 'the foreign VM was not even stopped');
-    const warnings = events.filter((e): e is Extract<RunEvent, { type: 'log' }> => e.type === 'log' && e.level === 'warn').map((e) => e.line);
-    assert.ok(warnings.some((l) => l.includes(`VMID ${foreign.vmid}`) && l.includes(foreign.name) && /left alone/.test(l) && /lacks the tags flatcar-k3s, homelab/.test(l)), warnings.join('\n'));
-    assert.ok(warnings.some((l) => l.includes(`VMID ${template.vmid}`) && l.includes(`${foreign.vmid} ${foreign.name}`) && /is kept/.test(l)), warnings.join('\n'));
-    const skipped = events.filter((e) => e.type === 'step' && e.status === 'skipped').map((e) => (e as { id: string }).id).sort();
+    const warnings = events
+      .filter((e): e is Extract<RunEvent, { type: 'log' }> => e.type === 'log' && e.level === 'warn')
+      .map((e) => e.line);
+    assert.ok(
+      warnings.some(
+        (l) =>
+          l.includes(`VMID ${foreign.vmid}`) &&
+          l.includes(foreign.name) &&
+          /left alone/.test(l) &&
+          /lacks the tags flatcar-k3s, homelab/.test(l),
+      ),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      warnings.some((l) => l.includes(`VMID ${template.vmid}`) && l.includes(`${foreign.vmid} ${foreign.name}`) && /is kept/.test(l)),
+      warnings.join('\n'),
+    );
+    const skipped = events
+      .filter((e) => e.type === 'step' && e.status === 'skipped')
+      .map((e) => (e as { id: string }).id)
+      .sort();
     assert.deepEqual(skipped, [`destroy:${foreign.name}:vm`, 'destroy:template'].sort());
     // the node snippets are gone; the kept template's snippet stays
     const snippets = readdirSync(`${env.sim.storageRoot}/snippets`).filter((f) => f.startsWith('flatcar-k3s-homelab-'));
-    assert.deepEqual(snippets.map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')), ['flatcar-k3s-homelab-template']);
+    assert.deepEqual(
+      snippets.map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')),
+      ['flatcar-k3s-homelab-template'],
+    );
 
     // Once the foreign VM is gone (its owner deleted it), destroy takes the template too.
     assert.equal(env.sim.state.vms.get(foreign.vmid)!.config.lock, 'backup');
@@ -75,7 +106,10 @@ describe('destroy leaves foreign VMs alone', { timeout: 240_000 }, () => {
     const again = await destroy(env);
     assert.equal(again.result.status, 'succeeded', JSON.stringify(again.result.failed));
     assert.deepEqual([...env.sim.state.vms.keys()], []);
-    assert.deepEqual(readdirSync(`${env.sim.storageRoot}/snippets`).filter((f) => f.startsWith('flatcar-k3s-homelab-')), []);
+    assert.deepEqual(
+      readdirSync(`${env.sim.storageRoot}/snippets`).filter((f) => f.startsWith('flatcar-k3s-homelab-')),
+      [],
+    );
   });
 });
 
@@ -96,15 +130,27 @@ describe('destroy after the config lost a node', { timeout: 240_000 }, () => {
 
 describe('kubeconfig entries', () => {
   const doc = (server: string) => ({
-    clusters: [{ name: 'homelab', cluster: { server } }, { name: 'work', cluster: { server: 'https://w:6443' } }],
-    contexts: [{ name: 'homelab', context: { cluster: 'homelab', user: 'homelab' } }, { name: 'work', context: { cluster: 'work', user: 'work' } }],
-    users: [{ name: 'homelab', user: {} }, { name: 'work', user: {} }],
+    clusters: [
+      { name: 'homelab', cluster: { server } },
+      { name: 'work', cluster: { server: 'https://w:6443' } },
+    ],
+    contexts: [
+      { name: 'homelab', context: { cluster: 'homelab', user: 'homelab' } },
+      { name: 'work', context: { cluster: 'work', user: 'work' } },
+    ],
+    users: [
+      { name: 'homelab', user: {} },
+      { name: 'work', user: {} },
+    ],
     'current-context': 'homelab',
   });
   it('removes cluster, context and user named after the cluster when they point at its server', () => {
     const r = withoutCluster(doc('https://10.0.0.5:6443'), 'homelab', ['https://10.0.0.5:6443']);
     assert.deepEqual(r.removed, ['cluster homelab', 'context homelab', 'user homelab']);
-    assert.deepEqual(r.doc.clusters!.map((c) => c.name), ['work']);
+    assert.deepEqual(
+      r.doc.clusters!.map((c) => c.name),
+      ['work'],
+    );
     assert.equal(r.doc['current-context'], '');
   });
   it('keeps an entry of the same name that points at another server', () => {

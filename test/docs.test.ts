@@ -11,14 +11,26 @@ import { referenceRows } from '../scripts/config-reference.js';
 
 const root = join(import.meta.dirname, '..');
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
-const markdown = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const markdown = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
 function anchors(text: string): Set<string> {
   const out = new Set<string>();
   for (const line of text.split('\n')) {
     const m = /^#{1,6}\s+(.*)$/.exec(line);
-    if (m) out.add(m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
+    if (m)
+      out.add(
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N} _-]/gu, '')
+          .replace(/ /g, '-'),
+      );
   }
   return out;
 }
@@ -40,7 +52,8 @@ describe('README and docs/', () => {
         const [path, hash] = target.split('#') as [string, string | undefined];
         const resolved = path ? join(dirname(file), path) : file;
         if (!existsSync(join(root, resolved))) broken.push(`${file}: ${target} (no ${resolved})`);
-        else if (hash && resolved.endsWith('.md') && !anchors(read(resolved)).has(hash)) broken.push(`${file}: ${target} (no heading #${hash})`);
+        else if (hash && resolved.endsWith('.md') && !anchors(read(resolved)).has(hash))
+          broken.push(`${file}: ${target} (no heading #${hash})`);
       }
     }
     assert.deepEqual(broken, []);

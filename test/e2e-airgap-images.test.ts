@@ -14,14 +14,16 @@ import { KUBE_VIP_IMAGE } from '../src/k3s/kube-vip.js';
 import { AIRGAP_IMAGES_DIR, airgapImageName } from '../src/k3s/airgap-images.js';
 import { sha256Hex } from '../src/k3s/release.js';
 
-test('air-gapped HA: the kube-vip archive is required, then lands sha256-checked in every node\'s images dir before k3s', async () => {
+test("air-gapped HA: the kube-vip archive is required, then lands sha256-checked in every node's images dir before k3s", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fk3s-airgap-'));
   const env = await startE2e({ preset: 'ha', config: { cluster: { airgap: true } } });
   try {
     // Without the archive: refused, naming the image and how to make one.
     const r0 = await env.up();
     assert.equal(r0.status, 'failed');
-    const refused = env.events.find((e) => e.type === 'step' && e.status === 'failed' && e.id === 'k3s:release') as { error?: { message: string; fix?: string } } | undefined;
+    const refused = env.events.find((e) => e.type === 'step' && e.status === 'failed' && e.id === 'k3s:release') as
+      | { error?: { message: string; fix?: string } }
+      | undefined;
     assert.ok(refused, 'k3s:release refuses');
     assert.match(refused.error!.message, new RegExp(`no archive of ${KUBE_VIP_IMAGE.replace(/[.]/g, '\\.')}`));
     assert.match(refused.error!.fix ?? '', /skopeo copy docker:\/\/ghcr\.io\/kube-vip\/kube-vip:/);
@@ -30,7 +32,10 @@ test('air-gapped HA: the kube-vip archive is required, then lands sha256-checked
     const file = join(dir, 'kube-vip.tar');
     writeFileSync(file, archive);
     const images = [{ image: KUBE_VIP_IMAGE, file, sha256: sha256Hex(archive) }];
-    const wrong = resolveConfig(deepMerge(env.raw, { cluster: { airgapImages: [{ ...images[0], sha256: 'f'.repeat(64) }] } }) as Record<string, unknown>, { env: {} });
+    const wrong = resolveConfig(
+      deepMerge(env.raw, { cluster: { airgapImages: [{ ...images[0], sha256: 'f'.repeat(64) }] } }) as Record<string, unknown>,
+      { env: {} },
+    );
     const r1 = await env.up({ config: wrong });
     assert.equal(r1.status, 'failed');
     const bad = env.events.filter((e) => e.type === 'step' && e.status === 'failed').at(-1) as { error?: { message: string } };
@@ -38,7 +43,9 @@ test('air-gapped HA: the kube-vip archive is required, then lands sha256-checked
 
     const config = resolveConfig(deepMerge(env.raw, { cluster: { airgapImages: images } }) as Record<string, unknown>, { env: {} });
     const r = await env.up({ config });
-    const failed = env.events.filter((e) => e.type === 'step' && e.status === 'failed' && !['k3s:release'].includes((e as { id: string }).id));
+    const failed = env.events.filter(
+      (e) => e.type === 'step' && e.status === 'failed' && !['k3s:release'].includes((e as { id: string }).id),
+    );
     assert.equal(r.status, 'succeeded', JSON.stringify(failed.slice(-3), null, 2));
     for (const n of config.nodes.servers.count ? ['ha-server-1', 'ha-server-2', 'ha-server-3', 'ha-agent-1'] : []) {
       const f = env.guests.node(n)!.fs.get(`${AIRGAP_IMAGES_DIR}/${airgapImageName(KUBE_VIP_IMAGE)}`);

@@ -24,7 +24,10 @@ test('clone lock timeouts are retried; a failed start task fails the run and the
   assert.equal(r.failed.length, 1);
   assert.match(r.failed[0]!.id, /^node:homelab-.*:start$/);
   assert.match(r.failed[0]!.error.message + (r.failed[0]!.error.detail ?? ''), /QEMU exited with code 1/);
-  assert.ok(env.events.some((e) => e.type === 'log' && /lock busy, retrying the clone/.test(e.line)), 'lock errors were retried');
+  assert.ok(
+    env.events.some((e) => e.type === 'log' && /lock busy, retrying the clone/.test(e.line)),
+    'lock errors were retried',
+  );
   const again = await env.up();
   assert.equal(again.status, 'succeeded', JSON.stringify(again.failed, null, 2));
   const nodeVms = [...env.sim.state.vms.values()].filter((v) => !v.config.template);
@@ -37,7 +40,10 @@ test('an SSH connection dropped during the install: the next run finds it instal
   env.guests.faults.dropConnection('homelab-agent-1', /flatcar-k3s-install-k3s\.sh --role agent/, 'after');
   const r = await env.up();
   assert.equal(r.status, 'failed');
-  assert.deepEqual(r.failed.map((f) => f.id), ['node:homelab-agent-1:k3s']);
+  assert.deepEqual(
+    r.failed.map((f) => f.id),
+    ['node:homelab-agent-1:k3s'],
+  );
   assert.match(r.failed[0]!.error.message, /connection to homelab-agent-1 was lost/);
 
   const again = await env.up();
@@ -52,7 +58,10 @@ test('an SSH connection dropped during the install: the next run finds it instal
   assert.equal(third.status, 'failed');
   const f = third.failed.find((x) => x.id.startsWith('node:homelab-agent-2:'))!;
   assert.ok(f, JSON.stringify(third.failed));
-  assert.ok(f.error.message.includes('homelab-agent-2') && f.error.message.includes(pinned) && f.error.message.includes(presented), f.error.message);
+  assert.ok(
+    f.error.message.includes('homelab-agent-2') && f.error.message.includes(pinned) && f.error.message.includes(presented),
+    f.error.message,
+  );
   assert.match(f.error.message, /WARNING/);
 });
 
@@ -100,5 +109,7 @@ test('an agent the cluster no longer lists is not "done": the next up restarts i
   const r = await env.up();
   assert.equal(r.status, 'succeeded', JSON.stringify(r.failed, null, 2));
   assert.ok(cluster.nodes.has('homelab-agent-2'), 'registered again');
-  assert.ok(env.events.some((e) => e.type === 'log' && /homelab-agent-2 runs k3s-agent but homelab-server-1 does not list it/.test(e.line)));
+  assert.ok(
+    env.events.some((e) => e.type === 'log' && /homelab-agent-2 runs k3s-agent but homelab-server-1 does not list it/.test(e.line)),
+  );
 });

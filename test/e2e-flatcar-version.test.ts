@@ -20,8 +20,16 @@ test('homelab: a new flatcar.version gets a new template; existing nodes stay, n
   const e = env;
   assert.equal((await e.up()).status, 'succeeded');
   const vms = () => [...e.sim.state.vms.values()];
-  const templates = () => vms().filter((v) => v.config.template).map((v) => ({ vmid: v.vmid, name: String(v.config.name) }));
-  const nodes = () => new Map(vms().filter((v) => !v.config.template).map((v) => [String(v.config.name), v.vmid]));
+  const templates = () =>
+    vms()
+      .filter((v) => v.config.template)
+      .map((v) => ({ vmid: v.vmid, name: String(v.config.name) }));
+  const nodes = () =>
+    new Map(
+      vms()
+        .filter((v) => !v.config.template)
+        .map((v) => [String(v.config.name), v.vmid]),
+    );
   const [oldTemplate] = templates();
   const before = nodes();
 
@@ -33,14 +41,19 @@ test('homelab: a new flatcar.version gets a new template; existing nodes stay, n
 
   assert.equal((await e.up({ config: newer })).status, 'succeeded');
   assert.equal(templates().length, 2, JSON.stringify(templates()));
-  assert.ok(templates().some((t) => t.vmid === oldTemplate!.vmid && t.name === oldTemplate!.name), 'the old template is kept');
+  assert.ok(
+    templates().some((t) => t.vmid === oldTemplate!.vmid && t.name === oldTemplate!.name),
+    'the old template is kept',
+  );
   const newTemplate = templates().find((t) => t.vmid !== oldTemplate!.vmid)!;
   assert.match(newTemplate.name, /4593-2-5|4593\.2\.5/);
   assert.deepEqual(nodes(), before, 'existing nodes were not re-created');
 
   const more = raw({ flatcar: { version: '4593.2.5' }, nodes: { agents: { count: 2 } } });
   assert.equal((await e.up({ config: more })).status, 'succeeded');
-  const clone = e.sim.requests().filter((q) => q.method === 'POST' && /\/clone$/.test(q.path) && q.status < 300 && String(q.params.name) === 'homelab-agent-2');
+  const clone = e.sim
+    .requests()
+    .filter((q) => q.method === 'POST' && /\/clone$/.test(q.path) && q.status < 300 && String(q.params.name) === 'homelab-agent-2');
   assert.equal(clone.length, 1);
   assert.match(clone[0]!.path, new RegExp(`/qemu/${newTemplate.vmid}/clone$`));
 

@@ -17,7 +17,8 @@ after(async () => {
   for (const e of envs) await e.close();
 });
 
-const stepTimes = (events: RunEvent[], id: string, status: string) => events.flatMap((e) => (e.type === 'step' && e.id === id && e.status === status ? [e.at] : []));
+const stepTimes = (events: RunEvent[], id: string, status: string) =>
+  events.flatMap((e) => (e.type === 'step' && e.id === id && e.status === status ? [e.at] : []));
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -34,7 +35,8 @@ test('ha: from nothing to a kubeconfig on the VIP, joins one at a time, token ne
   envs.push(env);
   // An existing ~/.kube/config with another cluster: kept, backed up, ours merged in.
   mkdirSync(join(env.homeDir, '.kube'), { recursive: true });
-  const other = 'apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster:\n    server: https://10.9.9.9:6443\ncontexts:\n- name: other\n  context:\n    cluster: other\n    user: other\nusers:\n- name: other\n  user:\n    token: abc\ncurrent-context: other\n';
+  const other =
+    'apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster:\n    server: https://10.9.9.9:6443\ncontexts:\n- name: other\n  context:\n    cluster: other\n    user: other\nusers:\n- name: other\n  user:\n    token: abc\ncurrent-context: other\n';
   writeFileSync(join(env.homeDir, '.kube', 'config'), other, { mode: 0o600 });
 
   const r = await env.up();
@@ -58,7 +60,14 @@ test('ha: from nothing to a kubeconfig on the VIP, joins one at a time, token ne
   // every node is in the one demo cluster and Ready; the first server did cluster-init, others joined the VIP
   const s1 = env.guests.node('ha-server-1')!;
   const cluster = s1.cluster!;
-  assert.deepEqual([...cluster.nodes.keys()].sort(), ['ha-agent-1', 'ha-agent-2', 'ha-agent-3', 'ha-server-1', 'ha-server-2', 'ha-server-3']);
+  assert.deepEqual([...cluster.nodes.keys()].sort(), [
+    'ha-agent-1',
+    'ha-agent-2',
+    'ha-agent-3',
+    'ha-server-1',
+    'ha-server-2',
+    'ha-server-3',
+  ]);
   const cfg1 = parse(s1.readText('/etc/rancher/k3s/config.yaml')!);
   assert.equal(cfg1['cluster-init'], true);
   assert.ok(cfg1['tls-san'].includes('127.0.50.10'));
@@ -68,7 +77,8 @@ test('ha: from nothing to a kubeconfig on the VIP, joins one at a time, token ne
     assert.equal(c.server, 'https://127.0.50.10:6443', n);
     assert.equal(c['cluster-init'], undefined);
   }
-  for (const n of ['ha-server-1', 'ha-server-2', 'ha-server-3']) assert.ok(env.guests.node(n)!.fs.has('/var/lib/rancher/k3s/server/manifests/flatcar-k3s-kube-vip.yaml'), n);
+  for (const n of ['ha-server-1', 'ha-server-2', 'ha-server-3'])
+    assert.ok(env.guests.node(n)!.fs.has('/var/lib/rancher/k3s/server/manifests/flatcar-k3s-kube-vip.yaml'), n);
   assert.ok(!env.guests.node('ha-agent-1')!.fs.has('/var/lib/rancher/k3s/server/manifests/flatcar-k3s-kube-vip.yaml'));
   assert.equal(env.guests.node('ha-agent-2')!.fs.get('/opt/bin/k3s')!.mode, 0o755);
 
@@ -97,7 +107,9 @@ test('ha: from nothing to a kubeconfig on the VIP, joins one at a time, token ne
   // each node's SSH output streamed as log events grouped under the node
   assert.ok(env.events.some((e) => e.type === 'log' && e.group === 'ha-agent-3' && /flatcar-k3s: (downloading|installed)/.test(e.line)));
   // the first server waited for the VIP before anyone joined it
-  assert.ok(env.events.some((e) => e.type === 'log' && e.group === 'ha-server-1' && e.line === 'The control-plane VIP 127.0.50.10 answers'));
+  assert.ok(
+    env.events.some((e) => e.type === 'log' && e.group === 'ha-server-1' && e.line === 'The control-plane VIP 127.0.50.10 answers'),
+  );
   // where each VM went, in the log and the outputs
   assert.ok(env.events.some((e) => e.type === 'log' && e.line === 'ha-server-2 → pve1'));
 

@@ -37,7 +37,12 @@ export interface E2eEnv {
   stateDir: string;
   homeDir: string;
   events: RunEvent[];
-  up(o?: { options?: Partial<RunOptions>; signal?: AbortSignal; config?: Config; onEvent?: (e: RunEvent, abort: () => void) => void }): Promise<RunResult>;
+  up(o?: {
+    options?: Partial<RunOptions>;
+    signal?: AbortSignal;
+    config?: Config;
+    onEvent?: (e: RunEvent, abort: () => void) => void;
+  }): Promise<RunResult>;
   /** Requests since `mark` that change something on Proxmox. */
   changingSince(mark: number): string[];
   close(): Promise<void>;
@@ -50,16 +55,31 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
   const stateDir = mkdtempSync(join(tmpdir(), 'e2e-state-'));
   const homeDir = mkdtempSync(join(tmpdir(), 'e2e-home-'));
   const guests = createDemoGuests({ speed, sshPort, log: (l) => (/failed to boot/.test(l) ? console.error(l) : undefined) });
-  const sim = await startSimulator({ speed, pveNodes: o.pveNodes ?? 1, guest: guests, ...(o.sharedStorage ? { sharedStorage: true } : {}), ...(o.pveVersion ? { pveVersion: o.pveVersion } : {}) });
+  const sim = await startSimulator({
+    speed,
+    pveNodes: o.pveNodes ?? 1,
+    guest: guests,
+    ...(o.sharedStorage ? { sharedStorage: true } : {}),
+    ...(o.pveVersion ? { pveVersion: o.pveVersion } : {}),
+  });
   const mirrors = deepMerge(fillFlatcarMirror(sim.mirror as never), fillK3sMirror(sim.mirror));
-  const preset = resolveConfig({ preset: o.preset, proxmox: { url: 'https://x:8006', tokenId: 'a@pam!b', tokenSecret: '00000000-0000-0000-0000-000000000000' } }, { env: {} });
+  const preset = resolveConfig(
+    { preset: o.preset, proxmox: { url: 'https://x:8006', tokenId: 'a@pam!b', tokenSecret: '00000000-0000-0000-0000-000000000000' } },
+    { env: {} },
+  );
   const raw = deepMerge(
     deepMerge(
       deepMerge({ preset: o.preset }, sim.proxmoxConfig()),
       deepMerge(mirrors, demoNodeOverrides({ stateDir, sshPort, staticNetwork: true, vip: !!preset.nodes.vip })),
     ),
     // The cluster apps need the Pulumi CLI (not installed here) and are tested on their own.
-    deepMerge({ apps: { pulumiOperator: false, kured: false, piraeus: false, certManager: false, systemUpgradeController: false }, ...(o.sharedStorage ? { proxmox: { storage: { disks: 'nfs', images: 'nfs', snippets: 'nfs' } } } : {}) }, o.config ?? {}),
+    deepMerge(
+      {
+        apps: { pulumiOperator: false, kured: false, piraeus: false, certManager: false, systemUpgradeController: false },
+        ...(o.sharedStorage ? { proxmox: { storage: { disks: 'nfs', images: 'nfs', snippets: 'nfs' } } } : {}),
+      },
+      o.config ?? {},
+    ),
   ) as Record<string, unknown>;
   const config = resolveConfig(raw, { env: {} });
   const events: RunEvent[] = [];
@@ -79,7 +99,13 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
         events.push(e);
         u.onEvent?.(e, () => ac.abort());
       });
-      const run = await ClusterRun.open({ config: u.config ?? config, stateDir, options: { parallel: 8, yes: true, homeDir, ...u.options }, env: {}, events: ev });
+      const run = await ClusterRun.open({
+        config: u.config ?? config,
+        stateDir,
+        options: { parallel: 8, yes: true, homeDir, ...u.options },
+        env: {},
+        events: ev,
+      });
       try {
         return await run.execute(signal, 'up');
       } finally {

@@ -61,9 +61,15 @@ test('homelab grown by an agent: up again adds just that node', async () => {
     const vmPaths = changing.filter((c) => /\/qemu\/\d+/.test(c));
     const clones = changing.filter((c) => c.endsWith('/clone'));
     assert.equal(clones.length, 1, changing.join('\n'));
-    const newVmid = e.sim.requests().slice(mark).find((q) => q.path.endsWith('/clone'))!.params.newid;
+    const newVmid = e.sim
+      .requests()
+      .slice(mark)
+      .find((q) => q.path.endsWith('/clone'))!.params.newid;
     // every other VM-level change is on the new VM (config, resize, start)
-    assert.ok(vmPaths.filter((p) => !p.endsWith('/clone')).every((p) => p.includes(`/qemu/${newVmid}/`)), vmPaths.join('\n'));
+    assert.ok(
+      vmPaths.filter((p) => !p.endsWith('/clone')).every((p) => p.includes(`/qemu/${newVmid}/`)),
+      vmPaths.join('\n'),
+    );
     assert.equal(e.guests.node('homelab-server-1')!.cluster!.nodes.size, 4);
     // the pinned version did not move
     assert.ok(e.guests.node('homelab-agent-3')!.readText('/etc/rancher/k3s/config.yaml'));

@@ -29,10 +29,14 @@ test('nodes join with the pinned CA hash; a server with another CA is refused cl
   const first = env.guests.node('homelab-server-1')!;
   const caHash = sha256Hex(first.fs.get('/var/lib/rancher/k3s/server/tls/server-ca.crt')!.data.toString('utf8'));
   assert.equal(readState(dir)!.pins['k3s.ca'], caHash, 'the CA hash is pinned');
-  const tokenOf = (name: string) => (parse(env!.guests.node(name)!.fs.get('/etc/rancher/k3s/config.yaml')!.data.toString('utf8')) as { token: string }).token;
+  const tokenOf = (name: string) =>
+    (parse(env!.guests.node(name)!.fs.get('/etc/rancher/k3s/config.yaml')!.data.toString('utf8')) as { token: string }).token;
   assert.equal(tokenOf('homelab-server-1'), secret, 'the first server creates the CA with the bare secret');
   for (const agent of ['homelab-agent-1', 'homelab-agent-2']) assert.equal(tokenOf(agent), `K10${caHash}::server:${secret}`);
-  const logs = env.events.filter((e) => e.type === 'log').map((e) => (e as { line: string }).line).join('\n');
+  const logs = env.events
+    .filter((e) => e.type === 'log')
+    .map((e) => (e as { line: string }).line)
+    .join('\n');
   assert.ok(!logs.includes(secret), 'the secret is not logged');
   assert.ok(!readFileSync(join(dir, 'state.json'), 'utf8').includes(secret), 'the secret is not in the state');
 
@@ -41,7 +45,10 @@ test('nodes join with the pinned CA hash; a server with another CA is refused cl
   const grown = resolveConfig(deepMerge(env.raw, { nodes: { agents: { count: 3 } } }) as Record<string, unknown>, { env: {} });
   const again = await env.up({ config: grown });
   assert.equal(again.status, 'failed');
-  const failed = env.events.filter((e) => e.type === 'step' && e.status === 'failed') as Array<{ id: string; error?: { message: string; fix?: string } }>;
+  const failed = env.events.filter((e) => e.type === 'step' && e.status === 'failed') as Array<{
+    id: string;
+    error?: { message: string; fix?: string };
+  }>;
   const join3 = failed.find((e) => e.id === 'node:homelab-agent-3:k3s');
   assert.ok(join3, JSON.stringify(failed));
   assert.match(join3.error!.message, /refused to join: the server it reached does not hold the cluster CA pinned/);

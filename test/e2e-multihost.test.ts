@@ -28,7 +28,14 @@ async function destroy(e: E2eEnv): Promise<RunResult> {
   let run: ClusterRun | undefined;
   const state = storeForget(() => run!.store);
   const recorded = recordedNodes(e.config, readState(clusterDirFor(e.stateDir, e.config.cluster.name)));
-  run = await ClusterRun.open({ config: e.config, stateDir: e.stateDir, options: { parallel: 8, yes: true, homeDir: e.homeDir }, env: {}, events: ev, buildSteps: (c, o) => destroySteps(c, o, { keepTemplate: false, state, recorded }) });
+  run = await ClusterRun.open({
+    config: e.config,
+    stateDir: e.stateDir,
+    options: { parallel: 8, yes: true, homeDir: e.homeDir },
+    env: {},
+    events: ev,
+    buildSteps: (c, o) => destroySteps(c, o, { keepTemplate: false, state, recorded }),
+  });
   try {
     return await run.execute(new AbortController().signal, 'destroy');
   } finally {
@@ -66,7 +73,8 @@ describe('HA over several PVE hosts', { timeout: 300_000 }, () => {
     const templates = vmsOf(env).filter((v) => v.config.template);
     assert.deepEqual(templates.map((t) => t.node).sort(), ['pve1', 'pve2', 'pve3'], 'one template per host');
     assert.equal(new Set(templates.map((t) => t.vmid)).size, 3);
-    for (const t of templates.filter((x) => x.node !== 'pve1')) assert.match(String(t.config.name), new RegExp(`-${t.node}$`), 'the host is in the name');
+    for (const t of templates.filter((x) => x.node !== 'pve1'))
+      assert.match(String(t.config.name), new RegExp(`-${t.node}$`), 'the host is in the name');
     for (const vm of vmsOf(env).filter((v) => !v.config.template)) {
       const base = env.sim.state.vms.get(baseOf(vm.config.scsi0))!;
       assert.equal(base.node, vm.node, `${vm.config.name} is a linked clone of the template on its own host`);
@@ -74,7 +82,10 @@ describe('HA over several PVE hosts', { timeout: 300_000 }, () => {
     }
     // no clone asked Proxmox to cross hosts; each host downloaded its own image
     const clones = env.sim.requests().filter((q) => q.method === 'POST' && q.path.endsWith('/clone'));
-    assert.ok(clones.every((q) => q.params.target === undefined), JSON.stringify(clones.map((q) => q.params)));
+    assert.ok(
+      clones.every((q) => q.params.target === undefined),
+      JSON.stringify(clones.map((q) => q.params)),
+    );
     const downloads = env.sim.requests().filter((q) => q.method === 'POST' && q.path.endsWith('/download-url'));
     assert.deepEqual(downloads.map((q) => q.path.split('/')[2]).sort(), ['pve1', 'pve2', 'pve3']);
     // each VM's snippet is on the host it runs on
@@ -101,7 +112,11 @@ describe('HA over several PVE hosts', { timeout: 300_000 }, () => {
 
     const d = await destroy(env);
     assert.equal(d.status, 'succeeded', JSON.stringify(d.failed, null, 2));
-    assert.deepEqual(vmsOf(env).map((v) => v.vmid), [], 'no VM and no template on any host');
+    assert.deepEqual(
+      vmsOf(env).map((v) => v.vmid),
+      [],
+      'no VM and no template on any host',
+    );
     assert.deepEqual(snippetFiles(env), [], 'no snippet on any host');
   });
 
@@ -120,7 +135,10 @@ describe('HA over several PVE hosts', { timeout: 300_000 }, () => {
     assert.deepEqual(env.changingSince(mark), []);
     const d = await destroy(env);
     assert.equal(d.status, 'succeeded', JSON.stringify(d.failed, null, 2));
-    assert.deepEqual(vmsOf(env).map((v) => v.vmid), []);
+    assert.deepEqual(
+      vmsOf(env).map((v) => v.vmid),
+      [],
+    );
     assert.deepEqual(snippetFiles(env), []);
   });
 });

@@ -12,8 +12,14 @@ let env: E2eEnv | undefined;
 after(async () => env?.close());
 
 type KillPoint = { what: string; when: (e: RunEvent) => boolean };
-const running = (id: string): KillPoint => ({ what: `${id} running`, when: (e) => e.type === 'step' && e.id === id && e.status === 'running' });
-const logged = (group: string, re: RegExp): KillPoint => ({ what: `${group} logs ${re}`, when: (e) => e.type === 'log' && e.group === group && re.test(e.line) });
+const running = (id: string): KillPoint => ({
+  what: `${id} running`,
+  when: (e) => e.type === 'step' && e.id === id && e.status === 'running',
+});
+const logged = (group: string, re: RegExp): KillPoint => ({
+  what: `${group} logs ${re}`,
+  when: (e) => e.type === 'log' && e.group === group && re.test(e.line),
+});
 
 test('ha: killed at many points and resumed, without duplicate VMs or double joins', async () => {
   env = await startE2e({ preset: 'ha' });
@@ -45,7 +51,10 @@ test('ha: killed at many points and resumed, without duplicate VMs or double joi
 
   const vms = [...env.sim.state.vms.values()];
   assert.equal(vms.filter((v) => v.config.template).length, 1, 'one template');
-  const names = vms.filter((v) => !v.config.template).map((v) => String(v.config.name)).sort();
+  const names = vms
+    .filter((v) => !v.config.template)
+    .map((v) => String(v.config.name))
+    .sort();
   assert.deepEqual(names, ['ha-agent-1', 'ha-agent-2', 'ha-agent-3', 'ha-server-1', 'ha-server-2', 'ha-server-3']);
   const clones = env.sim.requests().filter((q) => q.method === 'POST' && q.path.endsWith('/clone') && q.status < 300);
   assert.equal(new Set(clones.map((q) => q.params.newid)).size, clones.length, 'a VMID was cloned twice');
@@ -53,7 +62,10 @@ test('ha: killed at many points and resumed, without duplicate VMs or double joi
   const cluster = env.guests.node('ha-server-1')!.cluster!;
   assert.equal(cluster.nodes.size, 6);
   for (const n of ['ha-server-2', 'ha-server-3']) {
-    const joins: string[] = env.guests.node(n)!.units.get('k3s')!.journal.filter((l) => /Adding member to etcd cluster as learner/.test(l));
+    const joins: string[] = env.guests
+      .node(n)!
+      .units.get('k3s')!
+      .journal.filter((l) => /Adding member to etcd cluster as learner/.test(l));
     assert.equal(joins.length, 1, `${n} joined ${joins.length} times`);
   }
 

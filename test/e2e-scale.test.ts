@@ -24,16 +24,25 @@ const snippets = (e: E2eEnv) => readdirSync(join(e.sim.storageRoot, 'snippets'))
 test('ha: agents 3 → 5 → 2; a kill mid scale-down resumes', async () => {
   env = await startE2e({ preset: 'ha' });
   assert.equal((await env.up()).status, 'succeeded');
-  const at = (count: number) => resolveConfig(deepMerge(env!.raw, { nodes: { agents: { count } } }) as Record<string, unknown>, { env: {} });
+  const at = (count: number) =>
+    resolveConfig(deepMerge(env!.raw, { nodes: { agents: { count } } }) as Record<string, unknown>, { env: {} });
 
   const five = await env.up({ config: at(5) });
   assert.equal(five.status, 'succeeded', JSON.stringify(five.failed, null, 2));
   const grown = agents(env);
-  assert.deepEqual(grown.map((a) => a.name), ['ha-agent-1', 'ha-agent-2', 'ha-agent-3', 'ha-agent-4', 'ha-agent-5']);
+  assert.deepEqual(
+    grown.map((a) => a.name),
+    ['ha-agent-1', 'ha-agent-2', 'ha-agent-3', 'ha-agent-4', 'ha-agent-5'],
+  );
   assert.ok(grown.every((a) => a.running));
   const cluster = env.guests.node('ha-server-1')!.cluster!;
   assert.equal(cluster.nodes.size, 8);
-  assert.deepEqual(snippets(env).map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, '')).sort(), [1, 2, 3, 4, 5].map((i) => `flatcar-k3s-ha-ha-agent-${i}`));
+  assert.deepEqual(
+    snippets(env)
+      .map((f) => f.replace(/-[0-9a-f]{12}\.ign$/, ''))
+      .sort(),
+    [1, 2, 3, 4, 5].map((i) => `flatcar-k3s-ha-ha-agent-${i}`),
+  );
 
   // plan lists exactly what goes
   const plan = await planRun({ config: at(2), stateDir: env.stateDir, options: { parallel: 8, yes: true } });
@@ -56,7 +65,10 @@ test('ha: agents 3 → 5 → 2; a kill mid scale-down resumes', async () => {
   assert.equal(cut.status, 'interrupted');
   const resumed = await env.up({ config: at(2) });
   assert.equal(resumed.status, 'succeeded', JSON.stringify(resumed.failed, null, 2));
-  assert.deepEqual(agents(env).map((a) => a.name), ['ha-agent-1', 'ha-agent-2']);
+  assert.deepEqual(
+    agents(env).map((a) => a.name),
+    ['ha-agent-1', 'ha-agent-2'],
+  );
   assert.deepEqual([...cluster.nodes.keys()].filter((n) => n.includes('agent')).sort(), ['ha-agent-1', 'ha-agent-2']);
   assert.deepEqual(grown.slice(0, 2), agents(env), 'the kept agents are the same VMs');
   const left = snippets(env);
@@ -68,7 +80,10 @@ test('ha: agents 3 → 5 → 2; a kill mid scale-down resumes', async () => {
   assert.equal((await env.up({ config: at(2) })).status, 'succeeded');
   assert.deepEqual(env.changingSince(mark), []);
   const after2 = await planRun({ config: at(2), stateDir: env.stateDir, options: { parallel: 8, yes: true } });
-  assert.deepEqual(after2.lines.filter((l) => l.id.startsWith('scale:')), []);
+  assert.deepEqual(
+    after2.lines.filter((l) => l.id.startsWith('scale:')),
+    [],
+  );
 });
 
 test('ha: servers 3 → 5 → 3 keep etcd healthy at every point; the agents keep their VMs and addresses', async () => {
@@ -97,7 +112,10 @@ test('ha: servers 3 → 5 → 3 keep etcd healthy at every point; the agents kee
     assert.equal(three.status, 'succeeded', JSON.stringify(three.failed, null, 2));
     assert.deepEqual([...cluster.members].sort(), ['ha-server-1', 'ha-server-2', 'ha-server-3']);
     assert.deepEqual([...cluster.nodes.keys()].sort(), ['ha-agent-1', 'ha-server-1', 'ha-server-2', 'ha-server-3']);
-    const names = [...e.sim.state.vms.values()].filter((v) => !v.config.template).map((v) => String(v.config.name)).sort();
+    const names = [...e.sim.state.vms.values()]
+      .filter((v) => !v.config.template)
+      .map((v) => String(v.config.name))
+      .sort();
     assert.deepEqual(names, ['ha-agent-1', 'ha-server-1', 'ha-server-2', 'ha-server-3']);
   } finally {
     clearInterval(t);
@@ -110,6 +128,9 @@ test('a server is not removed when the others could not keep a quorum', async ()
   const { refuseBelowQuorum } = await import('../steps/scale/scale-down.js');
   const node = (name: string, ready: boolean) => ({ name, ready, unschedulable: false, controlPlane: true, annotations: {} });
   assert.doesNotThrow(() => refuseBelowQuorum([node('s1', true), node('s2', true), node('s3', true)], 's3'));
-  assert.throws(() => refuseBelowQuorum([node('s1', true), node('s2', false), node('s3', false), node('s4', true)], 's4'), /1 Ready of 3 members \(a quorum needs 2\)/);
+  assert.throws(
+    () => refuseBelowQuorum([node('s1', true), node('s2', false), node('s3', false), node('s4', true)], 's4'),
+    /1 Ready of 3 members \(a quorum needs 2\)/,
+  );
   assert.throws(() => refuseBelowQuorum([node('s1', true)], 's1'), /without any member/);
 });

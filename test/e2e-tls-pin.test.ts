@@ -51,7 +51,9 @@ test('removing proxmox.fingerprint from a built cluster and pointing the URL at 
   assert.equal(r.status, 'failed');
   assert.ok(handshakes > 0, 'the run did reach the other server');
   assert.deepEqual(requests, [], 'no HTTP request (so no API token) reached the other server');
-  const failed = env.events.filter((e) => e.type === 'step' && e.status === 'failed').at(-1) as { error?: { message: string; fix?: string } } | undefined;
+  const failed = env.events.filter((e) => e.type === 'step' && e.status === 'failed').at(-1) as
+    | { error?: { message: string; fix?: string } }
+    | undefined;
   assert.match(failed?.error?.message ?? '', /TLS certificate changed/);
   assert.match(failed?.error?.fix ?? '', /forget-host-key proxmox\.tls/);
   const logs = env.events.filter((e) => e.type === 'log').map((e) => (e as { line: string }).line);

@@ -52,7 +52,10 @@ test('ha: k3s upgrade rolls node by node, resumes after a kill, never downgrades
   assert.equal(first.status, 'succeeded', JSON.stringify(first.failed, null, 2));
   assert.ok([...running(env).values()].every((v) => v === DEMO_K3S_VERSION));
   const before = await status(env);
-  assert.deepEqual(before.nodes.map((n) => n.name), NODES);
+  assert.deepEqual(
+    before.nodes.map((n) => n.name),
+    NODES,
+  );
   for (const n of before.nodes) {
     assert.equal(n.k3sRunning, DEMO_K3S_VERSION, n.name);
     assert.equal(n.k3sInstalled, DEMO_K3S_VERSION, n.name);
@@ -85,9 +88,13 @@ test('ha: k3s upgrade rolls node by node, resumes after a kill, never downgrades
   assert.equal(seen.quorumLost, false, 'etcd lost quorum during the roll');
   for (const [n, v] of running(env)) assert.equal(v, DEMO_K3S_LATEST, `${n} runs ${v}`);
   const cluster = env.guests.node('ha-server-1')!.cluster!;
-  for (const n of cluster.nodes.values()) assert.ok(!n.unschedulable && !n.annotations?.['flatcar-k3s.io/rolling-to'], `${n.name} left cordoned`);
+  for (const n of cluster.nodes.values())
+    assert.ok(!n.unschedulable && !n.annotations?.['flatcar-k3s.io/rolling-to'], `${n.name} left cordoned`);
   // servers one at a time, in order, then agents
-  const rolled = env.events.slice(mark).filter((e) => e.type === 'step' && /:k3s-roll$/.test(e.id) && e.status === 'running').map((e) => (e as { id: string }).id);
+  const rolled = env.events
+    .slice(mark)
+    .filter((e) => e.type === 'step' && /:k3s-roll$/.test(e.id) && e.status === 'running')
+    .map((e) => (e as { id: string }).id);
   assert.deepEqual(rolled.slice(0, 2), ['node:ha-server-2:k3s-roll', 'node:ha-server-3:k3s-roll']);
   assert.deepEqual(rolled.slice(2).sort(), ['node:ha-agent-1:k3s-roll', 'node:ha-agent-2:k3s-roll', 'node:ha-agent-3:k3s-roll']);
 

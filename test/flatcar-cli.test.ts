@@ -43,7 +43,15 @@ function io(): CliIo & { out(): string; err(): string } {
         cb();
       },
     });
-  return { stdin: new PassThrough(), stdout: sink('out'), stderr: sink('err'), env: {}, cwd: dir, out: () => chunks.out, err: () => chunks.err };
+  return {
+    stdin: new PassThrough(),
+    stdout: sink('out'),
+    stderr: sink('err'),
+    env: {},
+    cwd: dir,
+    out: () => chunks.out,
+    err: () => chunks.err,
+  };
 }
 
 async function writeConfig(name: string, extra = ''): Promise<string> {
@@ -66,7 +74,10 @@ test('versions: table newest first with current marked; JSON; offline from the c
   const lines = a.out().trim().split('\n');
   assert.match(lines[0]!, /^VERSION\s+RELEASED\s+KERNEL\s+SYSTEMD\s+IGNITION$/);
   assert.match(lines[1]!, /^4593\.2\.5\s+2026-08-13\s+6\.12\.102\s+257\s+2\.24\.0\s+\(current\)$/);
-  assert.deepEqual(lines.slice(1).map((l) => l.split(/\s+/)[0]), ['4593.2.5', '4593.2.4', '4593.2.3']); // 1688.5.3 has no Proxmox image
+  assert.deepEqual(
+    lines.slice(1).map((l) => l.split(/\s+/)[0]),
+    ['4593.2.5', '4593.2.4', '4593.2.3'],
+  ); // 1688.5.3 has no Proxmox image
 
   const j = io();
   assert.equal(await versions.run(['--config', cfg, '--state-dir', stateDir, '--json'], j), 0);

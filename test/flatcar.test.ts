@@ -9,7 +9,16 @@ import { createHash } from 'node:crypto';
 import { parseReleasesFeed, resolveRelease, compareVersions, proxmoxReleases } from '../src/flatcar/releases.js';
 import { loadReleases, describeFeedSource, formatAge } from '../src/flatcar/feed.js';
 import { feedCacheFile } from '../src/store/layout.js';
-import { parseDigests, digestFor, imageUrl, digestsUrl, importFileName, isoFileName, fetchImageSha512, PROXMOXVE_IMAGE_FILE } from '../src/flatcar/image.js';
+import {
+  parseDigests,
+  digestFor,
+  imageUrl,
+  digestsUrl,
+  importFileName,
+  isoFileName,
+  fetchImageSha512,
+  PROXMOXVE_IMAGE_FILE,
+} from '../src/flatcar/image.js';
 import { fillFlatcarMirror } from '../src/flatcar/demo-mirror.js';
 import { RemoteError, UserError } from '../src/errors.js';
 
@@ -49,7 +58,10 @@ after(async () => {
 
 test('sample feed: aliases dropped, old 1688.5.3 shape parsed, newest first, current resolves to the newest', () => {
   const releases = parseReleasesFeed(JSON.parse(SAMPLE));
-  assert.deepEqual(releases.map((r) => r.version), ['4593.2.5', '4593.2.4', '4593.2.3', '1688.5.3']);
+  assert.deepEqual(
+    releases.map((r) => r.version),
+    ['4593.2.5', '4593.2.4', '4593.2.3', '1688.5.3'],
+  );
   const old = releases.find((r) => r.version === '1688.5.3')!;
   assert.deepEqual(old.architectures, ['amd64']);
   assert.equal(old.kernel, '4.14.32');
@@ -64,23 +76,44 @@ test('sample feed: aliases dropped, old 1688.5.3 shape parsed, newest first, cur
   assert.equal(newest.proxmoxImage, true);
   const current = JSON.parse(SAMPLE).current as { release_date: string };
   assert.equal(resolveRelease(releases, 'current', { channel: 'stable' }).version, '4593.2.5');
-  assert.equal(newest.releaseDate, new Date(current.release_date.replace(' +0000', 'Z').replace(' ', 'T')).toISOString().replace('.000Z', 'Z'));
-  assert.deepEqual(proxmoxReleases(releases).map((r) => r.version), ['4593.2.5', '4593.2.4', '4593.2.3']);
+  assert.equal(
+    newest.releaseDate,
+    new Date(current.release_date.replace(' +0000', 'Z').replace(' ', 'T')).toISOString().replace('.000Z', 'Z'),
+  );
+  assert.deepEqual(
+    proxmoxReleases(releases).map((r) => r.version),
+    ['4593.2.5', '4593.2.4', '4593.2.3'],
+  );
 });
 
 test('LTS-style alias keys ("current-2024") are not versions', () => {
   const doc = JSON.parse(SAMPLE) as Record<string, unknown>;
-  const lts = { 'current-2023': doc['1688.5.3'], '4593.2.4': doc['4593.2.4'], 'current-2024': doc['4593.2.4'], current: doc['4593.2.4'], '4152.2.10': doc['4593.2.3'] };
+  const lts = {
+    'current-2023': doc['1688.5.3'],
+    '4593.2.4': doc['4593.2.4'],
+    'current-2024': doc['4593.2.4'],
+    current: doc['4593.2.4'],
+    '4152.2.10': doc['4593.2.3'],
+  };
   const releases = parseReleasesFeed(lts);
-  assert.deepEqual(releases.map((r) => r.version), ['4593.2.4', '4152.2.10']);
+  assert.deepEqual(
+    releases.map((r) => r.version),
+    ['4593.2.4', '4152.2.10'],
+  );
   assert.equal(compareVersions('4152.2.10', '4152.2.9') > 0, true); // numeric, not lexical
 });
 
 test('resolveRelease: pinned versions must exist and have the Proxmox image', () => {
   const releases = parseReleasesFeed(JSON.parse(SAMPLE));
   assert.equal(resolveRelease(releases, '4593.2.3', { channel: 'stable' }).version, '4593.2.3');
-  assert.throws(() => resolveRelease(releases, '1688.5.3', { channel: 'stable' }), (e: unknown) => e instanceof UserError && /no Proxmox VE image/.test(e.message) && /4593\.2\.5/.test(e.fix ?? ''));
-  assert.throws(() => resolveRelease(releases, '9999.0.0', { channel: 'stable' }), (e: unknown) => e instanceof UserError && e.field === 'flatcar.version');
+  assert.throws(
+    () => resolveRelease(releases, '1688.5.3', { channel: 'stable' }),
+    (e: unknown) => e instanceof UserError && /no Proxmox VE image/.test(e.message) && /4593\.2\.5/.test(e.fix ?? ''),
+  );
+  assert.throws(
+    () => resolveRelease(releases, '9999.0.0', { channel: 'stable' }),
+    (e: unknown) => e instanceof UserError && e.field === 'flatcar.version',
+  );
   assert.throws(() => resolveRelease(releases, 'current', { channel: 'stable', arch: 'riscv' }), UserError);
 });
 
@@ -112,10 +145,19 @@ test('feed cache: written with the fetch time, used offline with its age, networ
   const offlineFetch = async (): Promise<Response> => {
     throw new TypeError('fetch failed', { cause: new Error('getaddrinfo ENOTFOUND www.flatcar.org') });
   };
-  const offline = await loadReleases({ channel: 'stable', feedBaseUrl: 'https://www.flatcar.org/releases-json', stateDir, now, fetch: offlineFetch });
+  const offline = await loadReleases({
+    channel: 'stable',
+    feedBaseUrl: 'https://www.flatcar.org/releases-json',
+    stateDir,
+    now,
+    fetch: offlineFetch,
+  });
   assert.equal(offline.source, 'cache');
   assert.equal(offline.ageMs, 3 * 3600_000);
-  assert.deepEqual(offline.releases.map((r) => r.version), online.releases.map((r) => r.version));
+  assert.deepEqual(
+    offline.releases.map((r) => r.version),
+    online.releases.map((r) => r.version),
+  );
   const line = describeFeedSource(offline);
   assert.match(line, /from the cache \(fetched 3 h ago/);
   assert.match(line, /ENOTFOUND/);
@@ -125,7 +167,10 @@ test('feed cache: written with the fetch time, used offline with its age, networ
   assert.equal(via404.source, 'cache');
   assert.match(via404.offlineReason ?? '', /HTTP 404/);
 
-  await assert.rejects(loadReleases({ channel: 'beta', feedBaseUrl: `${base}/nowhere`, stateDir, now }), (e: unknown) => e instanceof RemoteError && /HTTP 404/.test(e.message) && !!e.fix);
+  await assert.rejects(
+    loadReleases({ channel: 'beta', feedBaseUrl: `${base}/nowhere`, stateDir, now }),
+    (e: unknown) => e instanceof RemoteError && /HTTP 404/.test(e.message) && !!e.fix,
+  );
   assert.equal(existsSync(feedCacheFile(stateDir, 'beta')), false);
   assert.equal(formatAge(50_000), '50 s');
   assert.equal(formatAge(3 * 86400_000), '3 days');
@@ -173,8 +218,14 @@ test('DIGESTS parsing: the three blocks, CRLF, other files, malformed lines', ()
 
 test('image URL, digests URL and storage file names', () => {
   const loc = { channel: 'stable', version: '4593.2.5', arch: 'amd64' };
-  assert.equal(imageUrl('https://{channel}.release.flatcar-linux.net', loc), 'https://stable.release.flatcar-linux.net/amd64-usr/4593.2.5/flatcar_production_proxmoxve_image.img');
-  assert.equal(digestsUrl('https://mirror.lan/flatcar/{channel}/', { ...loc, channel: 'beta', arch: 'arm64' }), 'https://mirror.lan/flatcar/beta/arm64-usr/4593.2.5/flatcar_production_proxmoxve_image.img.DIGESTS');
+  assert.equal(
+    imageUrl('https://{channel}.release.flatcar-linux.net', loc),
+    'https://stable.release.flatcar-linux.net/amd64-usr/4593.2.5/flatcar_production_proxmoxve_image.img',
+  );
+  assert.equal(
+    digestsUrl('https://mirror.lan/flatcar/{channel}/', { ...loc, channel: 'beta', arch: 'arm64' }),
+    'https://mirror.lan/flatcar/beta/arm64-usr/4593.2.5/flatcar_production_proxmoxve_image.img.DIGESTS',
+  );
   assert.equal(importFileName('stable', '4593.2.5'), 'flatcar-stable-4593.2.5-proxmoxve.qcow2');
   assert.match(importFileName('stable', '4593.2.5'), /^[A-Za-z0-9.+=_-]+\.(ova|qcow2|raw|vmdk)$/); // PVE's import filename pattern
   assert.equal(isoFileName('lts', '4081.3.6'), 'flatcar-lts-4081.3.6-proxmoxve.img');
@@ -186,7 +237,10 @@ test('fetchImageSha512 over loopback; a DIGESTS without the image fails with a f
   const r = await fetchImageSha512({ imageBaseUrl: `${base}/img/{channel}`, location: loc });
   assert.equal(r.sha512, 'ab'.repeat(64));
   files.set(`/img/stable/amd64-usr/4593.2.4/${PROXMOXVE_IMAGE_FILE}.DIGESTS`, '# SHA512 HASH\n');
-  await assert.rejects(fetchImageSha512({ imageBaseUrl: `${base}/img/{channel}`, location: { ...loc, version: '4593.2.4' } }), (e: unknown) => e instanceof RemoteError && /no SHA512 digest/.test(e.message) && !!e.fix);
+  await assert.rejects(
+    fetchImageSha512({ imageBaseUrl: `${base}/img/{channel}`, location: { ...loc, version: '4593.2.4' } }),
+    (e: unknown) => e instanceof RemoteError && /no SHA512 digest/.test(e.message) && !!e.fix,
+  );
   await assert.rejects(fetchImageSha512({ imageBaseUrl: `${base}/img/{channel}`, location: { ...loc, version: '4593.2.3' } }), /HTTP 404/);
 });
 
@@ -195,7 +249,10 @@ test('demo mirror: the sample feed, a fake qcow2 per version and correct DIGESTS
   const overrides = fillFlatcarMirror({ url: `${base}/mirror`, put: (p, d) => put.set(p, d) });
   for (const [p, d] of put) files.set(`/mirror/${p.replace(/^\/+/, '')}`, d);
   const feed = await loadReleases({ channel: 'stable', feedBaseUrl: overrides.flatcar.feedBaseUrl });
-  assert.deepEqual(feed.releases.map((r) => r.version), parseReleasesFeed(JSON.parse(SAMPLE)).map((r) => r.version));
+  assert.deepEqual(
+    feed.releases.map((r) => r.version),
+    parseReleasesFeed(JSON.parse(SAMPLE)).map((r) => r.version),
+  );
   for (const rel of proxmoxReleases(feed.releases)) {
     const loc = { channel: 'stable', version: rel.version, arch: 'amd64' };
     const url = imageUrl(overrides.flatcar.imageBaseUrl, loc);

@@ -38,12 +38,26 @@ interface Ign {
   storage: { files: Array<{ path: string; contents: { source: string } }> };
   kernelArguments?: { shouldExist?: string[]; shouldNotExist?: string[] };
 }
-const text = (source: string) => (source.startsWith('data:;base64,') ? Buffer.from(source.slice(13), 'base64').toString('utf8') : decodeURIComponent(source.slice(6)));
-const networkUnits = (ign: Ign) => ign.storage.files.filter((f) => /^\/etc\/systemd\/network\/.*\.network$/.test(f.path)).map((f) => ({ path: f.path, text: text(f.contents.source) }));
+const text = (source: string) =>
+  source.startsWith('data:;base64,') ? Buffer.from(source.slice(13), 'base64').toString('utf8') : decodeURIComponent(source.slice(6));
+const networkUnits = (ign: Ign) =>
+  ign.storage.files
+    .filter((f) => /^\/etc\/systemd\/network\/.*\.network$/.test(f.path))
+    .map((f) => ({ path: f.path, text: text(f.contents.source) }));
 
 /** A config file for `preset` with the network block; with `hostDns`, a state where proxmox:connect recorded the host's DNS. */
-function setup(dir: string, preset: string, network: Record<string, unknown>, o: { hostDns?: string[]; extra?: Record<string, unknown> } = {}) {
-  const doc = { preset, proxmox: PROXMOX, nodes: { sshKeys: [KEY], network, ...(preset === 'ha' && network.mode === 'static' ? { vip: '192.168.50.10' } : {}) }, ...o.extra };
+function setup(
+  dir: string,
+  preset: string,
+  network: Record<string, unknown>,
+  o: { hostDns?: string[]; extra?: Record<string, unknown> } = {},
+) {
+  const doc = {
+    preset,
+    proxmox: PROXMOX,
+    nodes: { sshKeys: [KEY], network, ...(preset === 'ha' && network.mode === 'static' ? { vip: '192.168.50.10' } : {}) },
+    ...o.extra,
+  };
   const file = join(dir, `${preset}.yaml`);
   writeFileSync(file, stringify(doc));
   const config = resolveConfig(doc as Record<string, unknown>, { env: {} });
@@ -52,7 +66,17 @@ function setup(dir: string, preset: string, network: Record<string, unknown>, o:
     const cd = join(stateDir, 'clusters', config.cluster.name);
     mkdirSync(cd, { recursive: true });
     const outputs = { pveVersion: '9.0.3', pveNodes: ['pve'], snippetsPath: '/var/lib/vz', tlsFingerprint: '', hostDns: o.hostDns };
-    writeFileSync(join(cd, 'state.json'), JSON.stringify({ version: 1, cluster: config.cluster.name, createdAt: 1, updatedAt: 1, pins: {}, steps: { 'proxmox:connect': { status: 'done', at: 1, outputs } } }));
+    writeFileSync(
+      join(cd, 'state.json'),
+      JSON.stringify({
+        version: 1,
+        cluster: config.cluster.name,
+        createdAt: 1,
+        updatedAt: 1,
+        pins: {},
+        steps: { 'proxmox:connect': { status: 'done', at: 1, outputs } },
+      }),
+    );
   }
   return { file, config, stateDir };
 }
@@ -60,7 +84,12 @@ function setup(dir: string, preset: string, network: Record<string, unknown>, o:
 const MODES: Array<{ name: string; network: Record<string, unknown>; hostDns?: string[]; dns: string[] }> = [
   { name: 'dhcp', network: { mode: 'dhcp' }, dns: [] },
   { name: 'dhcp + nodes.network.dns', network: { mode: 'dhcp', dns: ['9.9.9.9'] }, dns: ['9.9.9.9'] },
-  { name: 'static + nodes.network.dns', network: { ...STATIC, dns: ['192.168.50.1', '1.1.1.1'], searchDomain: 'lab.example' }, hostDns: ['10.0.0.53'], dns: ['192.168.50.1', '1.1.1.1'] },
+  {
+    name: 'static + nodes.network.dns',
+    network: { ...STATIC, dns: ['192.168.50.1', '1.1.1.1'], searchDomain: 'lab.example' },
+    hostDns: ['10.0.0.53'],
+    dns: ['192.168.50.1', '1.1.1.1'],
+  },
   { name: 'static, the Proxmox host DNS', network: STATIC, hostDns: ['10.0.0.53', '10.0.0.54'], dns: ['10.0.0.53', '10.0.0.54'] },
 ];
 
@@ -72,7 +101,10 @@ for (const preset of listPresets()) {
         try {
           const s = setup(t.dir, preset, mode.network, { hostDns: mode.hostDns });
           for (const node of planNodes(s.config)) {
-            const r = await cli(['render', 'ignition', '--config', s.file, '--node', node.name, '--compact', '--state-dir', s.stateDir], t.dir);
+            const r = await cli(
+              ['render', 'ignition', '--config', s.file, '--node', node.name, '--compact', '--state-dir', s.stateDir],
+              t.dir,
+            );
             assert.equal(r.code, 0, r.err);
             const ign = JSON.parse(r.out) as Ign;
             const units = networkUnits(ign);
@@ -80,9 +112,12 @@ for (const preset of listPresets()) {
             const unit = units[0]!.text;
             assert.match(unit, new RegExp(`^MACAddress=${node.mac.toLowerCase()}$`, 'm'));
             // The preset's own nodes.network.dns (ha names one) wins over the mode's fallback, as the user's would.
-            const presetDns = mode.network.dns ? undefined : (s.config.nodes.network.dns.length ? s.config.nodes.network.dns : undefined);
+            const presetDns = mode.network.dns ? undefined : s.config.nodes.network.dns.length ? s.config.nodes.network.dns : undefined;
             const dns = presetDns ?? mode.dns;
-            assert.deepEqual([...unit.matchAll(/^DNS=(.+)$/gm)].map((m) => m[1]), dns);
+            assert.deepEqual(
+              [...unit.matchAll(/^DNS=(.+)$/gm)].map((m) => m[1]),
+              dns,
+            );
             if (mode.network.mode === 'static') {
               assert.match(unit, new RegExp(`^Address=${node.address!.replace(/\./g, '\\.')}$`, 'm'));
               assert.ok(dns.length > 0);
@@ -134,7 +169,7 @@ test('flatcar.ignition.consoleAutologin keeps autologin, and plan warns about it
   }
 });
 
-test('crictl and ctr: /opt/bin comes first on PATH and both crictl copies use k3s\'s containerd', () => {
+test("crictl and ctr: /opt/bin comes first on PATH and both crictl copies use k3s's containerd", () => {
   const config = resolveConfig({ preset: 'homelab', proxmox: PROXMOX }, { env: {} });
   const files = templateIgnition(config).storage!.files!;
   const profile = text(files.find((f) => f.path === '/etc/profile.d/flatcar-k3s-opt-bin.sh')!.contents!.source);

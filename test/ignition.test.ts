@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { resolveConfig, listPresets } from '../src/config/load.js';
 import { planNodes } from '../src/config/layout.js';
 import type { Config } from '../src/config/schema.js';
-import { templateIgnition, nodeIgnition, ignitionJson, ignitionHash, shortHash, checkCloudInitSize, SNIPPET_MAX_BYTES, type IgnitionConfig } from '../src/ignition/index.js';
+import {
+  templateIgnition,
+  nodeIgnition,
+  ignitionJson,
+  ignitionHash,
+  shortHash,
+  checkCloudInitSize,
+  SNIPPET_MAX_BYTES,
+  type IgnitionConfig,
+} from '../src/ignition/index.js';
 import { UserError } from '../src/errors.js';
 import { validateIgnition, ignitionValidate } from './helpers/ignition.js';
 
@@ -32,7 +41,11 @@ function everyOptionConfig(): Config {
             { path: '/etc/flatcar/update.conf', contents: 'GROUP=stable\nREBOOT_STRATEGY=off\n' },
           ],
           units: [
-            { name: 'hello.service', contents: '[Unit]\nDescription=Hello\n\n[Service]\nType=oneshot\nExecStart=/opt/bin/hello\n\n[Install]\nWantedBy=multi-user.target\n' },
+            {
+              name: 'hello.service',
+              contents:
+                '[Unit]\nDescription=Hello\n\n[Service]\nType=oneshot\nExecStart=/opt/bin/hello\n\n[Install]\nWantedBy=multi-user.target\n',
+            },
             { name: 'hello.timer', contents: '[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n', enabled: false },
             { name: 'locksmithd.service', enabled: false },
           ],
@@ -42,7 +55,14 @@ function everyOptionConfig(): Config {
         servers: { count: 3 },
         agents: { count: 2 },
         vip: '10.1.2.9',
-        network: { mode: 'static', cidr: '10.1.2.0/24', gateway: '10.1.2.1', firstAddress: '10.1.2.10', dns: ['10.1.2.1', '1.1.1.1'], searchDomain: 'lab.example' },
+        network: {
+          mode: 'static',
+          cidr: '10.1.2.0/24',
+          gateway: '10.1.2.1',
+          firstAddress: '10.1.2.10',
+          dns: ['10.1.2.1', '1.1.1.1'],
+          searchDomain: 'lab.example',
+        },
         sshKeys: [KEY, 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 second'],
       },
     },
@@ -67,12 +87,16 @@ async function assertValid(cfg: IgnitionConfig, label: string): Promise<void> {
 }
 
 test('the validator itself rejects a broken config (unit without an extension, relative path)', async () => {
-  const bad = await validateIgnition(JSON.stringify({ ignition: { version: '3.3.0' }, systemd: { units: [{ name: 'nosuffix', mask: true }] } }));
+  const bad = await validateIgnition(
+    JSON.stringify({ ignition: { version: '3.3.0' }, systemd: { units: [{ name: 'nosuffix', mask: true }] } }),
+  );
   assert.equal(bad.ok, false);
   assert.match(bad.messages.join('\n'), /unit extension/);
   const rel = await ignitionValidate(JSON.stringify({ ignition: { version: '3.3.0' }, storage: { files: [{ path: 'etc/x' }] } }));
   assert.equal(rel.ok, false);
-  const schema = await validateIgnition(JSON.stringify({ ignition: { version: '3.3.0' }, storage: { files: [{ path: '/etc/x', mode: 'rw' }] } }));
+  const schema = await validateIgnition(
+    JSON.stringify({ ignition: { version: '3.3.0' }, storage: { files: [{ path: '/etc/x', mode: 'rw' }] } }),
+  );
   assert.match(schema.messages.join('\n'), /schema: .*mode/);
 });
 
@@ -100,15 +124,24 @@ test('a config using every option passes both validators, and every option shows
   assert.equal(base.storage!.files!.find((f) => f.path === '/opt/bin/hello')?.mode, 0o755);
   assert.equal(base.storage!.files!.find((f) => f.path === '/etc/motd.d/hello.conf')?.mode, 0o600);
   const units = base.systemd!.units!;
-  assert.deepEqual(units.find((u) => u.name === 'docker.socket'), { name: 'docker.socket', mask: true });
+  assert.deepEqual(
+    units.find((u) => u.name === 'docker.socket'),
+    { name: 'docker.socket', mask: true },
+  );
   // a user unit of the same name replaces the mask
-  assert.deepEqual(units.find((u) => u.name === 'locksmithd.service'), { name: 'locksmithd.service', enabled: false });
+  assert.deepEqual(
+    units.find((u) => u.name === 'locksmithd.service'),
+    { name: 'locksmithd.service', enabled: false },
+  );
   assert.equal(units.find((u) => u.name === 'hello.timer')?.enabled, false);
   assert.match(units.find((u) => u.name === 'hello.service')?.contents ?? '', /ExecStart=\/opt\/bin\/hello/);
   assert.deepEqual(base.passwd?.users?.[0]?.sshAuthorizedKeys, config.nodes.sshKeys);
   // template: no hostname, no static network
   assert.equal(fileText(base, '/etc/hostname'), undefined);
-  assert.equal(base.storage!.files!.some((f) => f.path.startsWith('/etc/systemd/network/')), false);
+  assert.equal(
+    base.storage!.files!.some((f) => f.path.startsWith('/etc/systemd/network/')),
+    false,
+  );
 
   const agent2 = nodes.find((n) => n.name === 'every-agent-2')!;
   const ign = nodeIgnition(config, agent2);
@@ -143,8 +176,14 @@ test('defaults: masks, reboot strategy off, /opt/bin 0755 and on PATH, guest age
 });
 
 test('masking the guest agent is refused with the field and the fix', () => {
-  const config = resolveConfig({ cluster: { name: 'x' }, proxmox: PROXMOX, flatcar: { ignition: { maskedUnits: ['qemu-guest-agent.service'] } } }, { env: {} });
-  assert.throws(() => templateIgnition(config), (e: unknown) => e instanceof UserError && e.field === 'flatcar.ignition.maskedUnits' && /guest agent/.test(e.fix ?? ''));
+  const config = resolveConfig(
+    { cluster: { name: 'x' }, proxmox: PROXMOX, flatcar: { ignition: { maskedUnits: ['qemu-guest-agent.service'] } } },
+    { env: {} },
+  );
+  assert.throws(
+    () => templateIgnition(config),
+    (e: unknown) => e instanceof UserError && e.field === 'flatcar.ignition.maskedUnits' && /guest agent/.test(e.fix ?? ''),
+  );
 });
 
 test('ignitionJson is stable (key order independent of build order), ignitionHash is sha256 of it', () => {
@@ -164,12 +203,22 @@ test('ignitionJson is stable (key order independent of build order), ignitionHas
 
 test('snippet size limits: a file over 1 MiB and a drive over 3 MiB are refused with a fix', () => {
   const big = 'x'.repeat(SNIPPET_MAX_BYTES + 1);
-  assert.throws(() => checkCloudInitSize([{ label: 'user-data', data: big }]), (e: unknown) => e instanceof UserError && /1\.00 MiB/.test(e.message) && !!e.fix);
+  assert.throws(
+    () => checkCloudInitSize([{ label: 'user-data', data: big }]),
+    (e: unknown) => e instanceof UserError && /1\.00 MiB/.test(e.message) && !!e.fix,
+  );
   const part = 'y'.repeat(SNIPPET_MAX_BYTES - 10);
   assert.throws(() => checkCloudInitSize([1, 2, 3, 4].map((i) => ({ label: `part${i}`, data: part }))), /at most 3\.00 MiB/);
   checkCloudInitSize([{ label: 'ok', data: part }]);
   // a real config with a huge inline file hits the limit through its JSON
-  const config = resolveConfig({ cluster: { name: 'big' }, proxmox: PROXMOX, flatcar: { ignition: { files: [{ path: '/etc/big', contents: 'z'.repeat(2 * SNIPPET_MAX_BYTES) }] } } }, { env: {} });
+  const config = resolveConfig(
+    {
+      cluster: { name: 'big' },
+      proxmox: PROXMOX,
+      flatcar: { ignition: { files: [{ path: '/etc/big', contents: 'z'.repeat(2 * SNIPPET_MAX_BYTES) }] } },
+    },
+    { env: {} },
+  );
   const json = ignitionJson(templateIgnition(config));
   assert.throws(() => checkCloudInitSize([{ label: 'template', data: json }]), UserError);
 });

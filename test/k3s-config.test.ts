@@ -11,16 +11,39 @@ import { resolveConfig } from '../src/config/load.js';
 import { planNodes } from '../src/config/layout.js';
 import { nodeK3sConfig, nodeK3sConfigYaml } from '../src/k3s/config.js';
 import { kubeVipManifest } from '../src/k3s/kube-vip.js';
-import { fetchK3sSha256, k3sChecksumsUrl, k3sDownloadUrl, resolveK3sVersion, sha256FromChecksums, downloadK3sBinary, sha256Hex } from '../src/k3s/release.js';
+import {
+  fetchK3sSha256,
+  k3sChecksumsUrl,
+  k3sDownloadUrl,
+  resolveK3sVersion,
+  sha256FromChecksums,
+  downloadK3sBinary,
+  sha256Hex,
+} from '../src/k3s/release.js';
 import { mergeIntoUserKubeconfig, rewriteKubeconfig } from '../src/kubeconfig/kubeconfig.js';
 import { installCommand } from '../src/k3s/install-script.js';
 import { RemoteError, UserError } from '../src/errors.js';
 
 const proxmox = { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '00000000-0000-0000-0000-000000000000' };
-const ha = resolveConfig({ preset: 'ha', proxmox, cluster: { name: 'ha', disable: ['traefik', 'servicelb'] }, nodes: { agents: { labels: { zone: 'a' }, taints: ['dedicated=gpu:NoSchedule'] } } }, { env: {} });
+const ha = resolveConfig(
+  {
+    preset: 'ha',
+    proxmox,
+    cluster: { name: 'ha', disable: ['traefik', 'servicelb'] },
+    nodes: { agents: { labels: { zone: 'a' }, taints: ['dedicated=gpu:NoSchedule'] } },
+  },
+  { env: {} },
+);
 const nodes = planNodes(ha);
 const token = 'x'.repeat(64);
-const cfg = (name: string) => nodeK3sConfig({ config: ha, node: nodes.find((n) => n.name === name)!, address: nodes.find((n) => n.name === name)!.address!.split('/')[0]!, token, firstServerAddress: '192.168.50.11' });
+const cfg = (name: string) =>
+  nodeK3sConfig({
+    config: ha,
+    node: nodes.find((n) => n.name === name)!,
+    address: nodes.find((n) => n.name === name)!.address!.split('/')[0]!,
+    token,
+    firstServerAddress: '192.168.50.11',
+  });
 
 describe('config.yaml', () => {
   test('HA servers share cidrs, disable and secrets-encryption; only the first has cluster-init', () => {
@@ -52,7 +75,13 @@ describe('config.yaml', () => {
     assert.equal(y1, nodeK3sConfigYaml({ config: c, node: agent, address: '10.0.0.7', token, firstServerAddress: '10.0.0.5' }));
   });
   test('the token is never on the installer command line', () => {
-    const cmd = installCommand({ role: 'server', version: 'v1.33.4+k3s1', sha256: 'a'.repeat(64), url: 'https://x/k3s', config: '/home/core/flatcar-k3s-config.yaml' });
+    const cmd = installCommand({
+      role: 'server',
+      version: 'v1.33.4+k3s1',
+      sha256: 'a'.repeat(64),
+      url: 'https://x/k3s',
+      config: '/home/core/flatcar-k3s-config.yaml',
+    });
     assert.ok(!cmd.includes(token));
     assert.match(cmd, /^sudo sh \/home\/core\/flatcar-k3s-install-k3s\.sh --role server --version v1\.33\.4\+k3s1 /);
   });
@@ -60,8 +89,15 @@ describe('config.yaml', () => {
 
 test('kube-vip manifest: ARP, leader election, the VIP, RBAC', () => {
   const docs = parseAllDocuments(kubeVipManifest({ vip: '192.168.50.10', interface: 'eth0' })).map((d) => d.toJS());
-  assert.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet']);
-  const env = Object.fromEntries(docs[3].spec.template.spec.containers[0].env.filter((e: { value?: string }) => e.value !== undefined).map((e: { name: string; value: string }) => [e.name, e.value]));
+  assert.deepEqual(
+    docs.map((d) => d.kind),
+    ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet'],
+  );
+  const env = Object.fromEntries(
+    docs[3].spec.template.spec.containers[0].env
+      .filter((e: { value?: string }) => e.value !== undefined)
+      .map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
   assert.equal(env.address, '192.168.50.10');
   assert.equal(env.vip_arp, 'true');
   assert.equal(env.vip_leaderelection, 'true');
@@ -72,14 +108,18 @@ test('kube-vip manifest: ARP, leader election, the VIP, RBAC', () => {
 describe('k3s releases', () => {
   const sum = 'b'.repeat(64);
   const server = createServer((req, res) => {
-    if (req.url === '/channels/stable') return res.writeHead(302, { Location: 'https://github.com/k3s-io/k3s/releases/tag/v1.33.4%2Bk3s1' }).end();
+    if (req.url === '/channels/stable')
+      return res.writeHead(302, { Location: 'https://github.com/k3s-io/k3s/releases/tag/v1.33.4%2Bk3s1' }).end();
     if (req.url === '/channels/broken') return res.writeHead(200).end('no redirect');
-    if (req.url === '/rel/download/v1.33.4%2Bk3s1/sha256sum-amd64.txt') return res.end(`${'c'.repeat(64)}  k3s-airgap-images-amd64.tar\n${sum}  k3s\n`);
+    if (req.url === '/rel/download/v1.33.4%2Bk3s1/sha256sum-amd64.txt')
+      return res.end(`${'c'.repeat(64)}  k3s-airgap-images-amd64.tar\n${sum}  k3s\n`);
     if (req.url === '/rel/download/v1.33.4%2Bk3s1/k3s') return res.end('binary');
     res.writeHead(404).end();
   });
   let base = '';
-  const ready = new Promise<void>((r) => server.listen(0, '127.0.0.1', () => ((base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`), r())));
+  const ready = new Promise<void>((r) =>
+    server.listen(0, '127.0.0.1', () => ((base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`), r())),
+  );
   const dirs: string[] = [];
   after(() => {
     server.close();
@@ -87,14 +127,20 @@ describe('k3s releases', () => {
   });
 
   test('URLs encode "+" as %2B', () => {
-    assert.equal(k3sDownloadUrl('https://github.com/k3s-io/k3s/releases/', 'v1.33.4+k3s1', 'amd64'), 'https://github.com/k3s-io/k3s/releases/download/v1.33.4%2Bk3s1/k3s');
+    assert.equal(
+      k3sDownloadUrl('https://github.com/k3s-io/k3s/releases/', 'v1.33.4+k3s1', 'amd64'),
+      'https://github.com/k3s-io/k3s/releases/download/v1.33.4%2Bk3s1/k3s',
+    );
     assert.equal(k3sDownloadUrl('https://x', 'v1.33.4+k3s1', 'arm64'), 'https://x/download/v1.33.4%2Bk3s1/k3s-arm64');
     assert.equal(k3sChecksumsUrl('https://x', 'v1.33.4+k3s1', 'arm64'), 'https://x/download/v1.33.4%2Bk3s1/sha256sum-arm64.txt');
   });
   test('a channel resolves to the last path segment of its redirect; no redirect is an error', async () => {
     await ready;
     assert.equal(await resolveK3sVersion(`${base}/channels`, 'stable'), 'v1.33.4+k3s1');
-    await assert.rejects(resolveK3sVersion(`${base}/channels`, 'broken'), (e: Error) => e instanceof RemoteError && /did not redirect/.test(e.message));
+    await assert.rejects(
+      resolveK3sVersion(`${base}/channels`, 'broken'),
+      (e: Error) => e instanceof RemoteError && /did not redirect/.test(e.message),
+    );
   });
   test('the sha256 of the binary is read from the release checksums', async () => {
     await ready;
@@ -106,7 +152,10 @@ describe('k3s releases', () => {
     await ready;
     const dir = mkdtempSync(join(tmpdir(), 'k3s-dl-'));
     dirs.push(dir);
-    await assert.rejects(downloadK3sBinary(`${base}/rel/download/v1.33.4%2Bk3s1/k3s`, sum, join(dir, 'k3s')), (e: Error) => e instanceof UserError && /does not match its published sha256/.test(e.message));
+    await assert.rejects(
+      downloadK3sBinary(`${base}/rel/download/v1.33.4%2Bk3s1/k3s`, sum, join(dir, 'k3s')),
+      (e: Error) => e instanceof UserError && /does not match its published sha256/.test(e.message),
+    );
     assert.deepEqual(readdirSync(dir), []);
     await downloadK3sBinary(`${base}/rel/download/v1.33.4%2Bk3s1/k3s`, sha256Hex('binary'), join(dir, 'k3s'));
     assert.equal(readFileSync(join(dir, 'k3s'), 'utf8'), 'binary');
@@ -165,7 +214,10 @@ users:
     assert.ok(second.backup?.endsWith('config.bak-2026-01-02T03-04-06-000Z'));
     assert.equal(readFileSync(second.backup!, 'utf8'), before);
     const merged = parse(readFileSync(path, 'utf8'));
-    assert.deepEqual(merged.clusters.map((c: { name: string }) => c.name), ['ha', 'other']);
+    assert.deepEqual(
+      merged.clusters.map((c: { name: string }) => c.name),
+      ['ha', 'other'],
+    );
     assert.equal(merged.clusters[0].cluster.server, 'https://192.168.50.20:6443');
     const third = await mergeIntoUserKubeconfig(home, ours2);
     assert.equal(third.changed, false);
@@ -175,7 +227,10 @@ users:
     const h2 = join(home, 'h2');
     mkdirSync(join(h2, '.kube'), { recursive: true });
     writeFileSync(join(h2, '.kube', 'config'), '- just\n- a list\n');
-    await assert.rejects(mergeIntoUserKubeconfig(h2, rewriteKubeconfig(k3sYaml, { server: 'https://x:6443', name: 'ha' })), (e: Error) => e instanceof UserError && /left alone/.test(e.message));
+    await assert.rejects(
+      mergeIntoUserKubeconfig(h2, rewriteKubeconfig(k3sYaml, { server: 'https://x:6443', name: 'ha' })),
+      (e: Error) => e instanceof UserError && /left alone/.test(e.message),
+    );
     assert.equal(readFileSync(join(h2, '.kube', 'config'), 'utf8'), '- just\n- a list\n');
   });
 });

@@ -50,17 +50,35 @@ describe('demo Flatcar node', () => {
   const sessions: SshSession[] = [];
   const ssh = createSshConnector();
   const connect = async (host: string, privateKey = key.privateKey) => {
-    const s = await connectWithRetry(ssh, { host, port, username: 'core', privateKey, onNewHostKey: () => true, label: host }, { timeoutMs: 10_000 });
+    const s = await connectWithRetry(
+      ssh,
+      { host, port, username: 'core', privateKey, onNewHostKey: () => true, label: host },
+      { timeoutMs: 10_000 },
+    );
     sessions.push(s);
     return s;
   };
   const boot = (vmid: number, name: string, address: string) =>
-    guests.boot({ node: 'pve1', vmid, name, config: { net0: `virtio=BC:24:11:00:00:${vmid % 100},bridge=vmbr0` }, userData: ignition(name, address) });
+    guests.boot({
+      node: 'pve1',
+      vmid,
+      name,
+      config: { net0: `virtio=BC:24:11:00:00:${vmid % 100},bridge=vmbr0` },
+      userData: ignition(name, address),
+    });
 
   async function install(s: SshSession, role: 'server' | 'agent', config: string) {
     await s.writeFile(STAGED.script, installScriptText(), 0o755);
     await s.writeFile(STAGED.config, config, 0o600);
-    return s.exec(installCommand({ role, version: DEMO_K3S_VERSION, sha256: SHA, url: k3sDownloadUrl(mirrorUrl, DEMO_K3S_VERSION, 'amd64'), config: STAGED.config }));
+    return s.exec(
+      installCommand({
+        role,
+        version: DEMO_K3S_VERSION,
+        sha256: SHA,
+        url: k3sDownloadUrl(mirrorUrl, DEMO_K3S_VERSION, 'amd64'),
+        config: STAGED.config,
+      }),
+    );
   }
   async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
     const end = Date.now() + ms;
@@ -121,10 +139,15 @@ describe('demo Flatcar node', () => {
     const list = await waitFor(async () => {
       const out = await s.exec('sudo /opt/bin/k3s kubectl get nodes -o json');
       if (out.code !== 0) return undefined;
-      const l = JSON.parse(out.stdout) as { items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }> };
+      const l = JSON.parse(out.stdout) as {
+        items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }>;
+      };
       return l.items.every((i) => i.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True')) ? l : undefined;
     });
-    assert.deepEqual(list.items.map((i) => i.metadata.name), ['demo-server-1']);
+    assert.deepEqual(
+      list.items.map((i) => i.metadata.name),
+      ['demo-server-1'],
+    );
     assert.match((await s.run('/opt/bin/k3s --version')).trim(), /v1\.33\.4\+k3s1/);
     assert.match(await s.run('sudo cat /etc/rancher/k3s/k3s.yaml'), /server: https:\/\/127\.0\.0\.1:6443/);
     const again = await install(s, 'server', cfg);
@@ -161,12 +184,19 @@ describe('demo Flatcar node', () => {
     await boot(805, 'demo-agent-2', '127.0.70.22');
     const s = await connect('127.0.70.22');
     await s.writeFile(STAGED.script, installScriptText(), 0o755);
-    const r = await s.exec(installCommand({ role: 'agent', version: DEMO_K3S_VERSION, sha256: 'a'.repeat(64), url: k3sDownloadUrl(mirrorUrl, DEMO_K3S_VERSION, 'amd64') }));
+    const r = await s.exec(
+      installCommand({
+        role: 'agent',
+        version: DEMO_K3S_VERSION,
+        sha256: 'a'.repeat(64),
+        url: k3sDownloadUrl(mirrorUrl, DEMO_K3S_VERSION, 'amd64'),
+      }),
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /sha256 mismatch/);
     assert.equal((await s.exec('/opt/bin/k3s --version')).code, 127);
   });
-  test('secure token: a CA hash other than the server\'s is refused; the server\'s own hash joins', async () => {
+  test("secure token: a CA hash other than the server's is refused; the server's own hash joins", async () => {
     const server = await connect('127.0.70.11');
     const caHash = (await server.exec('sudo sha256sum /var/lib/rancher/k3s/server/tls/server-ca.crt')).stdout.split(' ')[0]!;
     assert.match(caHash, /^[0-9a-f]{64}$/);
@@ -186,5 +216,4 @@ describe('demo Flatcar node', () => {
     });
     assert.ok(listed);
   });
-
 });

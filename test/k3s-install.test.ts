@@ -5,7 +5,20 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, statSync, existsSync, readlinkSync, rmSync, chmodSync, symlinkSync, readdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  mkdirSync,
+  copyFileSync,
+  writeFileSync,
+  readFileSync,
+  statSync,
+  existsSync,
+  readlinkSync,
+  rmSync,
+  chmodSync,
+  symlinkSync,
+  readdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -36,13 +49,29 @@ function run(root: string, args: string[]) {
   const r = spawnSync(
     'bwrap',
     [
-      '--bind', root, '/',
-      '--dev', '/dev', '--proc', '/proc',
-      '--ro-bind', '/usr', '/usr',
-      '--ro-bind', STUBS, '/stubs',
-      '--ro-bind', installScriptPath(), '/install-k3s.sh',
-      '--clearenv', '--setenv', 'PATH', '/stubs:/usr/bin:/usr/sbin',
-      'sh', '/install-k3s.sh', ...args,
+      '--bind',
+      root,
+      '/',
+      '--dev',
+      '/dev',
+      '--proc',
+      '/proc',
+      '--ro-bind',
+      '/usr',
+      '/usr',
+      '--ro-bind',
+      STUBS,
+      '/stubs',
+      '--ro-bind',
+      installScriptPath(),
+      '/install-k3s.sh',
+      '--clearenv',
+      '--setenv',
+      'PATH',
+      '/stubs:/usr/bin:/usr/sbin',
+      'sh',
+      '/install-k3s.sh',
+      ...args,
     ],
     { encoding: 'utf8' },
   );
@@ -51,14 +80,30 @@ function run(root: string, args: string[]) {
 
 const inRoot = (root: string, p: string) => join(root, p);
 const mode = (root: string, p: string) => statSync(inRoot(root, p)).mode & 0o777;
-const calls = (root: string) => (existsSync(inRoot(root, 'run/stub-systemd/calls.log')) ? readFileSync(inRoot(root, 'run/stub-systemd/calls.log'), 'utf8') : '');
+const calls = (root: string) =>
+  existsSync(inRoot(root, 'run/stub-systemd/calls.log')) ? readFileSync(inRoot(root, 'run/stub-systemd/calls.log'), 'utf8') : '';
 
-const ha = resolveConfig({ preset: 'ha', proxmox: { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '00000000-0000-0000-0000-000000000000' } }, { env: {} });
+const ha = resolveConfig(
+  { preset: 'ha', proxmox: { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '00000000-0000-0000-0000-000000000000' } },
+  { env: {} },
+);
 const haNodes = planNodes(ha);
 const token = 'K10' + 'a'.repeat(40);
-const serverConfig = nodeK3sConfigYaml({ config: ha, node: haNodes[0]!, address: '192.168.50.11', token, firstServerAddress: '192.168.50.11' });
+const serverConfig = nodeK3sConfigYaml({
+  config: ha,
+  node: haNodes[0]!,
+  address: '192.168.50.11',
+  token,
+  firstServerAddress: '192.168.50.11',
+});
 const agentNode = haNodes.find((n) => n.role === 'agent')!;
-const agentConfig = nodeK3sConfigYaml({ config: ha, node: agentNode, address: '192.168.50.14', token, firstServerAddress: '192.168.50.11' });
+const agentConfig = nodeK3sConfigYaml({
+  config: ha,
+  node: agentNode,
+  address: '192.168.50.14',
+  token,
+  firstServerAddress: '192.168.50.11',
+});
 const vipManifest = kubeVipManifest({ vip: ha.nodes.vip!, interface: 'eth0' });
 
 function stage(root: string, files: Record<string, string | Buffer>) {
@@ -78,7 +123,17 @@ describe('install-k3s.sh in a sandbox', { skip: bwrapOk ? false : 'bwrap not ava
     before(() => {
       root = makeRoot();
       stage(root, { [STAGED.config]: serverConfig, [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)]: vipManifest });
-      first = run(root, installArgv({ role: 'server', version: VERSION, sha256: SHA, url, config: STAGED.config, manifests: [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)] }));
+      first = run(
+        root,
+        installArgv({
+          role: 'server',
+          version: VERSION,
+          sha256: SHA,
+          url,
+          config: STAGED.config,
+          manifests: [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)],
+        }),
+      );
     });
 
     test('installs the verified binary to /opt/bin with kubectl/crictl links', () => {
@@ -122,7 +177,17 @@ describe('install-k3s.sh in a sandbox', { skip: bwrapOk ? false : 'bwrap not ava
       const unitMtime = statSync(inRoot(root, 'etc/systemd/system/k3s.service')).mtimeMs;
       const before = calls(root);
       stage(root, { [STAGED.config]: serverConfig, [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)]: vipManifest });
-      const again = run(root, installArgv({ role: 'server', version: VERSION, sha256: SHA, url, config: STAGED.config, manifests: [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)] }));
+      const again = run(
+        root,
+        installArgv({
+          role: 'server',
+          version: VERSION,
+          sha256: SHA,
+          url,
+          config: STAGED.config,
+          manifests: [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)],
+        }),
+      );
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stdout, /RESULT unchanged/);
       assert.equal(statSync(inRoot(root, 'etc/systemd/system/k3s.service')).mtimeMs, unitMtime);
@@ -145,7 +210,17 @@ describe('install-k3s.sh in a sandbox', { skip: bwrapOk ? false : 'bwrap not ava
   test('an agent gets k3s-agent.service, its config, and no manifests even if some are staged', () => {
     const root = makeRoot();
     stage(root, { [STAGED.config]: agentConfig, [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)]: vipManifest });
-    const r = run(root, installArgv({ role: 'agent', version: VERSION, sha256: SHA, url, config: STAGED.config, manifests: [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)] }));
+    const r = run(
+      root,
+      installArgv({
+        role: 'agent',
+        version: VERSION,
+        sha256: SHA,
+        url,
+        config: STAGED.config,
+        manifests: [STAGED.manifest(KUBE_VIP_MANIFEST_NAME)],
+      }),
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(readFileSync(inRoot(root, 'etc/systemd/system/k3s-agent.service'), 'utf8'), /^ExecStart=\/opt\/bin\/k3s agent$/m);
     assert.ok(!existsSync(inRoot(root, 'etc/systemd/system/k3s.service')));
@@ -157,7 +232,13 @@ describe('install-k3s.sh in a sandbox', { skip: bwrapOk ? false : 'bwrap not ava
   });
 
   test('a single server without a VIP gets no kube-vip manifest and no cluster-init', () => {
-    const homelab = resolveConfig({ preset: 'homelab', proxmox: { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '00000000-0000-0000-0000-000000000000' } }, { env: {} });
+    const homelab = resolveConfig(
+      {
+        preset: 'homelab',
+        proxmox: { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '00000000-0000-0000-0000-000000000000' },
+      },
+      { env: {} },
+    );
     const node = planNodes(homelab)[0]!;
     const cfg = nodeK3sConfigYaml({ config: homelab, node, address: '10.0.0.5', token, firstServerAddress: '10.0.0.5' });
     assert.doesNotMatch(cfg, /cluster-init|server:/);

@@ -38,12 +38,52 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-const wrap = (argv: string[]) => ['bwrap', '--bind', root, '/', '--dev', '/dev', '--proc', '/proc', '--ro-bind', '/usr', '/usr', '--ro-bind', STUBS, '/stubs', '--clearenv', '--setenv', 'PATH', '/stubs:/usr/bin:/usr/sbin', ...argv];
+const wrap = (argv: string[]) => [
+  'bwrap',
+  '--bind',
+  root,
+  '/',
+  '--dev',
+  '/dev',
+  '--proc',
+  '/proc',
+  '--ro-bind',
+  '/usr',
+  '/usr',
+  '--ro-bind',
+  STUBS,
+  '/stubs',
+  '--clearenv',
+  '--setenv',
+  'PATH',
+  '/stubs:/usr/bin:/usr/sbin',
+  ...argv,
+];
 const connect = () =>
-  connectWithRetry(createSshConnector(), { host: sshd.host, port: sshd.port, username: sshd.user, privateKey: sshd.clientKey, hostKeyFingerprint: sshd.hostKeyFingerprint, label: 'node-1' }, { timeoutMs: 20_000 });
+  connectWithRetry(
+    createSshConnector(),
+    {
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.user,
+      privateKey: sshd.clientKey,
+      hostKeyFingerprint: sshd.hostKeyFingerprint,
+      label: 'node-1',
+    },
+    { timeoutMs: 20_000 },
+  );
 const config = 'node-name: node-1\ntoken: t0ps3cret\n';
 const install = (session: SshSession) =>
-  installK3sOnNode({ session, label: 'node-1', role: 'server', version: VERSION, sha256: SHA, url: k3sDownloadUrl('https://mirror.test/releases', VERSION, 'amd64'), config, sandbox: { root, wrap } });
+  installK3sOnNode({
+    session,
+    label: 'node-1',
+    role: 'server',
+    version: VERSION,
+    sha256: SHA,
+    url: k3sDownloadUrl('https://mirror.test/releases', VERSION, 'amd64'),
+    config,
+    sandbox: { root, wrap },
+  });
 
 test('install over a real sshd survives a dropped connection and resumes', { skip: bwrapOk ? false : 'bwrap not available' }, async () => {
   // 1. The download is slow; cut every session while it runs.
@@ -67,7 +107,11 @@ test('install over a real sshd survives a dropped connection and resumes', { ski
   try {
     assert.equal(await install(s2), 'installed');
     assert.deepEqual(readFileSync(join(root, 'opt/bin/k3s')), bin);
-    assert.deepEqual(readdirSync(join(root, 'opt/bin')).filter((f) => f.startsWith('.k3s.new')), [], 'no temp file left');
+    assert.deepEqual(
+      readdirSync(join(root, 'opt/bin')).filter((f) => f.startsWith('.k3s.new')),
+      [],
+      'no temp file left',
+    );
     assert.equal(readFileSync(join(root, 'etc/rancher/k3s/config.yaml'), 'utf8'), config);
     assert.equal(statSync(join(root, 'etc/rancher/k3s/config.yaml')).mode & 0o777, 0o600);
     assert.ok(!existsSync(join(root, 'home/core/flatcar-k3s-config.yaml')), 'staged config removed');

@@ -13,7 +13,9 @@ import { repoRoot, tempDir, writeConfig, TOKEN_SECRET } from './helpers/cli.js';
 
 const corpus = (kind: string) => {
   const dir = join(repoRoot, 'test', 'fixtures', 'malformed', kind);
-  return readdirSync(dir).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .sort()
+    .map((f) => join(dir, f));
 };
 
 async function cli(args: string[], cwd: string): Promise<{ code: number; out: string; err: string }> {
@@ -73,7 +75,13 @@ describe('malformed state files', () => {
         // No Proxmox answers at this URL: the state must be refused before any connection is tried.
         const config = writeConfig(t.dir).replace(/$/, '');
         const state = join(t.dir, 'state');
-        for (const args of [['status', '--cluster', 'homelab'], ['status'], ['status', '--config', config], ['plan', '--config', config], ['up', '--yes', '--config', config]]) {
+        for (const args of [
+          ['status', '--cluster', 'homelab'],
+          ['status'],
+          ['status', '--config', config],
+          ['plan', '--config', config],
+          ['up', '--yes', '--config', config],
+        ]) {
           const r = await cli([...args, '--state-dir', state], t.dir);
           assertBadInput(r, file, `${args.join(' ')} ${name}`);
         }
@@ -120,7 +128,10 @@ test('status --config FILE shows the cluster the file names', async () => {
     const config = writeConfig(t.dir, 'cluster: { name: lab2 }\n');
     const dir = join(t.dir, 'state', 'clusters', 'lab2');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'state.json'), JSON.stringify({ version: 1, cluster: 'lab2', createdAt: 1, updatedAt: 2, steps: {}, pins: {} }));
+    writeFileSync(
+      join(dir, 'state.json'),
+      JSON.stringify({ version: 1, cluster: 'lab2', createdAt: 1, updatedAt: 2, steps: {}, pins: {} }),
+    );
     const r = await cli(['status', '--config', config, '--state-dir', join(t.dir, 'state')], t.dir);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^Cluster lab2 /m);

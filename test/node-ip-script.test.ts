@@ -32,7 +32,11 @@ esac
   const script = join(dir, 'node-ip');
   writeFileSync(script, NODE_IP_SCRIPT, { mode: 0o755 });
   const config = join(dir, 'config.yaml');
-  writeFileSync(config, '# Written by flatcar-k3s. Mode 0600: holds the cluster token.\nnode-name: lab-agent-1\nnode-ip: 192.168.1.23\ntoken: x\n', { mode: 0o600 });
+  writeFileSync(
+    config,
+    '# Written by flatcar-k3s. Mode 0600: holds the cluster token.\nnode-name: lab-agent-1\nnode-ip: 192.168.1.23\ntoken: x\n',
+    { mode: 0o600 },
+  );
   const run = () => spawnSync('/bin/sh', [script, config, MAC], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin` } });
   return { config, run };
 }
@@ -44,7 +48,10 @@ test('a changed lease: node-ip is rewritten to the new address, nothing else cha
     const r = s.run();
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /node-ip: 192\.168\.1\.23 -> 192\.168\.1\.57/);
-    assert.equal(readFileSync(s.config, 'utf8'), '# Written by flatcar-k3s. Mode 0600: holds the cluster token.\nnode-name: lab-agent-1\nnode-ip: 192.168.1.57\ntoken: x\n');
+    assert.equal(
+      readFileSync(s.config, 'utf8'),
+      '# Written by flatcar-k3s. Mode 0600: holds the cluster token.\nnode-name: lab-agent-1\nnode-ip: 192.168.1.57\ntoken: x\n',
+    );
     assert.equal(statSync(s.config).mode & 0o777, 0o600);
   } finally {
     t.cleanup();
@@ -73,9 +80,19 @@ test('DHCP nodes get the script and the k3s drop-in with their MAC; static nodes
     const ign = nodeIgnition(dhcp, node);
     assert.ok(ign.storage!.files!.some((f) => f.path === '/opt/bin/flatcar-k3s-node-ip' && f.mode === 0o755));
     const unit = ign.systemd!.units!.find((u) => u.name === (node.role === 'server' ? 'k3s.service' : 'k3s-agent.service'));
-    assert.match(unit?.dropins?.[0]?.contents ?? '', new RegExp(`ExecStartPre=-/opt/bin/flatcar-k3s-node-ip /etc/rancher/k3s/config.yaml ${node.mac.toLowerCase()}`));
+    assert.match(
+      unit?.dropins?.[0]?.contents ?? '',
+      new RegExp(`ExecStartPre=-/opt/bin/flatcar-k3s-node-ip /etc/rancher/k3s/config.yaml ${node.mac.toLowerCase()}`),
+    );
   }
-  const stat = resolveConfig({ preset: 'homelab', proxmox: PROXMOX, nodes: { network: { mode: 'static', cidr: '10.0.0.0/24', gateway: '10.0.0.1', firstAddress: '10.0.0.10', dns: ['10.0.0.1'] } } }, { env: {} });
+  const stat = resolveConfig(
+    {
+      preset: 'homelab',
+      proxmox: PROXMOX,
+      nodes: { network: { mode: 'static', cidr: '10.0.0.0/24', gateway: '10.0.0.1', firstAddress: '10.0.0.10', dns: ['10.0.0.1'] } },
+    },
+    { env: {} },
+  );
   const ign = nodeIgnition(stat, planNodes(stat)[0]!);
   assert.ok(!ign.storage!.files!.some((f) => f.path === '/opt/bin/flatcar-k3s-node-ip'));
 });

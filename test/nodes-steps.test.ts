@@ -27,7 +27,12 @@ test('wanted VM settings: MAC, bridge, static ipconfig, DNS, cicustom, tags', ()
 test('drift: what Proxmox normalises (MAC case, tag order, agent form) is not a change; real differences are', () => {
   const n = planNodes(ha)[3]!;
   const want = desiredVmConfig(ha, n, 'local:snippets/x.ign');
-  const have: Record<string, string | number> = { ...want, net0: `virtio=${n.mac.toLowerCase()},bridge=vmbr0,firewall=1`, tags: 'agent;ha;flatcar-k3s', agent: '1' };
+  const have: Record<string, string | number> = {
+    ...want,
+    net0: `virtio=${n.mac.toLowerCase()},bridge=vmbr0,firewall=1`,
+    tags: 'agent;ha;flatcar-k3s',
+    agent: '1',
+  };
   assert.deepEqual(configDrift(have, want), []);
   assert.deepEqual(configDrift({ ...have, memory: 2048, cicustom: 'user=local:snippets/old.ign' }, want).sort(), ['cicustom', 'memory']);
   assert.deepEqual(configDrift({ ...have, net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0' }, want), ['net0']);
@@ -41,9 +46,24 @@ test('disk sizes from drive strings', () => {
 
 test('guest agent address: the NIC with our MAC, not loopback or link-local', () => {
   const ifaces = [
-    { name: 'lo', 'hardware-address': '00:00:00:00:00:00', 'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4' as const, prefix: 8 }] },
-    { name: 'cni0', 'hardware-address': 'aa:aa:aa:aa:aa:aa', 'ip-addresses': [{ 'ip-address': '10.42.0.1', 'ip-address-type': 'ipv4' as const, prefix: 24 }] },
-    { name: 'eth0', 'hardware-address': 'bc:24:11:01:02:03', 'ip-addresses': [{ 'ip-address': 'fe80::1', 'ip-address-type': 'ipv6' as const, prefix: 64 }, { 'ip-address': '192.168.1.77', 'ip-address-type': 'ipv4' as const, prefix: 24 }] },
+    {
+      name: 'lo',
+      'hardware-address': '00:00:00:00:00:00',
+      'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4' as const, prefix: 8 }],
+    },
+    {
+      name: 'cni0',
+      'hardware-address': 'aa:aa:aa:aa:aa:aa',
+      'ip-addresses': [{ 'ip-address': '10.42.0.1', 'ip-address-type': 'ipv4' as const, prefix: 24 }],
+    },
+    {
+      name: 'eth0',
+      'hardware-address': 'bc:24:11:01:02:03',
+      'ip-addresses': [
+        { 'ip-address': 'fe80::1', 'ip-address-type': 'ipv6' as const, prefix: 64 },
+        { 'ip-address': '192.168.1.77', 'ip-address-type': 'ipv4' as const, prefix: 24 },
+      ],
+    },
   ];
   assert.equal(agentAddress(ifaces, 'BC:24:11:01:02:03'), '192.168.1.77');
   assert.equal(agentAddress([ifaces[0]!], 'BC:24:11:01:02:03'), undefined);
@@ -57,7 +77,8 @@ test('step graph: per-node chain, clones in the clone lane, joins serialized aft
     assert.equal(byId.get(`node:${n.name}:clone`)!.lane, undefined);
     assert.ok(byId.get(`node:${n.name}:vm`)!.needs.includes(`node:${n.name}:clone`));
     assert.ok(byId.get(`node:${n.name}:ssh`)!.needs.includes(`node:${n.name}:start`));
-    for (const phase of ['clone', 'vm', 'start', 'ssh', 'k3s-binary', 'k3s']) assert.equal(byId.get(`node:${n.name}:${phase}`)!.group, n.name);
+    for (const phase of ['clone', 'vm', 'start', 'ssh', 'k3s-binary', 'k3s'])
+      assert.equal(byId.get(`node:${n.name}:${phase}`)!.group, n.name);
     // the binary goes on every node ahead of the ordered starts, outside any lane
     assert.equal(byId.get(`node:${n.name}:k3s-binary`)!.lane, undefined);
     assert.ok(byId.get(`node:${n.name}:k3s`)!.needs.includes(`node:${n.name}:k3s-binary`));
@@ -73,7 +94,12 @@ test('step graph: per-node chain, clones in the clone lane, joins serialized aft
   assert.equal(LANE_LIMITS['k3s-server-join'], 1);
   assert.ok((LANE_LIMITS['pve-clone'] ?? 0) >= 2 && (LANE_LIMITS['pve-clone'] ?? 0) <= 3);
   // the rolling upgrade: after each node's k3s, servers one at a time, then agents (batches of 1 by default)
-  assert.deepEqual(byId.get('cluster:ready')!.needs.sort(), planNodes(ha).map((n) => `node:${n.name}:k3s-roll`).sort());
+  assert.deepEqual(
+    byId.get('cluster:ready')!.needs.sort(),
+    planNodes(ha)
+      .map((n) => `node:${n.name}:k3s-roll`)
+      .sort(),
+  );
   const roll = (n: string, steps = byId) => steps.get(`node:${n}:k3s-roll`)!.needs.filter((x) => x.endsWith(':k3s-roll'));
   assert.deepEqual(roll('ha-server-1'), []);
   assert.deepEqual(roll('ha-server-2'), ['node:ha-server-1:k3s-roll']);
@@ -82,7 +108,10 @@ test('step graph: per-node chain, clones in the clone lane, joins serialized aft
   assert.deepEqual(roll('ha-agent-2'), ['node:ha-agent-1:k3s-roll']);
   // kubectl for a server's roll runs on another server (its API stays up while it restarts)
   assert.ok(byId.get('node:ha-server-1:k3s-roll')!.needs.includes('node:ha-server-2:k3s'));
-  const batched = resolveConfig({ preset: 'ha', proxmox, nodes: { sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0 me'] }, cluster: { upgrade: { agentBatch: 2 } } }, { env: {} });
+  const batched = resolveConfig(
+    { preset: 'ha', proxmox, nodes: { sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0 me'] }, cluster: { upgrade: { agentBatch: 2 } } },
+    { env: {} },
+  );
   const b = new Map(nodeSteps(batched, { parallel: 8 }).map((x) => [x.id, x]));
   assert.deepEqual(roll('ha-agent-1', b), ['node:ha-server-3:k3s-roll']);
   assert.deepEqual(roll('ha-agent-2', b), ['node:ha-server-3:k3s-roll']);

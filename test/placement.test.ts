@@ -20,7 +20,12 @@ describe('nodes.placement', () => {
   it('spread (default): servers on distinct hosts, agents balanced', () => {
     const d = decidePlacement(layout(), ['pve1', 'pve2', 'pve3'], 'spread');
     assert.deepEqual(asObj(d.placement), {
-      'ha-server-1': 'pve1', 'ha-server-2': 'pve2', 'ha-server-3': 'pve3', 'ha-agent-1': 'pve1', 'ha-agent-2': 'pve2', 'ha-agent-3': 'pve3',
+      'ha-server-1': 'pve1',
+      'ha-server-2': 'pve2',
+      'ha-server-3': 'pve3',
+      'ha-agent-1': 'pve1',
+      'ha-agent-2': 'pve2',
+      'ha-agent-3': 'pve3',
     });
     assert.deepEqual(d.warnings, []);
   });
@@ -34,14 +39,20 @@ describe('nodes.placement', () => {
   });
 
   it('spread refuses when enough hosts exist but existing servers share one, naming the field and the fix', () => {
-    const existing = new Map([['ha-server-1', 'pve1'], ['ha-server-2', 'pve1']]);
-    assert.throws(() => decidePlacement(layout(), ['pve1', 'pve2', 'pve3'], 'spread', existing), (e: unknown) => {
-      assert.ok(e instanceof UserError);
-      assert.equal(e.field, 'nodes.placement');
-      assert.match(e.message, /ha-server-1, ha-server-2 on pve1/);
-      assert.match(e.fix ?? '', /pack|explicit/);
-      return true;
-    });
+    const existing = new Map([
+      ['ha-server-1', 'pve1'],
+      ['ha-server-2', 'pve1'],
+    ]);
+    assert.throws(
+      () => decidePlacement(layout(), ['pve1', 'pve2', 'pve3'], 'spread', existing),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError);
+        assert.equal(e.field, 'nodes.placement');
+        assert.match(e.message, /ha-server-1, ha-server-2 on pve1/);
+        assert.match(e.fix ?? '', /pack|explicit/);
+        return true;
+      },
+    );
   });
 
   it('existing VMs keep their host; new ones avoid hosts that already have a server', () => {
@@ -61,14 +72,22 @@ describe('nodes.placement', () => {
     assert.equal(d.placement.get('ha-server-1'), 'pve2');
     assert.equal(d.placement.get('ha-agent-3'), 'pve2');
     assert.deepEqual([1, 2, 3].map((i) => d.placement.get(`ha-server-${i}`)).sort(), ['pve1', 'pve2', 'pve3']);
-    assert.throws(() => decidePlacement(layout(), ['pve1', 'pve2'], { 'ha-server-1': 'pve9' }), (e: unknown) => e instanceof UserError && e.field === 'nodes.placement.ha-server-1');
+    assert.throws(
+      () => decidePlacement(layout(), ['pve1', 'pve2'], { 'ha-server-1': 'pve9' }),
+      (e: unknown) => e instanceof UserError && e.field === 'nodes.placement.ha-server-1',
+    );
   });
 
   it('the config accepts spread, pack and a map; a map naming an unknown node is a config error', () => {
     assert.equal(parseConfig(base).nodes.placement, 'spread');
     assert.equal(parseConfig({ ...base, nodes: { ...base.nodes, placement: 'pack' } }).nodes.placement, 'pack');
-    assert.deepEqual(parseConfig({ ...base, nodes: { ...base.nodes, placement: { 'ha-server-1': 'pve2' } } }).nodes.placement, { 'ha-server-1': 'pve2' });
-    assert.throws(() => parseConfig({ ...base, nodes: { ...base.nodes, placement: { 'ha-server-9': 'pve2' } } }), /nodes\.placement\.ha-server-9/);
+    assert.deepEqual(parseConfig({ ...base, nodes: { ...base.nodes, placement: { 'ha-server-1': 'pve2' } } }).nodes.placement, {
+      'ha-server-1': 'pve2',
+    });
+    assert.throws(
+      () => parseConfig({ ...base, nodes: { ...base.nodes, placement: { 'ha-server-9': 'pve2' } } }),
+      /nodes\.placement\.ha-server-9/,
+    );
     assert.throws(() => parseConfig({ ...base, nodes: { ...base.nodes, placement: 'wide' } }), /nodes\.placement/);
   });
 });

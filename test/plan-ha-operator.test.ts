@@ -19,8 +19,14 @@ test('plan for the ha preset shows the operator steps: the operator with its Pro
     writeFileSync(file, config());
     const r = await runCliProcess(['plan', '--config', file, '--state-dir', join(t.dir, 'state')], { cwd: t.dir });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /apps:bootstrap\s+Apply Pulumi Kubernetes Operator with Pulumi \(project infra-bootstrap, stack ha\), and hand it a Program infra-apps \(Pulumi YAML of kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller\), a Stack infra-apps/);
-    assert.match(r.stdout, /apps:operator\s+Wait until the Pulumi operator has applied kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller \(Stack pulumi-kubernetes-operator\/infra-apps/);
+    assert.match(
+      r.stdout,
+      /apps:bootstrap\s+Apply Pulumi Kubernetes Operator with Pulumi \(project infra-bootstrap, stack ha\), and hand it a Program infra-apps \(Pulumi YAML of kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller\), a Stack infra-apps/,
+    );
+    assert.match(
+      r.stdout,
+      /apps:operator\s+Wait until the Pulumi operator has applied kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller \(Stack pulumi-kubernetes-operator\/infra-apps/,
+    );
     assert.doesNotMatch(r.stdout, /apps:infra/);
 
     writeFileSync(file, config('local'));

@@ -6,7 +6,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
-import { createProxmoxClient, withLockRetry, withFreeVmid, isVmidTaken, PveAmbiguousError, type ClientTuning, type PveClient } from '../src/proxmox/client.js';
+import {
+  createProxmoxClient,
+  withLockRetry,
+  withFreeVmid,
+  isVmidTaken,
+  PveAmbiguousError,
+  type ClientTuning,
+  type PveClient,
+} from '../src/proxmox/client.js';
 import { RemoteError, UserError } from '../src/errors.js';
 import type { ProxmoxClient } from '../src/proxmox/types.js';
 import { ConfigSchema, type Config } from '../src/config/schema.js';
@@ -26,7 +34,14 @@ function configFor(sim: Simulator, proxmox: Record<string, unknown> = {}): Confi
   return ConfigSchema.parse({ cluster: { name: 'contract' }, proxmox: { ...base.proxmox, ...proxmox } });
 }
 
-const minimalVm = (vmid: number, extra: Record<string, string | number> = {}) => ({ vmid, name: `vm-${vmid}`, memory: 512, cores: 1, net0: 'virtio,bridge=vmbr0', ...extra });
+const minimalVm = (vmid: number, extra: Record<string, string | number> = {}) => ({
+  vmid,
+  name: `vm-${vmid}`,
+  memory: 512,
+  cores: 1,
+  net0: 'virtio,bridge=vmbr0',
+  ...extra,
+});
 
 describe('proxmox client against the simulator', () => {
   let sim: Simulator;
@@ -45,7 +60,10 @@ describe('proxmox client against the simulator', () => {
       const { client: c, fingerprint } = await connect(sim);
       assert.equal(fingerprint, sim.fingerprint);
       assert.equal((await c.version()).version, '8.4.1');
-      assert.deepEqual((await c.nodes()).map((n) => n.node), sim.nodes);
+      assert.deepEqual(
+        (await c.nodes()).map((n) => n.node),
+        sim.nodes,
+      );
       assert.equal(c.auth?.kind, 'token');
       await (c as PveClient).close();
     });
@@ -53,7 +71,10 @@ describe('proxmox client against the simulator', () => {
     test('token: a wrong secret is a 401 UserError naming the token', async () => {
       await assert.rejects(connect(sim, { tokenSecret: '00000000-0000-4000-8000-000000000000' }), (err: unknown) => {
         assert.ok(err instanceof UserError);
-        assert.equal(err.message, `Proxmox rejected the API token ${sim.token.tokenId} (401). Check proxmox.tokenId/tokenSecret; tokens are shown once at creation: Datacenter → Permissions → API Tokens`);
+        assert.equal(
+          err.message,
+          `Proxmox rejected the API token ${sim.token.tokenId} (401). Check proxmox.tokenId/tokenSecret; tokens are shown once at creation: Datacenter → Permissions → API Tokens`,
+        );
         return true;
       });
     });
@@ -67,13 +88,26 @@ describe('proxmox client against the simulator', () => {
       assert.equal((await c.vmConfig(sim.node, 7100)).description, 'made with a ticket — ✓');
       assert.doesNotThrow(() => (c as PveClient).requireRootPam('setting args'));
       await (c as PveClient).close();
-      await assert.rejects(createProxmoxClient({ url: sim.url, username: sim.login.username, password: 'wrong', fingerprint: sim.fingerprint }, quick), (err: unknown) => err instanceof UserError && err.field === 'proxmox.password');
+      await assert.rejects(
+        createProxmoxClient({ url: sim.url, username: sim.login.username, password: 'wrong', fingerprint: sim.fingerprint }, quick),
+        (err: unknown) => err instanceof UserError && err.field === 'proxmox.password',
+      );
     });
 
     test('root@pam-only parameters are refused for a token before anything is sent', async () => {
       const before = sim.requests().length;
-      for (const params of [{ args: '-fw_cfg name=opt/x,string=y' }, { serial0: '/dev/ttyS0' }, { scsi1: 'local-lvm:0,import-from=/var/lib/vz/template/iso/x.img' }]) {
-        await assert.rejects(client.updateVmConfig(sim.node, 7100, params), (err: unknown) => err instanceof UserError && /needs root@pam logged in with its password/.test(err.message) && err.message.includes(sim.token.tokenId));
+      for (const params of [
+        { args: '-fw_cfg name=opt/x,string=y' },
+        { serial0: '/dev/ttyS0' },
+        { scsi1: 'local-lvm:0,import-from=/var/lib/vz/template/iso/x.img' },
+      ]) {
+        await assert.rejects(
+          client.updateVmConfig(sim.node, 7100, params),
+          (err: unknown) =>
+            err instanceof UserError &&
+            /needs root@pam logged in with its password/.test(err.message) &&
+            err.message.includes(sim.token.tokenId),
+        );
       }
       assert.equal(sim.requests().length, before);
       const { client: root } = await createProxmoxClient({ url: sim.url, ...sim.login, fingerprint: sim.fingerprint }, quick);
@@ -90,7 +124,10 @@ describe('proxmox client against the simulator', () => {
         assert.match(err.fix!, /--tokens 'root@pam!limited'/);
         return true;
       });
-      assert.throws(() => (c as PveClient).requireRootPam('setting args'), (e: unknown) => e instanceof UserError && /root@pam!limited/.test(e.message));
+      assert.throws(
+        () => (c as PveClient).requireRootPam('setting args'),
+        (e: unknown) => e instanceof UserError && /root@pam!limited/.test(e.message),
+      );
       await (c as PveClient).close();
     });
   });
@@ -110,7 +147,10 @@ describe('proxmox client against the simulator', () => {
     test('bad enum value', () => rejects(minimalVm(7201, { ostype: 'plan9' }), 'ostype', /enumeration/));
     test('out of range', () => rejects(minimalVm(7202, { cores: 0 }), 'cores', /minimum/));
     test('missing required parameter', async () => {
-      await assert.rejects(client.request('POST', `/nodes/${sim.node}/qemu/7000/clone`, {}), (err: unknown) => err instanceof UserError && /newid: property is missing/.test(err.message));
+      await assert.rejects(
+        client.request('POST', `/nodes/${sim.node}/qemu/7000/clone`, {}),
+        (err: unknown) => err instanceof UserError && /newid: property is missing/.test(err.message),
+      );
     });
     test('nothing was created by rejected requests', async () => {
       const ids = (await client.vms()).map((v) => v.vmid);
@@ -133,7 +173,13 @@ describe('proxmox client against the simulator', () => {
       sim.faults.failTask({ type: 'qmstart', nth: 1, message: 'start failed: QEMU exited with code 1' });
       try {
         const upid = await client.startVm(sim.node, 7300);
-        await assert.rejects(client.waitTask(sim.node, upid), (err: unknown) => err instanceof RemoteError && /qmstart 7300 on pve1 failed: start failed: QEMU exited with code 1/.test(err.message) && /TASK ERROR/.test(err.detail ?? ''));
+        await assert.rejects(
+          client.waitTask(sim.node, upid),
+          (err: unknown) =>
+            err instanceof RemoteError &&
+            /qmstart 7300 on pve1 failed: start failed: QEMU exited with code 1/.test(err.message) &&
+            /TASK ERROR/.test(err.detail ?? ''),
+        );
       } finally {
         sim.faults.clear();
       }
@@ -144,7 +190,10 @@ describe('proxmox client against the simulator', () => {
       let upid = '';
       try {
         upid = await client.startVm(sim.node, 7300);
-        await assert.rejects(client.waitTask(sim.node, upid, { timeoutMs: 300 }), (err: unknown) => err instanceof RemoteError && /still runs after/.test(err.message));
+        await assert.rejects(
+          client.waitTask(sim.node, upid, { timeoutMs: 300 }),
+          (err: unknown) => err instanceof RemoteError && /still runs after/.test(err.message),
+        );
         assert.equal((await client.taskStatus(sim.node, upid)).status, 'running');
       } finally {
         sim.faults.clear();
@@ -155,14 +204,23 @@ describe('proxmox client against the simulator', () => {
   });
 
   describe('locks', () => {
-    test("an answered lock timeout is retried and the change lands once", async () => {
+    test('an answered lock timeout is retried and the change lands once', async () => {
       await client.waitTask(sim.node, await client.createVm(sim.node, minimalVm(7400)));
-      sim.faults.failRequest({ method: 'PUT', path: '/nodes/*/qemu/7400/config', nth: 1, status: 500, message: "can't lock file '/var/lock/qemu-server/lock-7400.conf' - got timeout" });
+      sim.faults.failRequest({
+        method: 'PUT',
+        path: '/nodes/*/qemu/7400/config',
+        nth: 1,
+        status: 500,
+        message: "can't lock file '/var/lock/qemu-server/lock-7400.conf' - got timeout",
+      });
       try {
         await client.updateVmConfig(sim.node, 7400, { memory: 1024 });
         assert.equal(Number((await client.vmConfig(sim.node, 7400)).memory), 1024);
         const puts = sim.requests().filter((r) => r.method === 'PUT' && r.path === `/nodes/${sim.node}/qemu/7400/config`);
-        assert.deepEqual(puts.map((r) => r.status), [500, 200]);
+        assert.deepEqual(
+          puts.map((r) => r.status),
+          [500, 200],
+        );
       } finally {
         sim.faults.clear();
       }
@@ -173,10 +231,16 @@ describe('proxmox client against the simulator', () => {
       sim.faults.failTask({ type: 'qmclone', nth: 1, message: "can't lock file '/var/lock/qemu-server/lock-7401.conf' - got timeout" });
       try {
         const retries: number[] = [];
-        await withLockRetry(async () => client.waitTask(sim.node, await client.cloneVm(sim.node, 7400, { newid: 7401, name: 'clone-7401' })), { sleep: async () => {}, onRetry: (i) => retries.push(i.attempt) });
+        await withLockRetry(
+          async () => client.waitTask(sim.node, await client.cloneVm(sim.node, 7400, { newid: 7401, name: 'clone-7401' })),
+          { sleep: async () => {}, onRetry: (i) => retries.push(i.attempt) },
+        );
         assert.deepEqual(retries, [1]);
         const clones = sim.tasks().filter((t) => t.type === 'qmclone' && t.id === '7400');
-        assert.deepEqual(clones.map((t) => t.exitstatus), ["can't lock file '/var/lock/qemu-server/lock-7401.conf' - got timeout", 'OK']);
+        assert.deepEqual(
+          clones.map((t) => t.exitstatus),
+          ["can't lock file '/var/lock/qemu-server/lock-7401.conf' - got timeout", 'OK'],
+        );
         assert.ok((await client.vms()).some((v) => v.vmid === 7401));
       } finally {
         sim.faults.clear();
@@ -186,10 +250,17 @@ describe('proxmox client against the simulator', () => {
 
   describe('names that do not exist', () => {
     test('an unknown node lists the nodes', async () => {
-      await assert.rejects(client.storages('pve9'), (err: unknown) => err instanceof UserError && err.field === 'proxmox.nodes' && /pve1 \(online\), pve2 \(online\)/.test(err.fix ?? ''));
+      await assert.rejects(
+        client.storages('pve9'),
+        (err: unknown) =>
+          err instanceof UserError && err.field === 'proxmox.nodes' && /pve1 \(online\), pve2 \(online\)/.test(err.fix ?? ''),
+      );
     });
     test('an unknown storage lists the storages of the node', async () => {
-      await assert.rejects(client.storageContent(sim.node, 'tank'), (err: unknown) => err instanceof UserError && /no storage named 'tank'/.test(err.message) && /local-lvm \(/.test(err.fix ?? ''));
+      await assert.rejects(
+        client.storageContent(sim.node, 'tank'),
+        (err: unknown) => err instanceof UserError && /no storage named 'tank'/.test(err.message) && /local-lvm \(/.test(err.fix ?? ''),
+      );
     });
   });
 
@@ -240,7 +311,10 @@ describe('proxmox client against the simulator', () => {
   test('setStorageContent replaces the list; storageConfig reads it back', async () => {
     const before = await client.storageConfig('local');
     try {
-      await client.setStorageContent('local', [...before.content, 'rootdir'].filter((c, i, a) => a.indexOf(c) === i));
+      await client.setStorageContent(
+        'local',
+        [...before.content, 'rootdir'].filter((c, i, a) => a.indexOf(c) === i),
+      );
       assert.ok((await client.storageConfig('local')).content.includes('rootdir'));
     } finally {
       await client.setStorageContent('local', before.content);
@@ -252,13 +326,22 @@ describe('proxmox client against the simulator', () => {
     test('a wrong pin is refused before any request reaches Proxmox', async () => {
       const before = sim.requests().length;
       const wrong = sim.fingerprint.replace(/^../, sim.fingerprint.startsWith('AA') ? 'BB' : 'AA');
-      await assert.rejects(connect(sim, { fingerprint: wrong }), (err: unknown) => err instanceof UserError && /^The Proxmox TLS certificate changed: pinned /.test(err.message) && err.field === 'proxmox.fingerprint');
+      await assert.rejects(
+        connect(sim, { fingerprint: wrong }),
+        (err: unknown) =>
+          err instanceof UserError &&
+          /^The Proxmox TLS certificate changed: pinned /.test(err.message) &&
+          err.field === 'proxmox.fingerprint',
+      );
       assert.equal(sim.requests().length, before);
     });
 
     test('first contact: the caller is asked and the pin is returned', async () => {
       let asked = '';
-      const { client: c, fingerprint } = await createProxmoxClient({ url: sim.url, ...sim.token, onUnknownFingerprint: (fp) => ((asked = fp), true) }, quick);
+      const { client: c, fingerprint } = await createProxmoxClient(
+        { url: sim.url, ...sim.token, onUnknownFingerprint: (fp) => ((asked = fp), true) },
+        quick,
+      );
       assert.equal(asked, sim.fingerprint);
       assert.equal(fingerprint, sim.fingerprint);
       await (c as PveClient).close();
@@ -269,7 +352,10 @@ describe('proxmox client against the simulator', () => {
     test('a create whose connection dropped is sent once and reported as not created', async () => {
       sim.faults.dropConnection({ method: 'POST', path: '/nodes/*/qemu', nth: 1 });
       try {
-        await assert.rejects(client.createVm(sim.node, minimalVm(7600)), (err: unknown) => err instanceof PveAmbiguousError && /nothing was created/.test(err.message));
+        await assert.rejects(
+          client.createVm(sim.node, minimalVm(7600)),
+          (err: unknown) => err instanceof PveAmbiguousError && /nothing was created/.test(err.message),
+        );
         const posts = sim.requests().filter((r) => r.method === 'POST' && r.path === `/nodes/${sim.node}/qemu`);
         assert.equal(posts.filter((r) => r.status === 0).length, 1, 'exactly one dropped POST');
         assert.equal(posts.filter((r) => r.params.vmid === '7600').length, 0, 'never re-sent');
@@ -370,12 +456,15 @@ describe('proxmox:connect step against the simulator', () => {
     const sim = await startSimulator({ speed: 0, sshHost: false, pveVersion: '8.3.5' });
     const { client } = await connect(sim);
     try {
-      await assert.rejects(client.downloadUrl(sim.node, 'local', { url: `${sim.mirror.url}/x.qcow2`, content: 'import', filename: 'x.qcow2' }), (err: unknown) => {
-        assert.ok(err instanceof UserError, String(err));
-        assert.match(err.message, /Proxmox VE 8\.3\.5 is too old .*8\.4/);
-        assert.match(err.fix!, /qm disk import|upgrade/i);
-        return true;
-      });
+      await assert.rejects(
+        client.downloadUrl(sim.node, 'local', { url: `${sim.mirror.url}/x.qcow2`, content: 'import', filename: 'x.qcow2' }),
+        (err: unknown) => {
+          assert.ok(err instanceof UserError, String(err));
+          assert.match(err.message, /Proxmox VE 8\.3\.5 is too old .*8\.4/);
+          assert.match(err.fix!, /qm disk import|upgrade/i);
+          return true;
+        },
+      );
     } finally {
       await (client as PveClient).close();
       await sim.close();

@@ -24,13 +24,22 @@ for (const [pveVersion, agent, absent] of [
   test(`PVE ${pveVersion}: a token without ${agent} is refused by up before anything is created, naming it and the command`, async () => {
     const env = await startE2e({ preset: 'homelab', pveVersion });
     try {
-      const token = env.sim.addToken('nomonitor', rolePrivileges(pveVersion).filter((p) => p !== agent));
+      const token = env.sim.addToken(
+        'nomonitor',
+        rolePrivileges(pveVersion).filter((p) => p !== agent),
+      );
       const config = resolveConfig({ ...env.raw, proxmox: { ...(env.raw.proxmox as object), ...token } }, { env: {} });
       const mark = env.sim.requests().length;
       const r = await env.up({ config });
       assert.equal(r.status, 'failed');
-      const failed = env.events.filter((e) => e.type === 'step' && e.status === 'failed') as Array<{ id: string; error?: { message: string; fix?: string } }>;
-      assert.deepEqual(failed.map((f) => f.id), ['proxmox:connect']);
+      const failed = env.events.filter((e) => e.type === 'step' && e.status === 'failed') as Array<{
+        id: string;
+        error?: { message: string; fix?: string };
+      }>;
+      assert.deepEqual(
+        failed.map((f) => f.id),
+        ['proxmox:connect'],
+      );
       const err = failed[0]!.error!;
       assert.match(err.message, new RegExp(`lacks ${agent.replace(/\./g, '\\.')} on /vms`));
       assert.match(err.fix ?? '', new RegExp(`pveum acl modify /vms --tokens 'root@pam!nomonitor' --roles PVEVMAdmin`));
@@ -60,7 +69,10 @@ for (const [pveVersion, agent, absent] of [
 test('docs/proxmox.md gives the role command of each major version with exactly its privilege list', async () => {
   const { readFileSync } = await import('node:fs');
   const doc = readFileSync(new URL('../docs/proxmox.md', import.meta.url), 'utf8');
-  for (const [v, label] of [['8.4.1', 'Proxmox VE 8:'], ['9.0.3', 'Proxmox VE 9:']] as const) {
+  for (const [v, label] of [
+    ['8.4.1', 'Proxmox VE 8:'],
+    ['9.0.3', 'Proxmox VE 9:'],
+  ] as const) {
     const after = doc.slice(doc.indexOf(label));
     const cmd = /pveum role add FlatcarK3s --privs "([^"]+)"/.exec(after)?.[1];
     assert.deepEqual(cmd?.split(' '), rolePrivileges(v), label);

@@ -42,7 +42,13 @@ function recordCluster(stateDir: string): string {
   const kubeconfigPath = join(clusterDir, 'kubeconfig.yaml');
   writeFileSync(kubeconfigPath, 'apiVersion: v1\nkind: Config\n', { mode: 0o600 });
   const store = StateStore.open(clusterDir, 'homelab');
-  store.dispatch({ type: 'done', id: STEP.kubeconfig, at: Date.now(), via: 'check', outputs: { kubeconfigPath, server: 'https://10.0.0.11:6443' } });
+  store.dispatch({
+    type: 'done',
+    id: STEP.kubeconfig,
+    at: Date.now(),
+    via: 'check',
+    outputs: { kubeconfigPath, server: 'https://10.0.0.11:6443' },
+  });
   return kubeconfigPath;
 }
 
@@ -70,7 +76,10 @@ test('apps with no app selected does nothing', async () => {
 test('apps before the cluster exists says to run up first', async () => {
   const t = setup('{ kured: true }');
   try {
-    await assert.rejects(run(['--config', t.config, '--yes', '--state-dir', t.stateDir], memIo({}, t.dir)), (err: unknown) => err instanceof UserError && /No cluster "homelab"/.test(err.message) && /flatcar-k3s up/.test(err.fix ?? ''));
+    await assert.rejects(
+      run(['--config', t.config, '--yes', '--state-dir', t.stateDir], memIo({}, t.dir)),
+      (err: unknown) => err instanceof UserError && /No cluster "homelab"/.test(err.message) && /flatcar-k3s up/.test(err.fix ?? ''),
+    );
   } finally {
     t.cleanup();
   }
@@ -83,7 +92,10 @@ test('apps without the Pulumi CLI fails in the preflight with the install messag
     const io = memIo({}, t.dir);
     const code = await withPath(t.bin, () => run(['--config', t.config, '--yes', '--state-dir', t.stateDir], io));
     assert.equal(code, 1);
-    assert.match(io.err(), /Step apps:preflight \(Pulumi CLI and Kubernetes plugin for the cluster apps\) failed: The Pulumi CLI is required/);
+    assert.match(
+      io.err(),
+      /Step apps:preflight \(Pulumi CLI and Kubernetes plugin for the cluster apps\) failed: The Pulumi CLI is required/,
+    );
     assert.match(io.err(), /curl -fsSL https:\/\/get\.pulumi\.com \| sh/);
     assert.doesNotMatch(io.err(), /Step apps:(bootstrap|infra)/);
     const state = StateStore.open(join(t.stateDir, 'clusters', 'homelab'), 'homelab').get();
@@ -99,7 +111,10 @@ test('apps without the Pulumi CLI fails in the preflight with the install messag
 test('apps refuses to ask without a terminal unless --yes', async () => {
   const t = setup('{ kured: true }');
   try {
-    await assert.rejects(run(['--config', t.config, '--state-dir', t.stateDir], memIo({}, t.dir)), (err: unknown) => err instanceof UserError && /--yes/.test(err.fix ?? ''));
+    await assert.rejects(
+      run(['--config', t.config, '--state-dir', t.stateDir], memIo({}, t.dir)),
+      (err: unknown) => err instanceof UserError && /--yes/.test(err.fix ?? ''),
+    );
   } finally {
     t.cleanup();
   }

@@ -26,7 +26,13 @@ test('without the CLI, opening a stack fails at once with the preflight message,
     const emptyBin = join(dir, 'bin');
     mkdirSync(emptyBin);
     const err = await withPath(emptyBin, () =>
-      openAppsStack({ project: 'infra-apps', stackName: 'homelab', clusterDir: join(dir, 'cluster'), passphrase: PASSPHRASE, program: () => {} }).then(
+      openAppsStack({
+        project: 'infra-apps',
+        stackName: 'homelab',
+        clusterDir: join(dir, 'cluster'),
+        passphrase: PASSPHRASE,
+        program: () => {},
+      }).then(
         () => assert.fail('expected a refusal'),
         (e: unknown) => e,
       ),
@@ -91,13 +97,32 @@ test('Automation API failures become actionable errors and never carry the passp
   assert.ok(isPulumiMissing(enoent));
   assert.ok(pulumiError(enoent, o, 'open the stack') instanceof UserError);
 
-  const locked = pulumiError(new Error(`code: 255\n stderr: error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with \`pulumi cancel\`.\n`), o, 'apply the changes');
+  const locked = pulumiError(
+    new Error(
+      `code: 255\n stderr: error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with \`pulumi cancel\`.\n`,
+    ),
+    o,
+    'apply the changes',
+  );
   assert.ok(locked instanceof RemoteError);
   assert.match(locked.message, /locked/);
-  const lockedHere = pulumiError(new Error('error: the stack is currently locked by 1 lock(s).'), { ...o, clusterDir: '/var/lib/fk3s/clusters/home lab' }, 'apply');
-  assert.match((lockedHere as RemoteError).fix ?? '', /cd '\/var\/lib\/fk3s\/clusters\/home lab\/pulumi\/infra-apps' && pulumi cancel --stack homelab --yes/);
+  const lockedHere = pulumiError(
+    new Error('error: the stack is currently locked by 1 lock(s).'),
+    { ...o, clusterDir: '/var/lib/fk3s/clusters/home lab' },
+    'apply',
+  );
+  assert.match(
+    (lockedHere as RemoteError).fix ?? '',
+    /cd '\/var\/lib\/fk3s\/clusters\/home lab\/pulumi\/infra-apps' && pulumi cancel --stack homelab --yes/,
+  );
 
-  const failed = pulumiError(new Error(`code: 255\n stdout: Updating (homelab)\n stderr: error: update failed\n  kubernetes:helm.sh/v3:Release (kured):\n    error: context deadline exceeded (passphrase ${PASSPHRASE})\n`), o, 'apply the changes');
+  const failed = pulumiError(
+    new Error(
+      `code: 255\n stdout: Updating (homelab)\n stderr: error: update failed\n  kubernetes:helm.sh/v3:Release (kured):\n    error: context deadline exceeded (passphrase ${PASSPHRASE})\n`,
+    ),
+    o,
+    'apply the changes',
+  );
   assert.ok(failed instanceof RemoteError);
   assert.match(failed.message, /infra-apps could not apply the changes \(stack homelab\)/);
   assert.match(failed.detail ?? '', /context deadline exceeded/);
@@ -169,15 +194,23 @@ test('opening a stack against a recording CLI: select-or-init with the passphras
     const log = join(dir, 'calls.log');
     process.env.FAKE_PULUMI_LOG = log;
     const clusterDir = join(dir, 'cluster');
-    await withPath(`${bin}:/usr/bin:/bin`, () => openAppsStack({ project: 'infra-bootstrap', stackName: 'homelab', clusterDir, passphrase: PASSPHRASE, program: () => {} }));
+    await withPath(`${bin}:/usr/bin:/bin`, () =>
+      openAppsStack({ project: 'infra-bootstrap', stackName: 'homelab', clusterDir, passphrase: PASSPHRASE, program: () => {} }),
+    );
 
-    const calls = readFileSync(log, 'utf8').split('ARGS ').slice(1).map((block) => {
-      const [args, pass, backend, cwd] = block.trim().split('\n');
-      return { args, pass: pass.replace(/^PASS ?/, ''), backend: backend.replace(/^BACKEND ?/, ''), cwd: cwd.replace(/^CWD ?/, '') };
-    });
+    const calls = readFileSync(log, 'utf8')
+      .split('ARGS ')
+      .slice(1)
+      .map((block) => {
+        const [args, pass, backend, cwd] = block.trim().split('\n');
+        return { args, pass: pass.replace(/^PASS ?/, ''), backend: backend.replace(/^BACKEND ?/, ''), cwd: cwd.replace(/^CWD ?/, '') };
+      });
     const p = pulumiPaths(clusterDir, 'infra-bootstrap');
     const stackCalls = calls.filter((c) => c.args.startsWith('stack'));
-    assert.deepEqual(stackCalls.map((c) => c.args), ['stack select --stack homelab --non-interactive', 'stack init homelab --secrets-provider passphrase --non-interactive']);
+    assert.deepEqual(
+      stackCalls.map((c) => c.args),
+      ['stack select --stack homelab --non-interactive', 'stack init homelab --secrets-provider passphrase --non-interactive'],
+    );
     for (const c of stackCalls) {
       assert.equal(c.pass, PASSPHRASE, 'the passphrase reaches the CLI through PULUMI_CONFIG_PASSPHRASE');
       assert.equal(c.backend, p.backendUrl);

@@ -4,12 +4,19 @@ import { readFileSync } from 'node:fs';
 import type { EngineEvent } from '@pulumi/pulumi/automation/index.js';
 import { describeEngineEvent, engineEventSink, stripColor, urnName, type LogLine } from '../src/pulumi/events.js';
 
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/pulumi/engine-events.json', import.meta.url), 'utf8')) as { firstUp: EngineEvent[]; failedUp: EngineEvent[] };
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/pulumi/engine-events.json', import.meta.url), 'utf8')) as {
+  firstUp: EngineEvent[];
+  failedUp: EngineEvent[];
+};
 
 function collect(events: EngineEvent[], expectedSteps?: number) {
   const lines: LogLine[] = [];
   const progress: Array<{ message: string; fraction?: number }> = [];
-  const sink = engineEventSink({ log: (line, level) => lines.push({ line, level }), progress: (message, fraction) => progress.push({ message, fraction }), expectedSteps });
+  const sink = engineEventSink({
+    log: (line, level) => lines.push({ line, level }),
+    progress: (message, fraction) => progress.push({ message, fraction }),
+    expectedSteps,
+  });
   for (const e of events) sink(e);
   return { lines, progress };
 }
@@ -25,7 +32,10 @@ test('a first up streams resource starts, completions, provider status and the s
     { line: '✓ created Namespace kured', level: 'info' },
     { line: '+ creating Release kured', level: 'info' },
     { line: 'kured: [1/2] Waiting for DaemonSet kured/kured to be ready', level: 'info' },
-    { line: 'kured: Helm release "kured" was created but has a failed status. Use the `helm` command to investigate the error, correct it, then retry.', level: 'warn' },
+    {
+      line: 'kured: Helm release "kured" was created but has a failed status. Use the `helm` command to investigate the error, correct it, then retry.',
+      level: 'warn',
+    },
     { line: '✓ created Release kured', level: 'info' },
     { line: 'Pulumi: done in 42 s — 4 created, 1 unchanged', level: 'info' },
   ]);
@@ -40,7 +50,12 @@ test('a first up streams resource starts, completions, provider status and the s
 test('a failed up reports the failing resource and the provider error as errors', () => {
   const { lines } = collect(fixture.failedUp);
   const errors = lines.filter((l) => l.level === 'error').map((l) => l.line);
-  assert.deepEqual(errors, ['kured: 1 error occurred:', 'kured: * Helm release "kured/kured" failed to upgrade: context deadline exceeded', '✗ update failed: Release kured', 'update failed']);
+  assert.deepEqual(errors, [
+    'kured: 1 error occurred:',
+    'kured: * Helm release "kured/kured" failed to upgrade: context deadline exceeded',
+    '✗ update failed: Release kured',
+    'update failed',
+  ]);
   assert.equal(lines.at(-1)?.line, 'Pulumi: done in 301 s — 2 unchanged');
 });
 
@@ -57,7 +72,11 @@ test('progress counts changed resources, not unchanged ones or the stack', () =>
 });
 
 test('a summary that may be corrupt warns, and helpers strip markup and names', () => {
-  const lines = describeEngineEvent({ sequence: 1, timestamp: 1, summaryEvent: { maybeCorrupt: true, durationSeconds: 3, resourceChanges: {}, policyPacks: {} } });
+  const lines = describeEngineEvent({
+    sequence: 1,
+    timestamp: 1,
+    summaryEvent: { maybeCorrupt: true, durationSeconds: 3, resourceChanges: {}, policyPacks: {} },
+  });
   assert.equal(lines[0].line, 'Pulumi: done in 3 s');
   assert.equal(lines[1].level, 'warn');
   assert.equal(stripColor('<{%fg 1%}>x\u001b[0m<{%reset%}>'), 'x');

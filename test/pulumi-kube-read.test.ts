@@ -21,12 +21,15 @@ function kubeconfig(server: string, ca: string, token = 'test-token'): string {
 }
 
 describe('reading the Stack through the Kubernetes API', () => {
-  test('GET of the one Stack with the kubeconfig\'s CA and credentials; 404 = no Stack; an untrusted server is refused', async () => {
+  test("GET of the one Stack with the kubeconfig's CA and credentials; 404 = no Stack; an untrusted server is refused", async () => {
     const cert = makeCert({ withCa: true });
     const other = makeCert({ withCa: true });
     const dir = mkdtempSync(join(tmpdir(), 'fk3s-kube-'));
     const seen: Array<{ path?: string; auth?: string }> = [];
-    let answer: { status: number; body: string } = { status: 200, body: JSON.stringify({ metadata: { generation: 1 }, status: { observedGeneration: 1 } }) };
+    let answer: { status: number; body: string } = {
+      status: 200,
+      body: JSON.stringify({ metadata: { generation: 1 }, status: { observedGeneration: 1 } }),
+    };
     const server = createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
       seen.push({ path: req.url, auth: req.headers.authorization });
       res.writeHead(answer.status, { 'content-type': 'application/json' });
@@ -48,7 +51,7 @@ describe('reading the Stack through the Kubernetes API', () => {
       writeFileSync(wrongCa, kubeconfig(url, other.ca!));
       const before = seen.length;
       await assert.rejects(readStackViaApi(wrongCa));
-      assert.equal(seen.length, before, 'no request reaches a server the kubeconfig\'s CA did not sign');
+      assert.equal(seen.length, before, "no request reaches a server the kubeconfig's CA did not sign");
     } finally {
       server.close();
       cert.cleanup();
@@ -60,23 +63,45 @@ describe('reading the Stack through the Kubernetes API', () => {
   test('client certificates from the current context are decoded', () => {
     const text = stringify({
       clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
-      users: [{ name: 'u', user: { 'client-certificate-data': Buffer.from('CERT').toString('base64'), 'client-key-data': Buffer.from('KEY').toString('base64') } }],
+      users: [
+        {
+          name: 'u',
+          user: {
+            'client-certificate-data': Buffer.from('CERT').toString('base64'),
+            'client-key-data': Buffer.from('KEY').toString('base64'),
+          },
+        },
+      ],
       contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
       'current-context': 'x',
     });
-    assert.deepEqual(kubeconfigCreds(text), { server: 'https://127.0.0.1:6443', ca: undefined, cert: 'CERT', key: 'KEY', token: undefined });
+    assert.deepEqual(kubeconfigCreds(text), {
+      server: 'https://127.0.0.1:6443',
+      ca: undefined,
+      cert: 'CERT',
+      key: 'KEY',
+      token: undefined,
+    });
   });
 
-  test('status: live when the cluster answers, else the last run\'s record with the reason', async () => {
+  test("status: live when the cluster answers, else the last run's record with the reason", async () => {
     const live = await operatorStackStatus('/k', { state: 'synced' }, async () => ({
       metadata: { generation: 2 },
-      status: { observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True' }], lastUpdate: { name: 'u7', state: 'succeeded', generation: 2 } },
+      status: {
+        observedGeneration: 2,
+        conditions: [{ type: 'Ready', status: 'True' }],
+        lastUpdate: { name: 'u7', state: 'succeeded', generation: 2 },
+      },
     }));
     assert.deepEqual(live, { state: 'synced', message: 'in sync (last update u7 succeeded)', live: true });
     const down = await operatorStackStatus('/k', { state: 'synced', lastUpdate: 'u7' }, async () => {
       throw new Error('connect ECONNREFUSED 127.0.0.1:6443');
     });
-    assert.deepEqual(down, { state: 'unknown', message: 'could not ask the cluster (connect ECONNREFUSED 127.0.0.1:6443); at the last run: synced (update u7)', live: false });
+    assert.deepEqual(down, {
+      state: 'unknown',
+      message: 'could not ask the cluster (connect ECONNREFUSED 127.0.0.1:6443); at the last run: synced (update u7)',
+      live: false,
+    });
     assert.equal((await operatorStackStatus(undefined, undefined)).message, 'no kubeconfig recorded; never checked');
   });
 });

@@ -20,13 +20,43 @@ function config(apps: Record<string, unknown>): Config {
 }
 const OPTS = { parallel: 4 };
 
-const stack = (o: { gen?: number; observed?: number; ready?: string; state?: string; message?: string; lastGen?: number; current?: string; request?: string; failures?: number }): StackObject => ({
+const stack = (o: {
+  gen?: number;
+  observed?: number;
+  ready?: string;
+  state?: string;
+  message?: string;
+  lastGen?: number;
+  current?: string;
+  request?: string;
+  failures?: number;
+}): StackObject => ({
   metadata: { generation: o.gen ?? 2 },
   status: {
     observedGeneration: o.observed ?? o.gen ?? 2,
-    conditions: o.ready ? [{ type: 'Ready', status: o.ready, reason: o.ready === 'True' ? 'ProcessingCompleted' : 'RetryingAfterFailure', message: o.message ?? '' }] : [],
+    conditions: o.ready
+      ? [
+          {
+            type: 'Ready',
+            status: o.ready,
+            reason: o.ready === 'True' ? 'ProcessingCompleted' : 'RetryingAfterFailure',
+            message: o.message ?? '',
+          },
+        ]
+      : [],
     ...(o.current ? { currentUpdate: { name: o.current, generation: o.gen ?? 2 } } : {}),
-    ...(o.state ? { lastUpdate: { name: 'infra-apps-abc12', state: o.state, message: o.message, generation: o.lastGen ?? o.gen ?? 2, reconcileRequest: o.request, failures: o.failures } } : {}),
+    ...(o.state
+      ? {
+          lastUpdate: {
+            name: 'infra-apps-abc12',
+            state: o.state,
+            message: o.message,
+            generation: o.lastGen ?? o.gen ?? 2,
+            reconcileRequest: o.request,
+            failures: o.failures,
+          },
+        }
+      : {}),
   },
 });
 
@@ -35,7 +65,11 @@ describe('reading the operator Stack', () => {
     assert.equal(stackSync(undefined).state, 'missing');
     assert.equal(stackSync(stack({ ready: 'True', state: 'succeeded' })).state, 'synced');
     assert.match(stackSync(stack({ ready: 'True', state: 'succeeded' })).message, /in sync \(last update infra-apps-abc12 succeeded\)/);
-    assert.equal(stackSync(stack({ gen: 3, observed: 2, ready: 'True', state: 'succeeded', lastGen: 2 })).state, 'pending', 'a newer Program/Stack generation is not applied yet');
+    assert.equal(
+      stackSync(stack({ gen: 3, observed: 2, ready: 'True', state: 'succeeded', lastGen: 2 })).state,
+      'pending',
+      'a newer Program/Stack generation is not applied yet',
+    );
     assert.equal(stackSync(stack({ ready: 'True', state: 'succeeded', current: 'infra-apps-def34' })).state, 'updating');
     assert.match(stackSync(stack({ current: 'infra-apps-def34' })).message, /update infra-apps-def34 is running/);
     const failed = stackSync(stack({ ready: 'False', state: 'failed', message: 'error: helm: chart not found\n  at x', failures: 2 }));
@@ -48,11 +82,17 @@ describe('reading the operator Stack', () => {
   test('after a re-apply request, only an update for that request counts', () => {
     const old = stack({ ready: 'True', state: 'succeeded', request: '2026-01-01T00:00:00.000Z' });
     assert.equal(stackSync(old, '2026-02-02T00:00:00.000Z').state, 'pending');
-    assert.equal(stackSync(stack({ ready: 'True', state: 'succeeded', request: '2026-02-02T00:00:00.000Z' }), '2026-02-02T00:00:00.000Z').state, 'synced');
+    assert.equal(
+      stackSync(stack({ ready: 'True', state: 'succeeded', request: '2026-02-02T00:00:00.000Z' }), '2026-02-02T00:00:00.000Z').state,
+      'synced',
+    );
   });
 
   test('kubectl commands quote their values; an empty answer is no Stack', () => {
-    assert.equal(getStackCommand(), 'sudo /opt/bin/k3s kubectl -n pulumi-kubernetes-operator get stacks.pulumi.com infra-apps -o json --ignore-not-found');
+    assert.equal(
+      getStackCommand(),
+      'sudo /opt/bin/k3s kubectl -n pulumi-kubernetes-operator get stacks.pulumi.com infra-apps -o json --ignore-not-found',
+    );
     assert.equal(
       reconcileRequestCommand("x'; rm -rf /"),
       "sudo /opt/bin/k3s kubectl -n pulumi-kubernetes-operator annotate stacks.pulumi.com infra-apps 'pulumi.com/reconciliation-request=x'\\''; rm -rf /' --overwrite",
@@ -99,20 +139,42 @@ function ctx(cfg: Config, over: { demo?: boolean } = {}) {
 }
 
 describe('operator mode steps', () => {
-  const all = { mode: 'operator', pulumiOperator: true, kured: true, certManager: true, systemUpgradeController: true, piraeus: { replicas: 3 } };
+  const all = {
+    mode: 'operator',
+    pulumiOperator: true,
+    kured: true,
+    certManager: true,
+    systemUpgradeController: true,
+    piraeus: { replicas: 3 },
+  };
 
   test('the plan: preflight, the operator with its Stack, then the wait for the operator; no local infra-apps stack', () => {
     const steps = appSteps(config(all), OPTS);
-    assert.deepEqual(steps.map((s) => s.id), [STEP.appsPreflight, STEP.appsBootstrap, STEP.appsOperator]);
+    assert.deepEqual(
+      steps.map((s) => s.id),
+      [STEP.appsPreflight, STEP.appsBootstrap, STEP.appsOperator],
+    );
     const [, boot, op] = steps;
     assert.deepEqual(op.needs, [STEP.appsBootstrap]);
     const c = ctx(config(all)).c;
-    assert.match(boot.describe(c), /Pulumi Kubernetes Operator with Pulumi \(project infra-bootstrap, stack ha\), and hand it a Program infra-apps \(Pulumi YAML of kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller\), a Stack infra-apps \(state on a 1Gi PVC infra-apps-state\)/);
-    assert.match(op.describe(c), /Wait until the Pulumi operator has applied kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller \(Stack pulumi-kubernetes-operator\/infra-apps, state in a 1Gi volume/);
+    assert.match(
+      boot.describe(c),
+      /Pulumi Kubernetes Operator with Pulumi \(project infra-bootstrap, stack ha\), and hand it a Program infra-apps \(Pulumi YAML of kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller\), a Stack infra-apps \(state on a 1Gi PVC infra-apps-state\)/,
+    );
+    assert.match(
+      op.describe(c),
+      /Wait until the Pulumi operator has applied kured, Piraeus \(LINSTOR\), cert-manager, system-upgrade-controller \(Stack pulumi-kubernetes-operator\/infra-apps, state in a 1Gi volume/,
+    );
     // Local mode: the local infra-apps stack, no wait for the operator.
-    assert.deepEqual(appSteps(config({ ...all, mode: 'local' }), OPTS).map((s) => s.id), [STEP.appsPreflight, STEP.appsBootstrap, STEP.appsInfra]);
+    assert.deepEqual(
+      appSteps(config({ ...all, mode: 'local' }), OPTS).map((s) => s.id),
+      [STEP.appsPreflight, STEP.appsBootstrap, STEP.appsInfra],
+    );
     // Operator mode with only the operator selected: nothing for it to run.
-    assert.deepEqual(appSteps(config({ mode: 'operator', pulumiOperator: true }), OPTS).map((s) => s.id), [STEP.appsPreflight, STEP.appsBootstrap]);
+    assert.deepEqual(
+      appSteps(config({ mode: 'operator', pulumiOperator: true }), OPTS).map((s) => s.id),
+      [STEP.appsPreflight, STEP.appsBootstrap],
+    );
   });
 
   test('a change of the app selection re-opens the bootstrap step (it writes the Program)', () => {
@@ -122,12 +184,18 @@ describe('operator mode steps', () => {
   });
 
   test('operator mode without the operator, or without cluster-admin, and a git source in local mode are refused', () => {
-    assert.throws(() => appSteps(config({ mode: 'operator', kured: true }), OPTS), (e: unknown) => e instanceof ConfigError && /apps\.pulumiOperator/.test(e.message));
+    assert.throws(
+      () => appSteps(config({ mode: 'operator', kured: true }), OPTS),
+      (e: unknown) => e instanceof ConfigError && /apps\.pulumiOperator/.test(e.message),
+    );
     assert.throws(
       () => appSteps(config({ mode: 'operator', pulumiOperator: { clusterAdmin: false }, kured: true }), OPTS),
       (e: unknown) => e instanceof ConfigError && /apps\.pulumiOperator\.clusterAdmin/.test(e.message),
     );
-    assert.throws(() => appSteps(config({ kured: true, source: { git: { url: 'https://git.example.lan/a.git' } } }), OPTS), (e: unknown) => e instanceof ConfigError && /apps\.source\.git/.test(e.message));
+    assert.throws(
+      () => appSteps(config({ kured: true, source: { git: { url: 'https://git.example.lan/a.git' } } }), OPTS),
+      (e: unknown) => e instanceof ConfigError && /apps\.source\.git/.test(e.message),
+    );
     // Nothing selected (every app off, as --skip-apps runs): the mode is moot, nothing is refused.
     assert.deepEqual(appSteps(config({ mode: 'operator' }), OPTS), []);
     assert.deepEqual(operatorModeIssues(config({ mode: 'operator' }).apps), []);
@@ -138,14 +206,21 @@ describe('operator mode steps', () => {
     const synced = new AppsOperatorStep(cfg, new FakeAccess([stack({ ready: 'True', state: 'succeeded' })]));
     const r = await synced.check(ctx(cfg).c);
     assert.ok('done' in r && r.done);
-    assert.deepEqual((r as { outputs: StepOutputs }).outputs, { stack: 'pulumi-kubernetes-operator/infra-apps', lastUpdate: 'infra-apps-abc12', state: 'synced' });
+    assert.deepEqual((r as { outputs: StepOutputs }).outputs, {
+      stack: 'pulumi-kubernetes-operator/infra-apps',
+      lastUpdate: 'infra-apps-abc12',
+      state: 'synced',
+    });
     const failing = new AppsOperatorStep(cfg, new FakeAccess([stack({ ready: 'False', state: 'failed', message: 'boom' })]));
-    assert.deepEqual(await failing.check(ctx(cfg).c), { done: false, reason: 'last update infra-apps-abc12 failed: boom (the operator retries)' });
+    assert.deepEqual(await failing.check(ctx(cfg).c), {
+      done: false,
+      reason: 'last update infra-apps-abc12 failed: boom (the operator retries)',
+    });
     const demo = await synced.check(ctx(cfg, { demo: true }).c);
     assert.ok('skip' in demo);
   });
 
-  test('run: waits through the operator\'s progress until the last update succeeded, showing each change once', async () => {
+  test("run: waits through the operator's progress until the last update succeeded, showing each change once", async () => {
     const cfg = config(all);
     const access = new FakeAccess([
       undefined,
@@ -178,7 +253,11 @@ describe('operator mode steps', () => {
   test('run gives up after the wait limit with the last state and where to look', async () => {
     const cfg = config(all);
     const step = new AppsOperatorStep(cfg, new FakeAccess([stack({ gen: 1, ready: 'False', state: 'failed', message: 'forbidden' })]));
-    await assert.rejects(step.run(ctx(cfg).c), (e: Error & { fix?: string; detail?: string }) => /Timed out/.test(e.message) && /forbidden/.test(e.detail ?? '') && /describe stack infra-apps/.test(e.fix ?? ''));
+    await assert.rejects(
+      step.run(ctx(cfg).c),
+      (e: Error & { fix?: string; detail?: string }) =>
+        /Timed out/.test(e.message) && /forbidden/.test(e.detail ?? '') && /describe stack infra-apps/.test(e.fix ?? ''),
+    );
   });
 
   test('`apps` re-applies: it asks the operator for a new update and waits for that one', async () => {

@@ -11,7 +11,14 @@ import { Ajv } from 'ajv';
 import { AppsSchema } from '../src/config/schema.js';
 import { infraBootstrap, PULUMI_OPERATOR } from '../src/pulumi/programs/infra-bootstrap.js';
 import { infraApps, INFRA_APPS_KEYS } from '../src/pulumi/programs/infra-apps.js';
-import { OPERATOR_STACK, YAML_CUSTOM_RESOURCE, inClusterKubeconfig, programBody, renderProgramYaml, stackSpec } from '../src/pulumi/programs/operator.js';
+import {
+  OPERATOR_STACK,
+  YAML_CUSTOM_RESOURCE,
+  inClusterKubeconfig,
+  programBody,
+  renderProgramYaml,
+  stackSpec,
+} from '../src/pulumi/programs/operator.js';
 import type { ProgramArgs } from '../src/pulumi/programs/common.js';
 import { kubernetesPluginVersion } from '../src/pulumi/plugin.js';
 import { runMocked, unsecret, type MockedResource } from './fixtures/pulumi/mock-run.js';
@@ -37,7 +44,8 @@ interface VendoredCrd {
   version: string;
   schema: Record<string, unknown>;
 }
-const crd = (kind: string): VendoredCrd => JSON.parse(readFileSync(new URL(`../vendor/pulumi-operator/${kind}.schema.json`, import.meta.url), 'utf8'));
+const crd = (kind: string): VendoredCrd =>
+  JSON.parse(readFileSync(new URL(`../vendor/pulumi-operator/${kind}.schema.json`, import.meta.url), 'utf8'));
 const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
 const validateStack = ajv.compile(crd('stack').schema);
 const validateProgram = ajv.compile(crd('program').schema);
@@ -45,7 +53,9 @@ const validateProgram = ajv.compile(crd('program').schema);
 const SDK_FILLED = ['apiVersion', 'kind', 'compat'];
 
 /** The 16 selections of the infra apps. */
-const selections = Array.from({ length: 16 }, (_, mask) => Object.fromEntries(INFRA_APPS_KEYS.map((k, i) => [k, Boolean(mask & (1 << i))])));
+const selections = Array.from({ length: 16 }, (_, mask) =>
+  Object.fromEntries(INFRA_APPS_KEYS.map((k, i) => [k, Boolean(mask & (1 << i))])),
+);
 
 const find = (rs: MockedResource[], type: string, name: string) => {
   const r = rs.find((x) => x.type === type && x.name === name);
@@ -54,7 +64,9 @@ const find = (rs: MockedResource[], type: string, name: string) => {
 };
 
 /** A resource of the generated YAML program as the SDK would register it: type (custom resources resolved) and inputs. */
-function yamlResources(program: { resources: Record<string, { type: string; properties?: Record<string, any>; options?: Record<string, any> }> }) {
+function yamlResources(program: {
+  resources: Record<string, { type: string; properties?: Record<string, any>; options?: Record<string, any> }>;
+}) {
   return Object.entries(program.resources)
     .filter(([, r]) => r.type !== 'pulumi:providers:kubernetes')
     .map(([name, r]) => ({
@@ -67,12 +79,19 @@ function yamlResources(program: { resources: Record<string, { type: string; prop
 
 describe('operator mode', () => {
   test('the vendored CRD schemas record their source and version', () => {
-    for (const [file, kind] of [['stack', 'Stack'], ['program', 'Program']]) {
+    for (const [file, kind] of [
+      ['stack', 'Stack'],
+      ['program', 'Program'],
+    ]) {
       const c = crd(file);
       assert.equal(c.kind, kind);
       assert.equal(c.group, 'pulumi.com');
       assert.equal(c.version, 'v1');
-      assert.equal(c.source.ref, `v${AppsSchema.parse({ pulumiOperator: true }).pulumiOperator.version}`, 'the schema of the pinned operator');
+      assert.equal(
+        c.source.ref,
+        `v${AppsSchema.parse({ pulumiOperator: true }).pulumiOperator.version}`,
+        'the schema of the pinned operator',
+      );
       assert.match(c.source.commit, /^[0-9a-f]{40}$/);
     }
   });
@@ -118,7 +137,11 @@ describe('operator mode', () => {
       ],
       '4.34.2',
     );
-    assert.deepEqual(body.resources.k3s, { type: 'pulumi:providers:kubernetes', properties: { kubeconfig: '${kubeconfig}', enableServerSideApply: true }, options: { version: '4.34.2' } });
+    assert.deepEqual(body.resources.k3s, {
+      type: 'pulumi:providers:kubernetes',
+      properties: { kubeconfig: '${kubeconfig}', enableServerSideApply: true },
+      options: { version: '4.34.2' },
+    });
     assert.deepEqual(body.resources.b.options, { provider: '${k3s}', dependsOn: ['${a}'] });
     assert.equal(body.resources.b.properties!.note, 'keep $${literal}', 'a literal ${ is escaped, not interpolated');
     assert.deepEqual(body.configuration, { kubeconfig: { type: 'String' } });
@@ -137,7 +160,10 @@ describe('operator mode', () => {
     assert.equal(s.serviceAccountName, 'pulumi');
     assert.equal(s.backend, 'file:///state');
     assert.equal(s.secretsProvider, 'passphrase');
-    assert.deepEqual(s.envRefs.PULUMI_CONFIG_PASSPHRASE, { type: 'Secret', secret: { name: OPERATOR_STACK.passphraseSecret, key: 'passphrase' } });
+    assert.deepEqual(s.envRefs.PULUMI_CONFIG_PASSPHRASE, {
+      type: 'Secret',
+      secret: { name: OPERATOR_STACK.passphraseSecret, key: 'passphrase' },
+    });
     assert.deepEqual(s.secretsRef.kubeconfig, { type: 'Secret', secret: { name: OPERATOR_STACK.kubeconfigSecret, key: 'kubeconfig' } });
     assert.equal(s.refresh, true, 'refresh finds apps deleted by hand');
     assert.equal(s.continueResyncOnCommitMatch, true);
@@ -154,7 +180,12 @@ describe('operator mode', () => {
   });
 
   test('the schema check catches a wrong Stack field', () => {
-    const bad = { apiVersion: 'pulumi.com/v1', kind: 'Stack', metadata: { name: 'infra-apps' }, spec: { ...stackSpec(args({ kured: true })), refresh: 'yes' } };
+    const bad = {
+      apiVersion: 'pulumi.com/v1',
+      kind: 'Stack',
+      metadata: { name: 'infra-apps' },
+      spec: { ...stackSpec(args({ kured: true })), refresh: 'yes' },
+    };
     assert.equal(validateStack(bad), false);
     const noStack = { apiVersion: 'pulumi.com/v1', kind: 'Stack', metadata: { name: 'x' }, spec: { programRef: { name: 'infra-apps' } } };
     assert.equal(validateStack(noStack), false, 'spec.stack is required');
@@ -168,7 +199,11 @@ describe('operator mode', () => {
     const kc = find(rs, 'kubernetes:core/v1:Secret', OPERATOR_STACK.kubeconfigSecret).inputs;
     const kubeconfig = parse((unsecret(kc.stringData) as { kubeconfig: string }).kubeconfig);
     assert.equal(kubeconfig.clusters[0].cluster.server, 'https://kubernetes.default.svc');
-    assert.equal(kubeconfig.users[0].user.tokenFile, '/var/run/secrets/kubernetes.io/serviceaccount/token', 'the workspace service account, not this machine\'s admin credentials');
+    assert.equal(
+      kubeconfig.users[0].user.tokenFile,
+      '/var/run/secrets/kubernetes.io/serviceaccount/token',
+      "the workspace service account, not this machine's admin credentials",
+    );
     assert.equal(inClusterKubeconfig('pulumi').includes(KUBECONFIG), false);
     const program = JSON.stringify(find(rs, 'kubernetes:pulumi.com/v1:Program', 'infra-apps-program').inputs);
     assert.ok(!program.includes(PASSPHRASE));
@@ -179,7 +214,8 @@ describe('operator mode', () => {
     const slow = [PULUMI_OPERATOR.release, 'infra-apps-program', OPERATOR_STACK.statePvc, OPERATOR_STACK.passphraseSecret];
     const rs = await runMocked(() => infraBootstrap(args({ kured: true })), { slow });
     const at = (n: string) => rs.find((r) => r.name === n)!;
-    for (const dep of [...slow, 'pulumi', OPERATOR_STACK.kubeconfigSecret]) assert.ok(at('infra-apps-stack').requestedAt > at(dep).registeredAt, `Stack after ${dep}`);
+    for (const dep of [...slow, 'pulumi', OPERATOR_STACK.kubeconfigSecret])
+      assert.ok(at('infra-apps-stack').requestedAt > at(dep).registeredAt, `Stack after ${dep}`);
     assert.ok(at('infra-apps-program').requestedAt > at(PULUMI_OPERATOR.release).registeredAt, 'Program after the operator (its CRD)');
   });
 
@@ -199,7 +235,9 @@ describe('operator mode', () => {
   });
 
   test('apps.source.git: the Stack runs the named repository, and no Program is generated', async () => {
-    const rs = await runMocked(() => infraBootstrap(args({ source: { git: { url: 'https://git.example.lan/infra/apps.git', branch: 'prod', dir: 'infra-apps' } } })));
+    const rs = await runMocked(() =>
+      infraBootstrap(args({ source: { git: { url: 'https://git.example.lan/infra/apps.git', branch: 'prod', dir: 'infra-apps' } } })),
+    );
     assert.ok(!rs.some((r) => r.type === 'kubernetes:pulumi.com/v1:Program'));
     const stack = find(rs, 'kubernetes:pulumi.com/v1:Stack', 'infra-apps-stack').inputs;
     assert.equal(stack.spec.projectRepo, 'https://git.example.lan/infra/apps.git');

@@ -11,7 +11,13 @@ const TOGGLES = ['pulumiOperator', 'kured', 'piraeus', 'certManager', 'systemUpg
 const KUBECONFIG = 'apiVersion: v1\nkind: Config\nclusters: []\n';
 
 function args(apps: Record<string, unknown>, over: Partial<ProgramArgs> = {}): ProgramArgs {
-  return { apps: AppsSchema.parse(apps), cluster: { name: 'homelab', kubeconfig: KUBECONFIG }, nodeCount: 3, k3sVersion: 'v1.33.4+k3s1', ...over };
+  return {
+    apps: AppsSchema.parse(apps),
+    cluster: { name: 'homelab', kubeconfig: KUBECONFIG },
+    nodeCount: 3,
+    k3sVersion: 'v1.33.4+k3s1',
+    ...over,
+  };
 }
 
 async function runBoth(a: ProgramArgs): Promise<MockedResource[]> {
@@ -94,7 +100,19 @@ describe('apps programs under Pulumi mocks', () => {
 
   test('kured: Flatcar sentinel set explicitly, the reboot window, drain settings and one node at a time', async () => {
     const rs = await runMocked(() =>
-      infraApps(args({ kured: { version: '6.1.0', startTime: '01:30', endTime: '04:00', rebootDays: ['sa', 'su'], timeZone: 'Europe/Berlin', drainTimeout: '15m', drainGracePeriod: 60 } })),
+      infraApps(
+        args({
+          kured: {
+            version: '6.1.0',
+            startTime: '01:30',
+            endTime: '04:00',
+            rebootDays: ['sa', 'su'],
+            timeZone: 'Europe/Berlin',
+            drainTimeout: '15m',
+            drainGracePeriod: 60,
+          },
+        }),
+      ),
     );
     const rel = find(rs, 'kubernetes:helm.sh/v3:Release', 'kured');
     assert.equal(rel.inputs.chart, 'kured');
@@ -116,7 +134,11 @@ describe('apps programs under Pulumi mocks', () => {
   });
 
   test('piraeus: operator chart with CRDs, LinstorCluster, the Flatcar no-usr-src-mount patch, a file thin pool and the StorageClass', async () => {
-    const rs = await runMocked(() => infraApps(args({ piraeus: { version: '2.11.0', replicas: 3, defaultStorageClass: true, poolDirectory: '/var/lib/piraeus-datastore/data' } })));
+    const rs = await runMocked(() =>
+      infraApps(
+        args({ piraeus: { version: '2.11.0', replicas: 3, defaultStorageClass: true, poolDirectory: '/var/lib/piraeus-datastore/data' } }),
+      ),
+    );
     const rel = find(rs, 'kubernetes:helm.sh/v3:Release', 'piraeus-operator');
     assert.equal(rel.inputs.chart, PIRAEUS.chart);
     assert.equal(rel.inputs.version, '2.11.0');
@@ -129,7 +151,9 @@ describe('apps programs under Pulumi mocks', () => {
     assert.equal(flatcar.inputs.metadata.name, 'no-usr-src-mount');
     const pod = flatcar.inputs.spec.podTemplate.spec;
     assert.deepEqual(pod.volumes, [{ name: 'usr-src', $patch: 'delete' }]);
-    assert.deepEqual(pod.initContainers, [{ name: 'drbd-module-loader', volumeMounts: [{ mountPath: '/usr/src', name: 'usr-src', $patch: 'delete' }] }]);
+    assert.deepEqual(pod.initContainers, [
+      { name: 'drbd-module-loader', volumeMounts: [{ mountPath: '/usr/src', name: 'usr-src', $patch: 'delete' }] },
+    ]);
 
     const pool = find(rs, 'kubernetes:piraeus.io/v1:LinstorSatelliteConfiguration', 'storage-pool');
     assert.deepEqual(pool.inputs.spec.storagePools, [{ name: 'pool1', fileThinPool: { directory: '/var/lib/piraeus-datastore/data' } }]);
@@ -149,7 +173,11 @@ describe('apps programs under Pulumi mocks', () => {
   test('piraeus is refused on fewer nodes than replicas, naming the field', async () => {
     await assert.rejects(
       runMocked(() => infraApps(args({ piraeus: { replicas: 3 } }, { nodeCount: 2 }))),
-      (err: unknown) => err instanceof UserError && err.field === 'apps.piraeus.replicas' && /needs at least 3 nodes/.test(err.message) && /has 2/.test(err.message),
+      (err: unknown) =>
+        err instanceof UserError &&
+        err.field === 'apps.piraeus.replicas' &&
+        /needs at least 3 nodes/.test(err.message) &&
+        /has 2/.test(err.message),
     );
   });
 
@@ -174,7 +202,10 @@ describe('apps programs under Pulumi mocks', () => {
 
   test('system-upgrade-controller: pinned manifests and the two k3s Plans with selectors, concurrency and cordon', async () => {
     const rs = await runMocked(() => infraApps(args({ systemUpgradeController: { version: 'v0.20.1' } }, { k3sVersion: 'v1.33.4+k3s1' })));
-    assert.equal(find(rs, 'kubernetes:yaml/v2:ConfigFile', 'system-upgrade-controller-crd').inputs.file, 'https://github.com/rancher/system-upgrade-controller/releases/download/v0.20.1/crd.yaml');
+    assert.equal(
+      find(rs, 'kubernetes:yaml/v2:ConfigFile', 'system-upgrade-controller-crd').inputs.file,
+      'https://github.com/rancher/system-upgrade-controller/releases/download/v0.20.1/crd.yaml',
+    );
     assert.equal(
       find(rs, 'kubernetes:yaml/v2:ConfigFile', 'system-upgrade-controller').inputs.file,
       'https://github.com/rancher/system-upgrade-controller/releases/download/v0.20.1/system-upgrade-controller.yaml',
@@ -183,8 +214,12 @@ describe('apps programs under Pulumi mocks', () => {
     const agent = find(rs, 'kubernetes:upgrade.cattle.io/v1:Plan', 'agent-plan').inputs;
     assert.deepEqual(server.metadata.name, 'server-plan');
     assert.equal(server.metadata.namespace, 'system-upgrade');
-    assert.deepEqual(server.spec.nodeSelector, { matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'In', values: ['true'] }] });
-    assert.deepEqual(agent.spec.nodeSelector, { matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'DoesNotExist' }] });
+    assert.deepEqual(server.spec.nodeSelector, {
+      matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'In', values: ['true'] }],
+    });
+    assert.deepEqual(agent.spec.nodeSelector, {
+      matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'DoesNotExist' }],
+    });
     for (const p of [server, agent]) {
       assert.equal(p.spec.concurrency, 1);
       assert.equal(p.spec.cordon, true);
@@ -215,7 +250,9 @@ describe('apps programs under Pulumi mocks', () => {
   });
 
   test('order: Plans wait for the controller, the agent plan waits for the server plan', async () => {
-    const rs = await runMocked(() => infraApps(args({ systemUpgradeController: true })), { slow: ['server-plan', 'system-upgrade-controller', 'system-upgrade-controller-crd'] });
+    const rs = await runMocked(() => infraApps(args({ systemUpgradeController: true })), {
+      slow: ['server-plan', 'system-upgrade-controller', 'system-upgrade-controller-crd'],
+    });
     const at = (n: string) => rs.find((r) => r.name === n)!;
     assert.ok(at('system-upgrade-controller').requestedAt > at('system-upgrade-controller-crd').registeredAt, 'controller after its CRDs');
     assert.ok(at('server-plan').requestedAt > at('system-upgrade-controller').registeredAt, 'server plan after the controller');
@@ -223,7 +260,11 @@ describe('apps programs under Pulumi mocks', () => {
   });
 
   test('kured: drainGracePeriod 0 reaches the chart as "0" (a numeric 0 is dropped by its `if`), unset sends nothing', async () => {
-    for (const [given, sent] of [[0, '0'], [-1, '-1'], [30, '30']] as const) {
+    for (const [given, sent] of [
+      [0, '0'],
+      [-1, '-1'],
+      [30, '30'],
+    ] as const) {
       const rs = await runMocked(() => infraApps(args({ kured: { drainGracePeriod: given } })));
       assert.equal(find(rs, 'kubernetes:helm.sh/v3:Release', 'kured').inputs.values.configuration.drainGracePeriod, sent);
     }
@@ -234,7 +275,11 @@ describe('apps programs under Pulumi mocks', () => {
   test('system-upgrade-controller on Flatcar: the CA directories /etc/ssl links into are mounted read-only into the controller', async () => {
     const rs = await runMocked(() => infraApps(args({ systemUpgradeController: true })));
     const patch = find(rs, 'kubernetes:apps/v1:DeploymentPatch', 'system-upgrade-controller-flatcar-certs').inputs;
-    assert.deepEqual(patch.metadata, { name: 'system-upgrade-controller', namespace: 'system-upgrade', annotations: { 'pulumi.com/patchForce': 'true' } });
+    assert.deepEqual(patch.metadata, {
+      name: 'system-upgrade-controller',
+      namespace: 'system-upgrade',
+      annotations: { 'pulumi.com/patchForce': 'true' },
+    });
     const pod = patch.spec.template.spec;
     const paths = pod.volumes.map((v: any) => v.hostPath.path).sort();
     assert.deepEqual(paths, ['/usr/share/ca-certificates', '/usr/share/ssl']);
@@ -253,7 +298,12 @@ describe('apps programs under Pulumi mocks', () => {
     const server = find(rs, 'kubernetes:upgrade.cattle.io/v1:Plan', 'server-plan').inputs.spec;
     const agent = find(rs, 'kubernetes:upgrade.cattle.io/v1:Plan', 'agent-plan').inputs.spec;
     const keys = server.tolerations.map((t: any) => `${t.key}:${t.effect ?? ''}`).sort();
-    assert.deepEqual(keys, ['CriticalAddonsOnly:', 'node-role.kubernetes.io/control-plane:NoSchedule', 'node-role.kubernetes.io/etcd:NoExecute', 'node-role.kubernetes.io/master:NoSchedule']);
+    assert.deepEqual(keys, [
+      'CriticalAddonsOnly:',
+      'node-role.kubernetes.io/control-plane:NoSchedule',
+      'node-role.kubernetes.io/etcd:NoExecute',
+      'node-role.kubernetes.io/master:NoSchedule',
+    ]);
     assert.ok(server.tolerations.every((t: any) => t.operator === 'Exists'));
     assert.equal(server.drain, undefined, 'servers are cordoned, not drained (as upstream)');
     assert.deepEqual(agent.drain, { force: true, skipWaitForDeleteTimeout: 60 });

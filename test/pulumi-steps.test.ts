@@ -74,7 +74,10 @@ function ctx(cfg: Config, dir: string, over: { demo?: boolean; outputs?: Record<
     clusterDir: join(dir, 'clusters', cfg.cluster.name),
     stateDir: dir,
     outputs: <T extends StepOutputs>(id: string) => outputs[id] as T | undefined,
-    outputsMatching: (prefix: string) => Object.entries(outputs).filter(([id]) => id.startsWith(prefix)).map(([id, o]) => ({ id, outputs: o })),
+    outputsMatching: (prefix: string) =>
+      Object.entries(outputs)
+        .filter(([id]) => id.startsWith(prefix))
+        .map(([id, o]) => ({ id, outputs: o })),
     log: (line, level = 'info') => lines.push({ line, level }),
     progress: () => {},
     signal: new AbortController().signal,
@@ -121,12 +124,18 @@ describe('apps steps', () => {
         [STEP.appsInfra, [STEP.kubeconfig, 'apps:preflight', STEP.appsBootstrap], 'apps'],
       ],
     );
-    assert.deepEqual(appSteps(config({ pulumiOperator: true }), OPTS).map((s) => s.id), ['apps:preflight', STEP.appsBootstrap]);
+    assert.deepEqual(
+      appSteps(config({ pulumiOperator: true }), OPTS).map((s) => s.id),
+      ['apps:preflight', STEP.appsBootstrap],
+    );
     const infraOnly = appSteps(config({ certManager: true }), OPTS);
-    assert.deepEqual(infraOnly.map((s) => [s.id, s.needs]), [
-      ['apps:preflight', []],
-      [STEP.appsInfra, [STEP.kubeconfig, 'apps:preflight']],
-    ]);
+    assert.deepEqual(
+      infraOnly.map((s) => [s.id, s.needs]),
+      [
+        ['apps:preflight', []],
+        [STEP.appsInfra, [STEP.kubeconfig, 'apps:preflight']],
+      ],
+    );
   });
 
   test('in the full plan, every root step waits for the preflight, so a missing CLI stops the run before any VM', () => {
@@ -143,7 +152,11 @@ describe('apps steps', () => {
       const c = config({ kured: true }, { flatcar: { ignition } });
       assert.throws(
         () => appSteps(c, OPTS),
-        (err: unknown) => err instanceof ConfigError && /flatcar\.ignition\.maskedUnits/.test(err.message) && /flatcar\.ignition\.rebootStrategy/.test(err.message) && /locksmithd/.test(err.message),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          /flatcar\.ignition\.maskedUnits/.test(err.message) &&
+          /flatcar\.ignition\.rebootStrategy/.test(err.message) &&
+          /locksmithd/.test(err.message),
       );
     }
     // Without kured, the same Flatcar settings are fine.
@@ -151,7 +164,10 @@ describe('apps steps', () => {
   });
 
   test('piraeus with more replicas than nodes is refused at plan time', () => {
-    assert.throws(() => appSteps(config({ piraeus: { replicas: 4 } }), OPTS), (err: unknown) => err instanceof ConfigError && /apps\.piraeus\.replicas/.test(err.message) && /has 3/.test(err.message));
+    assert.throws(
+      () => appSteps(config({ piraeus: { replicas: 4 } }), OPTS),
+      (err: unknown) => err instanceof ConfigError && /apps\.piraeus\.replicas/.test(err.message) && /has 3/.test(err.message),
+    );
   });
 
   test('preflight without the CLI: skipped under --demo, refused with the install message otherwise', async () => {
@@ -166,7 +182,10 @@ describe('apps steps', () => {
 
       const real = ctx(cfg, dir);
       assert.deepEqual(await pre.check(real), { done: false, reason: 'the `pulumi` command is not on PATH' });
-      await assert.rejects(pre.run(real), (err: unknown) => err instanceof UserError && /curl -fsSL https:\/\/get\.pulumi\.com \| sh/.test(err.fix ?? ''));
+      await assert.rejects(
+        pre.run(real),
+        (err: unknown) => err instanceof UserError && /curl -fsSL https:\/\/get\.pulumi\.com \| sh/.test(err.fix ?? ''),
+      );
       await assert.rejects(infra.run(real), (err: unknown) => err instanceof UserError && /Pulumi CLI is required/.test(err.message));
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -180,7 +199,10 @@ describe('apps steps', () => {
       const cfg = config({ kured: true, certManager: true });
       const [pre] = appSteps(cfg, OPTS);
       process.env.PATH = dir;
-      assert.match(pre.describe(ctx(cfg, dir)), /kured, cert-manager.*NOT FOUND on PATH, so the run will stop here before any VM is created \(install: curl -fsSL https:\/\/get\.pulumi\.com \| sh\)/);
+      assert.match(
+        pre.describe(ctx(cfg, dir)),
+        /kured, cert-manager.*NOT FOUND on PATH, so the run will stop here before any VM is created \(install: curl -fsSL https:\/\/get\.pulumi\.com \| sh\)/,
+      );
       assert.match(pre.describe(ctx(cfg, dir, { demo: true })), /not found on PATH, so the demo skips the apps$/);
       writeFileSync(join(dir, 'pulumi'), '#!/bin/sh\n', { mode: 0o755 });
       assert.doesNotMatch(pre.describe(ctx(cfg, dir)), /not found/i);
@@ -197,9 +219,16 @@ describe('apps steps', () => {
     const c = ctx(cfg, tmpdir());
     const r = await pre.check(c);
     assert.ok('done' in r && r.done);
-    assert.deepEqual(r.outputs, { pulumiVersion: '3.200.0', pulumiPath: '/usr/local/bin/pulumi', kubernetesPlugin: { version: '4.34.2', installed: true } });
-    assert.match(r.reason ?? "", /^pulumi 3\.200\.0 at \/usr\/local\/bin\/pulumi; Pulumi Kubernetes plugin v4\.34\.2 is installed/);
-    assert.deepEqual(c.lines.filter((l) => l.level === 'warn'), []);
+    assert.deepEqual(r.outputs, {
+      pulumiVersion: '3.200.0',
+      pulumiPath: '/usr/local/bin/pulumi',
+      kubernetesPlugin: { version: '4.34.2', installed: true },
+    });
+    assert.match(r.reason ?? '', /^pulumi 3\.200\.0 at \/usr\/local\/bin\/pulumi; Pulumi Kubernetes plugin v4\.34\.2 is installed/);
+    assert.deepEqual(
+      c.lines.filter((l) => l.level === 'warn'),
+      [],
+    );
   });
 
   test('preflight says before any VM when the Kubernetes plugin is missing, and how to install it offline', async () => {
@@ -212,8 +241,14 @@ describe('apps steps', () => {
     assert.ok('done' in r && r.done, 'not fatal: Pulumi downloads it when online');
     const warn = c.lines.find((l) => l.level === 'warn')?.line ?? '';
     assert.match(warn, /Kubernetes plugin v4\.34\.2 is NOT installed/);
-    assert.match(warn, /https:\/\/github\.com\/pulumi\/pulumi-kubernetes\/releases\/download\/v4\.34\.2\/pulumi-resource-kubernetes-v4\.34\.2-linux-amd64\.tar\.gz/);
-    assert.match(warn, /`pulumi plugin install resource kubernetes v4\.34\.2 --file \.\/pulumi-resource-kubernetes-v4\.34\.2-linux-amd64\.tar\.gz`/);
+    assert.match(
+      warn,
+      /https:\/\/github\.com\/pulumi\/pulumi-kubernetes\/releases\/download\/v4\.34\.2\/pulumi-resource-kubernetes-v4\.34\.2-linux-amd64\.tar\.gz/,
+    );
+    assert.match(
+      warn,
+      /`pulumi plugin install resource kubernetes v4\.34\.2 --file \.\/pulumi-resource-kubernetes-v4\.34\.2-linux-amd64\.tar\.gz`/,
+    );
     assert.match(pre.describe(c), /Kubernetes plugin v4\.34\.2 is NOT installed/, 'the plan says it too');
   });
 
@@ -221,7 +256,9 @@ describe('apps steps', () => {
     const cfg = config({ kured: true });
     const fake = new FakePulumi(FOUND, 2);
     const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
-    const r = await infra.check(ctx(cfg, tmpdir(), { demo: true, outputs: { [STEP.kubeconfig]: { kubeconfigPath: '/nonexistent', server: 'x' } } }));
+    const r = await infra.check(
+      ctx(cfg, tmpdir(), { demo: true, outputs: { [STEP.kubeconfig]: { kubeconfigPath: '/nonexistent', server: 'x' } } }),
+    );
     assert.ok('skip' in r && /no Kubernetes API/.test(r.reason));
     assert.equal(fake.calls.length, 0, 'Pulumi is not called');
   });
@@ -238,7 +275,10 @@ describe('apps steps', () => {
       };
       const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
       const r = await infra.check(ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'x' } } }));
-      assert.deepEqual(r, { done: false, reason: 'Pulumi preview failed: Pulumi infra-apps could not preview the changes (stack homelab)' });
+      assert.deepEqual(r, {
+        done: false,
+        reason: 'Pulumi preview failed: Pulumi infra-apps could not preview the changes (stack homelab)',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -250,7 +290,18 @@ describe('apps steps', () => {
       const kubeconfigPath = join(dir, 'kubeconfig.yaml');
       writeFileSync(kubeconfigPath, 'apiVersion: v1\nkind: Config\n# homelab\n', { mode: 0o600 });
       const cfg = config({ kured: true, systemUpgradeController: true });
-      const event: EngineEvent = { sequence: 1, timestamp: 1, resourcePreEvent: { metadata: { op: 'create', urn: 'urn:pulumi:homelab::infra-apps::pulumi:pulumi:Stack$kubernetes:helm.sh/v3:Release::kured', type: 'kubernetes:helm.sh/v3:Release', provider: '' } } };
+      const event: EngineEvent = {
+        sequence: 1,
+        timestamp: 1,
+        resourcePreEvent: {
+          metadata: {
+            op: 'create',
+            urn: 'urn:pulumi:homelab::infra-apps::pulumi:pulumi:Stack$kubernetes:helm.sh/v3:Release::kured',
+            type: 'kubernetes:helm.sh/v3:Release',
+            provider: '',
+          },
+        },
+      };
       const fake = new FakePulumi(FOUND, 4, [event]);
       const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
       const c = ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'https://10.0.0.11:6443' } } });
@@ -260,7 +311,10 @@ describe('apps steps', () => {
       assert.equal(fake.calls.length, 0, 'a stack never applied needs no preview');
       const out = await infra.run(c);
       assert.deepEqual(out, { project: 'infra-apps', stack: 'homelab', changes: { create: 4 } });
-      assert.ok(c.lines.some((l) => l.line === '+ creating Release kured' && l.level === 'info'), JSON.stringify(c.lines));
+      assert.ok(
+        c.lines.some((l) => l.line === '+ creating Release kured' && l.level === 'info'),
+        JSON.stringify(c.lines),
+      );
       const after = await infra.check(c);
       assert.ok('done' in after && after.done, 'a re-run with nothing to change is done by check (Pulumi diff)');
       fake.pending = 2;
@@ -272,7 +326,10 @@ describe('apps steps', () => {
       assert.equal(o.clusterDir, c.clusterDir);
       assert.deepEqual(c.secretsMade, [PASSPHRASE_SECRET], 'the passphrase is created once, in the secrets store');
       assert.match(o.passphrase, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
-      assert.ok(fake.calls.every((x) => x.o.passphrase === o.passphrase), 'the same passphrase for every operation');
+      assert.ok(
+        fake.calls.every((x) => x.o.passphrase === o.passphrase),
+        'the same passphrase for every operation',
+      );
       assert.ok(!c.lines.some((l) => l.line.includes(o.passphrase)), 'the passphrase is never logged');
 
       // The bound program is the infra-apps program with this cluster's kubeconfig and pinned k3s version.
@@ -303,7 +360,10 @@ describe('apps steps', () => {
       const fake = new FakePulumi(FOUND, 1);
       const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
       const c = ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'x' } } });
-      await assert.rejects(infra.run(c), (err: unknown) => err instanceof UserError && err.field === 'apps.systemUpgradeController.channel');
+      await assert.rejects(
+        infra.run(c),
+        (err: unknown) => err instanceof UserError && err.field === 'apps.systemUpgradeController.channel',
+      );
       assert.equal(fake.calls.length, 0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -318,7 +378,12 @@ describe('apps steps', () => {
       const cfg = config({ systemUpgradeController: true }, { cluster: { name: 'homelab', k3sVersion: 'stable' } });
       const fake = new FakePulumi(FOUND, 1);
       const infra = appSteps(cfg, OPTS, { pulumi: fake }).find((s) => s.id === STEP.appsInfra)!;
-      const c = ctx(cfg, dir, { outputs: { [STEP.kubeconfig]: { kubeconfigPath, server: 'x' }, [STEP.k3sRelease]: { requested: 'stable', version: 'v1.34.1+k3s1', arch: 'amd64' } } });
+      const c = ctx(cfg, dir, {
+        outputs: {
+          [STEP.kubeconfig]: { kubeconfigPath, server: 'x' },
+          [STEP.k3sRelease]: { requested: 'stable', version: 'v1.34.1+k3s1', arch: 'amd64' },
+        },
+      });
       await infra.run(c);
       const resources = await runMocked(() => void fake.calls[0].o.program());
       assert.equal(resources.find((r) => r.name === 'agent-plan')!.inputs.spec.version, 'v1.34.1+k3s1');

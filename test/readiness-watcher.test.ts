@@ -26,7 +26,10 @@ function fakeServer() {
 }
 
 const ctxOf = (signal = new AbortController().signal) =>
-  ({ services: { now: Date.now, sleep: (ms: number) => delay(ms) }, log: () => {}, signal }) as unknown as Pick<StepContext, 'services' | 'log' | 'signal'>;
+  ({ services: { now: Date.now, sleep: (ms: number) => delay(ms) }, log: () => {}, signal }) as unknown as Pick<
+    StepContext,
+    'services' | 'log' | 'signal'
+  >;
 
 test('fifty waiters share one poll loop: one list at a time, far fewer polls than waiters x rounds', async () => {
   const { s, list } = fakeServer();
@@ -72,17 +75,35 @@ test('each waiter times out on its own, with its own message; abort stops a wait
   const { s, list } = fakeServer();
   const w = new ReadinessWatcher(ctxOf(), list);
   const never = assert.rejects(
-    w.until((m) => m.has('ghost'), { signal: new AbortController().signal, timeoutMs: 50, what: 'ghost to register', fix: 'look at ghost' }),
+    w.until((m) => m.has('ghost'), {
+      signal: new AbortController().signal,
+      timeoutMs: 50,
+      what: 'ghost to register',
+      fix: 'look at ghost',
+    }),
     (e: unknown) => e instanceof RemoteError && /waiting for ghost to register/.test(e.message) && e.fix === 'look at ghost',
   );
   const ac = new AbortController();
-  const aborted = assert.rejects(w.until((m) => m.has('x'), { signal: ac.signal, timeoutMs: 60_000, what: 'x' }), /stopped/i);
+  const aborted = assert.rejects(
+    w.until((m) => m.has('x'), { signal: ac.signal, timeoutMs: 60_000, what: 'x' }),
+    /stopped/i,
+  );
   const failing = assert.rejects(
-    w.until((m) => m.has('y'), { signal: new AbortController().signal, timeoutMs: 60_000, what: 'y', onTick: async () => { throw new RemoteError('k3s refuses the token'); } }),
+    w.until((m) => m.has('y'), {
+      signal: new AbortController().signal,
+      timeoutMs: 60_000,
+      what: 'y',
+      onTick: async () => {
+        throw new RemoteError('k3s refuses the token');
+      },
+    }),
     /refuses the token/,
   );
   ac.abort();
   await Promise.all([never, aborted, failing]);
   s.nodes.set('late', true);
-  assert.equal((await w.until((m) => m.has('late'), { signal: new AbortController().signal, timeoutMs: 60_000, what: 'late' })).get('late'), true);
+  assert.equal(
+    (await w.until((m) => m.has('late'), { signal: new AbortController().signal, timeoutMs: 60_000, what: 'late' })).get('late'),
+    true,
+  );
 });

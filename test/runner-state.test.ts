@@ -43,7 +43,7 @@ describe('StateStore.dispatchSaved', () => {
     }
   });
 
-  test('a synchronous update during a group write is kept, with the group\'s transitions', async () => {
+  test("a synchronous update during a group write is kept, with the group's transitions", async () => {
     const t = tempDir();
     try {
       const store = StateStore.open(t.dir, 'test');

@@ -20,7 +20,10 @@ import { resolveConfig } from '../src/config/load.js';
 import type { Step, StepContext, CheckResult, StepOutputs } from '../steps/types.js';
 import { tempDir, TOKEN_SECRET, waitFor } from './helpers/cli.js';
 
-const config = resolveConfig({ preset: 'homelab', proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!t', tokenSecret: TOKEN_SECRET } }, { env: {} });
+const config = resolveConfig(
+  { preset: 'homelab', proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!t', tokenSecret: TOKEN_SECRET } },
+  { env: {} },
+);
 
 interface FakeOpts {
   needs?: string[];
@@ -84,16 +87,33 @@ describe('reducer', () => {
 
   test('done via run without running first is a bug; outputs survive a later failure', () => {
     assert.throws(() => reduceStep(undefined, { type: 'done', id: 'x', at: 1, via: 'run' }), BugError);
-    const done = reduceStep(reduceStep(undefined, { type: 'running', id: 'x', at: 1 }), { type: 'done', id: 'x', at: 2, via: 'run', outputs: { vmid: 9001 } });
-    const again = reduceStep(reduceStep(done, { type: 'running', id: 'x', at: 3 }), { type: 'failed', id: 'x', at: 4, error: { message: 'e' } });
+    const done = reduceStep(reduceStep(undefined, { type: 'running', id: 'x', at: 1 }), {
+      type: 'done',
+      id: 'x',
+      at: 2,
+      via: 'run',
+      outputs: { vmid: 9001 },
+    });
+    const again = reduceStep(reduceStep(done, { type: 'running', id: 'x', at: 3 }), {
+      type: 'failed',
+      id: 'x',
+      at: 4,
+      error: { message: 'e' },
+    });
     assert.deepEqual(again.outputs, { vmid: 9001 });
   });
 
   test('the transition table refuses what no run does: pending or failed back to pending, done via run without running', () => {
     const at = (status: 'pending' | 'running' | 'done' | 'skipped' | 'failed') => ({ status, at: 1, title: 'X' }) as const;
-    assert.throws(() => reduceStep(at('pending'), { type: 'pending', id: 'x', at: 2, reason: 'config changed' }), /invalid transition pending → pending/);
+    assert.throws(
+      () => reduceStep(at('pending'), { type: 'pending', id: 'x', at: 2, reason: 'config changed' }),
+      /invalid transition pending → pending/,
+    );
     assert.throws(() => reduceStep(undefined, { type: 'pending', id: 'x', at: 2 }), BugError);
-    assert.throws(() => reduceStep(at('failed'), { type: 'pending', id: 'x', at: 2, reason: 'interrupted' }), /invalid transition failed → pending/);
+    assert.throws(
+      () => reduceStep(at('failed'), { type: 'pending', id: 'x', at: 2, reason: 'interrupted' }),
+      /invalid transition failed → pending/,
+    );
     assert.throws(() => reduceStep(at('done'), { type: 'done', id: 'x', at: 2, via: 'run' }), /done → done:run/);
     assert.throws(() => reduceStep(at('skipped'), { type: 'done', id: 'x', at: 2, via: 'run' }), BugError);
     // what runs do: interrupted, re-opened by a config change, re-checked, re-run after a kill
@@ -191,7 +211,10 @@ describe('driver', () => {
         run: async (ctx) => {
           seenOnDisk = readState(ctx.clusterDir)!.steps.b!.status; // snapshot + journal, as on disk
           seenOutputs = ctx.outputs('a');
-          assert.deepEqual(ctx.outputsMatching('a').map((o) => o.id), ['a']);
+          assert.deepEqual(
+            ctx.outputsMatching('a').map((o) => o.id),
+            ['a'],
+          );
         },
       }),
     ]);
@@ -207,7 +230,10 @@ describe('driver', () => {
   test('a failure leaves its dependents pending while independent branches finish', async () => {
     const h = harness([
       step('root'),
-      step('bad', { needs: ['root'], run: async () => Promise.reject(new RemoteError('clone failed', { fix: 'free a VMID', detail: 'TASK ERROR: lock' })) }),
+      step('bad', {
+        needs: ['root'],
+        run: async () => Promise.reject(new RemoteError('clone failed', { fix: 'free a VMID', detail: 'TASK ERROR: lock' })),
+      }),
       step('after-bad', { needs: ['bad'] }),
       step('other', { needs: ['root'] }),
       step('after-other', { needs: ['other'] }),
@@ -215,7 +241,10 @@ describe('driver', () => {
     try {
       const r = await h.go();
       assert.equal(r.status, 'failed');
-      assert.deepEqual(r.failed.map((f) => [f.id, f.error.message, f.error.fix, f.error.detail]), [['bad', 'clone failed', 'free a VMID', 'TASK ERROR: lock']]);
+      assert.deepEqual(
+        r.failed.map((f) => [f.id, f.error.message, f.error.fix, f.error.detail]),
+        [['bad', 'clone failed', 'free a VMID', 'TASK ERROR: lock']],
+      );
       assert.deepEqual(r.blocked, ['after-bad']);
       const st = h.store.get().steps;
       assert.equal(st['after-other']!.status, 'done');
@@ -286,7 +315,10 @@ describe('driver', () => {
           return { cloned: i };
         },
       });
-    const steps = [...Array.from({ length: 8 }, (_, i) => cloneStep(i)), ...Array.from({ length: 3 }, (_, i) => step(`free${i}`, { run: async () => void freeDone++ }))];
+    const steps = [
+      ...Array.from({ length: 8 }, (_, i) => cloneStep(i)),
+      ...Array.from({ length: 3 }, (_, i) => step(`free${i}`, { run: async () => void freeDone++ })),
+    ];
     const h = harness(steps, { parallel: 4 });
     try {
       const p = h.go();
@@ -398,12 +430,22 @@ describe('config changes', () => {
       }
       store.update((st) => void (st.config = flattenConfig(config)));
       const changed = resolveConfig(
-        { preset: 'homelab', nodes: { agents: { count: 3 } }, proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!t', tokenSecret: '11111111-2222-3333-4444-555555555555' } },
+        {
+          preset: 'homelab',
+          nodes: { agents: { count: 3 } },
+          proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!t', tokenSecret: '11111111-2222-3333-4444-555555555555' },
+        },
         { env: {} },
       );
-      const c = detectChanges(store.get(), changed, [step('servers', { inputs: changed.nodes.servers }), step('agents', { inputs: changed.nodes.agents })]);
+      const c = detectChanges(store.get(), changed, [
+        step('servers', { inputs: changed.nodes.servers }),
+        step('agents', { inputs: changed.nodes.agents }),
+      ]);
       assert.deepEqual(c.settings, [{ path: 'nodes.agents.count', from: 2, to: 3 }]);
-      assert.deepEqual(c.reopened.map((r) => r.id), ['agents']);
+      assert.deepEqual(
+        c.reopened.map((r) => r.id),
+        ['agents'],
+      );
       assert.equal(flattenConfig(config)['proxmox.tokenSecret'], '<redacted>');
       assert.ok(!JSON.stringify(store.get()).includes(TOKEN_SECRET));
     } finally {
@@ -430,7 +472,10 @@ describe('files', () => {
       assert.equal(statSync(join(t.dir, 'state.journal')).mode & 0o777, 0o600);
       assert.deepEqual(readdirSync(t.dir).sort(), ['state.journal', 'state.json']);
       writeFileSync(join(t.dir, 'state.json'), '{"version":1,"steps":{');
-      assert.throws(() => readState(t.dir), (e: unknown) => e instanceof UserError && /not valid JSON/.test(e.message) && /mv /.test(e.fix ?? ''));
+      assert.throws(
+        () => readState(t.dir),
+        (e: unknown) => e instanceof UserError && /not valid JSON/.test(e.message) && /mv /.test(e.fix ?? ''),
+      );
     } finally {
       t.cleanup();
     }
@@ -452,7 +497,10 @@ describe('files', () => {
       const r = new Redactor();
       const s = new FileSecretStore(t.dir, r);
       const v = s.getOrCreate('k3s-token', () => 'generated-token-abcdef');
-      assert.equal(s.getOrCreate('k3s-token', () => 'other'), v);
+      assert.equal(
+        s.getOrCreate('k3s-token', () => 'other'),
+        v,
+      );
       assert.equal(statSync(join(t.dir, 'secrets.json')).mode & 0o777, 0o600);
       assert.equal(r.redact(`x ${v} y`), 'x *** y');
       const r2 = new Redactor();
@@ -471,7 +519,14 @@ describe('files', () => {
       const log = new LogFile(join(t.dir, 'sub', 'run.log'), r);
       const events = new RunEvents();
       log.attach(events);
-      events.emitEvent({ type: 'log', id: 'x', group: 'g', line: 'using hunter2-password', level: 'debug', at: Date.UTC(2026, 0, 2, 3, 4, 5) });
+      events.emitEvent({
+        type: 'log',
+        id: 'x',
+        group: 'g',
+        line: 'using hunter2-password',
+        level: 'debug',
+        at: Date.UTC(2026, 0, 2, 3, 4, 5),
+      });
       log.close();
       const text = readFileSync(join(t.dir, 'sub', 'run.log'), 'utf8');
       assert.equal(text, '2026-01-02T03:04:05.000Z   x: debug: using ***\n');
@@ -485,7 +540,10 @@ describe('files', () => {
     const t = tempDir('fk3s-runner-');
     try {
       const first = acquireLock(t.dir);
-      assert.throws(() => acquireLock(t.dir, { pid: process.pid + 1 }), (e: unknown) => e instanceof UserError && e.message.includes(`pid ${process.pid}`));
+      assert.throws(
+        () => acquireLock(t.dir, { pid: process.pid + 1 }),
+        (e: unknown) => e instanceof UserError && e.message.includes(`pid ${process.pid}`),
+      );
       first.release();
       const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
       mkdirSync(t.dir, { recursive: true });
@@ -516,7 +574,13 @@ describe('services: Proxmox TLS trust on first use', () => {
     const t = tempDir('fk3s-services-');
     const store = StateStore.open(t.dir, 'test');
     const seen: Opts[] = [];
-    const services = createServices({ config: cfg, secrets: new FileSecretStore(t.dir), pins: store.pins(), createProxmoxClient: fakeCreate(seen), ...over });
+    const services = createServices({
+      config: cfg,
+      secrets: new FileSecretStore(t.dir),
+      pins: store.pins(),
+      createProxmoxClient: fakeCreate(seen),
+      ...over,
+    });
     return { t, store, seen, services };
   };
 
@@ -538,7 +602,10 @@ describe('services: Proxmox TLS trust on first use', () => {
   test('without --yes or a terminal an unknown certificate is refused with the fix', async () => {
     const { t, store, services } = await make({ yes: false });
     try {
-      await assert.rejects(services.proxmox(), (e: unknown) => e instanceof UserError && e.field === 'proxmox.fingerprint' && (e.fix ?? '').includes(FP));
+      await assert.rejects(
+        services.proxmox(),
+        (e: unknown) => e instanceof UserError && e.field === 'proxmox.fingerprint' && (e.fix ?? '').includes(FP),
+      );
       assert.equal(store.pins().get('proxmox.tls'), undefined);
     } finally {
       t.cleanup();
@@ -565,7 +632,12 @@ describe('services: Proxmox TLS trust on first use', () => {
       assert.equal(seen[0]!.fingerprint, FP);
       assert.equal(store.pins().get('proxmox.tls'), FP);
       const asked: string[] = [];
-      const again = await make({ yes: true, pins: StateStore.open(t.dir, 'test').pins(), createProxmoxClient: fakeCreate(seen), confirm: async (q) => (asked.push(q), true) });
+      const again = await make({
+        yes: true,
+        pins: StateStore.open(t.dir, 'test').pins(),
+        createProxmoxClient: fakeCreate(seen),
+        confirm: async (q) => (asked.push(q), true),
+      });
       await again.services.proxmox();
       assert.equal(seen.at(-1)!.fingerprint, FP, 'the recorded pin is passed on');
       assert.deepEqual(asked, [], 'no first-use question');
@@ -579,7 +651,13 @@ describe('services: Proxmox TLS trust on first use', () => {
 test('services expose the confirmation hook to steps (PVE host SSH key first use), and only when someone can answer', async () => {
   const { createServices } = await import('../src/runner/services.js');
   const { resolveConfig } = await import('../src/config/load.js');
-  const config = resolveConfig({ preset: 'homelab', proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!x', tokenSecret: '0d5c7a4e-9f1b-4c2d-8e3f-a1b2c3d4e5f6' } }, { env: {} });
+  const config = resolveConfig(
+    {
+      preset: 'homelab',
+      proxmox: { url: 'https://127.0.0.1:8006', tokenId: 'root@pam!x', tokenSecret: '0d5c7a4e-9f1b-4c2d-8e3f-a1b2c3d4e5f6' },
+    },
+    { env: {} },
+  );
   const pins = { get: () => undefined, set: () => {} };
   const secrets = { get: () => undefined, getOrCreate: (_n: string, make: () => string) => make(), set: () => {} };
   const asked: string[] = [];

@@ -47,7 +47,7 @@ const NASTY: string[] = [
   '{a,b}',
   '<in >out',
   'ünïcødé ✓ 🐧',
-  "mixed 'single' and \"double\" and $(sub) and `tick`",
+  'mixed \'single\' and "double" and $(sub) and `tick`',
   '\x01\x7f\x1b[31m',
   "'$(touch PWNED)'",
 ];
@@ -107,7 +107,7 @@ describe('shell quoting round-trips through a real shell', () => {
   });
 });
 
-describe('splitShellWords (the simulated hosts\' shell) is the inverse of shJoin', () => {
+describe("splitShellWords (the simulated hosts' shell) is the inverse of shJoin", () => {
   it('gives back every value shJoin quoted, as a real shell would', () => {
     for (const v of NASTY) assert.deepEqual(splitShellWords(shJoin(['cmd', v, 'x'])), ['cmd', v, 'x'], JSON.stringify(v));
     for (const shell of shells) {

@@ -41,7 +41,9 @@ describe('TLS and auth', () => {
     const good = await c.call('GET', '/version');
     assert.equal(good.status, 200);
     assert.equal((good.body!.data as { version: string }).version, '8.4.1');
-    const bad = await c.call('GET', '/version', undefined, { authorization: `PVEAPIToken=${sim.token.tokenId}=00000000-0000-0000-0000-000000000000` });
+    const bad = await c.call('GET', '/version', undefined, {
+      authorization: `PVEAPIToken=${sim.token.tokenId}=00000000-0000-0000-0000-000000000000`,
+    });
     assert.equal(bad.status, 401);
     assert.equal(bad.raw, '');
   });
@@ -62,7 +64,12 @@ describe('TLS and auth', () => {
     assert.equal((read.body!.data as unknown[]).length, 1);
     const noCsrf = await c.call('PUT', '/storage/local', { content: 'iso,vztmpl,backup,snippets,import' }, { authorization: '', cookie });
     assert.equal(noCsrf.status, 401);
-    const withCsrf = await c.call('PUT', '/storage/local', { content: 'iso,vztmpl,backup,snippets,import' }, { authorization: '', cookie, csrfpreventiontoken: CSRFPreventionToken });
+    const withCsrf = await c.call(
+      'PUT',
+      '/storage/local',
+      { content: 'iso,vztmpl,backup,snippets,import' },
+      { authorization: '', cookie, csrfpreventiontoken: CSRFPreventionToken },
+    );
     assert.equal(withCsrf.status, 200);
   });
 
@@ -103,7 +110,13 @@ describe('TLS and auth', () => {
 });
 
 describe('schema validation (Proxmox error shape)', () => {
-  const rejects = async (method: string, path: string, params: Record<string, string | number>, field: string, message: string | RegExp) => {
+  const rejects = async (
+    method: string,
+    path: string,
+    params: Record<string, string | number>,
+    field: string,
+    message: string | RegExp,
+  ) => {
     const r = await c.call(method, path, params);
     assert.equal(r.status, 400, r.raw);
     assert.equal(r.body!.data, null);
@@ -115,39 +128,113 @@ describe('schema validation (Proxmox error shape)', () => {
   };
 
   it('unknown parameter', () =>
-    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, bogus: 1 }, 'bogus', 'property is not defined in schema and the schema does not allow additional properties'));
-  it('missing required parameter', () => rejects('POST', '/nodes/pve1/qemu/100/clone', {}, 'newid', 'property is missing and it is not optional'));
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 200, bogus: 1 },
+      'bogus',
+      'property is not defined in schema and the schema does not allow additional properties',
+    ));
+  it('missing required parameter', () =>
+    rejects('POST', '/nodes/pve1/qemu/100/clone', {}, 'newid', 'property is missing and it is not optional'));
   it('bad enum', () =>
-    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, ostype: 'linux' }, 'ostype', "value 'linux' does not have a value in the enumeration 'other, wxp, w2k, w2k3, w2k8, wvista, win7, win8, win10, win11, l24, l26, solaris'"));
-  it('number below minimum', () => rejects('POST', '/nodes/pve1/qemu', { vmid: 200, cores: 0 }, 'cores', 'value must have a minimum value of 1'));
-  it('vmid below 100', () => rejects('POST', '/nodes/pve1/qemu', { vmid: 99 }, 'vmid', /^invalid format - value does not look like a valid VM ID|value must have a minimum value of 100/));
-  it('pattern', () => rejects('PUT', '/nodes/pve1/qemu/100/resize', { disk: 'scsi0', size: '20GB' }, 'size', 'value does not match the regex pattern'));
-  it('boolean given as "true"', () => rejects('POST', '/nodes/pve1/qemu/100/clone', { newid: 101, full: 'true' }, 'full', "type check ('boolean') failed - got 'true'"));
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 200, ostype: 'linux' },
+      'ostype',
+      "value 'linux' does not have a value in the enumeration 'other, wxp, w2k, w2k3, w2k8, wvista, win7, win8, win10, win11, l24, l26, solaris'",
+    ));
+  it('number below minimum', () =>
+    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, cores: 0 }, 'cores', 'value must have a minimum value of 1'));
+  it('vmid below 100', () =>
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 99 },
+      'vmid',
+      /^invalid format - value does not look like a valid VM ID|value must have a minimum value of 100/,
+    ));
+  it('pattern', () =>
+    rejects('PUT', '/nodes/pve1/qemu/100/resize', { disk: 'scsi0', size: '20GB' }, 'size', 'value does not match the regex pattern'));
+  it('boolean given as "true"', () =>
+    rejects('POST', '/nodes/pve1/qemu/100/clone', { newid: 101, full: 'true' }, 'full', "type check ('boolean') failed - got 'true'"));
   it('unknown sub-key of a property string', () =>
-    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, net0: 'virtio,bridge=vmbr0,speed=10' }, 'net0', 'invalid format - invalid key in comma-separated list property: speed\n'));
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 200, net0: 'virtio,bridge=vmbr0,speed=10' },
+      'net0',
+      'invalid format - invalid key in comma-separated list property: speed\n',
+    ));
   it('bad enum inside a property string', () =>
-    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, scsi0: 'local-lvm:8,discard=yes' }, 'scsi0', /^invalid format - format error\nscsi0\.discard: value 'yes' does not have a value in the enumeration 'ignore, on'\n$/));
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 200, scsi0: 'local-lvm:8,discard=yes' },
+      'scsi0',
+      /^invalid format - format error\nscsi0\.discard: value 'yes' does not have a value in the enumeration 'ignore, on'\n$/,
+    ));
   it('indexed parameter beyond its range', () =>
-    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, scsi31: 'local-lvm:8' }, 'scsi31', 'property is not defined in schema and the schema does not allow additional properties'));
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 200, scsi31: 'local-lvm:8' },
+      'scsi31',
+      'property is not defined in schema and the schema does not allow additional properties',
+    ));
   it('sshkeys must be URL-encoded', () =>
-    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, sshkeys: 'ssh-ed25519 AAAA me' }, 'sshkeys', 'invalid format - invalid urlencoded string: ssh-ed25519 AAAA me\n'));
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 200, sshkeys: 'ssh-ed25519 AAAA me' },
+      'sshkeys',
+      'invalid format - invalid urlencoded string: ssh-ed25519 AAAA me\n',
+    ));
   it('checksum requires checksum-algorithm', () =>
-    rejects('POST', '/nodes/pve1/storage/local/download-url', { url: 'http://127.0.0.1/x.qcow2', content: 'import', filename: 'x.qcow2', checksum: 'ab' }, 'checksum-algorithm', "missing property - 'checksum' requires this property"));
+    rejects(
+      'POST',
+      '/nodes/pve1/storage/local/download-url',
+      { url: 'http://127.0.0.1/x.qcow2', content: 'import', filename: 'x.qcow2', checksum: 'ab' },
+      'checksum-algorithm',
+      "missing property - 'checksum' requires this property",
+    ));
   it('sshkeys must be valid public keys (ssh-keygen -l)', async () => {
-    const bad = await c.call('POST', '/nodes/pve1/qemu', { vmid: 201, sshkeys: encodeURIComponent(`${realKey()}\nssh-ed25519 AAAAC3Nza me`) });
+    const bad = await c.call('POST', '/nodes/pve1/qemu', {
+      vmid: 201,
+      sshkeys: encodeURIComponent(`${realKey()}\nssh-ed25519 AAAAC3Nza me`),
+    });
     assert.equal(bad.status, 500);
     assert.equal(bad.body!.message, 'SSH public key validation error\n');
   });
   it('import-from without the <storage>:0 syntax', () =>
-    rejects('POST', '/nodes/pve1/qemu', { vmid: 200, scsi0: 'local-lvm:8,import-from=local:import/x.qcow2' }, 'scsi0', /'import-from' requires special syntax/));
+    rejects(
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 200, scsi0: 'local-lvm:8,import-from=local:import/x.qcow2' },
+      'scsi0',
+      /'import-from' requires special syntax/,
+    ));
 
   it('accepts the template create call of the brief', async () => {
     // validation passes; the call then fails only because the image was never downloaded
     const r = await c.call('POST', '/nodes/pve1/qemu', {
-      vmid: 9000, name: 'flatcar-4459-2-1', ostype: 'l26', cpu: 'host', cores: 2, memory: 4096, scsihw: 'virtio-scsi-single',
-      scsi0: 'local-lvm:0,import-from=local:import/flatcar-4459.2.1-proxmoxve.qcow2,discard=on,iothread=1', ide2: 'local-lvm:cloudinit',
-      boot: 'order=scsi0', serial0: 'socket', vga: 'serial0', agent: 'enabled=1', net0: 'virtio,bridge=vmbr0',
-      ipconfig0: 'ip=10.0.0.11/24,gw=10.0.0.1', sshkeys: encodeURIComponent(realKey()),
+      vmid: 9000,
+      name: 'flatcar-4459-2-1',
+      ostype: 'l26',
+      cpu: 'host',
+      cores: 2,
+      memory: 4096,
+      scsihw: 'virtio-scsi-single',
+      scsi0: 'local-lvm:0,import-from=local:import/flatcar-4459.2.1-proxmoxve.qcow2,discard=on,iothread=1',
+      ide2: 'local-lvm:cloudinit',
+      boot: 'order=scsi0',
+      serial0: 'socket',
+      vga: 'serial0',
+      agent: 'enabled=1',
+      net0: 'virtio,bridge=vmbr0',
+      ipconfig0: 'ip=10.0.0.11/24,gw=10.0.0.1',
+      sshkeys: encodeURIComponent(realKey()),
     });
     assert.equal(r.status, 500, r.raw);
     assert.equal(r.body!.message, "volume 'local:import/flatcar-4459.2.1-proxmoxve.qcow2' does not exist\n");
@@ -174,7 +261,10 @@ describe('routing', () => {
     const bad = await c.call('GET', '/nodes/pve1/tasks/nonsense/status');
     assert.equal(bad.status, 400);
     assert.equal(bad.body!.errors!.upid, 'unable to parse worker upid');
-    const other = await c.call('GET', `/nodes/pve1/tasks/${encodeURIComponent('UPID:pve2:00001234:00005678:6B092B81:qmstart:100:root@pam:')}/status`);
+    const other = await c.call(
+      'GET',
+      `/nodes/pve1/tasks/${encodeURIComponent('UPID:pve2:00001234:00005678:6B092B81:qmstart:100:root@pam:')}/status`,
+    );
     assert.equal(other.status, 400);
     assert.equal(other.body!.errors!.upid, 'no such task');
   });
@@ -225,7 +315,11 @@ describe('inspection and faults', () => {
   it('takes fault specs over POST /_sim/faults', async () => {
     const agent = new Agent({ connect: { ca: sim.certPem } });
     try {
-      const r = await request(`${sim.url}/_sim/faults`, { method: 'POST', dispatcher: agent, body: JSON.stringify({ spec: 'GET /cluster/nextid=500:nope' }) });
+      const r = await request(`${sim.url}/_sim/faults`, {
+        method: 'POST',
+        dispatcher: agent,
+        body: JSON.stringify({ spec: 'GET /cluster/nextid=500:nope' }),
+      });
       assert.equal(r.statusCode, 200);
       await r.body.text();
     } finally {

@@ -16,7 +16,11 @@ export interface SimClient {
   /** poll a task until it stops; returns the status object */
   waitTask(upid: string, node?: string): Promise<{ status: string; exitstatus?: string; type: string }>;
   /** POST/PUT/DELETE that returns a UPID, then wait for it */
-  task(method: string, path: string, params?: Record<string, string | number>): Promise<{ status: string; exitstatus?: string; upid: string }>;
+  task(
+    method: string,
+    path: string,
+    params?: Record<string, string | number>,
+  ): Promise<{ status: string; exitstatus?: string; upid: string }>;
   tokenAuth: string;
   close(): Promise<void>;
 }
@@ -25,7 +29,9 @@ export function simClient(sim: Simulator): SimClient {
   const agent = new Agent({ connect: { ca: sim.certPem } });
   const tokenAuth = `PVEAPIToken=${sim.token.tokenId}=${sim.token.tokenSecret}`;
   const call: SimClient['call'] = async (method, path, params, headers) => {
-    const form = params ? new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString() : undefined;
+    const form = params
+      ? new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString()
+      : undefined;
     const isGet = method === 'GET';
     const url = `${sim.url}/api2/json${path}${isGet && form ? `?${form}` : ''}`;
     const r = await request(url, {
@@ -50,7 +56,10 @@ export function simClient(sim: Simulator): SimClient {
   };
   const waitTask: SimClient['waitTask'] = async (upid, node = sim.node) => {
     for (let i = 0; i < 3000; i++) {
-      const s = await ok<{ status: string; exitstatus?: string; type: string }>('GET', `/nodes/${node}/tasks/${encodeURIComponent(upid)}/status`);
+      const s = await ok<{ status: string; exitstatus?: string; type: string }>(
+        'GET',
+        `/nodes/${node}/tasks/${encodeURIComponent(upid)}/status`,
+      );
       if (s.status === 'stopped') return s;
       await new Promise((r) => setTimeout(r, 10));
     }

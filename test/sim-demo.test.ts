@@ -30,7 +30,13 @@ describe('startDemo', () => {
     const lines: string[] = [];
     const demo = await startDemo({ stateDir, speed: 0, log: (l) => lines.push(l) });
     try {
-      const px = demo.overrides.proxmox as { url: string; tokenId: string; tokenSecret: string; fingerprint: string; ssh: { privateKeyFile: string; hostKey: string; port: number } };
+      const px = demo.overrides.proxmox as {
+        url: string;
+        tokenId: string;
+        tokenSecret: string;
+        fingerprint: string;
+        ssh: { privateKeyFile: string; hostKey: string; port: number };
+      };
       assert.equal(px.url, demo.sim.url);
       assert.equal(px.fingerprint, demo.sim.fingerprint);
       assert.equal(px.ssh.privateKeyFile, join(stateDir, 'demo', 'pve-host-ssh-key'));
@@ -52,7 +58,10 @@ describe('startDemo', () => {
       // the token in the overrides works against the simulator
       const agent = new Agent({ connect: { ca: demo.sim.certPem } });
       try {
-        const r = await request(`${px.url}/api2/json/nodes`, { dispatcher: agent, headers: { authorization: `PVEAPIToken=${px.tokenId}=${px.tokenSecret}` } });
+        const r = await request(`${px.url}/api2/json/nodes`, {
+          dispatcher: agent,
+          headers: { authorization: `PVEAPIToken=${px.tokenId}=${px.tokenSecret}` },
+        });
         assert.equal(r.statusCode, 200);
         assert.equal(((await r.body.json()) as { data: unknown[] }).data.length, 1);
       } finally {
@@ -120,7 +129,14 @@ describe('demo-server', () => {
     await Promise.race([io.ready, done.then((code) => assert.fail(`demo-server exited early with ${code}: ${io.err()}`))]);
     const lines = io.out().trim().split('\n');
     assert.equal(lines.length, 1);
-    const info = JSON.parse(lines[0]!) as { url: string; tokenId: string; tokenSecret: string; fingerprint: string; node: string; config: Record<string, unknown> };
+    const info = JSON.parse(lines[0]!) as {
+      url: string;
+      tokenId: string;
+      tokenSecret: string;
+      fingerprint: string;
+      node: string;
+      config: Record<string, unknown>;
+    };
     assert.equal(info.node, 'pve1');
     assert.equal(info.tokenId, 'root@pam!flatcar-k3s');
     const config = resolveConfig(info.config, { env: {}, source: 'demo-server' });

@@ -30,7 +30,10 @@ const volids = async (node: string, storage: string, content?: string) =>
   (await c.ok<Vol[]>('GET', `/nodes/${node}/storage/${storage}/content`, content ? { content } : undefined)).map((v) => v.volid).sort();
 
 async function template(node: string, vmid: number, disk: string): Promise<void> {
-  assert.equal((await c.task('POST', `/nodes/${node}/qemu`, { vmid, name: `t${vmid}`, scsi0: `${disk}:1`, ide2: `${disk}:cloudinit` })).exitstatus, 'OK');
+  assert.equal(
+    (await c.task('POST', `/nodes/${node}/qemu`, { vmid, name: `t${vmid}`, scsi0: `${disk}:1`, ide2: `${disk}:cloudinit` })).exitstatus,
+    'OK',
+  );
   assert.equal((await c.task('POST', `/nodes/${node}/qemu/${vmid}/template`)).exitstatus, 'OK');
 }
 
@@ -38,7 +41,14 @@ describe('simulator: several hosts, local and shared storage', () => {
   it('lists the shared storage nfs (shared: 1) on every node, local ones as not shared', async () => {
     for (const node of sim.nodes) {
       const st = await c.ok<Array<{ storage: string; shared: number; type: string }>>('GET', `/nodes/${node}/storage`);
-      assert.deepEqual(st.map((s) => [s.storage, s.type, s.shared]), [['local', 'dir', 0], ['local-lvm', 'lvmthin', 0], ['nfs', 'nfs', 1]]);
+      assert.deepEqual(
+        st.map((s) => [s.storage, s.type, s.shared]),
+        [
+          ['local', 'dir', 0],
+          ['local-lvm', 'lvmthin', 0],
+          ['nfs', 'nfs', 1],
+        ],
+      );
     }
   });
 
@@ -66,7 +76,10 @@ describe('simulator: several hosts, local and shared storage', () => {
     for (const v of onAll) assert.deepEqual(v, onAll[0]);
     assert.ok(onAll[0]!.includes('nfs:base-9100-disk-0/vm-110-disk-0'), onAll[0]!.join());
     const st = await c.ok<Array<{ vmid: number; status: string }>>('GET', '/nodes/pve3/qemu');
-    assert.deepEqual(st.map((v) => v.vmid), [110]);
+    assert.deepEqual(
+      st.map((v) => v.vmid),
+      [110],
+    );
   });
 
   it('gives each node its own SSH: own address (as /cluster/status says), own host key, own local storage', async () => {
@@ -76,7 +89,14 @@ describe('simulator: several hosts, local and shared storage', () => {
       const ssh = sim.sshNodes[node]!;
       assert.equal(status.find((r) => r.name === node)!.ip, ssh.host);
       keys.add(ssh.hostKeyFingerprint);
-      const s = await createSshConnector().connect({ host: ssh.host, port: ssh.port, username: ssh.user, privateKey: ssh.privateKey, hostKeyFingerprint: ssh.hostKeyFingerprint, label: node });
+      const s = await createSshConnector().connect({
+        host: ssh.host,
+        port: ssh.port,
+        username: ssh.user,
+        privateKey: ssh.privateKey,
+        hostKeyFingerprint: ssh.hostKeyFingerprint,
+        label: node,
+      });
       try {
         // the same path on every host (as /var/lib/vz is), a different directory behind it
         await s.writeFile(`${sim.storageRoot}/snippets/on-${node}.ign`, `{"node":"${node}"}`, 0o644);
@@ -89,7 +109,11 @@ describe('simulator: several hosts, local and shared storage', () => {
     assert.deepEqual(new Set(sim.nodes.map((n) => sim.sshNodes[n]!.host)).size, 3);
     for (const node of sim.nodes) {
       assert.deepEqual(await volids(node, 'local', 'snippets'), [`local:snippets/on-${node}.ign`]);
-      assert.deepEqual(await volids(node, 'nfs', 'snippets'), ['nfs:snippets/shared-pve1.ign', 'nfs:snippets/shared-pve2.ign', 'nfs:snippets/shared-pve3.ign']);
+      assert.deepEqual(await volids(node, 'nfs', 'snippets'), [
+        'nfs:snippets/shared-pve1.ign',
+        'nfs:snippets/shared-pve2.ign',
+        'nfs:snippets/shared-pve3.ign',
+      ]);
     }
   });
 
@@ -118,7 +142,10 @@ describe('simulator: a persisted world keeps its shared storage', () => {
       const cb = simClient(b);
       try {
         assert.equal(b.state.storages.get('nfs')?.shared, true);
-        assert.deepEqual((await cb.ok<Vol[]>('GET', '/nodes/pve2/storage/nfs/content')).map((v) => v.volid), ['nfs:vm-100-disk-0']);
+        assert.deepEqual(
+          (await cb.ok<Vol[]>('GET', '/nodes/pve2/storage/nfs/content')).map((v) => v.volid),
+          ['nfs:vm-100-disk-0'],
+        );
         assert.deepEqual(Object.keys(b.sshNodes), ['pve1', 'pve2']);
       } finally {
         await cb.close();

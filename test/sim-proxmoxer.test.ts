@@ -51,7 +51,15 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const u = new URL(sim.url);
   // no proxy between the client and loopback; the system CAs only unless the test adds the simulator's
   const { REQUESTS_CA_BUNDLE: _a, CURL_CA_BUNDLE: _b, HTTPS_PROXY: _c, https_proxy: _d, ...rest } = process.env;
-  return { ...rest, NO_PROXY: '*', SIM_HOST: u.hostname, SIM_PORT: u.port, SIM_TOKEN_ID: sim.token.tokenId, SIM_TOKEN_SECRET: sim.token.tokenSecret, ...extra };
+  return {
+    ...rest,
+    NO_PROXY: '*',
+    SIM_HOST: u.hostname,
+    SIM_PORT: u.port,
+    SIM_TOKEN_ID: sim.token.tokenId,
+    SIM_TOKEN_SECRET: sim.token.tokenSecret,
+    ...extra,
+  };
 }
 
 describe('python3-proxmoxer against the simulator', { skip }, () => {
@@ -67,7 +75,10 @@ describe('python3-proxmoxer against the simulator', { skip }, () => {
     const out = JSON.parse(stdout) as Record<string, unknown>;
     assert.deepEqual(out.nextid, { value: '100', type: 'str' }, stderr);
     assert.equal(out.create_upid_type, 'str');
-    assert.deepEqual(out.create_task, { exitstatus: 'OK', types: { pid: 'int', pstart: 'int', starttime: 'int', endtime: 'int', status: 'str', upid: 'str' } });
+    assert.deepEqual(out.create_task, {
+      exitstatus: 'OK',
+      types: { pid: 'int', pstart: 'int', starttime: 'int', endtime: 'int', status: 'str', upid: 'str' },
+    });
     assert.deepEqual(out.config, { name: 'from-proxmoxer', types: { name: 'str', cores: 'int', digest: 'str', scsi0: 'str' } });
     assert.deepEqual(out.listed, { count: 1, types: { vmid: 'int', name: 'str', status: 'str', maxmem: 'int', cpus: 'int' } });
     assert.deepEqual(out.resources, { vmid: 'int', node: 'str', maxmem: 'int', template: 'int', id: 'str' });

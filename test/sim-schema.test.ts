@@ -69,25 +69,85 @@ describe('parameter errors, as Proxmox words them', () => {
   };
   // [method, path, params, field, expected message]
   const table: Array<[string, string, Record<string, unknown>, string, string]> = [
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, foo: 1 }, 'foo', 'property is not defined in schema and the schema does not allow additional properties'],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, foo: 1 },
+      'foo',
+      'property is not defined in schema and the schema does not allow additional properties',
+    ],
     ['POST', '/nodes/pve1/qemu', {}, 'vmid', 'property is missing and it is not optional'],
     ['POST', '/nodes/pve1/qemu', { vmid: 'abc' }, 'vmid', "type check ('integer') failed - got 'abc'"],
     ['POST', '/nodes/pve1/qemu', { vmid: 100, cores: 0 }, 'cores', 'value must have a minimum value of 1'],
     ['POST', '/nodes/pve1/qemu', { vmid: 100, name: 'bad_name' }, 'name', 'invalid format - value does not look like a valid DNS name\n'],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, net0: 'virtio,bridge=vmbr0,macaddr=01:00:00:00:00:01' }, 'net0', 'invalid format - format error\nnet0.macaddr: invalid format - value does not look like a valid unicast MAC address\n\n'],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, net0: 'bridge=vmbr0' }, 'net0', 'invalid format - format error\nnet0.model: property is missing and it is not optional\n'],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, agent: 'enabled=maybe' }, 'agent', "invalid format - format error\nagent.enabled: type check ('boolean') failed - got 'maybe'\n"],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, ipconfig0: 'ip=10.0.0.5' }, 'ipconfig0', 'invalid format - format error\nipconfig0.ip: invalid format - value does not look like a valid ipv4 network configuration\n\n'],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, scsi0: 'local-lvm:8,local-lvm:9' }, 'scsi0', 'invalid format - duplicate key in comma-separated list property: file\n'],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, vga: 'serial9' }, 'vga', "invalid format - format error\nvga.type: value 'serial9' does not have a value in the enumeration 'cirrus, qxl, qxl2, qxl3, qxl4, none, serial0, serial1, serial2, serial3, std, virtio, virtio-gl, vmware'\n"],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, net0: 'virtio,bridge=vmbr0,macaddr=01:00:00:00:00:01' },
+      'net0',
+      'invalid format - format error\nnet0.macaddr: invalid format - value does not look like a valid unicast MAC address\n\n',
+    ],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, net0: 'bridge=vmbr0' },
+      'net0',
+      'invalid format - format error\nnet0.model: property is missing and it is not optional\n',
+    ],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, agent: 'enabled=maybe' },
+      'agent',
+      "invalid format - format error\nagent.enabled: type check ('boolean') failed - got 'maybe'\n",
+    ],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, ipconfig0: 'ip=10.0.0.5' },
+      'ipconfig0',
+      'invalid format - format error\nipconfig0.ip: invalid format - value does not look like a valid ipv4 network configuration\n\n',
+    ],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, scsi0: 'local-lvm:8,local-lvm:9' },
+      'scsi0',
+      'invalid format - duplicate key in comma-separated list property: file\n',
+    ],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, vga: 'serial9' },
+      'vga',
+      "invalid format - format error\nvga.type: value 'serial9' does not have a value in the enumeration 'cirrus, qxl, qxl2, qxl3, qxl4, none, serial0, serial1, serial2, serial3, std, virtio, virtio-gl, vmware'\n",
+    ],
     ['POST', '/nodes/pve1/qemu', { vmid: 100, serial0: 'tcp' }, 'serial0', 'value does not match the regex pattern'],
     ['GET', '/cluster/resources', { type: 'vms' }, 'type', "value 'vms' does not have a value in the enumeration 'vm, storage, node, sdn'"],
-    ['POST', '/nodes/pve1/storage/local/download-url', { url: 'http://x/y', content: 'images', filename: 'y' }, 'content', "value 'images' does not have a value in the enumeration 'iso, vztmpl, import'"],
+    [
+      'POST',
+      '/nodes/pve1/storage/local/download-url',
+      { url: 'http://x/y', content: 'images', filename: 'y' },
+      'content',
+      "value 'images' does not have a value in the enumeration 'iso, vztmpl, import'",
+    ],
     ['POST', '/nodes/pve1/qemu/100/clone', { newid: 100000000000 }, 'newid', 'invalid format - value does not look like a valid VM ID\n'],
     ['GET', '/nodes/pve1/tasks/x/log', { start: -1 }, 'start', 'value must have a minimum value of 0'],
     ['POST', '/access/ticket', { username: 'root@pam' }, 'password', 'property is missing and it is not optional'],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, smbios1: 'uuid=nope' }, 'smbios1', 'invalid format - format error\nsmbios1.uuid: value does not match the regex pattern\n'],
-    ['POST', '/nodes/pve1/qemu', { vmid: 100, cicustom: 'user=snippets/x.ign' }, 'cicustom', "invalid format - format error\ncicustom.user: invalid format - unable to parse volume ID 'snippets/x.ign'\n\n"],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, smbios1: 'uuid=nope' },
+      'smbios1',
+      'invalid format - format error\nsmbios1.uuid: value does not match the regex pattern\n',
+    ],
+    [
+      'POST',
+      '/nodes/pve1/qemu',
+      { vmid: 100, cicustom: 'user=snippets/x.ign' },
+      'cicustom',
+      "invalid format - format error\ncicustom.user: invalid format - unable to parse volume ID 'snippets/x.ign'\n\n",
+    ],
     ['POST', '/nodes/pve1/qemu', { vmid: 100, tags: 'k3s;b@d' }, 'tags', 'invalid format - invalid characters in tag\n'],
   ];
   for (const [method, path, params, field, message] of table) {
@@ -98,12 +158,26 @@ describe('parameter errors, as Proxmox words them', () => {
   }
 
   it('accepts aliases and keyAlias (net0 "virtio=MAC") and default keys', () => {
-    assert.deepEqual(check('POST', '/nodes/pve1/qemu', { vmid: 100, net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1', agent: '1', memory: '4096', boot: 'order=scsi0;net0' }), {});
+    assert.deepEqual(
+      check('POST', '/nodes/pve1/qemu', {
+        vmid: 100,
+        net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1',
+        agent: '1',
+        memory: '4096',
+        boot: 'order=scsi0;net0',
+      }),
+      {},
+    );
   });
 
   it('parses property strings like PVE::JSONSchema', () => {
     const fmt = s.get('POST', '/nodes/{node}/qemu')!.prop('net0')!.format as Record<string, never>;
-    assert.deepEqual(parsePropertyString(fmt, 'virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=on', 'net0'), { model: 'virtio', macaddr: 'BC:24:11:00:00:01', bridge: 'vmbr0', firewall: 1 });
+    assert.deepEqual(parsePropertyString(fmt, 'virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=on', 'net0'), {
+      model: 'virtio',
+      macaddr: 'BC:24:11:00:00:01',
+      bridge: 'vmbr0',
+      firewall: 1,
+    });
   });
 
   it('reads Perl patterns (?^:…) and {,N}', () => {

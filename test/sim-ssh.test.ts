@@ -64,7 +64,14 @@ describe('simulated PVE host SSH', () => {
     assert.match(sim.ssh!.hostKeyFingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
     assert.equal(statSync(sim.ssh!.privateKeyPath).mode & 0o777, 0o600);
     assert.equal(readFileSync(sim.ssh!.privateKeyPath, 'utf8'), sim.ssh!.privateKey);
-    assert.equal(sshFingerprint('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'), 'SHA256:' + createHash('sha256').update(Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'base64')).digest('base64').replace(/=+$/, ''));
+    assert.equal(
+      sshFingerprint('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'),
+      'SHA256:' +
+        createHash('sha256')
+          .update(Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'base64'))
+          .digest('base64')
+          .replace(/=+$/, ''),
+    );
   });
 
   it('refuses another key', async () => {
@@ -80,9 +87,13 @@ describe('simulated PVE host SSH', () => {
       assert.equal(storagePath, sim.storageRoot);
       const dir = `${storagePath}/snippets`;
       const tmp = `${dir}/.homelab-server-1.ign.tmp`;
-      await new Promise<void>((res, rej) => sftp.writeFile(tmp, '{"ignition":{"version":"3.4.0"}}', { mode: 0o600 }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) =>
+        sftp.writeFile(tmp, '{"ignition":{"version":"3.4.0"}}', { mode: 0o600 }, (e) => (e ? rej(e) : res())),
+      );
       await new Promise<void>((res, rej) => sftp.rename(tmp, `${dir}/homelab-server-1.ign`, (e) => (e ? rej(e) : res())));
-      const st = await new Promise<{ size: number }>((res, rej) => sftp.stat(`${dir}/homelab-server-1.ign`, (e, s) => (e ? rej(e) : res(s))));
+      const st = await new Promise<{ size: number }>((res, rej) =>
+        sftp.stat(`${dir}/homelab-server-1.ign`, (e, s) => (e ? rej(e) : res(s))),
+      );
       assert.equal(st.size, 32);
       const list = await new Promise<string[]>((res, rej) => sftp.readdir(dir, (e, l) => (e ? rej(e) : res(l.map((x) => x.filename)))));
       assert.deepEqual(list, ['homelab-server-1.ign']);
@@ -90,8 +101,15 @@ describe('simulated PVE host SSH', () => {
       client.end();
     }
     const vols = await c.ok<Array<{ volid: string }>>('GET', '/nodes/pve1/storage/local/content', { content: 'snippets' });
-    assert.deepEqual(vols.map((v) => v.volid), ['local:snippets/homelab-server-1.ign']);
-    const create = await c.task('POST', '/nodes/pve1/qemu', { vmid: 120, cicustom: 'user=local:snippets/homelab-server-1.ign', ide2: 'local-lvm:cloudinit' });
+    assert.deepEqual(
+      vols.map((v) => v.volid),
+      ['local:snippets/homelab-server-1.ign'],
+    );
+    const create = await c.task('POST', '/nodes/pve1/qemu', {
+      vmid: 120,
+      cicustom: 'user=local:snippets/homelab-server-1.ign',
+      ide2: 'local-lvm:cloudinit',
+    });
     assert.equal(create.exitstatus, 'OK');
   });
 
@@ -135,7 +153,12 @@ describe('simulated PVE host SSH', () => {
 
   it("works with the project's SSH connector (pinned host key, atomic writeFile, stat)", async () => {
     const s = await createSshConnector().connect({
-      host: sim.ssh!.host, port: sim.ssh!.port, username: sim.ssh!.user, privateKey: sim.ssh!.privateKey, hostKeyFingerprint: sim.ssh!.hostKeyFingerprint, label: 'PVE host pve1',
+      host: sim.ssh!.host,
+      port: sim.ssh!.port,
+      username: sim.ssh!.user,
+      privateKey: sim.ssh!.privateKey,
+      hostKeyFingerprint: sim.ssh!.hostKeyFingerprint,
+      label: 'PVE host pve1',
     });
     try {
       const path = `${sim.storageRoot}/snippets/homelab-agent-1.ign`;

@@ -36,7 +36,15 @@ function controlledGuests(): GuestHooks & { release(vmid: number): void; booted:
     async boot(vm) {
       if (!early.has(vm.vmid)) await new Promise<void>((r) => waiting.set(vm.vmid, r));
       booted.push({ vmid: vm.vmid, userData: vm.userData });
-      return { interfaces: [{ name: 'eth0', 'hardware-address': 'bc:24:11:00:00:01', 'ip-addresses': [{ 'ip-address': '127.0.10.5', 'ip-address-type': 'ipv4', prefix: 8 }] }] };
+      return {
+        interfaces: [
+          {
+            name: 'eth0',
+            'hardware-address': 'bc:24:11:00:00:01',
+            'ip-addresses': [{ 'ip-address': '127.0.10.5', 'ip-address-type': 'ipv4', prefix: 8 }],
+          },
+        ],
+      };
     },
   };
 }
@@ -64,10 +72,16 @@ describe('PVE 8.4 behaviour', () => {
 
   it('download-url fetches a loopback URL, verifies the checksum and lists the volume', async () => {
     const t = await c.task('POST', '/nodes/pve1/storage/local/download-url', {
-      url: imgUrl(), content: 'import', filename: 'flatcar-4459.2.1-proxmoxve.qcow2', checksum: sha256, 'checksum-algorithm': 'sha256',
+      url: imgUrl(),
+      content: 'import',
+      filename: 'flatcar-4459.2.1-proxmoxve.qcow2',
+      checksum: sha256,
+      'checksum-algorithm': 'sha256',
     });
     assert.equal(t.exitstatus, 'OK');
-    const vols = await c.ok<Array<{ volid: string; size: number; format: string }>>('GET', '/nodes/pve1/storage/local/content', { content: 'import' });
+    const vols = await c.ok<Array<{ volid: string; size: number; format: string }>>('GET', '/nodes/pve1/storage/local/content', {
+      content: 'import',
+    });
     const v = vols.find((x) => x.volid === 'local:import/flatcar-4459.2.1-proxmoxve.qcow2');
     assert.ok(v, JSON.stringify(vols));
     assert.equal(v.size, 8 * 1024 ** 3);
@@ -77,7 +91,11 @@ describe('PVE 8.4 behaviour', () => {
   it('download-url fails the task on a checksum mismatch, like PVE', async () => {
     const wrong = '0'.repeat(64);
     const t = await c.task('POST', '/nodes/pve1/storage/local/download-url', {
-      url: imgUrl(), content: 'import', filename: 'other.qcow2', checksum: wrong, 'checksum-algorithm': 'sha256',
+      url: imgUrl(),
+      content: 'import',
+      filename: 'other.qcow2',
+      checksum: wrong,
+      'checksum-algorithm': 'sha256',
     });
     assert.equal(t.exitstatus, `checksum mismatch: got '${sha256}' != expect '${wrong}'`);
     const log = await c.ok<Array<{ n: number; t: string }>>('GET', `/nodes/pve1/tasks/${encodeURIComponent(t.upid)}/log`);
@@ -87,22 +105,38 @@ describe('PVE 8.4 behaviour', () => {
 
   it('download-url of a non-loopback URL fails like wget without network', async () => {
     const t = await c.task('POST', '/nodes/pve1/storage/local/download-url', {
-      url: 'https://stable.release.flatcar-linux.net/amd64-usr/current/flatcar_production_proxmoxve_image.img', content: 'import', filename: 'f.qcow2',
+      url: 'https://stable.release.flatcar-linux.net/amd64-usr/current/flatcar_production_proxmoxve_image.img',
+      content: 'import',
+      filename: 'f.qcow2',
     });
     assert.match(t.exitstatus!, /^download failed: /);
   });
 
   it('download-url refuses an import filename with the wrong extension', async () => {
-    const r = await c.call('POST', '/nodes/pve1/storage/local/download-url', { url: imgUrl(), content: 'import', filename: 'flatcar_production_proxmoxve_image.img' });
+    const r = await c.call('POST', '/nodes/pve1/storage/local/download-url', {
+      url: imgUrl(),
+      content: 'import',
+      filename: 'flatcar_production_proxmoxve_image.img',
+    });
     assert.equal(r.status, 400);
     assert.equal(r.body!.errors!.filename, 'invalid filename or wrong extension');
   });
 
   it('creates a template VM with import-from, converts it, and clones it linked by default', async () => {
     const create = await c.task('POST', '/nodes/pve1/qemu', {
-      vmid: 9000, name: 'flatcar-4459-2-1', ostype: 'l26', cores: 2, memory: 4096, scsihw: 'virtio-scsi-single',
-      scsi0: 'local-lvm:0,import-from=local:import/flatcar-4459.2.1-proxmoxve.qcow2,discard=on,iothread=1', ide2: 'local-lvm:cloudinit',
-      boot: 'order=scsi0', serial0: 'socket', vga: 'serial0', agent: 'enabled=1', net0: 'virtio,bridge=vmbr0',
+      vmid: 9000,
+      name: 'flatcar-4459-2-1',
+      ostype: 'l26',
+      cores: 2,
+      memory: 4096,
+      scsihw: 'virtio-scsi-single',
+      scsi0: 'local-lvm:0,import-from=local:import/flatcar-4459.2.1-proxmoxve.qcow2,discard=on,iothread=1',
+      ide2: 'local-lvm:cloudinit',
+      boot: 'order=scsi0',
+      serial0: 'socket',
+      vga: 'serial0',
+      agent: 'enabled=1',
+      net0: 'virtio,bridge=vmbr0',
     });
     assert.equal(create.exitstatus, 'OK');
     const conf = await c.ok<Record<string, string>>('GET', '/nodes/pve1/qemu/9000/config');
@@ -124,8 +158,16 @@ describe('PVE 8.4 behaviour', () => {
     assert.notEqual(cconf.net0, conf.net0, 'a clone gets a new MAC');
     assert.equal(cconf.template, undefined);
 
-    const res = await c.ok<Array<{ vmid: number; template: number; name: string; status: string }>>('GET', '/cluster/resources', { type: 'vm' });
-    assert.deepEqual(res.map((r) => [r.vmid, r.template, r.name, r.status]), [[9000, 1, 'flatcar-4459-2-1', 'stopped'], [9001, 0, 'homelab-server-1', 'stopped']]);
+    const res = await c.ok<Array<{ vmid: number; template: number; name: string; status: string }>>('GET', '/cluster/resources', {
+      type: 'vm',
+    });
+    assert.deepEqual(
+      res.map((r) => [r.vmid, r.template, r.name, r.status]),
+      [
+        [9000, 1, 'flatcar-4459-2-1', 'stopped'],
+        [9001, 0, 'homelab-server-1', 'stopped'],
+      ],
+    );
   });
 
   it('refuses VMID collisions, and nextid does not reserve', async () => {
@@ -167,7 +209,9 @@ describe('PVE 8.4 behaviour', () => {
     mkdirSync(join(sim.storageRoot, 'snippets'), { recursive: true });
     writeFileSync(join(sim.storageRoot, 'snippets', 'homelab-server-1.ign'), '{"ignition":{"version":"3.4.0"}}');
     const ok = await c.call('PUT', '/nodes/pve1/qemu/9001/config', {
-      cicustom: 'user=local:snippets/homelab-server-1.ign', ipconfig0: 'ip=dhcp', sshkeys: encodeURIComponent(publicKey),
+      cicustom: 'user=local:snippets/homelab-server-1.ign',
+      ipconfig0: 'ip=dhcp',
+      sshkeys: encodeURIComponent(publicKey),
     });
     assert.equal(ok.status, 200, ok.raw);
     // dump shows what Proxmox generates (the snippet replaces user-data only on the drive)
@@ -175,9 +219,17 @@ describe('PVE 8.4 behaviour', () => {
     assert.match(user, /^#cloud-config\nhostname: homelab-server-1\n/);
     assert.ok(user.includes(`\nssh_authorized_keys:\n  - ${publicKey}\n`), user);
     const net = await c.ok<string>('GET', '/nodes/pve1/qemu/9001/cloudinit/dump', { type: 'network' });
-    assert.match(net, /^version: 1\nconfig:\n    - type: physical\n      name: eth0\n      mac_address: '([0-9a-f]{2}:){5}[0-9a-f]{2}'\n      subnets:\n      - type: dhcp4\n/);
+    assert.match(
+      net,
+      /^version: 1\nconfig:\n    - type: physical\n      name: eth0\n      mac_address: '([0-9a-f]{2}:){5}[0-9a-f]{2}'\n      subnets:\n      - type: dhcp4\n/,
+    );
     const meta = await c.ok<string>('GET', '/nodes/pve1/qemu/9001/cloudinit/dump', { type: 'meta' });
-    assert.equal(meta, `instance-id: ${createHash('sha1').update(user + net).digest('hex')}\n`);
+    assert.equal(
+      meta,
+      `instance-id: ${createHash('sha1')
+        .update(user + net)
+        .digest('hex')}\n`,
+    );
   });
 
   it('a start regenerates the cloud-init drive: a vanished or oversized snippet fails it', async () => {
@@ -188,8 +240,14 @@ describe('PVE 8.4 behaviour', () => {
     rmSync(join(dir, 'gone.ign'));
     assert.equal((await c.task('POST', '/nodes/pve1/qemu/9001/status/start')).exitstatus, "can't find file 'local:snippets/gone.ign'");
     assert.equal((await c.call('PUT', '/nodes/pve1/qemu/9001/config', { cicustom: 'user=local:snippets/big.ign' })).status, 200);
-    assert.equal((await c.task('POST', '/nodes/pve1/qemu/9001/status/start')).exitstatus, `file '${join(dir, 'big.ign')}' too long - aborting`);
-    assert.equal((await c.call('PUT', '/nodes/pve1/qemu/9001/config', { cicustom: 'user=local:snippets/homelab-server-1.ign' })).status, 200);
+    assert.equal(
+      (await c.task('POST', '/nodes/pve1/qemu/9001/status/start')).exitstatus,
+      `file '${join(dir, 'big.ign')}' too long - aborting`,
+    );
+    assert.equal(
+      (await c.call('PUT', '/nodes/pve1/qemu/9001/config', { cicustom: 'user=local:snippets/homelab-server-1.ign' })).status,
+      200,
+    );
   });
 
   it('the guest agent answers only after the guest booted', async () => {
@@ -224,7 +282,13 @@ describe('PVE 8.4 behaviour', () => {
   });
 
   it('locks: a clone during template conversion, parallel clones to one VMID, a config change during a clone', async () => {
-    const create = await c.task('POST', '/nodes/pve1/qemu', { vmid: 9100, name: 'tpl2', scsi0: 'local-lvm:1', ide2: 'local-lvm:cloudinit', net0: 'virtio,bridge=vmbr0' });
+    const create = await c.task('POST', '/nodes/pve1/qemu', {
+      vmid: 9100,
+      name: 'tpl2',
+      scsi0: 'local-lvm:1',
+      ide2: 'local-lvm:cloudinit',
+      net0: 'virtio,bridge=vmbr0',
+    });
     assert.equal(create.exitstatus, 'OK');
     // pve1 slow: operations take far longer than the (unscaled) lock timeouts
     sim.faults.slowNode('pve1', 30);
@@ -254,7 +318,10 @@ describe('PVE 8.4 behaviour', () => {
       sim.faults.slowNode('pve1', 1);
     }
     assert.equal((await c.call('PUT', '/nodes/pve1/qemu/9102/config', { memory: 2048 })).status, 200);
-    assert.equal((await c.call('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9102 })).body!.message, 'unable to create VM 9102: config file already exists\n');
+    assert.equal(
+      (await c.call('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9102 })).body!.message,
+      'unable to create VM 9102: config file already exists\n',
+    );
   });
 
   it('fails the Nth task of a type when asked, and cleans up the clone', async () => {
@@ -264,7 +331,11 @@ describe('PVE 8.4 behaviour', () => {
     assert.equal((await c.call('GET', '/nodes/pve1/qemu/9103/config')).status, 500);
     assert.equal((await c.task('POST', '/nodes/pve1/qemu/9100/clone', { newid: 9103 })).exitstatus, 'OK');
     sim.faults.clear();
-    const listed = await c.ok<Array<{ upid: string; type: string; id: string; status?: string; endtime?: number }>>('GET', '/nodes/pve1/tasks', { typefilter: 'qmclone', vmid: 9100, source: 'all' });
+    const listed = await c.ok<Array<{ upid: string; type: string; id: string; status?: string; endtime?: number }>>(
+      'GET',
+      '/nodes/pve1/tasks',
+      { typefilter: 'qmclone', vmid: 9100, source: 'all' },
+    );
     assert.ok(listed.length >= 2);
     assert.ok(listed.some((x) => x.status === 'clone failed: storage full' && x.endtime));
     assert.ok(listed.every((x) => x.type === 'qmclone' && x.id === '9100'));
@@ -289,7 +360,11 @@ describe('PVE 8.3 gates', () => {
   });
 
   it('download-url does not know content=import before 8.4', async () => {
-    const r = await c.call('POST', '/nodes/pve1/storage/local/download-url', { url: `${sim.mirror.url}/x.qcow2`, content: 'import', filename: 'x.qcow2' });
+    const r = await c.call('POST', '/nodes/pve1/storage/local/download-url', {
+      url: `${sim.mirror.url}/x.qcow2`,
+      content: 'import',
+      filename: 'x.qcow2',
+    });
     assert.equal(r.status, 400);
     assert.equal(r.body!.errors!.content, "value 'import' does not have a value in the enumeration 'iso, vztmpl'");
   });
@@ -323,18 +398,30 @@ describe('two PVE nodes', () => {
     try {
       mkdirSync(join(sim.storageRoot, 'snippets'), { recursive: true });
       writeFileSync(join(sim.storageRoot, 'snippets', 'n.ign'), '{}');
-      const on = async (node: string) => (await c.ok<Array<{ volid: string }>>('GET', `/nodes/${node}/storage/local/content`, { content: 'snippets' })).map((v) => v.volid);
+      const on = async (node: string) =>
+        (await c.ok<Array<{ volid: string }>>('GET', `/nodes/${node}/storage/local/content`, { content: 'snippets' })).map((v) => v.volid);
       assert.deepEqual(await on('pve1'), ['local:snippets/n.ign']);
       assert.deepEqual(await on('pve2'), []);
-      const onPve2 = await c.call('POST', '/nodes/pve2/qemu', { vmid: 300, ide2: 'local-lvm:cloudinit', cicustom: 'user=local:snippets/n.ign' });
+      const onPve2 = await c.call('POST', '/nodes/pve2/qemu', {
+        vmid: 300,
+        ide2: 'local-lvm:cloudinit',
+        cicustom: 'user=local:snippets/n.ign',
+      });
       assert.equal(onPve2.status, 500);
       assert.equal(onPve2.body!.message, "volume 'local:snippets/n.ign' does not exist\n");
-      assert.equal((await c.task('POST', '/nodes/pve1/qemu', { vmid: 301, ide2: 'local-lvm:cloudinit', cicustom: 'user=local:snippets/n.ign' })).exitstatus, 'OK');
+      assert.equal(
+        (await c.task('POST', '/nodes/pve1/qemu', { vmid: 301, ide2: 'local-lvm:cloudinit', cicustom: 'user=local:snippets/n.ign' }))
+          .exitstatus,
+        'OK',
+      );
       // a shared storage (here: marked shared) is the same directory everywhere
       sim.state.storages.get('local')!.shared = true;
       assert.deepEqual(await on('pve2'), ['local:snippets/n.ign']);
       const nodes = await c.ok<Array<{ node: string }>>('GET', '/nodes');
-      assert.deepEqual(nodes.map((n) => n.node), ['pve1', 'pve2']);
+      assert.deepEqual(
+        nodes.map((n) => n.node),
+        ['pve1', 'pve2'],
+      );
     } finally {
       await c.close();
       await sim.close();

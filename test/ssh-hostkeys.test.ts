@@ -49,7 +49,10 @@ describe('host keys', () => {
     const mark = sshd.log().length;
     const err = await createSshConnector()
       .connect(targetFor(sshd, { hostKeyFingerprint: undefined }))
-      .then(() => assert.fail('must refuse'), (e: unknown) => e);
+      .then(
+        () => assert.fail('must refuse'),
+        (e: unknown) => e,
+      );
     assert.ok(err instanceof UnknownHostKeyError, String(err));
     assert.ok(err instanceof RemoteError);
     assert.ok(err.message.includes(sshd.hostKeyFingerprint), err.message);
@@ -106,7 +109,10 @@ describe('host keys', () => {
       createSshConnector(),
       targetFor(sshd, { hostKeyFingerprint: pinned, onNewHostKey, forgetPinHint: '`flatcar-k3s forget-host-key homelab-server-1`' }),
       { timeoutMs: 30_000, onWait: (a) => waits.push(a) },
-    ).then(() => assert.fail('must refuse'), (e: unknown) => e);
+    ).then(
+      () => assert.fail('must refuse'),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof HostKeyMismatchError, String(err));
     assert.ok(err instanceof RemoteError);
     assert.ok(err.message.includes('homelab-server-1'));
@@ -138,7 +144,10 @@ describe('authentication failures', () => {
     const err = await connectWithRetry(createSshConnector(), targetFor(sshd, { privateKey: stranger.privateKey }), {
       timeoutMs: 30_000,
       onWait: (a) => waits.push(a),
-    }).then(() => assert.fail('must be refused'), (e: unknown) => e);
+    }).then(
+      () => assert.fail('must be refused'),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof SshAuthError, String(err));
     assert.match(err.message, new RegExp(`SSH to homelab-server-1 as ${sshd.user} was refused: no accepted key`));
     assert.match(err.fix ?? '', /nodes\.sshKeys/);
@@ -219,9 +228,19 @@ describe('connectWithRetry', () => {
     const waits: number[] = [];
     const err = await connectWithRetry(
       createSshConnector(),
-      { host, port, username: 'root', privateKey: generateEd25519KeyPair().privateKey, label: 'ghost', hostKeyFingerprint: 'SHA256:' + 'A'.repeat(43) },
+      {
+        host,
+        port,
+        username: 'root',
+        privateKey: generateEd25519KeyPair().privateKey,
+        label: 'ghost',
+        hostKeyFingerprint: 'SHA256:' + 'A'.repeat(43),
+      },
       { timeoutMs: 1500, initialDelayMs: 100, maxDelayMs: 200, onWait: (a) => waits.push(a) },
-    ).then(() => assert.fail('must give up'), (e: unknown) => e);
+    ).then(
+      () => assert.fail('must give up'),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof SshConnectError, String(err));
     assert.equal(err.retryable, false);
     assert.match(err.message, /SSH on ghost \(127\.0\.0\.7:1\) did not come up within 2 s/);
@@ -240,13 +259,26 @@ describe('connectWithRetry', () => {
     try {
       const err = await connectWithRetry(
         createSshConnector(),
-        { host: '127.0.0.8', port, username: 'root', privateKey: generateEd25519KeyPair().privateKey, label: 'booting', readyTimeoutMs: 500 },
+        {
+          host: '127.0.0.8',
+          port,
+          username: 'root',
+          privateKey: generateEd25519KeyPair().privateKey,
+          label: 'booting',
+          readyTimeoutMs: 500,
+        },
         { timeoutMs: 4000, initialDelayMs: 100, maxDelayMs: 200, onWait: (_a, e) => waits.push(e) },
-      ).then(() => assert.fail('must give up'), (e: unknown) => e);
+      ).then(
+        () => assert.fail('must give up'),
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof SshConnectError, String(err));
       assert.match(err.message, /did not come up/);
       assert.ok(waits.length >= 1);
-      assert.ok(waits.every((e) => e instanceof SshConnectError && e.retryable && /handshake/.test(e.message)), waits.map(String).join('\n'));
+      assert.ok(
+        waits.every((e) => e instanceof SshConnectError && e.retryable && /handshake/.test(e.message)),
+        waits.map(String).join('\n'),
+      );
     } finally {
       for (const s of held) s.destroy();
       await new Promise<void>((r) => silent.close(() => r()));
@@ -263,10 +295,16 @@ describe('connectWithRetry', () => {
         createSshConnector(),
         { host: '127.0.0.8', port, username: 'root', privateKey: generateEd25519KeyPair().privateKey, label: 'booting' },
         { timeoutMs: 1500, initialDelayMs: 100, maxDelayMs: 200, onWait: (_a, e) => waits.push(e) },
-      ).then(() => assert.fail('must give up'), (e: unknown) => e);
+      ).then(
+        () => assert.fail('must give up'),
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof SshConnectError, String(err));
       assert.ok(waits.length >= 1);
-      assert.ok(waits.every((e) => e instanceof SshConnectError && e.retryable), waits.map(String).join('\n'));
+      assert.ok(
+        waits.every((e) => e instanceof SshConnectError && e.retryable),
+        waits.map(String).join('\n'),
+      );
     } finally {
       await new Promise<void>((r) => closing.close(() => r()));
     }
@@ -280,7 +318,10 @@ describe('connectWithRetry', () => {
       createSshConnector(),
       { host, port, username: 'root', privateKey: generateEd25519KeyPair().privateKey, label: 'ghost' },
       { signal: ac.signal, timeoutMs: 60_000, initialDelayMs: 100, onWait: (a) => a >= 2 && ac.abort() },
-    ).then(() => assert.fail('must stop'), (e: unknown) => e);
+    ).then(
+      () => assert.fail('must stop'),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof AbortedError, String(err));
   });
 });

@@ -62,17 +62,26 @@ describe('ssh keys', () => {
       () => loadPrivateKey(path),
       (e: unknown) => e instanceof UserError && /ssh-agent or an unencrypted key is needed/.test(e.message) && e.message.includes(path),
     );
-    assert.throws(() => loadPrivateKey(path, { passphrase: 'wrong' }), (e: unknown) => e instanceof UserError && /passphrase/.test(e.message));
+    assert.throws(
+      () => loadPrivateKey(path, { passphrase: 'wrong' }),
+      (e: unknown) => e instanceof UserError && /passphrase/.test(e.message),
+    );
     const key = loadPrivateKey(path, { passphrase: 'correct horse' });
     assert.equal(key.fingerprint, await sshKeygenFingerprint(`${path}.pub`));
   });
 
   it('a missing file, a public key and garbage are UserErrors naming the file', async () => {
     const missing = join(dir, 'nope');
-    assert.throws(() => loadPrivateKey(missing), (e: unknown) => e instanceof UserError && e.message.includes(missing));
+    assert.throws(
+      () => loadPrivateKey(missing),
+      (e: unknown) => e instanceof UserError && e.message.includes(missing),
+    );
     const garbage = join(dir, 'garbage');
     writeFileSync(garbage, 'not a key\n');
-    assert.throws(() => loadPrivateKey(garbage), (e: unknown) => e instanceof UserError && e.message.includes(garbage));
+    assert.throws(
+      () => loadPrivateKey(garbage),
+      (e: unknown) => e instanceof UserError && e.message.includes(garbage),
+    );
     const pubOnly = join(dir, 'id_pubonly');
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', pubOnly]);
     assert.throws(

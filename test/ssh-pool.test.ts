@@ -28,7 +28,14 @@ describe('SSH connection pool against a real sshd', () => {
 
   before(async () => {
     sshd = await startSshd();
-    target = { host: sshd.host, port: sshd.port, username: sshd.user, privateKey: sshd.clientKey, hostKeyFingerprint: sshd.hostKeyFingerprint, label: 'pool-node' };
+    target = {
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.user,
+      privateKey: sshd.clientKey,
+      hostKeyFingerprint: sshd.hostKeyFingerprint,
+      label: 'pool-node',
+    };
   });
   after(async () => {
     await pool.closeAll();
@@ -54,7 +61,10 @@ describe('SSH connection pool against a real sshd', () => {
     const s = await pool.get(target, connect);
     const n = MAX_CHANNELS + 4;
     const outs = await Promise.all(Array.from({ length: n }, (_, i) => s.run(`echo ${i}`)));
-    assert.deepEqual(outs.map((o) => o.trim()), Array.from({ length: n }, (_, i) => String(i)));
+    assert.deepEqual(
+      outs.map((o) => o.trim()),
+      Array.from({ length: n }, (_, i) => String(i)),
+    );
     assert.equal(made.length, 1);
   });
 

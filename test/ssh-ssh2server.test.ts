@@ -112,7 +112,8 @@ describe('the connector against an ssh2 server', () => {
       client.on('error', () => {});
       client.on('authentication', (ctx) => {
         if (ctx.method !== 'publickey' || !ctx.key.data.equals(authorized.getPublicSSH())) return ctx.reject(['publickey']);
-        if (ctx.signature && ctx.blob && authorized.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+        if (ctx.signature && ctx.blob && authorized.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true)
+          return ctx.reject(['publickey']);
         ctx.accept();
       });
       client.on('ready', () => {
@@ -164,11 +165,17 @@ describe('the connector against an ssh2 server', () => {
     assert.equal(await session.run(sh`echo ${'hi there'}`), "ran: echo 'hi there'\n");
     const r = await session.exec('fail 4');
     assert.equal(r.code, 4);
-    await assert.rejects(session.run('fail 2'), (e: unknown) => e instanceof RemoteError && /exit code 2/.test(e.message) && e.detail === 'something broke');
+    await assert.rejects(
+      session.run('fail 2'),
+      (e: unknown) => e instanceof RemoteError && /exit code 2/.test(e.message) && e.detail === 'something broke',
+    );
   });
 
   it('a channel closed without an exit status is a RemoteError, not exit 0', async () => {
-    await assert.rejects(session.exec('no-exit-status'), (e: unknown) => e instanceof RemoteError && /without an exit status/.test(e.message));
+    await assert.rejects(
+      session.exec('no-exit-status'),
+      (e: unknown) => e instanceof RemoteError && /without an exit status/.test(e.message),
+    );
     assert.equal(await session.run('still-ok'), 'ran: still-ok\n');
   });
 
@@ -182,7 +189,10 @@ describe('the connector against an ssh2 server', () => {
     assert.equal(files.get('/home/core/a.txt')?.mode, 0o644);
     assert.equal(sftpLog[0], 'remove /home/core/a.txt');
     assert.match(sftpLog[1] ?? '', /^rename \/home\/core\/a\.txt\.tmp-[0-9a-f]+ -> \/home\/core\/a\.txt$/);
-    assert.deepEqual([...files.keys()].filter((k) => k.startsWith('/home/core/a.txt')), ['/home/core/a.txt']);
+    assert.deepEqual(
+      [...files.keys()].filter((k) => k.startsWith('/home/core/a.txt')),
+      ['/home/core/a.txt'],
+    );
     assert.equal((await session.readFile('/home/core/a.txt')).toString(), 'second');
     assert.deepEqual(await session.stat('/home/core/a.txt'), { size: 6, mode: 0o644 });
     assert.equal(await session.stat('/home/core/missing'), null);

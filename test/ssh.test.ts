@@ -78,7 +78,10 @@ describe('ssh exec and sftp against a real sshd', () => {
       lines.filter(([s]) => s === 'stdout').map(([, l]) => l),
       ['one', 'two', 'no newline at end'],
     );
-    assert.deepEqual(lines.filter(([s]) => s === 'stderr').map(([, l]) => l), ['oops']);
+    assert.deepEqual(
+      lines.filter(([s]) => s === 'stderr').map(([, l]) => l),
+      ['oops'],
+    );
   });
 
   it('delivers every line of a large output in order, UTF-8 intact across chunk boundaries', async () => {

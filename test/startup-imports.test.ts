@@ -68,7 +68,13 @@ test('building and describing the steps (plan) and loading every command module 
     });
     const line = /^PROBE (.*)$/m.exec(r.stdout)?.[1];
     assert.ok(line, `probe failed (exit ${r.status}): ${r.stderr}`);
-    const out = JSON.parse(line) as { lines: Record<string, number>; plan: string[]; summaries: string[]; help: string[]; control: string[] };
+    const out = JSON.parse(line) as {
+      lines: Record<string, number>;
+      plan: string[];
+      summaries: string[];
+      help: string[];
+      control: string[];
+    };
     // The probe really planned both presets and listed every command.
     assert.ok(out.lines.homelab! > 5 && out.lines.ha! > out.lines.homelab!, JSON.stringify(out.lines));
     assert.ok(out.summaries.length >= 5 && out.summaries.every((s) => typeof s === 'string' && s.length > 0));

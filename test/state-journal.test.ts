@@ -29,7 +29,13 @@ async function run(dir: string, nodes: number): Promise<{ written: number; trans
       Array.from({ length: 6 }, async (_, k) => {
         const id = `node:n${n}:step${k}`;
         await store.dispatchSaved({ type: 'running', id, at: 1 });
-        await store.dispatchSaved({ type: 'done', id, at: 2, via: 'run', outputs: { vmid: 9000 + n, address: `127.0.1.${n % 250}`, hostKey: 'SHA256:' + 'x'.repeat(43), note: 'y'.repeat(120) } });
+        await store.dispatchSaved({
+          type: 'done',
+          id,
+          at: 2,
+          via: 'run',
+          outputs: { vmid: 9000 + n, address: `127.0.1.${n % 250}`, hostKey: 'SHA256:' + 'x'.repeat(43), note: 'y'.repeat(120) },
+        });
         transitions += 2;
       }),
     );

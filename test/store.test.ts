@@ -104,7 +104,11 @@ test('one writer: no product module renames files into place but src/store (and 
       if (e.isDirectory()) walk(rel);
       else if (/\.tsx?$/.test(e.name) && !allowed.has(rel) && !rel.startsWith('src/sim/')) {
         const text = readFileSync(join(root, rel), 'utf8');
-        if (/\brename(Sync)?\b[^\n]*from 'node:fs(\/promises)?'/.test(text) || /import \{[^}]*\brename(Sync)?\b[^}]*\} from 'node:fs/.test(text)) offenders.push(rel);
+        if (
+          /\brename(Sync)?\b[^\n]*from 'node:fs(\/promises)?'/.test(text) ||
+          /import \{[^}]*\brename(Sync)?\b[^}]*\} from 'node:fs/.test(text)
+        )
+          offenders.push(rel);
       }
     }
   };

@@ -15,7 +15,14 @@ import { STEP } from '../steps/ids.js';
 interface ApiNode {
   path: string;
   children?: ApiNode[];
-  info?: Record<string, { parameters: { properties: Record<string, { type?: string; pattern?: string; format?: unknown; maxLength?: number; enum?: string[] }> } }>;
+  info?: Record<
+    string,
+    {
+      parameters: {
+        properties: Record<string, { type?: string; pattern?: string; format?: unknown; maxLength?: number; enum?: string[] }>;
+      };
+    }
+  >;
 }
 const api = JSON.parse(readFileSync(join(vendorDir(), 'pve', 'apidata.json'), 'utf8')) as ApiNode[];
 function find(nodes: ApiNode[], path: string): ApiNode | undefined {
@@ -32,7 +39,13 @@ const createProps = find(api, '/nodes/{node}/qemu')!.info!.POST!.parameters.prop
 const DNS_NAME = /^(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)\.)*([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)$/;
 const PVE_TAG = /^[a-z0-9_][a-z0-9_\-+.]*$/i;
 
-const config = resolveConfig({ preset: 'homelab', proxmox: { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '0d5c7a4e-1111-2222-3333-444455556666' } }, { env: {} });
+const config = resolveConfig(
+  {
+    preset: 'homelab',
+    proxmox: { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '0d5c7a4e-1111-2222-3333-444455556666' },
+  },
+  { env: {} },
+);
 
 test('template names are DNS names, tags match the PVE tag format, the description round-trips', () => {
   assert.equal(templateName('stable', '4593.2.5'), 'flatcar-stable-4593-2-5');
@@ -40,9 +53,27 @@ test('template names are DNS names, tags match the PVE tag format, the descripti
   const tags = splitTags(templateTags(config));
   assert.deepEqual(tags, ['flatcar-k3s', 'homelab', 'template']);
   for (const t of tags) assert.match(t, PVE_TAG);
-  const d = templateDescription({ cluster: 'homelab', channel: 'beta', version: '4757.1.0', ignitionHash: 'a1b2c3d4e5f6', toolVersion: '0.1.0' });
-  assert.deepEqual(parseTemplateDescription(d), { cluster: 'homelab', channel: 'beta', version: '4757.1.0', ignitionHash: 'a1b2c3d4e5f6', tool: '0.1.0' });
-  assert.deepEqual(parseTemplateDescription('a VM someone else made'), { cluster: undefined, channel: undefined, version: undefined, ignitionHash: undefined, tool: undefined });
+  const d = templateDescription({
+    cluster: 'homelab',
+    channel: 'beta',
+    version: '4757.1.0',
+    ignitionHash: 'a1b2c3d4e5f6',
+    toolVersion: '0.1.0',
+  });
+  assert.deepEqual(parseTemplateDescription(d), {
+    cluster: 'homelab',
+    channel: 'beta',
+    version: '4757.1.0',
+    ignitionHash: 'a1b2c3d4e5f6',
+    tool: '0.1.0',
+  });
+  assert.deepEqual(parseTemplateDescription('a VM someone else made'), {
+    cluster: undefined,
+    channel: undefined,
+    version: undefined,
+    ignitionHash: undefined,
+    tool: undefined,
+  });
   assert.ok(d.length <= (createProps.description!.maxLength ?? Infinity));
 });
 
@@ -50,8 +81,21 @@ test('the create parameters exist in the PVE API schema and meet its patterns', 
   const s = templateSnippet(config);
   const params = templateVmParams(config, {
     vmid: 9000,
-    rel: { channel: 'stable', arch: 'amd64', requested: 'current', version: '4593.2.5', releaseDate: '', imageUrl: '', digestsUrl: '', sha512: 'x' },
-    image: { volid: 'local:import/flatcar-stable-4593.2.5-proxmoxve.qcow2', mode: 'import', importFrom: 'local:import/flatcar-stable-4593.2.5-proxmoxve.qcow2' },
+    rel: {
+      channel: 'stable',
+      arch: 'amd64',
+      requested: 'current',
+      version: '4593.2.5',
+      releaseDate: '',
+      imageUrl: '',
+      digestsUrl: '',
+      sha512: 'x',
+    },
+    image: {
+      volid: 'local:import/flatcar-stable-4593.2.5-proxmoxve.qcow2',
+      mode: 'import',
+      importFrom: 'local:import/flatcar-stable-4593.2.5-proxmoxve.qcow2',
+    },
     snippet: { volid: `local:snippets/${s.file}`, path: '', ignitionHash: s.hash12, bytes: 1 },
   });
   for (const [key, value] of Object.entries(params)) {
@@ -70,11 +114,19 @@ test('the create parameters exist in the PVE API schema and meet its patterns', 
 
 test('the five steps: ids, lanes and needs (all need proxmox:connect), a DAG in order', () => {
   const steps = templateSteps(config, { parallel: 2 });
-  assert.deepEqual(steps.map((s) => s.id), ['template:release', 'template:image', 'template:snippet', 'template:vm', STEP.templateReady]);
+  assert.deepEqual(
+    steps.map((s) => s.id),
+    ['template:release', 'template:image', 'template:snippet', 'template:vm', STEP.templateReady],
+  );
   assert.equal(steps.find((s) => s.id === 'template:image')!.lane, 'pve-download');
   for (const [i, s] of steps.entries()) {
     assert.ok(s.needs.includes(STEP.proxmoxConnect), s.id);
-    for (const n of s.needs) if (n !== STEP.proxmoxConnect) assert.ok(steps.slice(0, i).some((x) => x.id === n), `${s.id} needs ${n}, which comes later`);
+    for (const n of s.needs)
+      if (n !== STEP.proxmoxConnect)
+        assert.ok(
+          steps.slice(0, i).some((x) => x.id === n),
+          `${s.id} needs ${n}, which comes later`,
+        );
   }
 });
 

@@ -45,15 +45,22 @@ interface Env {
   client: ProxmoxClient;
   facts: ProxmoxFacts;
   /** A fresh harness (a new run); `carry` = the outputs recorded by an earlier run. */
-  run(opts?: { options?: Partial<RunOptions>; carry?: StepHarness; ssh?: SshConnector; fetch?: typeof fetch }): { h: StepHarness; steps: ReturnType<typeof templateSteps> };
+  run(opts?: { options?: Partial<RunOptions>; carry?: StepHarness; ssh?: SshConnector; fetch?: typeof fetch }): {
+    h: StepHarness;
+    steps: ReturnType<typeof templateSteps>;
+  };
   changing(): string[];
 }
 
-async function setup(o: { sim?: SimOptions; login?: boolean; config?: Record<string, unknown>; hostKey?: boolean; storage?: Record<string, string> } = {}): Promise<Env> {
+async function setup(
+  o: { sim?: SimOptions; login?: boolean; config?: Record<string, unknown>; hostKey?: boolean; storage?: Record<string, string> } = {},
+): Promise<Env> {
   const sim = await startSimulator({ speed: 0.01, sshHost: false, ...o.sim });
   open.push(sim);
   const overrides = fillFlatcarMirror(sim.mirror);
-  const auth = o.login ? { username: sim.login.username, password: sim.login.password } : { tokenId: sim.token.tokenId, tokenSecret: sim.token.tokenSecret };
+  const auth = o.login
+    ? { username: sim.login.username, password: sim.login.password }
+    : { tokenId: sim.token.tokenId, tokenSecret: sim.token.tokenSecret };
   const raw = deepMerge(
     {
       cluster: { name: 'lab' },
@@ -62,14 +69,23 @@ async function setup(o: { sim?: SimOptions; login?: boolean; config?: Record<str
         ...auth,
         fingerprint: sim.fingerprint,
         ...(o.storage ? { storage: o.storage } : {}),
-        ssh: { host: sshd.host, port: sshd.port, user: sshd.user, privateKeyFile: sshd.clientKeyPath, ...(o.hostKey === false ? {} : { hostKey: sshd.hostKeyFingerprint }) },
+        ssh: {
+          host: sshd.host,
+          port: sshd.port,
+          user: sshd.user,
+          privateKeyFile: sshd.clientKeyPath,
+          ...(o.hostKey === false ? {} : { hostKey: sshd.hostKeyFingerprint }),
+        },
       },
       flatcar: overrides.flatcar,
     },
     o.config ?? {},
   ) as Record<string, unknown>;
   const config = resolveConfig(raw, { env: {} });
-  const { client } = await createProxmoxClient({ url: sim.url, ...auth, fingerprint: sim.fingerprint }, { taskPollMs: 20, retryBaseMs: 10, retryMaxMs: 50 });
+  const { client } = await createProxmoxClient(
+    { url: sim.url, ...auth, fingerprint: sim.fingerprint },
+    { taskPollMs: 20, retryBaseMs: 10, retryMaxMs: 50 },
+  );
   const version = (await client.version()).version;
   const facts: ProxmoxFacts = { pveVersion: version, pveNodes: [sim.node], snippetsPath: sim.storageRoot, tlsFingerprint: sim.fingerprint };
   const harnesses: StepHarness[] = [];
@@ -82,8 +98,17 @@ async function setup(o: { sim?: SimOptions; login?: boolean; config?: Record<str
     client,
     facts,
     run(r = {}) {
-      const outputs: Record<string, StepOutputs> = r.carry ? Object.fromEntries(r.carry.outputs) : { [STEP.proxmoxConnect]: facts as unknown as StepOutputs };
-      const h = createStepHarness({ config, proxmox: async () => client, ssh: r.ssh ?? createSshConnector(), outputs, options: { yes: false, ...r.options }, pins: r.carry ? Object.fromEntries(r.carry.pins) : {} });
+      const outputs: Record<string, StepOutputs> = r.carry
+        ? Object.fromEntries(r.carry.outputs)
+        : { [STEP.proxmoxConnect]: facts as unknown as StepOutputs };
+      const h = createStepHarness({
+        config,
+        proxmox: async () => client,
+        ssh: r.ssh ?? createSshConnector(),
+        outputs,
+        options: { yes: false, ...r.options },
+        pins: r.carry ? Object.fromEntries(r.carry.pins) : {},
+      });
       harnesses.push(h);
       mark = sim.requests().length;
       return { h, steps: templateSteps(config, h.options, { fetch: r.fetch }) };
@@ -104,7 +129,13 @@ test('fresh build, then a second run changes nothing, then --recreate-template r
   const env = await setup();
   const { h, steps } = env.run();
   const records = await h.runSteps(steps);
-  assert.deepEqual(vias(records), { 'template:release': 'run', 'template:image': 'run', 'template:snippet': 'run', 'template:vm': 'run', 'template:ready': 'run' });
+  assert.deepEqual(vias(records), {
+    'template:release': 'run',
+    'template:image': 'run',
+    'template:snippet': 'run',
+    'template:vm': 'run',
+    'template:ready': 'run',
+  });
 
   // release: current = newest of the sample feed; checksum = the mirror image's real sha512
   const rel = h.outputs.get(TEMPLATE_STEP.release)!;
@@ -144,7 +175,13 @@ test('fresh build, then a second run changes nothing, then --recreate-template r
   assert.equal(create.params.tags, 'flatcar-k3s;lab;template');
   assert.match(String(create.params.description), new RegExp(`flatcar: stable 4593\\.2\\.5\\nignition: ${hash12}\\ntool: flatcar-k3s \\d`));
   const out = h.outputs.get(STEP.templateReady) as unknown as TemplateOutputs;
-  assert.deepEqual(out, { templateVmid: 9000, templateNode: env.sim.node, templateName: 'flatcar-stable-4593-2-5', flatcarVersion: '4593.2.5', ignitionHash: hash12 });
+  assert.deepEqual(out, {
+    templateVmid: 9000,
+    templateNode: env.sim.node,
+    templateName: 'flatcar-stable-4593-2-5',
+    flatcarVersion: '4593.2.5',
+    ignitionHash: hash12,
+  });
   const st = await env.client.vmStatus(env.sim.node, 9000);
   assert.equal(st.template, true);
 
@@ -157,7 +194,13 @@ test('fresh build, then a second run changes nothing, then --recreate-template r
   // a run that lost its state (fresh state dir): re-resolves the release, reuses everything else
   const lost = env.run();
   const r3 = await lost.h.runSteps(lost.steps);
-  assert.deepEqual(vias(r3), { 'template:release': 'run', 'template:image': 'check', 'template:snippet': 'check', 'template:vm': 'check', 'template:ready': 'check' });
+  assert.deepEqual(vias(r3), {
+    'template:release': 'run',
+    'template:image': 'check',
+    'template:snippet': 'check',
+    'template:vm': 'check',
+    'template:ready': 'check',
+  });
   assert.deepEqual(env.changing(), []);
   assert.deepEqual(lost.h.outputs.get(STEP.templateReady), out as unknown as StepOutputs);
 
@@ -177,13 +220,26 @@ test('fresh build, then a second run changes nothing, then --recreate-template r
   const up = await env.client.cloneVm(env.sim.node, 9000, { newid: 9001, name: 'lab-server-1' });
   await env.client.waitTask(env.sim.node, up);
   const blocked = env.run({ carry: re.h, options: { recreateTemplate: true } });
-  await assert.rejects(blocked.h.runSteps(blocked.steps), (e: unknown) => e instanceof UserError && /linked clone/.test(e.message) && /lab-server-1 \(VMID 9001/.test(e.message) && /without --recreate-template/.test(e.fix ?? ''));
+  await assert.rejects(
+    blocked.h.runSteps(blocked.steps),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /linked clone/.test(e.message) &&
+      /lab-server-1 \(VMID 9001/.test(e.message) &&
+      /without --recreate-template/.test(e.fix ?? ''),
+  );
   assert.ok(!env.changing().some((c) => c.startsWith('DELETE')));
   assert.equal((await env.client.vmStatus(env.sim.node, 9000)).template, true);
 
   // a changed Ignition (new hash) builds a new template beside the old one, which keeps its clone
   const cfg2 = resolveConfig(deepMerge(env.raw, { flatcar: { ignition: { kernelLogLevel: 2 } } }) as Record<string, unknown>, { env: {} });
-  const h5 = createStepHarness({ config: cfg2, proxmox: async () => env.client, ssh: createSshConnector(), outputs: Object.fromEntries(re.h.outputs), options: {} });
+  const h5 = createStepHarness({
+    config: cfg2,
+    proxmox: async () => env.client,
+    ssh: createSshConnector(),
+    outputs: Object.fromEntries(re.h.outputs),
+    options: {},
+  });
   open.push({ close: async () => h5.cleanup() });
   const r5 = await h5.runSteps(templateSteps(cfg2, h5.options));
   assert.equal(vias(r5)['template:snippet'], 'run');
@@ -213,7 +269,10 @@ test('resume after a failure at each step redoes only what is missing', async ()
 
   // image: the download task fails once
   env.sim.faults.add('task:download#1=download failed: 503 Service Unavailable');
-  await assert.rejects(run.h.runSteps(run.steps), (e: unknown) => e instanceof RemoteError && /could not download/.test(e.message) && /reaches/.test(e.fix ?? ''));
+  await assert.rejects(
+    run.h.runSteps(run.steps),
+    (e: unknown) => e instanceof RemoteError && /could not download/.test(e.message) && /reaches/.test(e.fix ?? ''),
+  );
   assert.equal(run.h.outputs.get('template:release')?.version, '4593.2.4');
 
   // snippet: SSH to the PVE host is refused once
@@ -221,26 +280,39 @@ test('resume after a failure at each step redoes only what is missing', async ()
   const real = createSshConnector();
   const flakySsh: SshConnector = {
     connect: async (t, o) => {
-      if (sshCalls++ === 0) throw new SshConnectError(`connect ECONNREFUSED ${t.host}:${t.port}`, { code: 'ECONNREFUSED', retryable: true });
+      if (sshCalls++ === 0)
+        throw new SshConnectError(`connect ECONNREFUSED ${t.host}:${t.port}`, { code: 'ECONNREFUSED', retryable: true });
       return real.connect(t, o);
     },
   };
   run = env.run({ carry: run.h, ssh: flakySsh });
-  await assert.rejects(run.h.runSteps(run.steps), (e: unknown) => e instanceof UserError && /Cannot reach SSH on the Proxmox host/.test(e.message) && e.field === 'proxmox.ssh.host');
+  await assert.rejects(
+    run.h.runSteps(run.steps),
+    (e: unknown) => e instanceof UserError && /Cannot reach SSH on the Proxmox host/.test(e.message) && e.field === 'proxmox.ssh.host',
+  );
   assert.ok(run.h.outputs.has('template:image'));
 
   // vm: the create task fails once
   env.sim.faults.add('task:qmcreate#1=unable to create VM 9000 - no space left on device');
   run = env.run({ carry: run.h, ssh: flakySsh });
   let records = await run.h.runSteps(run.steps.slice(0, 3));
-  assert.deepEqual(records.map((r) => r.via), ['check', 'check', 'run']);
-  await assert.rejects(run.h.runStep(run.steps[3]!), (e: unknown) => e instanceof RemoteError && /Creating the template VM/.test(e.message) && /Free space/.test(e.fix ?? ''));
+  assert.deepEqual(
+    records.map((r) => r.via),
+    ['check', 'check', 'run'],
+  );
+  await assert.rejects(
+    run.h.runStep(run.steps[3]!),
+    (e: unknown) => e instanceof RemoteError && /Creating the template VM/.test(e.message) && /Free space/.test(e.fix ?? ''),
+  );
 
   // ready: converting fails once
   env.sim.faults.add('task:qmtemplate#1=got timeout');
   run = env.run({ carry: run.h });
   records = await run.h.runSteps(run.steps.slice(0, 4));
-  assert.deepEqual(records.map((r) => r.via), ['check', 'check', 'check', 'run']);
+  assert.deepEqual(
+    records.map((r) => r.via),
+    ['check', 'check', 'check', 'run'],
+  );
   await assert.rejects(run.h.runStep(run.steps[4]!), /got timeout/);
   // like qemu-server, Proxmox wrote "template: 1" before its worker failed: a template without a base disk
   assert.equal((await env.client.vmStatus(env.sim.node, 9000)).template, true);
@@ -248,8 +320,18 @@ test('resume after a failure at each step redoes only what is missing', async ()
   // the last resume rebuilds that half-converted VM (nothing can be cloned from it) and converts it
   run = env.run({ carry: run.h });
   records = await run.h.runSteps(run.steps);
-  assert.deepEqual(Object.fromEntries(records.map((r, i) => [names[i], r.via])), { 'template:release': 'check', 'template:image': 'check', 'template:snippet': 'check', 'template:vm': 'run', 'template:ready': 'run' });
-  assert.deepEqual(env.changing(), [`DELETE /nodes/${env.sim.node}/qemu/9000`, `POST /nodes/${env.sim.node}/qemu`, `POST /nodes/${env.sim.node}/qemu/9000/template`]);
+  assert.deepEqual(Object.fromEntries(records.map((r, i) => [names[i], r.via])), {
+    'template:release': 'check',
+    'template:image': 'check',
+    'template:snippet': 'check',
+    'template:vm': 'run',
+    'template:ready': 'run',
+  });
+  assert.deepEqual(env.changing(), [
+    `DELETE /nodes/${env.sim.node}/qemu/9000`,
+    `POST /nodes/${env.sim.node}/qemu`,
+    `POST /nodes/${env.sim.node}/qemu/9000/template`,
+  ]);
   assert.match(run.h.logText('template:vm'), /half converted to a template/);
   assert.match(String((await env.client.vmConfig(env.sim.node, 9000)).scsi0), /base-9000-disk-0/);
   assert.equal((run.h.outputs.get(STEP.templateReady) as unknown as TemplateOutputs).templateName, 'flatcar-stable-4593-2-4');
@@ -261,33 +343,59 @@ test('checksum mismatch: Proxmox discards the download and the error names the c
   // the mirror serves a different file than its DIGESTS describe
   env.sim.mirror.put(`flatcar/stable/amd64-usr/4593.2.3/${PROXMOXVE_IMAGE_FILE}`, fakeQcow2('tampered'));
   const { h, steps } = env.run();
-  await assert.rejects(h.runSteps(steps), (e: unknown) => e instanceof RemoteError && /checksum mismatch/.test(e.message) && /DIGESTS/.test(e.fix ?? ''));
+  await assert.rejects(
+    h.runSteps(steps),
+    (e: unknown) => e instanceof RemoteError && /checksum mismatch/.test(e.message) && /DIGESTS/.test(e.fix ?? ''),
+  );
   assert.equal(existsSync(join(env.sim.storageRoot, 'import', 'flatcar-stable-4593.2.3-proxmoxve.qcow2')), false);
 });
 
 test('missing content types: import on the image storage, snippets on the snippet storage, images on the disk storage', async () => {
   const env = await setup({ sim: { localContent: ['iso', 'vztmpl', 'backup', 'snippets'] } });
   let { h, steps } = env.run();
-  await assert.rejects(h.runSteps(steps), (e: unknown) => e instanceof UserError && /does not allow content type 'import'/.test(e.message) && /pvesm set local --content iso,vztmpl,backup,snippets,import/.test(e.fix ?? '') && e.field === 'proxmox.storage.images');
+  await assert.rejects(
+    h.runSteps(steps),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /does not allow content type 'import'/.test(e.message) &&
+      /pvesm set local --content iso,vztmpl,backup,snippets,import/.test(e.fix ?? '') &&
+      e.field === 'proxmox.storage.images',
+  );
   assert.deepEqual(env.changing(), []);
 
   const env2 = await setup({ sim: { localContent: ['iso', 'vztmpl', 'backup', 'import'] } });
   ({ h, steps } = env2.run());
   await h.runStep(steps[0]!);
   await h.runStep(steps[1]!);
-  await assert.rejects(h.runStep(steps[2]!), (e: unknown) => e instanceof UserError && /does not allow content type 'snippets'/.test(e.message) && /pvesm set local --content iso,vztmpl,backup,import,snippets/.test(e.fix ?? ''));
+  await assert.rejects(
+    h.runStep(steps[2]!),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /does not allow content type 'snippets'/.test(e.message) &&
+      /pvesm set local --content iso,vztmpl,backup,import,snippets/.test(e.fix ?? ''),
+  );
 
   const env3 = await setup({ storage: { disks: 'local' } });
   ({ h, steps } = env3.run());
   await h.runSteps(steps.slice(0, 3));
-  await assert.rejects(h.runStep(steps[3]!), (e: unknown) => e instanceof UserError && /does not allow content type 'images'/.test(e.message) && e.field === 'proxmox.storage.disks');
+  await assert.rejects(
+    h.runStep(steps[3]!),
+    (e: unknown) => e instanceof UserError && /does not allow content type 'images'/.test(e.message) && e.field === 'proxmox.storage.disks',
+  );
   assert.ok(!env3.changing().some((c) => /\/qemu$/.test(c)));
 });
 
 test('PVE 8.3 with an API token: clear refusal naming 8.4 and the manual fallback', async () => {
   const env = await setup({ sim: { pveVersion: '8.3.2' } });
   const { h, steps } = env.run();
-  await assert.rejects(h.runSteps(steps), (e: unknown) => e instanceof UserError && /needs Proxmox VE 8\.4 or newer/.test(e.message) && /qm disk import/.test(e.fix ?? '') && /root@pam/.test(e.fix ?? ''));
+  await assert.rejects(
+    h.runSteps(steps),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /needs Proxmox VE 8\.4 or newer/.test(e.message) &&
+      /qm disk import/.test(e.fix ?? '') &&
+      /root@pam/.test(e.fix ?? ''),
+  );
   assert.deepEqual(env.changing(), []);
 });
 
@@ -317,7 +425,11 @@ test('VMID taken by a VM that is not ours: clear error, nothing touched', async 
   const up = await env.client.createVm(env.sim.node, { vmid: 9000, name: 'someone-else', memory: 512 });
   await env.client.waitTask(env.sim.node, up);
   const { h, steps } = env.run();
-  await assert.rejects(h.runSteps(steps), (e: unknown) => e instanceof UserError && /VMID 9000 is taken by VM "someone-else"/.test(e.message) && e.field === 'flatcar.templateVmid');
+  await assert.rejects(
+    h.runSteps(steps),
+    (e: unknown) =>
+      e instanceof UserError && /VMID 9000 is taken by VM "someone-else"/.test(e.message) && e.field === 'flatcar.templateVmid',
+  );
   assert.ok(!env.changing().some((c) => /\/qemu(\/9000)?$/.test(c) && !c.startsWith('GET')));
 });
 
@@ -326,7 +438,14 @@ test('PVE host key: unknown without --yes fails with the fingerprint; --yes pins
   const first = env.run();
   await first.h.runStep(first.steps[0]!);
   await first.h.runStep(first.steps[1]!);
-  await assert.rejects(first.h.runStep(first.steps[2]!), (e: unknown) => e instanceof UserError && e.message.includes(sshd.hostKeyFingerprint) && e.field === 'proxmox.ssh.hostKey' && /--yes/.test(e.fix ?? ''));
+  await assert.rejects(
+    first.h.runStep(first.steps[2]!),
+    (e: unknown) =>
+      e instanceof UserError &&
+      e.message.includes(sshd.hostKeyFingerprint) &&
+      e.field === 'proxmox.ssh.hostKey' &&
+      /--yes/.test(e.fix ?? ''),
+  );
   assert.equal(first.h.pins.size, 0);
 
   const yes = env.run({ carry: first.h, options: { yes: true } });
@@ -336,7 +455,14 @@ test('PVE host key: unknown without --yes fails with the fingerprint; --yes pins
   await sshd.restartWithNewHostKey();
   const changed = env.run({ carry: yes.h, options: { yes: true } });
   // the snippet check connects first: the new key is refused even with --yes
-  await assert.rejects(changed.h.runSteps(changed.steps), (e: unknown) => e instanceof UserError && /host key of the Proxmox host .* changed/.test(e.message) && e.message.includes(sshd.hostKeyFingerprint) && /proxmox\.ssh\.hostKey/.test(e.fix ?? ''));
+  await assert.rejects(
+    changed.h.runSteps(changed.steps),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /host key of the Proxmox host .* changed/.test(e.message) &&
+      e.message.includes(sshd.hostKeyFingerprint) &&
+      /proxmox\.ssh\.hostKey/.test(e.fix ?? ''),
+  );
   assert.equal(changed.h.pins.get(`pve-ssh:${sshd.host}`), yes.h.pins.get(`pve-ssh:${sshd.host}`));
 });
 
@@ -363,7 +489,13 @@ test('killed while Proxmox still creates the VM: the next run waits for the task
   try {
     const resumed = env.run({ carry: first.h });
     const records = await resumed.h.runSteps(resumed.steps);
-    assert.deepEqual(vias(records), { 'template:release': 'check', 'template:image': 'check', 'template:snippet': 'check', 'template:vm': 'run', 'template:ready': 'run' });
+    assert.deepEqual(vias(records), {
+      'template:release': 'check',
+      'template:image': 'check',
+      'template:snippet': 'check',
+      'template:vm': 'run',
+      'template:ready': 'run',
+    });
     assert.match(resumed.h.logText('template:vm'), /locked \(create\).*waiting/);
     assert.match(resumed.h.logText('template:vm'), /Reusing flatcar-stable-4593-2-5 \(VMID 9000\)/);
     assert.ok(!env.changing().some((c) => c === `POST /nodes/${env.sim.node}/qemu` || c.startsWith('DELETE')), env.changing().join('\n'));
@@ -400,8 +532,14 @@ test('PVE host key from the config is recorded as the pin, so a config without i
   const without = await setup({ hostKey: false });
   const again = without.run({ carry: first.h });
   const records = await again.h.runSteps(again.steps.slice(0, 3));
-  assert.deepEqual(records.map((r) => r.id), ['template:release', 'template:image', 'template:snippet']);
+  assert.deepEqual(
+    records.map((r) => r.id),
+    ['template:release', 'template:image', 'template:snippet'],
+  );
   // Control: without the recorded pin the same config is refused (first use needs --yes or a confirmation).
   const fresh = without.run({ carry: { ...first.h, pins: new Map() } as typeof first.h });
-  await assert.rejects(fresh.h.runSteps(fresh.steps.slice(0, 3)), (e: unknown) => e instanceof UserError && e.field === 'proxmox.ssh.hostKey');
+  await assert.rejects(
+    fresh.h.runSteps(fresh.steps.slice(0, 3)),
+    (e: unknown) => e instanceof UserError && e.field === 'proxmox.ssh.hostKey',
+  );
 });

@@ -23,17 +23,40 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 async function services(stateDir: string): Promise<UiServices> {
   const env = { HOME: stateDir };
-  const real = realServices({ stateDir, env, buildSteps, prefill: {}, prefillSources: {}, pulumiAvailable: false, unfinished: await findUnfinished(stateDir), clusters: await findClusters(stateDir) });
+  const real = realServices({
+    stateDir,
+    env,
+    buildSteps,
+    prefill: {},
+    prefillSources: {},
+    pulumiAvailable: false,
+    unfinished: await findUnfinished(stateDir),
+    clusters: await findClusters(stateDir),
+  });
   return {
     ...real,
     gateway: fakeGateway().gateway,
-    releases: { list: async (channel) => [{ version: '4593.2.5', channel, releaseDate: '2026-08-13T15:48:35Z', architectures: ['amd64'], kernel: '6.6.100', proxmoxImage: true }] },
+    releases: {
+      list: async (channel) => [
+        {
+          version: '4593.2.5',
+          channel,
+          releaseDate: '2026-08-13T15:48:35Z',
+          architectures: ['amd64'],
+          kernel: '6.6.100',
+          proxmoxImage: true,
+        },
+      ],
+    },
   };
 }
 
 function app(svc: UiServices) {
   const exits: Array<{ code: number; message?: string }> = [];
-  const r = render(<App services={svc} theme={colorTheme} onExit={(code, message) => exits.push({ code, message })} />, { columns: 100, rows: 30 });
+  const r = render(<App services={svc} theme={colorTheme} onExit={(code, message) => exits.push({ code, message })} />, {
+    columns: 100,
+    rows: 30,
+  });
   return { r, exits };
 }
 
@@ -80,7 +103,7 @@ async function wizardToRun(r: Rendered) {
   await r.press(KEYS.enter);
   const review = await r.waitFor('Plan (6 steps');
   assert.match(review, /Clone and boot \(homelab-agent-1\)/);
-  assert.match(review.replace(/\n/g, " "), /written to .*proxmox\.env \(mode 0600/);
+  assert.match(review.replace(/\n/g, ' '), /written to .*proxmox\.env \(mode 0600/);
   await r.press(KEYS.enter);
 }
 
@@ -225,7 +248,10 @@ test('SIGTERM/SIGHUP (the stop signal) during a run stops it safely like q', asy
   writeFileSync(join(clusterDir, 'slow'), '');
   const stop = new AbortController();
   const exits: number[] = [];
-  const r = render(<App services={await services(stateDir)} theme={colorTheme} stop={stop.signal} onExit={(c) => exits.push(c)} />, { columns: 100, rows: 30 });
+  const r = render(<App services={await services(stateDir)} theme={colorTheme} stop={stop.signal} onExit={(c) => exits.push(c)} />, {
+    columns: 100,
+    rows: 30,
+  });
   try {
     await wizardToRun(r);
     await r.waitFor('boot line 1', 30_000);

@@ -16,7 +16,12 @@ function streams(tty: boolean) {
   const stderr = mk();
   let err = '';
   stderr.on('data', (d) => (err += String(d)));
-  return { stdin: mk() as unknown as NodeJS.ReadStream, stdout: mk() as unknown as NodeJS.WriteStream, stderr: stderr as unknown as NodeJS.WriteStream, err: () => err };
+  return {
+    stdin: mk() as unknown as NodeJS.ReadStream,
+    stdout: mk() as unknown as NodeJS.WriteStream,
+    stderr: stderr as unknown as NodeJS.WriteStream,
+    err: () => err,
+  };
 }
 
 test('runInteractive refuses without a terminal and points to up --config', async () => {
@@ -88,7 +93,14 @@ test('runInteractive --demo refuses a FLATCAR_K3S_DEMO_SPEED that is not a numbe
   try {
     const s = streams(true);
     await assert.rejects(
-      runInteractive({ stateDir: dir, demo: true, stdin: s.stdin, stdout: s.stdout, stderr: s.stderr, env: { FLATCAR_K3S_DEMO_SPEED: 'fast' } }),
+      runInteractive({
+        stateDir: dir,
+        demo: true,
+        stdin: s.stdin,
+        stdout: s.stdout,
+        stderr: s.stderr,
+        env: { FLATCAR_K3S_DEMO_SPEED: 'fast' },
+      }),
       (err: unknown) => err instanceof Error && /FLATCAR_K3S_DEMO_SPEED must be a number/.test(err.message),
     );
   } finally {

@@ -54,7 +54,17 @@ test('given URL and token typed, when the connection is tested, then the fingerp
     await r.waitFor(() => results.length === 1);
     const res = results[0]!;
     assert.equal(res.back, false);
-    assert.deepEqual(res.proxmox, { url: 'https://pve.lan:8006', tokenId: 'root@pam!flatcar', tokenSecret: SECRET, username: undefined, password: undefined, fingerprint: FP, nodes: ['pve1'], storage: { disks: 'local-lvm', images: 'nas', snippets: 'nas' }, bridge: 'vmbr1' });
+    assert.deepEqual(res.proxmox, {
+      url: 'https://pve.lan:8006',
+      tokenId: 'root@pam!flatcar',
+      tokenSecret: SECRET,
+      username: undefined,
+      password: undefined,
+      fingerprint: FP,
+      nodes: ['pve1'],
+      storage: { disks: 'local-lvm', images: 'nas', snippets: 'nas' },
+      bridge: 'vmbr1',
+    });
     assert.ok(!res.back && res.facts.pveNodes.join() === 'pve1');
     assert.ok(!r.allFrames().includes(SECRET), 'the secret is never rendered');
     assert.ok(!r.allFrames().includes(SECRET.slice(0, 8)));
@@ -84,7 +94,10 @@ test('given invalid input, then the errors are shown inline with the fix and the
 
 test('given no credentials, then the form says to give a token or a user and password', async () => {
   const { gateway } = fakeGateway();
-  const r = render(<ProxmoxScreen initial={{ url: 'https://pve.lan:8006' }} gateway={gateway} onSubmit={() => {}} />, { columns: 100, rows: 30 });
+  const r = render(<ProxmoxScreen initial={{ url: 'https://pve.lan:8006' }} gateway={gateway} onSubmit={() => {}} />, {
+    columns: 100,
+    rows: 30,
+  });
   try {
     await r.press(KEYS.enter);
     await r.waitFor('no credentials: give an API token');
@@ -94,9 +107,21 @@ test('given no credentials, then the form says to give a token or a user and pas
 });
 
 test('given the connection fails, then the error and its fix are shown and the form keeps the values; Esc goes back with them', async () => {
-  const { gateway } = fakeGateway({ failConnect: new UserError('Proxmox refused the API token root@pam!flatcar (401)', { fix: 'Check the token id and secret, and that the token is not expired.' }) });
+  const { gateway } = fakeGateway({
+    failConnect: new UserError('Proxmox refused the API token root@pam!flatcar (401)', {
+      fix: 'Check the token id and secret, and that the token is not expired.',
+    }),
+  });
   const results: ProxmoxResult[] = [];
-  const r = render(<ProxmoxScreen initial={{ url: 'https://pve.lan:8006', username: 'root@pam', password: 'hunter2' }} sources={{ password: 'PROXMOX_VE_PASSWORD' }} gateway={gateway} onSubmit={(x) => results.push(x)} />, { columns: 100, rows: 30 });
+  const r = render(
+    <ProxmoxScreen
+      initial={{ url: 'https://pve.lan:8006', username: 'root@pam', password: 'hunter2' }}
+      sources={{ password: 'PROXMOX_VE_PASSWORD' }}
+      gateway={gateway}
+      onSubmit={(x) => results.push(x)}
+    />,
+    { columns: 100, rows: 30 },
+  );
   try {
     await r.press(KEYS.enter);
     await r.waitFor('Trust it?');
@@ -107,7 +132,17 @@ test('given the connection fails, then the error and its fix are shown and the f
     assert.match(f, /•{7}/);
     await r.press(KEYS.esc);
     await r.waitFor(() => results.length === 1);
-    assert.deepEqual(results[0], { back: true, proxmox: { url: 'https://pve.lan:8006', tokenId: undefined, tokenSecret: undefined, username: 'root@pam', password: 'hunter2', fingerprint: FP } });
+    assert.deepEqual(results[0], {
+      back: true,
+      proxmox: {
+        url: 'https://pve.lan:8006',
+        tokenId: undefined,
+        tokenSecret: undefined,
+        username: 'root@pam',
+        password: 'hunter2',
+        fingerprint: FP,
+      },
+    });
     assert.ok(!r.allFrames().includes('hunter2'));
   } finally {
     r.unmount();
@@ -116,7 +151,14 @@ test('given the connection fails, then the error and its fix are shown and the f
 
 test('given a known fingerprint that matches, then no trust question is asked', async () => {
   const { gateway, calls } = fakeGateway();
-  const r = render(<ProxmoxScreen initial={{ url: 'https://pve.lan:8006', tokenId: 'root@pam!x', tokenSecret: SECRET, fingerprint: FP }} gateway={gateway} onSubmit={() => {}} />, { columns: 100, rows: 30 });
+  const r = render(
+    <ProxmoxScreen
+      initial={{ url: 'https://pve.lan:8006', tokenId: 'root@pam!x', tokenSecret: SECRET, fingerprint: FP }}
+      gateway={gateway}
+      onSubmit={() => {}}
+    />,
+    { columns: 100, rows: 30 },
+  );
   try {
     await r.press(KEYS.enter);
     await r.waitFor('PVE nodes to place VMs on');

@@ -23,7 +23,14 @@ const plan: RunEvent = {
 };
 
 function logs(id: string, group: string, n: number, at = T0): RunEvent[] {
-  return Array.from({ length: n }, (_, i) => ({ type: 'log' as const, id, group, line: `${group} line ${i + 1}`, level: 'info' as const, at }));
+  return Array.from({ length: n }, (_, i) => ({
+    type: 'log' as const,
+    id,
+    group,
+    line: `${group} line ${i + 1}`,
+    level: 'info' as const,
+    at,
+  }));
 }
 
 test('given a running step with many log lines, when rendered, then its pane shows only a bounded tail of the latest lines', async () => {
@@ -31,7 +38,12 @@ test('given a running step with many log lines, when rendered, then its pane sho
   const actions: RunAction[] = [];
   const r = render(<RunScreen store={store} cluster="demo" now={() => T0 + 5000} onSubmit={(a) => actions.push(a)} />);
   try {
-    feed(store, [plan, { type: 'run', status: 'started', at: T0 }, { type: 'step', id: 'proxmox:connect', title: 'Connect to Proxmox', group: 'proxmox', status: 'running', at: T0 }, ...logs('proxmox:connect', 'proxmox', 50)]);
+    feed(store, [
+      plan,
+      { type: 'run', status: 'started', at: T0 },
+      { type: 'step', id: 'proxmox:connect', title: 'Connect to Proxmox', group: 'proxmox', status: 'running', at: T0 },
+      ...logs('proxmox:connect', 'proxmox', 50),
+    ]);
     const f = await r.waitFor('proxmox line 50');
     assert.match(f, /proxmox › Connect to Proxmox/);
     assert.match(f, /5s/, 'elapsed time shown');
@@ -54,7 +66,15 @@ test('given a step finishes, then it collapses into the static list and its pane
       { type: 'run', status: 'started', at: T0 },
       { type: 'step', id: 'proxmox:connect', title: 'Connect to Proxmox', group: 'proxmox', status: 'running', at: T0 },
       { type: 'step', id: 'proxmox:connect', title: 'Connect to Proxmox', group: 'proxmox', status: 'done', via: 'run', at: T0 + 1500 },
-      { type: 'step', id: 'template:image', title: 'Download Flatcar image', group: 'template', status: 'done', via: 'check', at: T0 + 1600 },
+      {
+        type: 'step',
+        id: 'template:image',
+        title: 'Download Flatcar image',
+        group: 'template',
+        status: 'done',
+        via: 'check',
+        at: T0 + 1600,
+      },
       { type: 'step', id: 'node:demo-server-1:clone', title: 'Clone VM', group: 'demo-server-1', status: 'running', at: T0 + 1600 },
       { type: 'step', id: 'node:demo-agent-1:clone', title: 'Clone VM', group: 'demo-agent-1', status: 'running', at: T0 + 1600 },
       ...logs('node:demo-server-1:clone', 'demo-server-1', 3),
@@ -78,7 +98,9 @@ test('given a step finishes, then it collapses into the static list and its pane
 test('given a failed step, then the failure view shows the step, the error with its fix and the log path, and r asks to retry', async () => {
   const store = new RunStore({ frameMs: 0 });
   const actions: RunAction[] = [];
-  const r = render(<RunScreen store={store} cluster="demo" logFile="/tmp/state/demo/run.log" now={() => T0 + 2000} onSubmit={(a) => actions.push(a)} />);
+  const r = render(
+    <RunScreen store={store} cluster="demo" logFile="/tmp/state/demo/run.log" now={() => T0 + 2000} onSubmit={(a) => actions.push(a)} />,
+  );
   try {
     feed(store, [
       plan,
@@ -92,7 +114,11 @@ test('given a failed step, then the failure view shows the step, the error with 
         group: 'template',
         status: 'failed',
         at: T0 + 1000,
-        error: { message: 'storage "local" does not allow content "import"', fix: 'Run: pvesm set local --content iso,vztmpl,backup,import,snippets', detail: 'task log tail' },
+        error: {
+          message: 'storage "local" does not allow content "import"',
+          fix: 'Run: pvesm set local --content iso,vztmpl,backup,import,snippets',
+          detail: 'task log tail',
+        },
       },
       { type: 'run', status: 'failed', at: T0 + 1000, message: 'template:image failed' },
     ]);
@@ -130,7 +156,10 @@ test('given twelve running nodes in an 80x24 terminal, then the live view fits t
     const f = await r.waitFor('n1 › Boot');
     const lines = f.replace(/\n+$/, '').split('\n');
     assert.ok(lines.length <= 24, `frame has ${lines.length} rows:\n${f}`);
-    assert.ok(lines.every((l) => l.length <= 80), 'no row wider than the terminal');
+    assert.ok(
+      lines.every((l) => l.length <= 80),
+      'no row wider than the terminal',
+    );
     assert.match(f, /more running|n12 › Boot/);
     await r.press(KEYS.down);
     await r.press('l');
@@ -148,7 +177,11 @@ test('given the terminal is resized, then the panes reflow to the new width', as
   const store = new RunStore({ frameMs: 0 });
   const r = render(<RunScreen store={store} cluster="demo" now={() => T0} onSubmit={() => {}} />, { columns: 100, rows: 30 });
   try {
-    feed(store, [{ type: 'run', status: 'started', at: T0 }, { type: 'step', id: 's', title: 'Step', group: 'g', status: 'running', at: T0 }, { type: 'log', id: 's', group: 'g', line: 'x'.repeat(200), level: 'info', at: T0 }]);
+    feed(store, [
+      { type: 'run', status: 'started', at: T0 },
+      { type: 'step', id: 's', title: 'Step', group: 'g', status: 'running', at: T0 },
+      { type: 'log', id: 's', group: 'g', line: 'x'.repeat(200), level: 'info', at: T0 },
+    ]);
     await r.waitFor((f) => f.split('\n').some((l) => l.length > 80));
     r.stdout.resize(60, 20);
     await r.waitFor((f) => f.includes('g › Step') && f.split('\n').every((l) => l.length <= 60));

@@ -50,7 +50,17 @@ test('Start: without an unfinished run, presets are offered and a file path can 
 });
 
 test('Start: an unfinished run is offered for resume, showing where it stopped and why', async () => {
-  const run: UnfinishedRun = { cluster: 'homelab', clusterDir: '/s/clusters/homelab', configPath: '/s/clusters/homelab/cluster.yaml', status: 'failed', stoppedAt: 'Download Flatcar image', reason: 'storage "local" has no import content', updatedAt: 1000, done: 3, total: 20 };
+  const run: UnfinishedRun = {
+    cluster: 'homelab',
+    clusterDir: '/s/clusters/homelab',
+    configPath: '/s/clusters/homelab/cluster.yaml',
+    status: 'failed',
+    stoppedAt: 'Download Flatcar image',
+    reason: 'storage "local" has no import content',
+    updatedAt: 1000,
+    done: 3,
+    total: 20,
+  };
   const out: StartChoice[] = [];
   const r = render(<StartScreen unfinished={[run]} presets={presets} now={() => 1000 + 5 * 60_000} onSubmit={(c) => out.push(c)} />);
   try {
@@ -73,7 +83,15 @@ test('Start: an unfinished run is offered for resume, showing where it stopped a
 });
 
 test('Start: a file that failed to load shows its error under the path, keeping the path', async () => {
-  const r = render(<StartScreen unfinished={[]} presets={presets} initialPath="./bad.yaml" fileError="./bad.yaml: not valid YAML at line 2" onSubmit={() => {}} />);
+  const r = render(
+    <StartScreen
+      unfinished={[]}
+      presets={presets}
+      initialPath="./bad.yaml"
+      fileError="./bad.yaml: not valid YAML at line 2"
+      onSubmit={() => {}}
+    />,
+  );
   try {
     const f = await r.waitFor('not valid YAML');
     assert.match(f, /\.\/bad\.yaml/);
@@ -82,7 +100,9 @@ test('Start: a file that failed to load shows its error under the path, keeping 
   }
 });
 
-const sample = proxmoxReleases(parseReleasesFeed(JSON.parse(readFileSync(new URL('./fixtures/flatcar-releases-sample.json', import.meta.url), 'utf8'))));
+const sample = proxmoxReleases(
+  parseReleasesFeed(JSON.parse(readFileSync(new URL('./fixtures/flatcar-releases-sample.json', import.meta.url), 'utf8'))),
+);
 const feed = (fail?: Error): FlatcarReleases => ({
   async list(channel) {
     if (fail) throw fail;
@@ -93,8 +113,20 @@ const feed = (fail?: Error): FlatcarReleases => ({
 test('Flatcar: channel then versions newest first with dates and kernel; an existing template is marked and can be recreated', async () => {
   const out: FlatcarResult[] = [];
   const newest = sample[0]!;
-  const templates = [{ type: 'qemu' as const, vmid: 9000, node: 'pve1', name: `flatcar-stable-${newest.version.replaceAll('.', '-')}`, status: 'stopped', template: true }];
-  const r = render(<FlatcarScreen initial={{}} releases={feed()} templates={templates} recreate={false} onSubmit={(x) => out.push(x)} />, { columns: 120, rows: 30 });
+  const templates = [
+    {
+      type: 'qemu' as const,
+      vmid: 9000,
+      node: 'pve1',
+      name: `flatcar-stable-${newest.version.replaceAll('.', '-')}`,
+      status: 'stopped',
+      template: true,
+    },
+  ];
+  const r = render(<FlatcarScreen initial={{}} releases={feed()} templates={templates} recreate={false} onSubmit={(x) => out.push(x)} />, {
+    columns: 120,
+    rows: 30,
+  });
   try {
     await r.waitFor('release channel');
     await r.press(KEYS.enter);
@@ -117,8 +149,13 @@ test('Flatcar: channel then versions newest first with dates and kernel; an exis
 
 test('Flatcar: a feed error is shown with its fix and "current" can still be chosen; Esc goes back', async () => {
   const out: FlatcarResult[] = [];
-  const err = Object.assign(new Error('Cannot read the Flatcar feed: ECONNREFUSED'), { fix: 'Check the network or set flatcar.feedBaseUrl to a mirror.' });
-  const r = render(<FlatcarScreen initial={{ channel: 'beta' }} releases={feed(err)} templates={[]} recreate={false} onSubmit={(x) => out.push(x)} />, { columns: 100 });
+  const err = Object.assign(new Error('Cannot read the Flatcar feed: ECONNREFUSED'), {
+    fix: 'Check the network or set flatcar.feedBaseUrl to a mirror.',
+  });
+  const r = render(
+    <FlatcarScreen initial={{ channel: 'beta' }} releases={feed(err)} templates={[]} recreate={false} onSubmit={(x) => out.push(x)} />,
+    { columns: 100 },
+  );
   try {
     await r.waitFor('❯ beta');
     await r.press(KEYS.enter);
@@ -194,7 +231,12 @@ test('Nodes: static addressing shows its fields and checks them; Esc returns wha
     await r.press(KEYS.esc);
     await r.waitFor(() => out.length === 1);
     assert.equal(out[0]!.back, true);
-    assert.deepEqual(((out[0]!.patch.nodes as Record<string, unknown>).network as Record<string, unknown>), { mode: 'static', cidr: '10.0.0.0/24', gateway: '10.0.0.1', firstAddress: '10.0.0.50' });
+    assert.deepEqual((out[0]!.patch.nodes as Record<string, unknown>).network as Record<string, unknown>, {
+      mode: 'static',
+      cidr: '10.0.0.0/24',
+      gateway: '10.0.0.1',
+      firstAddress: '10.0.0.50',
+    });
   } finally {
     r.unmount();
   }
@@ -202,7 +244,9 @@ test('Nodes: static addressing shows its fields and checks them; Esc returns wha
 
 test('Apps: space toggles, Enter submits all five flags; Pulumi availability is shown', async () => {
   const out: AppsResult[] = [];
-  const r = render(<AppsScreen initial={['kured', 'systemUpgradeController']} pulumiAvailable={false} onSubmit={(x) => out.push(x)} />, { columns: 110 });
+  const r = render(<AppsScreen initial={['kured', 'systemUpgradeController']} pulumiAvailable={false} onSubmit={(x) => out.push(x)} />, {
+    columns: 110,
+  });
   try {
     let f = await r.waitFor('Pulumi CLI not found');
     assert.match(f, /\[ \] Pulumi Kubernetes Operator — runs Pulumi stacks/);
@@ -213,7 +257,10 @@ test('Apps: space toggles, Enter submits all five flags; Pulumi availability is 
     f = await r.waitFor('[ ] kured');
     await r.press(KEYS.enter);
     await r.waitFor(() => out.length === 1);
-    assert.deepEqual(out[0], { back: false, apps: { pulumiOperator: true, kured: false, piraeus: false, certManager: false, systemUpgradeController: true } });
+    assert.deepEqual(out[0], {
+      back: false,
+      apps: { pulumiOperator: true, kured: false, piraeus: false, certManager: false, systemUpgradeController: true },
+    });
   } finally {
     r.unmount();
   }
@@ -226,7 +273,10 @@ test('Apps: space toggles, Enter submits all five flags; Pulumi availability is 
 });
 
 test('Review lists the apps by their names, not their config keys', () => {
-  const config = resolveConfig({ preset: 'homelab', proxmox, apps: { pulumiOperator: true, certManager: true, kured: false, systemUpgradeController: false } }, { env: {} });
+  const config = resolveConfig(
+    { preset: 'homelab', proxmox, apps: { pulumiOperator: true, certManager: true, kured: false, systemUpgradeController: false } },
+    { env: {} },
+  );
   const line = summarize(config).find((l) => l.startsWith('Apps:'));
   assert.equal(line, 'Apps: Pulumi Kubernetes Operator, cert-manager');
 });
@@ -235,7 +285,16 @@ test('Review: shows the summary, the plan lines, the saved config path and where
   const config = resolveConfig({ preset: 'homelab', proxmox }, { env: {} });
   const plan = Array.from({ length: 40 }, (_, i) => `step ${i + 1}: does thing ${i + 1}`);
   const out: ReviewResult[] = [];
-  const r = render(<ReviewScreen config={config} plan={plan} configPath="/s/clusters/homelab/cluster.yaml" secrets="in /s/clusters/homelab/proxmox-credentials.env (mode 0600)" onSubmit={(x) => out.push(x)} />, { columns: 100, rows: 30 });
+  const r = render(
+    <ReviewScreen
+      config={config}
+      plan={plan}
+      configPath="/s/clusters/homelab/cluster.yaml"
+      secrets="in /s/clusters/homelab/proxmox-credentials.env (mode 0600)"
+      onSubmit={(x) => out.push(x)}
+    />,
+    { columns: 100, rows: 30 },
+  );
   try {
     let f = await r.waitFor('Plan (40 steps');
     assert.match(f, /Cluster homelab: k3s stable, 1 server .* \+ 2 agents/);
@@ -257,7 +316,17 @@ test('Review: shows the summary, the plan lines, the saved config path and where
 
 test('Done: kubeconfig path, the kubectl command, the server address, the apps and the time', async () => {
   let exited = 0;
-  const r = render(<DoneScreen cluster="homelab" kubeconfigPath="/s/clusters/homelab/kubeconfig.yaml" server="https://192.168.1.40:6443" installed={['kured']} elapsedMs={125_000} onSubmit={() => exited++} />, { columns: 100 });
+  const r = render(
+    <DoneScreen
+      cluster="homelab"
+      kubeconfigPath="/s/clusters/homelab/kubeconfig.yaml"
+      server="https://192.168.1.40:6443"
+      installed={['kured']}
+      elapsedMs={125_000}
+      onSubmit={() => exited++}
+    />,
+    { columns: 100 },
+  );
   try {
     const f = await r.waitFor('is ready');
     assert.match(f, /2m05s/);
@@ -272,7 +341,10 @@ test('Done: kubeconfig path, the kubectl command, the server address, the apps a
 });
 
 test('Nodes: the ha preset (static addresses, six VMs) fits an 80x24 terminal', async () => {
-  const r = render(<NodesScreen draft={{ preset: 'ha', proxmox }} pveNodes={['pve1', 'pve2', 'pve3']} onSubmit={() => {}} />, { columns: 80, rows: 24 });
+  const r = render(<NodesScreen draft={{ preset: 'ha', proxmox }} pveNodes={['pve1', 'pve2', 'pve3']} onSubmit={() => {}} />, {
+    columns: 80,
+    rows: 24,
+  });
   try {
     const f = await r.waitFor('Placement preview');
     const lines = f.replace(/\n+$/, '').split('\n');
@@ -315,7 +387,10 @@ test('Apps: a selection the layout cannot hold (piraeus replicas on one node) is
 });
 
 test('Nodes and Review show the placement and warn when etcd servers share a PVE host', async () => {
-  const nodes = render(<NodesScreen draft={{ preset: 'ha', cluster: { name: 'ha' }, proxmox }} pveNodes={['pve1', 'pve2']} onSubmit={() => {}} />, { columns: 110, rows: 40 });
+  const nodes = render(
+    <NodesScreen draft={{ preset: 'ha', cluster: { name: 'ha' }, proxmox }} pveNodes={['pve1', 'pve2']} onSubmit={() => {}} />,
+    { columns: 110, rows: 40 },
+  );
   try {
     const f = await nodes.waitFor('Placement preview (spread)');
     assert.match(f, /ha-server-2\s+VMID \d+\s+.*→ pve2/);
@@ -324,7 +399,10 @@ test('Nodes and Review show the placement and warn when etcd servers share a PVE
     nodes.unmount();
   }
   const config = resolveConfig({ preset: 'ha', proxmox, nodes: { placement: 'pack' } }, { env: {} });
-  const review = render(<ReviewScreen config={config} plan={['step 1']} configPath="/s/c.yaml" secrets="env" onSubmit={() => {}} />, { columns: 110, rows: 30 });
+  const review = render(<ReviewScreen config={config} plan={['step 1']} configPath="/s/c.yaml" secrets="env" onSubmit={() => {}} />, {
+    columns: 110,
+    rows: 30,
+  });
   try {
     const f = await review.waitFor('Plan (1 steps');
     assert.match(f, /Placement: placement pack: every VM on the first PVE node/);
@@ -333,7 +411,10 @@ test('Nodes and Review show the placement and warn when etcd servers share a PVE
     review.unmount();
   }
   const spread = resolveConfig({ preset: 'ha', proxmox: { ...proxmox, nodes: ['pve1', 'pve2', 'pve3'] } }, { env: {} });
-  const ok = render(<ReviewScreen config={spread} plan={['step 1']} configPath="/s/c.yaml" secrets="env" onSubmit={() => {}} />, { columns: 110, rows: 30 });
+  const ok = render(<ReviewScreen config={spread} plan={['step 1']} configPath="/s/c.yaml" secrets="env" onSubmit={() => {}} />, {
+    columns: 110,
+    rows: 30,
+  });
   try {
     const f = await ok.waitFor('Plan (1 steps');
     assert.match(f, /placement spread: servers on distinct PVE hosts \(pve1, pve2, pve3\)/);

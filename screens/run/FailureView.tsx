@@ -28,7 +28,8 @@ export function FailureView({ step, logFile, message }: { step?: FinishedStep; l
       ) : null}
       {logFile ? <Text wrap="wrap">Log: {logFile}</Text> : null}
       <Text>
-        Press <Text bold>r</Text> to retry (finished steps are kept, the run resumes here) or <Text bold>q</Text> to quit; the state is saved.
+        Press <Text bold>r</Text> to retry (finished steps are kept, the run resumes here) or <Text bold>q</Text> to quit; the state is
+        saved.
       </Text>
     </Box>
   );

@@ -15,7 +15,10 @@ const fspCjs = createRequire(import.meta.url)('node:fs/promises') as typeof fsp;
 const size = (data: unknown, length?: number): number =>
   typeof data === 'string' ? Buffer.byteLength(data) : ArrayBuffer.isView(data) ? (length ?? data.byteLength) : 0;
 
-export function countStateWrites(dir: string, include: (path: string) => boolean = () => true): { bytes: number; writes: number; stop: () => void } {
+export function countStateWrites(
+  dir: string,
+  include: (path: string) => boolean = () => true,
+): { bytes: number; writes: number; stop: () => void } {
   const root = resolve(dir) + '/';
   const counted = (p: unknown) => typeof p === 'string' && resolve(p).startsWith(root) && include(resolve(p));
   const fds = new Set<number>();
@@ -24,7 +27,13 @@ export function countStateWrites(dir: string, include: (path: string) => boolean
     out.bytes += n;
     out.writes++;
   };
-  const orig = { openSync: fs.openSync, closeSync: fs.closeSync, writeSync: fs.writeSync, writeFileSync: fs.writeFileSync, appendFileSync: fs.appendFileSync };
+  const orig = {
+    openSync: fs.openSync,
+    closeSync: fs.closeSync,
+    writeSync: fs.writeSync,
+    writeFileSync: fs.writeFileSync,
+    appendFileSync: fs.appendFileSync,
+  };
   fs.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
     const fd = (orig.openSync as (...a: unknown[]) => number)(p, ...rest);
     if (counted(p)) fds.add(fd);

@@ -57,18 +57,26 @@ TaskRegistry.prototype.start = function (this: TaskRegistry, node, type, id, use
   return task;
 } as TaskRegistry['start'];
 const originalWith = LockTable.prototype.with;
-LockTable.prototype.with = async function (this: LockTable, file: string, mode: LockMode, timeoutMs: number, fn: () => unknown): Promise<unknown> {
+LockTable.prototype.with = async function (
+  this: LockTable,
+  file: string,
+  mode: LockMode,
+  timeoutMs: number,
+  fn: () => unknown,
+): Promise<unknown> {
   const trace = taskContext.getStore();
   if (!trace) return originalWith.call(this, file, mode, timeoutMs, fn);
   const asked = Date.now();
-  if (mode === 'exclusive' && file.startsWith(vmLockFile(0).replace(/0\.conf$/, ''))) trace.newid = Number(/lock-(\d+)\.conf$/.exec(file)?.[1]);
+  if (mode === 'exclusive' && file.startsWith(vmLockFile(0).replace(/0\.conf$/, '')))
+    trace.newid = Number(/lock-(\d+)\.conf$/.exec(file)?.[1]);
   return originalWith.call(this, file, mode, timeoutMs, async () => {
     const granted = Date.now();
     trace.waitMs += granted - asked;
     try {
       return await fn();
     } finally {
-      if (file.startsWith(storageLockFile(''))) trace.holds.push({ storage: file.slice(storageLockFile('').length), ms: Date.now() - granted });
+      if (file.startsWith(storageLockFile('')))
+        trace.holds.push({ storage: file.slice(storageLockFile('').length), ms: Date.now() - granted });
     }
   });
 } as LockTable['with'];
@@ -79,11 +87,14 @@ type Env = Awaited<ReturnType<typeof startE2e>>;
 function record(env: Env): RunRecord {
   const tasks = env.sim.tasks().filter((t) => t.endedAt !== undefined && t.exitstatus === 'OK');
   const dur = (t: { startedAt: number; endedAt?: number }) => t.endedAt! - t.startedAt;
-  const templateMs = tasks.filter((t) => ['download', 'imgcopy', 'qmcreate', 'qmtemplate'].includes(t.type)).reduce((a, t) => a + dur(t), 0);
+  const templateMs = tasks
+    .filter((t) => ['download', 'imgcopy', 'qmcreate', 'qmtemplate'].includes(t.type))
+    .reduce((a, t) => a + dur(t), 0);
   const clones: CloneTiming[] = traces
     .filter((c) => c.task.exitstatus === 'OK' && c.task.endedAt !== undefined)
     .map((c) => ({ holds: c.holds, workMs: dur(c.task) - c.waitMs }));
-  const byVm = (type: string, vmid: number) => tasks.filter((t) => t.type === type && t.id === String(vmid)).reduce((a, t) => a + dur(t), 0);
+  const byVm = (type: string, vmid: number) =>
+    tasks.filter((t) => t.type === type && t.id === String(vmid)).reduce((a, t) => a + dur(t), 0);
   const vmidOf = new Map([...env.sim.state.vms.values()].map((v) => [String(v.config.name), v.vmid]));
   const demo = new Map(env.guests.nodes().map((d) => [d.name, d]));
   const firstName = `${env.config.cluster.name}-server-1`;
@@ -114,7 +125,17 @@ async function bench(name: string, o: E2eOptions, parallel: number, speed: numbe
     const wallMs = Date.now() - t0;
     const nodes = env.config.nodes.servers.count + env.config.nodes.agents.count;
     const b = honestBound(record(env));
-    return { name, nodes, wallMs, boundMs: b.ms, derivation: b.derivation, requestsPerNode: env.sim.requests().length / nodes, stateBytes: io.bytes, stateWrites: io.writes, status: r.status };
+    return {
+      name,
+      nodes,
+      wallMs,
+      boundMs: b.ms,
+      derivation: b.derivation,
+      requestsPerNode: env.sim.requests().length / nodes,
+      stateBytes: io.bytes,
+      stateWrites: io.writes,
+      status: r.status,
+    };
   } finally {
     io.stop();
     await env.close();
@@ -154,7 +175,9 @@ const g200 = skip200 ? undefined : await bench(`200 nodes (3+197), 4 PVE hosts, 
 report(g200);
 const growth = g100 && g200 ? g200.wallMs / g100.wallMs : undefined;
 if (growth !== undefined) console.log(`growth: 200 nodes / 100 nodes at speed ${SLOW_SPEED} = ${growth.toFixed(2)}x wall (linear = 2.00x)`);
-const perNode = [g100, g200, n200].filter((r): r is Result => !!r).map((r) => `${r.nodes} nodes ${(r.stateBytes / r.nodes).toFixed(0)} B/node`);
+const perNode = [g100, g200, n200]
+  .filter((r): r is Result => !!r)
+  .map((r) => `${r.nodes} nodes ${(r.stateBytes / r.nodes).toFixed(0)} B/node`);
 if (perNode.length) console.log(`state bytes written per node: ${perNode.join(', ')} (flat = linear in node count)`);
 console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 

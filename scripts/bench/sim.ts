@@ -18,11 +18,27 @@ const cases: Array<[string, string, Record<string, unknown>]> = [
   ['GET', '/version', {}],
   ['GET', '/cluster/resources', { type: 'vm' }],
   ['GET', '/nodes/pve1/qemu/9001/config', {}],
-  ['POST', '/nodes/pve1/qemu', {
-    vmid: 9000, name: 'flatcar-4459-2-1', ostype: 'l26', cpu: 'host', cores: 2, memory: 4096, scsihw: 'virtio-scsi-single',
-    scsi0: 'local-lvm:0,import-from=local:import/flatcar-4459.2.1-proxmoxve.qcow2,discard=on,iothread=1', ide2: 'local-lvm:cloudinit',
-    boot: 'order=scsi0', serial0: 'socket', vga: 'serial0', agent: 'enabled=1', net0: 'virtio,bridge=vmbr0', ipconfig0: 'ip=10.0.0.11/24,gw=10.0.0.1',
-  }],
+  [
+    'POST',
+    '/nodes/pve1/qemu',
+    {
+      vmid: 9000,
+      name: 'flatcar-4459-2-1',
+      ostype: 'l26',
+      cpu: 'host',
+      cores: 2,
+      memory: 4096,
+      scsihw: 'virtio-scsi-single',
+      scsi0: 'local-lvm:0,import-from=local:import/flatcar-4459.2.1-proxmoxve.qcow2,discard=on,iothread=1',
+      ide2: 'local-lvm:cloudinit',
+      boot: 'order=scsi0',
+      serial0: 'socket',
+      vga: 'serial0',
+      agent: 'enabled=1',
+      net0: 'virtio,bridge=vmbr0',
+      ipconfig0: 'ip=10.0.0.11/24,gw=10.0.0.1',
+    },
+  ],
 ];
 for (const [method, path, params] of cases) {
   const n = 20000;
@@ -48,16 +64,32 @@ const get = async (path: string) => {
 };
 // a few VMs so /cluster/resources and config have content
 const post = async (path: string, body: Record<string, string>) => {
-  const r = await request(`${sim.url}/api2/json${path}`, { method: 'POST', dispatcher: agent, headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString() });
+  const r = await request(`${sim.url}/api2/json${path}`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(body).toString(),
+  });
   const j = (await r.body.json()) as { data: string };
   for (;;) {
-    const s = await request(`${sim.url}/api2/json/nodes/pve1/tasks/${encodeURIComponent(j.data)}/status`, { dispatcher: agent, headers: { authorization: auth } });
+    const s = await request(`${sim.url}/api2/json/nodes/pve1/tasks/${encodeURIComponent(j.data)}/status`, {
+      dispatcher: agent,
+      headers: { authorization: auth },
+    });
     const d = ((await s.body.json()) as { data: { status: string } }).data;
     if (d.status === 'stopped') break;
   }
 };
-for (let i = 0; i < 20; i++) await post('/nodes/pve1/qemu', { vmid: String(9000 + i), name: `vm-${i}`, scsi0: 'local-lvm:8', net0: 'virtio,bridge=vmbr0' });
-const paths = ['/version', '/cluster/resources', '/nodes/pve1/qemu/9005/config', '/nodes/pve1/storage', '/nodes/pve1/qemu/9010/status/current', '/cluster/nextid'];
+for (let i = 0; i < 20; i++)
+  await post('/nodes/pve1/qemu', { vmid: String(9000 + i), name: `vm-${i}`, scsi0: 'local-lvm:8', net0: 'virtio,bridge=vmbr0' });
+const paths = [
+  '/version',
+  '/cluster/resources',
+  '/nodes/pve1/qemu/9005/config',
+  '/nodes/pve1/storage',
+  '/nodes/pve1/qemu/9010/status/current',
+  '/cluster/nextid',
+];
 for (let i = 0; i < 200; i++) await get(paths[i % paths.length]!); // warm up
 const total = 4000;
 let next = 0;
@@ -68,6 +100,8 @@ await Promise.all(
   }),
 );
 const secs = (performance.now() - start) / 1000;
-console.log(`HTTPS mixed reads (${paths.join(', ')}): ${(total / secs).toFixed(0)} requests/s (${total} requests, 8 in flight, 3 API workers)`);
+console.log(
+  `HTTPS mixed reads (${paths.join(', ')}): ${(total / secs).toFixed(0)} requests/s (${total} requests, 8 in flight, 3 API workers)`,
+);
 await agent.close();
 await sim.close();

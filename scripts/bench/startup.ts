@@ -111,7 +111,9 @@ try {
     const ms = time(args);
     ratios[name] = Number((ms / base).toFixed(3));
     const heavy = heavyLoaded(args);
-    console.log(`${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}x  (+${(ms - base).toFixed(1)} ms)${heavy.length ? `  loads ${heavy.join(', ')}` : ''}`);
+    console.log(
+      `${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}x  (+${(ms - base).toFixed(1)} ms)${heavy.length ? `  loads ${heavy.join(', ')}` : ''}`,
+    );
   }
   // The interactive first frame, in a pseudo-terminal (script(1)): from spawn to the Start screen's
   // question on the terminal, against `node -e` writing one word through the same pseudo-terminal.
@@ -121,9 +123,12 @@ try {
     const baseFf = median(await sequence(ffRuns, () => frameMs(`${process.execPath} -e "process.stdout.write('READY')"`, 'READY')));
     const uiFf = median(await sequence(ffRuns, () => frameMs(`${process.execPath} ${bin}`, 'Choose a starting point')));
     firstFrame = Number((uiFf / baseFf).toFixed(3));
-    console.log(`${'first frame (UI)'.padEnd(24)} ${uiFf.toFixed(1).padStart(7)} ms   ${firstFrame.toFixed(2)}x  (node -e through the same pty: ${baseFf.toFixed(1)} ms; median of ${ffRuns})`);
+    console.log(
+      `${'first frame (UI)'.padEnd(24)} ${uiFf.toFixed(1).padStart(7)} ms   ${firstFrame.toFixed(2)}x  (node -e through the same pty: ${baseFf.toFixed(1)} ms; median of ${ffRuns})`,
+    );
   } else console.log('first frame: script(1) not found, not measured');
-  if (process.argv.includes('--json')) console.log(`BENCH_JSON ${JSON.stringify({ plan: ratios['plan --config homelab'], first_frame: firstFrame ?? null })}`);
+  if (process.argv.includes('--json'))
+    console.log(`BENCH_JSON ${JSON.stringify({ plan: ratios['plan --config homelab'], first_frame: firstFrame ?? null })}`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -16,9 +16,21 @@ import { RunStore } from '../../src/ui/run-store.js';
 
 // Like runInteractive: React's production build unless NODE_ENV says otherwise.
 process.env.NODE_ENV ??= 'production';
-const [{ createElement }, { render }, { RunScreen }] = await Promise.all([import('react'), import('ink'), import('../../screens/RunScreen.js')]);
+const [{ createElement }, { render }, { RunScreen }] = await Promise.all([
+  import('react'),
+  import('ink'),
+  import('../../screens/RunScreen.js'),
+]);
 
-const { values } = parseArgs({ options: { json: { type: 'boolean' }, nodes: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, 'no-ui': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean' },
+    nodes: { type: 'string' },
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
+    'no-ui': { type: 'boolean' },
+  },
+});
 /** --no-ui: the same flood into the log file only, to see what the screen itself costs. */
 const UI = !values['no-ui'];
 const NODES = Number(values.nodes ?? 12);
@@ -60,18 +72,20 @@ if (UI) events.onEvent(store.ingest);
 
 const stdout = new FakeTerminal();
 let frames = 0;
-const app = UI ? render(createElement(RunScreen, { store, cluster: 'bench', logFile: logPath, onSubmit: () => {} }), {
-  stdout: stdout as unknown as NodeJS.WriteStream,
-  stdin: new FakeInput() as unknown as NodeJS.ReadStream,
-  stderr: new FakeTerminal() as unknown as NodeJS.WriteStream,
-  interactive: true,
-  patchConsole: false,
-  exitOnCtrlC: false,
-  maxFps: 15,
-  onRender: () => {
-    frames++;
-  },
-}) : undefined;
+const app = UI
+  ? render(createElement(RunScreen, { store, cluster: 'bench', logFile: logPath, onSubmit: () => {} }), {
+      stdout: stdout as unknown as NodeJS.WriteStream,
+      stdin: new FakeInput() as unknown as NodeJS.ReadStream,
+      stderr: new FakeTerminal() as unknown as NodeJS.WriteStream,
+      interactive: true,
+      patchConsole: false,
+      exitOnCtrlC: false,
+      maxFps: 15,
+      onRender: () => {
+        frames++;
+      },
+    })
+  : undefined;
 
 let peakRss = process.memoryUsage().rss;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
@@ -93,7 +107,14 @@ await new Promise<void>((resolve) => {
     for (let n = 0; n < NODES; n++) {
       const g = ids[n]!;
       for (; sent[n]! < due; sent[n]!++) {
-        events.emitEvent({ type: 'log', id: `node:${g}:boot`, group: g, line: `${g} line ${String(sent[n]).padStart(6, '0')} [ 12.345678] systemd[1]: Started something on the node`, level: 'info', at });
+        events.emitEvent({
+          type: 'log',
+          id: `node:${g}:boot`,
+          group: g,
+          line: `${g} line ${String(sent[n]).padStart(6, '0')} [ 12.345678] systemd[1]: Started something on the node`,
+          level: 'info',
+          at,
+        });
       }
     }
     if (sent.every((x) => x >= perNode)) {
@@ -104,7 +125,8 @@ await new Promise<void>((resolve) => {
 });
 const wall = (performance.now() - wall0) / 1000;
 const cpu = process.cpuUsage(cpu0);
-for (const g of ids) events.emitEvent({ type: 'step', id: `node:${g}:boot`, title: 'Boot and join', group: g, status: 'done', via: 'run', at: Date.now() });
+for (const g of ids)
+  events.emitEvent({ type: 'step', id: `node:${g}:boot`, title: 'Boot and join', group: g, status: 'done', via: 'run', at: Date.now() });
 events.emitEvent({ type: 'run', status: 'succeeded', at: Date.now() });
 store.close();
 await new Promise((r) => setTimeout(r, 100));
@@ -121,11 +143,18 @@ for (let m = re.exec(text); m; m = re.exec(text)) seen[Number(m[1]) - 1]!++;
 const missing = seen.reduce((a, c) => a + Math.max(0, perNode - c), 0);
 const cpuSec = (cpu.user + cpu.system) / 1e6;
 const total = NODES * perNode;
-console.log(`ui: ${NODES} nodes x ${RATE} lines/s x ${SECONDS} s = ${total} lines ${UI ? 'through the Run screen' : 'into the log file only (--no-ui)'} (80x24, maxFps 15, store ${Math.round(1000 / 66)} fps, NODE_ENV=${process.env.NODE_ENV})`);
+console.log(
+  `ui: ${NODES} nodes x ${RATE} lines/s x ${SECONDS} s = ${total} lines ${UI ? 'through the Run screen' : 'into the log file only (--no-ui)'} (80x24, maxFps 15, store ${Math.round(1000 / 66)} fps, NODE_ENV=${process.env.NODE_ENV})`,
+);
 console.log(`  wall ${wall.toFixed(2)} s, CPU ${cpuSec.toFixed(2)} s = ${(cpuSec / wall).toFixed(3)} CPU-s per wall-s`);
 console.log(`  peak RSS ${(peakRss / 2 ** 20).toFixed(1)} MiB`);
-console.log(`  frames rendered ${frames} (${(frames / wall).toFixed(1)}/s), ${stdout.writes} writes, ${(stdout.bytes / 2 ** 20).toFixed(2)} MiB to the terminal`);
-console.log(`  log file ${(text.length / 2 ** 20).toFixed(1)} MiB: ${missing === 0 ? `all ${total} lines present` : `${missing} lines MISSING`}`);
-if (process.argv.includes('--json')) console.log(`BENCH_JSON ${JSON.stringify({ ui_cores: Number((cpuSec / wall).toFixed(3)), ui_lines_missing: missing })}`);
+console.log(
+  `  frames rendered ${frames} (${(frames / wall).toFixed(1)}/s), ${stdout.writes} writes, ${(stdout.bytes / 2 ** 20).toFixed(2)} MiB to the terminal`,
+);
+console.log(
+  `  log file ${(text.length / 2 ** 20).toFixed(1)} MiB: ${missing === 0 ? `all ${total} lines present` : `${missing} lines MISSING`}`,
+);
+if (process.argv.includes('--json'))
+  console.log(`BENCH_JSON ${JSON.stringify({ ui_cores: Number((cpuSec / wall).toFixed(3)), ui_lines_missing: missing })}`);
 rmSync(dir, { recursive: true, force: true });
 process.exit(missing === 0 ? 0 : 1);

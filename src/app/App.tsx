@@ -41,7 +41,8 @@ function fillMissing(base: Plain, fill: Plain): Plain {
   for (const [k, v] of Object.entries(fill)) {
     const cur = out[k];
     if (cur === undefined) out[k] = v;
-    else if (cur && v && typeof cur === 'object' && typeof v === 'object' && !Array.isArray(cur) && !Array.isArray(v)) out[k] = fillMissing(cur as Plain, v as Plain);
+    else if (cur && v && typeof cur === 'object' && typeof v === 'object' && !Array.isArray(cur) && !Array.isArray(v))
+      out[k] = fillMissing(cur as Plain, v as Plain);
   }
   return out;
 }
@@ -135,7 +136,11 @@ function useStart(o: StartArgs) {
       const same = c.name === 'custom' ? s.draft.preset === undefined && Object.keys(s.draft).length > 0 : s.draft.preset === c.name;
       if (same) return dispatch({ type: 'next', screen: 'proxmox' });
       const base: Plain = c.name === 'custom' ? { cluster: { name: 'k3s' } } : { preset: c.name };
-      return dispatch({ type: 'begin', draft: mergeDraft(fillMissing(base, services.prefill), services.overridesFor(base)), screen: 'proxmox' });
+      return dispatch({
+        type: 'begin',
+        draft: mergeDraft(fillMissing(base, services.prefill), services.overridesFor(base)),
+        screen: 'proxmox',
+      });
     }
     // Resume / open: the saved config plus the saved (or environment) secrets.
     const known = c.kind === 'open' ? c.cluster : c.run;
@@ -145,7 +150,10 @@ function useStart(o: StartArgs) {
     } catch (err) {
       return setFileError({ path: known.configPath ?? '', message: errorText(err) });
     }
-    draft = mergeDraft(fillMissing(mergeDraft(draft, services.savedSecrets(known.clusterDir)), services.prefill), services.overridesFor(draft));
+    draft = mergeDraft(
+      fillMissing(mergeDraft(draft, services.savedSecrets(known.clusterDir)), services.prefill),
+      services.overridesFor(draft),
+    );
     if (c.kind === 'open') {
       // Straight to Review; Esc walks back through every screen to change something.
       return dispatch({ type: 'begin', draft, screen: 'review', history: ['start', 'proxmox', 'flatcar', 'nodes', 'apps'] });
@@ -157,7 +165,13 @@ function useStart(o: StartArgs) {
       dispatch({ type: 'begin', draft, screen: 'review', resume: r });
       startRun(config, draft);
     } catch (err) {
-      dispatch({ type: 'begin', draft, screen: 'proxmox', resume: r, notice: `Resuming ${r.cluster}: the saved config needs more before it can run:\n${((err as Error).message ?? String(err)).split('\n').slice(1).join('\n')}` });
+      dispatch({
+        type: 'begin',
+        draft,
+        screen: 'proxmox',
+        resume: r,
+        notice: `Resuming ${r.cluster}: the saved config needs more before it can run:\n${((err as Error).message ?? String(err)).split('\n').slice(1).join('\n')}`,
+      });
     }
   };
   return { onStart, fileError };
@@ -215,7 +229,11 @@ function useRunControl(o: RunArgs) {
     const done = (async () => {
       try {
         if (!s.saved || s.config !== config) dispatch({ type: 'ready', config, saved: await services.saveConfig(config, draft) });
-        const outcome = await services.startRun(config, { signal: controller.signal, onEvent: store.ingest, recreateTemplate: s.recreateTemplate });
+        const outcome = await services.startRun(config, {
+          signal: controller.signal,
+          onEvent: store.ingest,
+          recreateTemplate: s.recreateTemplate,
+        });
         store.flush();
         dispatch({ type: 'run-ended', outcome, at: now() });
       } catch (err) {
@@ -235,12 +253,21 @@ function useRunControl(o: RunArgs) {
         setStopping(true);
         run.current.controller.abort();
         void run.current.done.then(() => exit(EXIT.interrupted, resumeHint('Stopped; the state is saved.')));
-      } else exit(s.outcome?.status === 'succeeded' ? EXIT.ok : s.outcome?.status === 'interrupted' ? EXIT.interrupted : EXIT.failed, resumeHint(s.outcome?.status === 'failed' ? 'The run failed; the state is saved.' : 'Stopped; the state is saved.'));
+      } else
+        exit(
+          s.outcome?.status === 'succeeded' ? EXIT.ok : s.outcome?.status === 'interrupted' ? EXIT.interrupted : EXIT.failed,
+          resumeHint(s.outcome?.status === 'failed' ? 'The run failed; the state is saved.' : 'Stopped; the state is saved.'),
+        );
     } else if (a === 'retry' && s.config && !run.current) startRun(s.config, s.draft);
   };
 
   const resumeHint = (first: string) =>
-    [first, 'Resume: run flatcar-k3s again and choose "Resume" on the start screen, or non-interactively:', `  ${s.saved?.command ?? 'flatcar-k3s up --config <file>'}`, ...(config ? [`Log: ${services.logFileFor(config)}`] : [])].join('\n');
+    [
+      first,
+      'Resume: run flatcar-k3s again and choose "Resume" on the start screen, or non-interactively:',
+      `  ${s.saved?.command ?? 'flatcar-k3s up --config <file>'}`,
+      ...(config ? [`Log: ${services.logFileFor(config)}`] : []),
+    ].join('\n');
   return { startRun, onRunAction, stopping };
 }
 
@@ -260,7 +287,20 @@ interface ScreenArgs {
 }
 
 /** The screen of the wizard's current step. */
-function screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, plan, store, config, runs, now, exit }: ScreenArgs): React.ReactNode {
+function screenFor({
+  s,
+  dispatch,
+  services,
+  fileError,
+  onStart,
+  reviewConfig,
+  plan,
+  store,
+  config,
+  runs,
+  now,
+  exit,
+}: ScreenArgs): React.ReactNode {
   const p = (draftGet(s.draft, 'proxmox') ?? {}) as ProxmoxInitial;
   const feedBaseUrl = draftGet(s.draft, 'flatcar.feedBaseUrl') as string | undefined;
   const appsDraft = (draftGet(withPreset(s.draft), 'apps') ?? {}) as Record<string, unknown>;
@@ -268,14 +308,24 @@ function screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, pl
   // Keep an app's own settings (e.g. piraeus: { replicas: 3 }) when it stays selected.
   const appsPatch = (sel: Record<AppKey, boolean>): Plain => {
     const apps: Plain = {};
-    for (const k of Object.keys(sel) as AppKey[]) apps[k] = sel[k] ? (typeof appsDraft[k] === 'object' && appsDraft[k] !== null ? appsDraft[k] : true) : false;
+    for (const k of Object.keys(sel) as AppKey[])
+      apps[k] = sel[k] ? (typeof appsDraft[k] === 'object' && appsDraft[k] !== null ? appsDraft[k] : true) : false;
     return apps;
   };
 
   let screen: React.ReactNode;
   switch (s.screen) {
     case 'start':
-      screen = <StartScreen unfinished={services.unfinished} clusters={services.clusters.filter((k) => !services.unfinished.some((u) => u.cluster === k.cluster))} presets={services.presets} fileError={fileError?.message} initialPath={fileError?.path} onSubmit={(c) => void onStart(c)} />;
+      screen = (
+        <StartScreen
+          unfinished={services.unfinished}
+          clusters={services.clusters.filter((k) => !services.unfinished.some((u) => u.cluster === k.cluster))}
+          presets={services.presets}
+          fileError={fileError?.message}
+          initialPath={fileError?.path}
+          onSubmit={(c) => void onStart(c)}
+        />
+      );
       break;
     case 'proxmox':
       screen = (
@@ -301,13 +351,21 @@ function screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, pl
           recreate={s.recreateTemplate}
           onSubmit={(r) => {
             dispatch({ type: 'recreate', value: r.recreateTemplate });
-            dispatch(r.back ? { type: 'back', patch: { flatcar: r.flatcar } } : { type: 'next', screen: 'nodes', patch: { flatcar: r.flatcar } });
+            dispatch(
+              r.back ? { type: 'back', patch: { flatcar: r.flatcar } } : { type: 'next', screen: 'nodes', patch: { flatcar: r.flatcar } },
+            );
           }}
         />
       );
       break;
     case 'nodes':
-      screen = <NodesScreen draft={s.draft} pveNodes={s.facts?.pveNodes ?? []} onSubmit={(r) => dispatch(r.back ? { type: 'back', patch: r.patch } : { type: 'next', screen: 'apps', patch: r.patch })} />;
+      screen = (
+        <NodesScreen
+          draft={s.draft}
+          pveNodes={s.facts?.pveNodes ?? []}
+          onSubmit={(r) => dispatch(r.back ? { type: 'back', patch: r.patch } : { type: 'next', screen: 'apps', patch: r.patch })}
+        />
+      );
       break;
     case 'apps':
       screen = (
@@ -328,7 +386,9 @@ function screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, pl
       break;
     case 'review':
       if (reviewConfig instanceof Error || !reviewConfig) {
-        screen = <ReviewError message={reviewConfig ? errorText(reviewConfig) : 'nothing to review'} onBack={() => dispatch({ type: 'back' })} />;
+        screen = (
+          <ReviewError message={reviewConfig ? errorText(reviewConfig) : 'nothing to review'} onBack={() => dispatch({ type: 'back' })} />
+        );
       } else {
         screen = (
           <ReviewScreen
@@ -343,7 +403,15 @@ function screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, pl
       }
       break;
     case 'run':
-      screen = <RunScreen store={store} cluster={config?.cluster.name ?? ''} logFile={config ? services.logFileFor(config) : services.logFile} stopping={runs.stopping} onSubmit={runs.onRunAction} />;
+      screen = (
+        <RunScreen
+          store={store}
+          cluster={config?.cluster.name ?? ''}
+          logFile={config ? services.logFileFor(config) : services.logFile}
+          stopping={runs.stopping}
+          onSubmit={runs.onRunAction}
+        />
+      );
       break;
     case 'done': {
       const chosen = config ? APPS.filter((a) => config.apps[a.key].enabled).map((a) => a.label) : [];
@@ -353,10 +421,23 @@ function screenFor({ s, dispatch, services, fileError, onStart, reviewConfig, pl
       const note = skipped.length && chosen.length ? `Not installed: ${chosen.join(', ')} (${skipped[0]!.reason ?? 'skipped'})` : undefined;
       screen = (
         <DoneScreen
-          cluster={config?.cluster.name ?? ''} kubeconfigPath={s.outcome?.kubeconfigPath} server={s.outcome?.server} installed={apps} note={note} elapsedMs={(s.runEndedAt ?? now()) - (s.runStartedAt ?? now())} configPath={s.saved?.configPath} onSubmit={() =>
+          cluster={config?.cluster.name ?? ''}
+          kubeconfigPath={s.outcome?.kubeconfigPath}
+          server={s.outcome?.server}
+          installed={apps}
+          note={note}
+          elapsedMs={(s.runEndedAt ?? now()) - (s.runStartedAt ?? now())}
+          configPath={s.saved?.configPath}
+          onSubmit={() =>
             exit(
               EXIT.ok,
-              [`Cluster ${config?.cluster.name} is ready.`, ...(s.outcome?.kubeconfigPath ? [`Kubeconfig: ${s.outcome.kubeconfigPath}`, `Try: kubectl --kubeconfig ${s.outcome.kubeconfigPath} get nodes -o wide`] : []), ...(s.saved ? [`Re-run: ${s.saved.command}`] : [])].join('\n'),
+              [
+                `Cluster ${config?.cluster.name} is ready.`,
+                ...(s.outcome?.kubeconfigPath
+                  ? [`Kubeconfig: ${s.outcome.kubeconfigPath}`, `Try: kubectl --kubeconfig ${s.outcome.kubeconfigPath} get nodes -o wide`]
+                  : []),
+                ...(s.saved ? [`Re-run: ${s.saved.command}`] : []),
+              ].join('\n'),
             )
           }
         />

@@ -33,13 +33,18 @@ export function firstFrameText(o: { columns: number; color: boolean; clustersDir
   const fit = (s: string) => (s.length > o.columns - 1 ? s.slice(0, o.columns - 2) + '…' : s);
   const lines: string[] = [];
   const crumbs = CRUMBS.join(' › ');
-  lines.push(crumbs.length > o.columns - 1 ? sgr('2', fit(crumbs)) : CRUMBS.map((c, i) => (i === 0 ? sgr('1', c) : sgr('2', ` › ${c}`))).join(''));
+  lines.push(
+    crumbs.length > o.columns - 1 ? sgr('2', fit(crumbs)) : CRUMBS.map((c, i) => (i === 0 ? sgr('1', c) : sgr('2', ` › ${c}`))).join(''),
+  );
   lines.push(sgr('1', fit('flatcar-k3s — k3s on Flatcar Container Linux VMs on Proxmox VE')), '');
   // With clusters in the state dir the screen may offer to resume one: that part waits for the UI.
   const known = o.clustersDir !== undefined && existsSync(o.clustersDir) && readdirSync(o.clustersDir).length > 0;
   if (!known) {
     lines.push(fit('Choose a starting point (every value can be changed on the next screens):'));
-    const items = [...presets().map((p) => ({ label: p.name, hint: `— ${p.summary}` })), { label: 'Load a config file…', hint: '— a YAML file as `up --config` takes' }];
+    const items = [
+      ...presets().map((p) => ({ label: p.name, hint: `— ${p.summary}` })),
+      { label: 'Load a config file…', hint: '— a YAML file as `up --config` takes' },
+    ];
     items.forEach((it, i) => {
       const text = `${i === 0 ? '❯ ' : '  '}${it.label} ${it.hint}`;
       const shown = text.length > o.columns - 1 ? text.slice(0, o.columns - 2) + '…' : text;
@@ -53,14 +58,21 @@ export function firstFrameText(o: { columns: number; color: boolean; clustersDir
 }
 
 /** Enter the alternate screen and draw the first frame; the cursor goes back home for Ink. */
-export function drawFirstFrame(o: { stdout: NodeJS.WriteStream; stdin: NodeJS.ReadStream; env: NodeJS.ProcessEnv; clustersDir: string }): void {
+export function drawFirstFrame(o: {
+  stdout: NodeJS.WriteStream;
+  stdin: NodeJS.ReadStream;
+  env: NodeJS.ProcessEnv;
+  clustersDir: string;
+}): void {
   const color = !(o.env.NO_COLOR !== undefined && o.env.NO_COLOR !== '');
   try {
     o.stdin.setRawMode?.(true);
   } catch {
     /* not a terminal after all: Ink says so */
   }
-  o.stdout.write(`\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J${firstFrameText({ columns: o.stdout.columns || 80, color, clustersDir: o.clustersDir })}\x1b[H`);
+  o.stdout.write(
+    `\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J${firstFrameText({ columns: o.stdout.columns || 80, color, clustersDir: o.clustersDir })}\x1b[H`,
+  );
 }
 
 /** Leave the alternate screen again (the UI failed to start). */

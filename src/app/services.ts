@@ -23,7 +23,7 @@ import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOpt
 const savedConfigPath = (clusterDir: string): string => clusterFiles(clusterDir).config;
 const savedSecretsPath = (clusterDir: string): string => clusterFiles(clusterDir).proxmoxEnv;
 
-const lazy = async <T,>(rel: string): Promise<T> => (await import(new URL(rel, import.meta.url).href)) as T;
+const lazy = async <T>(rel: string): Promise<T> => (await import(new URL(rel, import.meta.url).href)) as T;
 
 export function realGateway(): ProxmoxGateway {
   type ClientModule = {
@@ -84,7 +84,13 @@ export async function findUnfinished(stateDir: string): Promise<UnfinishedRun[]>
       configPath: existsSync(savedConfigPath(dir)) ? savedConfigPath(dir) : undefined,
       status: st.lastRun.status === 'failed' ? 'failed' : st.lastRun.status === 'interrupted' ? 'interrupted' : 'running',
       stoppedAt: cut ? (cut[1].title ?? cut[0]) : undefined,
-      reason: failed?.[1].error?.message ?? (st.lastRun.status === 'running' ? 'the program was stopped during the run' : st.lastRun.status === 'interrupted' ? 'interrupted (quit)' : st.lastRun.message),
+      reason:
+        failed?.[1].error?.message ??
+        (st.lastRun.status === 'running'
+          ? 'the program was stopped during the run'
+          : st.lastRun.status === 'interrupted'
+            ? 'interrupted (quit)'
+            : st.lastRun.message),
       updatedAt: st.updatedAt,
       done: entries.filter(([, r]) => r.status === 'done' || r.status === 'skipped').length,
       total,
@@ -115,7 +121,11 @@ export async function findClusters(stateDir: string): Promise<KnownCluster[]> {
 }
 
 /** --demo: the simulated Proxmox VE and nodes in this process (src/demo), loaded only when asked for. */
-export async function startUiDemo(stateDir: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<{ overrides: Plain; close(): Promise<void> }> {
+export async function startUiDemo(
+  stateDir: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<{ overrides: Plain; close(): Promise<void> }> {
   const mod = await lazy<{
     startDemo(o: { stateDir: string; speed?: number; log?: (line: string) => void }): Promise<{ overrides: Plain; close(): Promise<void> }>;
     demoSpeedFromEnv(env: Record<string, string | undefined>): number | undefined;
@@ -196,15 +206,28 @@ export function realServices(o: RealServicesOptions): UiServices {
     releases: {
       async list(channel: string, feedBaseUrl?: string): Promise<FlatcarRelease[]> {
         const [{ loadReleases }, { proxmoxReleases }] = await Promise.all([import('../flatcar/feed.js'), import('../flatcar/releases.js')]);
-        const r = await loadReleases({ channel, feedBaseUrl: feedBaseUrl ?? 'https://www.flatcar.org/releases-json', stateDir: o.stateDir, timeoutMs: 15_000 });
+        const r = await loadReleases({
+          channel,
+          feedBaseUrl: feedBaseUrl ?? 'https://www.flatcar.org/releases-json',
+          stateDir: o.stateDir,
+          timeoutMs: 15_000,
+        });
         return proxmoxReleases(r.releases);
       },
     },
     pulumiAvailable: o.pulumiAvailable,
     async describePlan(config) {
       const { planRun } = await import('../runner/session.js');
-      const view = await planRun({ config, stateDir: o.stateDir, options: { parallel: 8, demo: o.demo, yes: true }, env: o.env, buildSteps: o.buildSteps });
-      return view.lines.map((l) => `${l.describe}${l.status === 'done' && !l.reopened ? '  [done before]' : l.reopened ? '  [re-check: config changed]' : ''}`);
+      const view = await planRun({
+        config,
+        stateDir: o.stateDir,
+        options: { parallel: 8, demo: o.demo, yes: true },
+        env: o.env,
+        buildSteps: o.buildSteps,
+      });
+      return view.lines.map(
+        (l) => `${l.describe}${l.status === 'done' && !l.reopened ? '  [done before]' : l.reopened ? '  [re-check: config changed]' : ''}`,
+      );
     },
     configPathFor: (config) => savedConfigPath(clusterDirFor(o.stateDir, config.cluster.name)),
     secretsNote(config) {
@@ -224,7 +247,13 @@ export function realServices(o: RealServicesOptions): UiServices {
       if (fromEnv) secrets = `taken from the environment (${fromEnv})`;
       else {
         const vars = secretEnv(config);
-        writeFileAtomic(envFile, `# Proxmox credentials of cluster ${config.cluster.name} (flatcar-k3s). Keep private.\n${Object.entries(vars).map(([k, v]) => `export ${k}=${shq(v)}`).join('\n')}\n`, 0o600);
+        writeFileAtomic(
+          envFile,
+          `# Proxmox credentials of cluster ${config.cluster.name} (flatcar-k3s). Keep private.\n${Object.entries(vars)
+            .map(([k, v]) => `export ${k}=${shq(v)}`)
+            .join('\n')}\n`,
+          0o600,
+        );
         secrets = `written to ${envFile} (mode 0600)`;
       }
       const command = `${fromEnv ? '' : `set -a; . ${shq(envFile)}; set +a; `}flatcar-k3s up --config ${shq(configPath)}${o.demo ? ' --demo' : ''}`;
@@ -273,7 +302,10 @@ export function realServices(o: RealServicesOptions): UiServices {
         text = readFileSync(path, 'utf8');
       } catch (err) {
         const { UserError } = await import('../errors.js');
-        throw new UserError(`Cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, { fix: 'Give the path of a YAML config file (see docs/config.md).' });
+        throw new UserError(
+          `Cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`,
+          { fix: 'Give the path of a YAML config file (see docs/config.md).' },
+        );
       }
       return parseYamlText(text, path);
     },

@@ -39,15 +39,16 @@ export interface GlobalOptions {
 }
 
 /** Parse a command's argv (strict). Unknown flags and stray positionals are usage errors. */
-export function parseCommandArgs<O extends OptionSpec>(
-  argv: string[],
-  options: O,
-  usage: string,
-  opts: { positionals?: number } = {},
-) {
+export function parseCommandArgs<O extends OptionSpec>(argv: string[], options: O, usage: string, opts: { positionals?: number } = {}) {
   try {
-    const parsed = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, strict: true, allowPositionals: (opts.positionals ?? 0) > 0 });
-    if (parsed.positionals.length > (opts.positionals ?? 0)) throw new UsageError(`Unexpected argument "${parsed.positionals[opts.positionals ?? 0]}"`, usage);
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...GLOBAL_OPTIONS, ...options },
+      strict: true,
+      allowPositionals: (opts.positionals ?? 0) > 0,
+    });
+    if (parsed.positionals.length > (opts.positionals ?? 0))
+      throw new UsageError(`Unexpected argument "${parsed.positionals[opts.positionals ?? 0]}"`, usage);
     return parsed;
   } catch (err) {
     if (err instanceof UsageError) throw err;
@@ -57,7 +58,10 @@ export function parseCommandArgs<O extends OptionSpec>(
   }
 }
 
-export async function resolveGlobals(values: { 'state-dir'?: string | boolean; 'log-file'?: string | boolean }, io: CliIo): Promise<GlobalOptions> {
+export async function resolveGlobals(
+  values: { 'state-dir'?: string | boolean; 'log-file'?: string | boolean },
+  io: CliIo,
+): Promise<GlobalOptions> {
   const sd = values['state-dir'];
   const lf = values['log-file'];
   const stateDir = typeof sd === 'string' ? abs(sd, io.cwd) : await defaultStateDir(io.env);

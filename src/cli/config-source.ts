@@ -23,13 +23,18 @@ export function loadCliConfig(args: ConfigArgs, env: NodeJS.ProcessEnv, cwd: str
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new UserError(`Cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code}`, { fix: 'Pass an existing YAML file with --config FILE.' });
+      throw new UserError(`Cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code}`, {
+        fix: 'Pass an existing YAML file with --config FILE.',
+      });
     }
     const raw = parseYamlText(text, file);
     return { config: resolveConfig({ ...raw, preset: args.preset }, { ...opts, source: file }), source: file };
   }
   const preset = args.preset ?? args.defaultPreset;
-  if (!preset) throw new UserError('No config given', { fix: 'Pass --config FILE (see docs/config.md), or --preset NAME with the proxmox settings in the environment.' });
+  if (!preset)
+    throw new UserError('No config given', {
+      fix: 'Pass --config FILE (see docs/config.md), or --preset NAME with the proxmox settings in the environment.',
+    });
   return { config: resolveConfig({ preset }, { ...opts, source: `preset ${preset}` }), source: `preset ${preset}` };
 }
 
@@ -43,16 +48,21 @@ export async function clusterNameOf(file: string): Promise<string> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UserError(`Cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code}`, { fix: 'Pass an existing YAML file with --config FILE.' });
+    throw new UserError(`Cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code}`, {
+      fix: 'Pass an existing YAML file with --config FILE.',
+    });
   }
   const raw = parseYamlText(text, file);
   const doc = (typeof raw.preset === 'string' ? deepMerge(readPreset(raw.preset), raw) : raw) as { cluster?: { name?: unknown } };
   const parsed = ClusterSchema.shape.name.safeParse(doc.cluster?.name);
   if (!parsed.success) {
-    throw new UserError(`${file}: cluster.name ${doc.cluster?.name === undefined ? 'is missing' : parsed.error.issues[0]?.message ?? 'is not valid'}`, {
-      field: 'cluster.name',
-      fix: 'Set cluster.name (e.g. "cluster: { name: homelab }") or a preset, or pass --cluster NAME.',
-    });
+    throw new UserError(
+      `${file}: cluster.name ${doc.cluster?.name === undefined ? 'is missing' : (parsed.error.issues[0]?.message ?? 'is not valid')}`,
+      {
+        field: 'cluster.name',
+        fix: 'Set cluster.name (e.g. "cluster: { name: homelab }") or a preset, or pass --cluster NAME.',
+      },
+    );
   }
   return parsed.data;
 }

@@ -91,7 +91,8 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
   // Global options may come before the command; anything else before it is a usage error.
   const globals = parseArgs({ args: before, options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
   for (const t of globals.tokens ?? []) {
-    if (t.kind === 'option' && !(t.name in GLOBAL_OPTIONS)) throw new UsageError(`Unknown option "${t.rawName}" before the command`, await globalUsage());
+    if (t.kind === 'option' && !(t.name in GLOBAL_OPTIONS))
+      throw new UsageError(`Unknown option "${t.rawName}" before the command`, await globalUsage());
   }
   const forwarded = [...before.filter((a) => a !== '-h' && a !== '--help'), ...rest];
   if (before.includes('--help') || before.includes('-h') || rest.includes('--help') || rest.includes('-h')) {
@@ -130,10 +131,25 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
   // The first screen before the UI's modules load (ink and React are most of the start-up); the demo
   // and a config file given on the command line start elsewhere, and draw once the UI is loaded.
   const early = !values.demo && typeof values.config !== 'string' ? await import('../app/first-frame.js') : undefined;
-  early?.drawFirstFrame({ stdout: io.stdout as NodeJS.WriteStream, stdin: io.stdin as NodeJS.ReadStream, env: io.env, clustersDir: clustersDir(globals.stateDir) });
+  early?.drawFirstFrame({
+    stdout: io.stdout as NodeJS.WriteStream,
+    stdin: io.stdin as NodeJS.ReadStream,
+    env: io.env,
+    clustersDir: clustersDir(globals.stateDir),
+  });
   try {
     const mod = await importLazy<{
-      runInteractive(opts: { firstFrameDrawn?: boolean; stateDir: string; logFile?: string; demo?: boolean; configPath?: string; stdin: unknown; stdout: unknown; stderr: unknown; buildSteps?: CliIo['buildSteps'] }): Promise<number>;
+      runInteractive(opts: {
+        firstFrameDrawn?: boolean;
+        stateDir: string;
+        logFile?: string;
+        demo?: boolean;
+        configPath?: string;
+        stdin: unknown;
+        stdout: unknown;
+        stderr: unknown;
+        buildSteps?: CliIo['buildSteps'];
+      }): Promise<number>;
     }>(new URL('../app/main.js', import.meta.url), 'the interactive UI');
     return await mod.runInteractive({
       firstFrameDrawn: !!early,
@@ -172,14 +188,16 @@ export function reportError(err: unknown, io: CliIo, logFile = (err as { logFile
   }
   if (err instanceof RemoteError) {
     // Proxmox, SSH or Pulumi said no: not our bug; the message carries the remote detail and the fix.
-    writeLine(io.stderr, `flatcar-k3s: ${err.message}${err.detail ? `\n${err.detail}` : ''}${err.fix ? `\nFix: ${err.fix}` : ''}${logFile ? `\nLog: ${logFile}` : ''}`);
+    writeLine(
+      io.stderr,
+      `flatcar-k3s: ${err.message}${err.detail ? `\n${err.detail}` : ''}${err.fix ? `\nFix: ${err.fix}` : ''}${logFile ? `\nLog: ${logFile}` : ''}`,
+    );
     return EXIT.failed;
   }
   const e = err instanceof Error ? err : new Error(String(err));
   writeLine(
     io.stderr,
-    `flatcar-k3s hit a bug: ${e.message}\n${e.stack ?? ''}\n` +
-      `Please report it${logFile ? ` with the log file ${logFile}` : ''}.`,
+    `flatcar-k3s hit a bug: ${e.message}\n${e.stack ?? ''}\n` + `Please report it${logFile ? ` with the log file ${logFile}` : ''}.`,
   );
   return EXIT.failed;
 }

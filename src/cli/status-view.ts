@@ -53,10 +53,14 @@ export function statusNodes(state: ClusterState): StatusNode[] {
     const m = /^node:(.+):clone$/.exec(id);
     if (m && !names.includes(m[1]!)) names.push(m[1]!);
   }
-  const observed = out<{ observed?: Record<string, { k3s?: string; flatcar?: string; ready: boolean; at: number }> }>(state.steps['cluster:ready'])?.observed ?? {};
+  const observed =
+    out<{ observed?: Record<string, { k3s?: string; flatcar?: string; ready: boolean; at: number }> }>(state.steps['cluster:ready'])
+      ?.observed ?? {};
   return names.map((name) => {
     const step = (phase: string) => state.steps[`node:${name}:${phase}`];
-    const vm = out<{ vmid?: number; pveNode?: string; role?: string }>(step('clone')) ?? out<{ vmid?: number; pveNode?: string; role?: string }>(step('vm'));
+    const vm =
+      out<{ vmid?: number; pveNode?: string; role?: string }>(step('clone')) ??
+      out<{ vmid?: number; pveNode?: string; role?: string }>(step('vm'));
     const ssh = out<{ address?: string }>(step('ssh'));
     const bin = out<{ version?: string }>(step('k3s-binary'));
     const roll = out<{ version?: string; running?: string; flatcar?: string; at?: number }>(step('k3s-roll'));

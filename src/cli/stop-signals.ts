@@ -6,13 +6,21 @@
 import { EXIT } from '../errors.js';
 import { writeLine, type CliIo } from './io.js';
 
-export function stopOnSignals(io: CliIo, run: { log: { write(line: string): void }; close(): void }, controller: AbortController, resume: string): (() => void) | undefined {
+export function stopOnSignals(
+  io: CliIo,
+  run: { log: { write(line: string): void }; close(): void },
+  controller: AbortController,
+  resume: string,
+): (() => void) | undefined {
   let signals = 0;
   return io.onSignal?.((sig) => {
     signals++;
     run.log.write(`received ${sig}`);
     if (signals === 1) {
-      writeLine(io.stderr, `\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping; waiting for running steps to stop (press Ctrl-C again to quit at once)…`);
+      writeLine(
+        io.stderr,
+        `\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping; waiting for running steps to stop (press Ctrl-C again to quit at once)…`,
+      );
       controller.abort();
       return;
     }

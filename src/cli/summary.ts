@@ -16,6 +16,9 @@ export function configSummary(c: Config): string[] {
     `apps       ${apps.length ? `${apps.join(', ')} (${c.apps.mode === 'operator' ? 'kept applied by the Pulumi operator' : 'applied from this machine'})` : 'none'}`,
     'nodes:',
   ];
-  for (const n of planNodes(c)) lines.push(`  ${n.name.padEnd(24)} ${n.role.padEnd(6)} vmid ${n.vmid}  ${n.cores} cores ${n.memory} MiB ${n.disk} GiB  mac ${n.mac}${n.address ? `  ${n.address}` : ''}`);
+  for (const n of planNodes(c))
+    lines.push(
+      `  ${n.name.padEnd(24)} ${n.role.padEnd(6)} vmid ${n.vmid}  ${n.cores} cores ${n.memory} MiB ${n.disk} GiB  mac ${n.mac}${n.address ? `  ${n.address}` : ''}`,
+    );
   return lines;
 }

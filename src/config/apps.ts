@@ -18,7 +18,10 @@ export function kuredRebootIssues(c: Pick<Config, 'apps' | 'flatcar'>): ConfigIs
   const masked = ign.maskedUnits.includes(LOCKSMITHD);
   const off = ign.rebootStrategy === 'off';
   if (masked && off) return [];
-  const what = [!masked ? `flatcar.ignition.maskedUnits does not contain "${LOCKSMITHD}"` : '', !off ? `flatcar.ignition.rebootStrategy is "${ign.rebootStrategy}"` : '']
+  const what = [
+    !masked ? `flatcar.ignition.maskedUnits does not contain "${LOCKSMITHD}"` : '',
+    !off ? `flatcar.ignition.rebootStrategy is "${ign.rebootStrategy}"` : '',
+  ]
     .filter(Boolean)
     .join(' and ');
   return [
@@ -72,7 +75,8 @@ export function operatorModeIssues(apps: Config['apps']): ConfigIssue[] {
   } else if (apps.mode === 'operator' && !apps.pulumiOperator.clusterAdmin) {
     issues.push({
       path: 'apps.pulumiOperator.clusterAdmin',
-      message: 'apps.mode is "operator": the Stack\'s service account installs Helm releases, CRDs and namespaces, which needs cluster-admin',
+      message:
+        'apps.mode is "operator": the Stack\'s service account installs Helm releases, CRDs and namespaces, which needs cluster-admin',
       given: false,
       expected: 'true (the default), or apps.mode: local',
     });

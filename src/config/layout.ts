@@ -27,7 +27,9 @@ export interface PlannedNode {
 /** Proxmox's own OUI (BC:24:11) keeps generated MACs recognisable; the rest is a hash of cluster and node. */
 export function deriveMac(cluster: string, nodeName: string): string {
   const h = createHash('sha256').update(`${cluster}/${nodeName}`).digest();
-  return ['BC', '24', '11', h[0]!, h[1]!, h[2]!].map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b).toUpperCase()).join(':');
+  return ['BC', '24', '11', h[0]!, h[1]!, h[2]!]
+    .map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b).toUpperCase())
+    .join(':');
 }
 
 export function templateVmid(config: Config): number {

@@ -39,7 +39,12 @@ export function sharingWarning(shared: Map<string, string[]>): string | undefine
   return `etcd servers share a PVE host: ${list}. Losing such a host loses those servers at once, and etcd quorum with them.`;
 }
 
-export function decidePlacement(nodes: PlannedNode[], hosts: string[], setting: PlacementSetting, existing: Map<string, string> = new Map()): PlacementDecision {
+export function decidePlacement(
+  nodes: PlannedNode[],
+  hosts: string[],
+  setting: PlacementSetting,
+  existing: Map<string, string> = new Map(),
+): PlacementDecision {
   if (hosts.length === 0) throw new Error('decidePlacement: no PVE hosts to place VMs on');
   const placement = new Map<string, string>();
   const load = new Map(hosts.map((h) => [h, 0]));
@@ -60,10 +65,13 @@ export function decidePlacement(nodes: PlannedNode[], hosts: string[], setting: 
       });
     }
     if (!hosts.includes(host)) {
-      throw new UserError(`nodes.placement puts ${name} on ${host}, which is not one of the PVE nodes VMs may go to (${hosts.join(', ')})`, {
-        field: `nodes.placement.${name}`,
-        fix: `Choose one of ${hosts.join(', ')} (proxmox.nodes limits the list; empty = every online node).`,
-      });
+      throw new UserError(
+        `nodes.placement puts ${name} on ${host}, which is not one of the PVE nodes VMs may go to (${hosts.join(', ')})`,
+        {
+          field: `nodes.placement.${name}`,
+          fix: `Choose one of ${hosts.join(', ')} (proxmox.nodes limits the list; empty = every online node).`,
+        },
+      );
     }
     if (!placement.has(name)) put(name, host);
   }
@@ -77,7 +85,8 @@ export function decidePlacement(nodes: PlannedNode[], hosts: string[], setting: 
       // the host with the fewest servers, then the fewest VMs, in the listed order
       const serversOn = (h: string) => nodes.filter((x) => x.role === 'server' && placement.get(x.name) === h).length;
       let best = hosts[0]!;
-      for (const h of hosts) if (serversOn(h) < serversOn(best) || (serversOn(h) === serversOn(best) && load.get(h)! < load.get(best)!)) best = h;
+      for (const h of hosts)
+        if (serversOn(h) < serversOn(best) || (serversOn(h) === serversOn(best) && load.get(h)! < load.get(best)!)) best = h;
       put(n.name, best);
     }
     for (const n of nodes.filter((x) => x.role === 'agent' && !placement.has(x.name))) {
@@ -85,7 +94,10 @@ export function decidePlacement(nodes: PlannedNode[], hosts: string[], setting: 
       for (const h of hosts) if (load.get(h)! < load.get(best)!) best = h;
       put(n.name, best);
     }
-    reason = typeof setting === 'object' ? `explicit hosts for ${Object.keys(setting).join(', ')}, the rest spread over ${hosts.join(', ')}` : `spread over ${hosts.join(', ')}`;
+    reason =
+      typeof setting === 'object'
+        ? `explicit hosts for ${Object.keys(setting).join(', ')}, the rest spread over ${hosts.join(', ')}`
+        : `spread over ${hosts.join(', ')}`;
   }
   const warnings: string[] = [];
   const shared = serversSharingHosts(nodes, placement);
@@ -93,13 +105,19 @@ export function decidePlacement(nodes: PlannedNode[], hosts: string[], setting: 
   if (shared.size && setting === 'spread' && hosts.length >= serverCount) {
     // enough hosts, yet servers share one: existing VMs sit there (an earlier run, or moved by hand)
     const list = [...shared].map(([h, names]) => `${names.join(', ')} on ${h}`).join('; ');
-    throw new UserError(`nodes.placement is spread, but existing servers share a PVE host (${list}) although there are ${hosts.length} hosts for ${serverCount} servers`, {
-      field: 'nodes.placement',
-      fix: 'Migrate one of those servers to another PVE host in Proxmox (its VMID stays), or destroy it so the next up re-creates it on a free host; or accept it with nodes.placement: pack or an explicit host per node.',
-    });
+    throw new UserError(
+      `nodes.placement is spread, but existing servers share a PVE host (${list}) although there are ${hosts.length} hosts for ${serverCount} servers`,
+      {
+        field: 'nodes.placement',
+        fix: 'Migrate one of those servers to another PVE host in Proxmox (its VMID stays), or destroy it so the next up re-creates it on a free host; or accept it with nodes.placement: pack or an explicit host per node.',
+      },
+    );
   }
   const w = sharingWarning(shared);
-  if (w) warnings.push(setting === 'spread' ? `${w} There are ${hosts.length} PVE hosts for ${serverCount} servers: add hosts to spread them.` : w);
+  if (w)
+    warnings.push(
+      setting === 'spread' ? `${w} There are ${hosts.length} PVE hosts for ${serverCount} servers: add hosts to spread them.` : w,
+    );
   return { placement, reason, warnings };
 }
 
@@ -111,16 +129,26 @@ export function decidePlacement(nodes: PlannedNode[], hosts: string[], setting: 
 export function placementSummary(nodes: PlannedNode[], setting: PlacementSetting, pveNodes: string[]): { line: string; warning?: string } {
   const servers = nodes.filter((n) => n.role === 'server');
   if (setting === 'pack') {
-    return { line: `placement pack: every VM on ${pveNodes[0] ?? 'the first PVE node'}`, warning: servers.length > 1 ? `etcd servers share one PVE host (pack): losing it loses all ${servers.length} servers.` : undefined };
+    return {
+      line: `placement pack: every VM on ${pveNodes[0] ?? 'the first PVE node'}`,
+      warning: servers.length > 1 ? `etcd servers share one PVE host (pack): losing it loses all ${servers.length} servers.` : undefined,
+    };
   }
   if (typeof setting === 'object') {
     const placed = new Map(Object.entries(setting));
     const shared = serversSharingHosts(nodes, placed);
-    return { line: `placement: ${Object.entries(setting).map(([n, h]) => `${n} → ${h}`).join(', ')}; others spread`, warning: sharingWarning(shared) };
+    return {
+      line: `placement: ${Object.entries(setting)
+        .map(([n, h]) => `${n} → ${h}`)
+        .join(', ')}; others spread`,
+      warning: sharingWarning(shared),
+    };
   }
   const few = pveNodes.length > 0 && pveNodes.length < servers.length;
   return {
     line: `placement spread: servers on distinct PVE hosts${pveNodes.length ? ` (${pveNodes.join(', ')})` : ''}, agents balanced`,
-    warning: few ? `${servers.length} etcd servers on ${pveNodes.length} PVE host${pveNodes.length === 1 ? '' : 's'}: some share a host, and losing it loses them together.` : undefined,
+    warning: few
+      ? `${servers.length} etcd servers on ${pveNodes.length} PVE host${pveNodes.length === 1 ? '' : 's'}: some share a host, and losing it loses them together.`
+      : undefined,
   };
 }

@@ -8,15 +8,14 @@
  */
 import { z } from 'zod';
 
-const dnsLabel = z
-  .string()
-  .regex(/^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$/, {
-    message: 'must be a DNS label: lower-case letters, digits and "-", starting with a letter, at most 40 characters (e.g. "homelab")',
-  });
+const dnsLabel = z.string().regex(/^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$/, {
+  message: 'must be a DNS label: lower-case letters, digits and "-", starting with a letter, at most 40 characters (e.g. "homelab")',
+});
 
 export const SHA256_FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
 const fingerprint = z.string().regex(SHA256_FINGERPRINT, {
-  message: 'must be a SHA-256 certificate fingerprint: 32 hex bytes separated by ":" (e.g. "AB:CD:…:EF", as Proxmox shows under Datacenter → Certificates)',
+  message:
+    'must be a SHA-256 certificate fingerprint: 32 hex bytes separated by ":" (e.g. "AB:CD:…:EF", as Proxmox shows under Datacenter → Certificates)',
 });
 
 /** SSH host key fingerprint as OpenSSH prints it: "SHA256:<base64 without padding>". */
@@ -31,9 +30,15 @@ const cidr = z.string().regex(/^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]
   message: 'must be an IPv4 CIDR (e.g. "192.168.1.0/24")',
 });
 const mac = z.string().regex(/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, { message: 'must be a MAC address like "BC:24:11:00:00:01"' });
-const pveId = z.string().regex(/^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]$/, { message: 'must be a Proxmox id (letters, digits, "-", "_", ".")' });
+const pveId = z
+  .string()
+  .regex(/^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]$/, { message: 'must be a Proxmox id (letters, digits, "-", "_", ".")' });
 const sizeGiB = z.number({ message: 'must be a number of GiB (e.g. 20)' }).int().min(1).max(65536);
-const memoryMiB = z.number({ message: 'must be a number of MiB (e.g. 4096)' }).int().min(512).max(4 * 1024 * 1024);
+const memoryMiB = z
+  .number({ message: 'must be a number of MiB (e.g. 4096)' })
+  .int()
+  .min(512)
+  .max(4 * 1024 * 1024);
 const cores = z.number({ message: 'must be a whole number of cores (e.g. 2)' }).int().min(1).max(512);
 const vmid = z.number({ message: 'must be a VM id (100 to 999999999)' }).int().min(100).max(999999999);
 
@@ -47,7 +52,13 @@ const roleSchema = (defaults: { count: number; cores: number; memory: number; di
       /** GiB */
       disk: sizeGiB.default(defaults.disk),
       labels: z.record(z.string(), z.string()).default({}),
-      taints: z.array(z.string().regex(/^[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$/, { message: 'must be a taint like "key=value:NoSchedule"' })).default([]),
+      taints: z
+        .array(
+          z.string().regex(/^[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$/, {
+            message: 'must be a taint like "key=value:NoSchedule"',
+          }),
+        )
+        .default([]),
       /** Fixed MACs per node index (otherwise derived from cluster name and node). */
       macs: z.array(mac).default([]),
     })
@@ -58,7 +69,12 @@ const appToggle = <T extends z.ZodObject>(obj: T) =>
   z
     .union([z.boolean(), obj])
     .default(false)
-    .transform((v) => (v === false ? { enabled: false as const } : { enabled: true as const, ...(v === true ? obj.parse({}) : v) }) as { enabled: boolean } & z.output<T>);
+    .transform(
+      (v) =>
+        (v === false ? { enabled: false as const } : { enabled: true as const, ...(v === true ? obj.parse({}) : v) }) as {
+          enabled: boolean;
+        } & z.output<T>,
+    );
 
 export const ProxmoxSchema = z
   .object({
@@ -68,10 +84,15 @@ export const ProxmoxSchema = z
       .refine((u) => u.startsWith('https://'), { message: 'must use https:// (Proxmox serves its API over TLS on port 8006)' }),
     tokenId: z
       .string()
-      .regex(/^[^\s@!]+@[^\s@!]+![A-Za-z][A-Za-z0-9._-]*$/, { message: 'must be an API token id "user@realm!tokenname" (e.g. "root@pam!flatcar")' })
+      .regex(/^[^\s@!]+@[^\s@!]+![A-Za-z][A-Za-z0-9._-]*$/, {
+        message: 'must be an API token id "user@realm!tokenname" (e.g. "root@pam!flatcar")',
+      })
       .optional(),
     tokenSecret: z.string().min(1).optional(),
-    username: z.string().regex(/^[^\s@]+@[^\s@]+$/, { message: 'must be "user@realm" (e.g. "root@pam")' }).optional(),
+    username: z
+      .string()
+      .regex(/^[^\s@]+@[^\s@]+$/, { message: 'must be "user@realm" (e.g. "root@pam")' })
+      .optional(),
     password: z.string().min(1).optional(),
     fingerprint: fingerprint.optional(),
     caFile: z.string().optional(),
@@ -88,7 +109,10 @@ export const ProxmoxSchema = z
       })
       .strict()
       .prefault({}),
-    bridge: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_.-]*$/, { message: 'must be a bridge name like "vmbr0"' }).default('vmbr0'),
+    bridge: z
+      .string()
+      .regex(/^[a-zA-Z][a-zA-Z0-9_.-]*$/, { message: 'must be a bridge name like "vmbr0"' })
+      .default('vmbr0'),
     /** SSH to the PVE host, for snippet upload (snippets cannot be uploaded through the API). */
     ssh: z
       .object({
@@ -140,8 +164,18 @@ export const FlatcarSchema = z
         /** kernel.printk console log level (sysctl drop-in). */
         kernelLogLevel: z.number().int().min(0).max(7).default(4),
         maskedUnits: z
-          .array(z.string().regex(/^[A-Za-z0-9@._:\\-]+\.(service|socket|timer|target|path|mount|automount|swap|slice|scope|device)$/, { message: 'must be a systemd unit name with its type, e.g. "locksmithd.service"' }))
-          .default(['locksmithd.service', 'docker.service', 'docker.socket', 'systemd-sysupdate-reboot.timer', 'systemd-sysupdate-reboot.service']),
+          .array(
+            z.string().regex(/^[A-Za-z0-9@._:\\-]+\.(service|socket|timer|target|path|mount|automount|swap|slice|scope|device)$/, {
+              message: 'must be a systemd unit name with its type, e.g. "locksmithd.service"',
+            }),
+          )
+          .default([
+            'locksmithd.service',
+            'docker.service',
+            'docker.socket',
+            'systemd-sysupdate-reboot.timer',
+            'systemd-sysupdate-reboot.service',
+          ]),
         /** REBOOT_STRATEGY=off so kured decides reboots. */
         rebootStrategy: z.enum(['off', 'reboot', 'etcd-lock']).default('off'),
         volatileJournal: z.boolean().default(false),
@@ -165,7 +199,9 @@ export const FlatcarSchema = z
           .array(
             z
               .object({
-                name: z.string().regex(/^[A-Za-z0-9@._:\\-]+\.(service|socket|timer|target|path|mount)$/, { message: 'must be a systemd unit name with its type, e.g. "hello.service"' }),
+                name: z.string().regex(/^[A-Za-z0-9@._:\\-]+\.(service|socket|timer|target|path|mount)$/, {
+                  message: 'must be a systemd unit name with its type, e.g. "hello.service"',
+                }),
                 contents: z.string().optional(),
                 enabled: z.boolean().default(true),
               })
@@ -204,7 +240,16 @@ export const NodesSchema = z
     /** Interface kube-vip announces the VIP on. */
     vipInterface: z.string().default('eth0'),
     /** SSH public keys for the core user. */
-    sshKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, { message: 'must be an OpenSSH public key line ("ssh-ed25519 AAAA… comment")' })).default([]),
+    sshKeys: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/,
+            { message: 'must be an OpenSSH public key line ("ssh-ed25519 AAAA… comment")' },
+          ),
+      )
+      .default([]),
     /** Private key used to reach the nodes as core (default: ssh-agent, then ~/.ssh/id_ed25519, id_rsa). */
     sshPrivateKeyFile: z.string().optional(),
     /** SSH port of the nodes (22 on Flatcar; the demo's simulated nodes use another). */
@@ -216,10 +261,13 @@ export const NodesSchema = z
      * the first host), or an explicit host per node name ({ homelab-server-1: pve1, … }; others spread).
      */
     placement: z
-      .union([
-        z.enum(['spread', 'pack']),
-        z.record(z.string().regex(/^[a-z0-9-]+$/, { message: 'must be a node name like "homelab-server-1"' }), pveId),
-      ], { message: 'must be "spread", "pack", or a map of node name to PVE node ({ homelab-server-1: pve1 })' })
+      .union(
+        [
+          z.enum(['spread', 'pack']),
+          z.record(z.string().regex(/^[a-z0-9-]+$/, { message: 'must be a node name like "homelab-server-1"' }), pveId),
+        ],
+        { message: 'must be "spread", "pack", or a map of node name to PVE node ({ homelab-server-1: pve1 })' },
+      )
       .default('spread'),
   })
   .strict();
@@ -249,7 +297,9 @@ export const ClusterSchema = z
           .object({
             image: z.string().min(1),
             file: z.string().min(1),
-            sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'must be the sha256 of the archive (64 lower-case hex digits, as sha256sum prints it)' }),
+            sha256: z
+              .string()
+              .regex(/^[0-9a-f]{64}$/, { message: 'must be the sha256 of the archive (64 lower-case hex digits, as sha256sum prints it)' }),
           })
           .strict(),
       )
@@ -306,7 +356,10 @@ export const AppsSchema = z
         url: z.string().min(1).optional(),
         /** StorageClass of the state PVC; unset = the cluster's default class (k3s: local-path). */
         storageClass: k8sName.optional(),
-        size: z.string().regex(/^\d+(Mi|Gi)$/, { message: 'must be a size like "1Gi"' }).default('1Gi'),
+        size: z
+          .string()
+          .regex(/^\d+(Mi|Gi)$/, { message: 'must be a size like "1Gi"' })
+          .default('1Gi'),
       })
       .strict()
       .prefault({}),
@@ -315,7 +368,10 @@ export const AppsSchema = z
         .object({
           version: z.string().default('2.9.0'),
           /** Service account the operator's Stack workspaces run as (bound to system:auth-delegator). */
-          serviceAccount: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: 'must be a Kubernetes name like "pulumi"' }).default('pulumi'),
+          serviceAccount: z
+            .string()
+            .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: 'must be a Kubernetes name like "pulumi"' })
+            .default('pulumi'),
           /** Also bind it to cluster-admin, so in-cluster stacks can manage cluster-wide infrastructure. */
           clusterAdmin: z.boolean().default(true),
         })
@@ -327,8 +383,14 @@ export const AppsSchema = z
           version: z.string().default('6.1.0'),
           /** Reboot window: days and HH:MM times in timeZone. */
           rebootDays: z.array(z.enum(['mo', 'tu', 'we', 'th', 'fr', 'sa', 'su'])).default(['mo', 'tu', 'we', 'th', 'fr', 'sa', 'su']),
-          startTime: z.string().regex(/^\d{1,2}:\d{2}$/).default('02:00'),
-          endTime: z.string().regex(/^\d{1,2}:\d{2}$/).default('05:00'),
+          startTime: z
+            .string()
+            .regex(/^\d{1,2}:\d{2}$/)
+            .default('02:00'),
+          endTime: z
+            .string()
+            .regex(/^\d{1,2}:\d{2}$/)
+            .default('05:00'),
           timeZone: z.string().default('UTC'),
           drainTimeout: z.string().default('10m'),
           /** Seconds each pod gets to stop while draining (0 = immediately); unset or -1 = the pod's own terminationGracePeriodSeconds. */
@@ -336,7 +398,10 @@ export const AppsSchema = z
           /** Reboot even when the drain fails or times out. */
           forceReboot: z.boolean().default(false),
           /** How often kured looks for the reboot sentinel. */
-          period: z.string().regex(/^(\d+(h|m|s))+$/, { message: 'must be a duration like "1h" or "30m"' }).default('1h'),
+          period: z
+            .string()
+            .regex(/^(\d+(h|m|s))+$/, { message: 'must be a duration like "1h" or "30m"' })
+            .default('1h'),
         })
         .strict(),
     ),

@@ -24,7 +24,10 @@ function dhcpAddress(w: DemoWorld, mac: string): string {
 
 function parseIgnition(userData: string | undefined): { hostname?: string; keys: string[]; address?: string; prefix?: number } {
   if (!userData) return { keys: [] };
-  let ign: { passwd?: { users?: Array<{ name: string; sshAuthorizedKeys?: string[] }> }; storage?: { files?: Array<{ path: string; contents?: { source?: string } }> } };
+  let ign: {
+    passwd?: { users?: Array<{ name: string; sshAuthorizedKeys?: string[] }> };
+    storage?: { files?: Array<{ path: string; contents?: { source?: string } }> };
+  };
   try {
     ign = JSON.parse(userData);
   } catch {
@@ -66,7 +69,9 @@ export async function boot(w: DemoWorld, vm: DemoVm): Promise<{ interfaces: Demo
 async function bootNode(w: DemoWorld, vm: DemoVm): Promise<{ interfaces: DemoAgentInterface[] }> {
   if (w.closed) throw new Error('demo guests closed');
   const net0 = String(vm.config.net0 ?? '');
-  const mac = (/(?:virtio|e1000|vmxnet3|rtl8139)=([0-9A-Fa-f:]{17})/.exec(net0)?.[1] ?? `BC:24:11:00:${(vm.vmid >> 8) & 255}:${vm.vmid & 255}`).toUpperCase();
+  const mac = (
+    /(?:virtio|e1000|vmxnet3|rtl8139)=([0-9A-Fa-f:]{17})/.exec(net0)?.[1] ?? `BC:24:11:00:${(vm.vmid >> 8) & 255}:${vm.vmid & 255}`
+  ).toUpperCase();
   const ign = parseIgnition(vm.userData);
   const ipconfig = String(vm.config.ipconfig0 ?? '');
   const ipm = /ip=(\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(ipconfig);
@@ -76,7 +81,8 @@ async function bootNode(w: DemoWorld, vm: DemoVm): Promise<{ interfaces: DemoAge
     address = dhcpAddress(w, mac);
     prefix = 8;
   }
-  if (!address.startsWith('127.')) throw new Error(`demo node ${vm.name}: address ${address} is not on loopback; the demo config must use a 127.x network`);
+  if (!address.startsWith('127.'))
+    throw new Error(`demo node ${vm.name}: address ${address} is not on loopback; the demo config must use a 127.x network`);
 
   let node = w.nodesByVmid.get(vm.vmid);
   if (node && node.address !== address) {
@@ -108,12 +114,23 @@ async function bootNode(w: DemoWorld, vm: DemoVm): Promise<{ interfaces: DemoAge
 
 function interfacesOf(node: DemoNode): DemoAgentInterface[] {
   return [
-    { name: 'lo', 'hardware-address': '00:00:00:00:00:00', 'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }] },
-    { name: 'eth0', 'hardware-address': node.mac.toLowerCase(), 'ip-addresses': [{ 'ip-address': node.address, 'ip-address-type': 'ipv4', prefix: node.prefix }] },
+    {
+      name: 'lo',
+      'hardware-address': '00:00:00:00:00:00',
+      'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }],
+    },
+    {
+      name: 'eth0',
+      'hardware-address': node.mac.toLowerCase(),
+      'ip-addresses': [{ 'ip-address': node.address, 'ip-address-type': 'ipv4', prefix: node.prefix }],
+    },
   ];
 }
 
-export async function resume(w: DemoWorld, vms: Array<DemoVm & { running: boolean }>): Promise<Map<number, { interfaces: DemoAgentInterface[] }>> {
+export async function resume(
+  w: DemoWorld,
+  vms: Array<DemoVm & { running: boolean }>,
+): Promise<Map<number, { interfaces: DemoAgentInterface[] }>> {
   const known = new Set(vms.map((v) => v.vmid));
   // a node whose VM is gone (never saved by the simulator, or destroyed) was never a machine
   for (const [vmid, node] of w.nodesByVmid) {

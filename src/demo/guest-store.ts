@@ -106,7 +106,13 @@ export function snapshotGuests(w: GuestWorld): SavedGuests {
       mac: n.mac,
       hostKey: { ...n.hostKey },
       authorizedKeys: n.authorizedKeys.map((k) => ({ type: k.type, data: k.data.toString('base64') })),
-      files: [...n.fs].map(([path, f]) => ({ path, data: f.data.toString('base64'), mode: f.mode, owner: f.owner, ...(f.link ? { link: f.link } : {}) })),
+      files: [...n.fs].map(([path, f]) => ({
+        path,
+        data: f.data.toString('base64'),
+        mode: f.mode,
+        owner: f.owner,
+        ...(f.link ? { link: f.link } : {}),
+      })),
       dirs: [...n.dirs],
       units: [...n.units].map(([name, u]) => ({ name, state: u.state, enabled: u.enabled, journal: [...u.journal] })),
       ...(n.cluster && clusters.includes(n.cluster) ? { cluster: clusters.indexOf(n.cluster) } : {}),
@@ -123,14 +129,16 @@ export function loadGuests(file: string): GuestWorld | undefined {
   } catch (e) {
     throw new Error(`the saved demo nodes ${file} are unreadable (${(e as Error).message}); delete the demo directory to start over`);
   }
-  if (s.format !== FORMAT || !Array.isArray(s.nodes)) throw new Error(`the saved demo nodes ${file} have an unknown format; delete the demo directory to start over`);
+  if (s.format !== FORMAT || !Array.isArray(s.nodes))
+    throw new Error(`the saved demo nodes ${file} have an unknown format; delete the demo directory to start over`);
   const nodesByVmid = new Map<number, DemoNode>();
   for (const sn of s.nodes) {
     const node = new DemoNode(sn.vm, sn.address, sn.prefix, sn.mac, sn.hostKey);
     node.fs.clear();
     node.dirs.clear();
     for (const d of sn.dirs) node.dirs.add(d);
-    for (const f of sn.files) node.fs.set(f.path, { data: Buffer.from(f.data, 'base64'), mode: f.mode, owner: f.owner, ...(f.link ? { link: f.link } : {}) });
+    for (const f of sn.files)
+      node.fs.set(f.path, { data: Buffer.from(f.data, 'base64'), mode: f.mode, owner: f.owner, ...(f.link ? { link: f.link } : {}) });
     node.authorizedKeys = sn.authorizedKeys.map((k) => ({ type: k.type, data: Buffer.from(k.data, 'base64') }));
     for (const u of sn.units) node.units.set(u.name, { state: u.state, enabled: u.enabled, journal: [...u.journal], generation: 0 });
     nodesByVmid.set(sn.vm.vmid, node);

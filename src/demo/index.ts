@@ -43,7 +43,9 @@ export interface DemoContext {
 export type MirrorFiller = (mirror: DemoMirror, ctx: DemoContext) => Promise<DemoOverrides | void> | DemoOverrides | void;
 
 /** Creates the guests VMs boot into, with the overrides they need and a close(). */
-export type GuestFactory = (ctx: DemoContext) =>
+export type GuestFactory = (
+  ctx: DemoContext,
+) =>
   | Promise<{ hooks: GuestHooks; overrides?: DemoOverrides; close?(): Promise<void> }>
   | { hooks: GuestHooks; overrides?: DemoOverrides; close?(): Promise<void> };
 
@@ -61,9 +63,19 @@ const guestFactory: GuestFactory | undefined = async (ctx) => {
   // the nodes' SSH port is part of the config (nodes.sshPort): a persisted demo keeps it
   const settings = ctx.persist ? readSettings(ctx.stateDir) : undefined;
   const sshPort = settings?.sshPort ?? (await freeDemoPort());
-  if (ctx.persist && settings?.sshPort !== sshPort) writeFileAtomic(demoFiles(ctx.stateDir).settings, JSON.stringify({ ...settings, sshPort }), 0o600);
-  const guests = createDemoGuests({ speed: ctx.speed, sshPort, log: ctx.log, ...(ctx.persist ? { persistFile: demoFiles(ctx.stateDir).guests } : {}) });
-  return { hooks: guests, overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: true, vip: true }), close: () => guests.close() };
+  if (ctx.persist && settings?.sshPort !== sshPort)
+    writeFileAtomic(demoFiles(ctx.stateDir).settings, JSON.stringify({ ...settings, sshPort }), 0o600);
+  const guests = createDemoGuests({
+    speed: ctx.speed,
+    sshPort,
+    log: ctx.log,
+    ...(ctx.persist ? { persistFile: demoFiles(ctx.stateDir).guests } : {}),
+  });
+  return {
+    hooks: guests,
+    overrides: demoNodeOverrides({ stateDir: ctx.stateDir, sshPort, staticNetwork: true, vip: true }),
+    close: () => guests.close(),
+  };
 };
 
 /**
@@ -94,7 +106,10 @@ export function demoSpeedFromEnv(env: Record<string, string | undefined>): numbe
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0 || n > 100) {
-    throw new UserError(`FLATCAR_K3S_DEMO_SPEED must be a number from 0 to 100 (given "${v}")`, { field: 'FLATCAR_K3S_DEMO_SPEED', fix: 'Unset it for the default 0.05, or set e.g. FLATCAR_K3S_DEMO_SPEED=0.01 for a faster demo.' });
+    throw new UserError(`FLATCAR_K3S_DEMO_SPEED must be a number from 0 to 100 (given "${v}")`, {
+      field: 'FLATCAR_K3S_DEMO_SPEED',
+      fix: 'Unset it for the default 0.05, or set e.g. FLATCAR_K3S_DEMO_SPEED=0.01 for a faster demo.',
+    });
   }
   return n;
 }
@@ -176,7 +191,8 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 /** Objects merge key by key; arrays and scalars from `b` replace. */
 export function mergeOverrides(a: DemoOverrides, b: DemoOverrides): DemoOverrides {
   const out: DemoOverrides = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeOverrides(out[k] as DemoOverrides, v) : v;
+  for (const [k, v] of Object.entries(b))
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeOverrides(out[k] as DemoOverrides, v) : v;
   return out;
 }
 
@@ -205,7 +221,14 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   }
   let sim: Simulator;
   try {
-    sim = await startSimulator({ ...opts.sim, speed, pveNodes: opts.pveNodes ?? 1, guest: guests?.hooks, log, ...(persist ? { persistDir: dir } : {}) });
+    sim = await startSimulator({
+      ...opts.sim,
+      speed,
+      pveNodes: opts.pveNodes ?? 1,
+      guest: guests?.hooks,
+      log,
+      ...(persist ? { persistDir: dir } : {}),
+    });
   } catch (e) {
     await guests?.close?.();
     releaseWorld();
@@ -219,7 +242,9 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       writeFileAtomic(keyFile, sim.ssh.privateKey, 0o600);
       overrides = mergeOverrides(overrides, { proxmox: { ssh: { privateKeyFile: keyFile } } });
     }
-    log(`simulated Proxmox VE ${sim.state.version} at ${sim.url} (nodes ${sim.nodes.join(', ')}, speed ${speed}${sim.resumed ? `; continuing the world saved in ${dir}` : ''})`);
+    log(
+      `simulated Proxmox VE ${sim.state.version} at ${sim.url} (nodes ${sim.nodes.join(', ')}, speed ${speed}${sim.resumed ? `; continuing the world saved in ${dir}` : ''})`,
+    );
     for (const fill of mirrorFillers) {
       const o = await fill(sim.mirror, ctx);
       if (o) overrides = mergeOverrides(overrides, o);

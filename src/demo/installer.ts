@@ -65,7 +65,8 @@ function parseInstallArgs(node: DemoNode, args: string[]): InstallArgs | string 
     else return `unknown argument: ${k}`;
   }
   if (!o.binaryOnly && o.role !== 'server' && o.role !== 'agent') return `--role must be server or agent (given: '${o.role ?? ''}')`;
-  if (!o.version || !/^v\d+\.\d+\.\d+\+k3s\d+$/.test(o.version)) return `--version must look like v1.33.4+k3s1 (given: '${o.version ?? ''}')`;
+  if (!o.version || !/^v\d+\.\d+\.\d+\+k3s\d+$/.test(o.version))
+    return `--version must look like v1.33.4+k3s1 (given: '${o.version ?? ''}')`;
   if (!o.sha256 || !/^[0-9a-f]{64}$/.test(o.sha256)) return '--sha256 must be 64 lower-case hex digits';
   if (!o.url && !o.binary) return 'give --url or --binary';
   for (const f of [o.config, o.binary, ...o.manifests]) if (f && !node.fs.has(f)) return `staged file ${f} is missing`;
@@ -144,7 +145,8 @@ async function simulateInstaller(w: DemoWorld, node: DemoNode, args: string[], i
   const unit = o.role === 'server' ? 'k3s' : 'k3s-agent';
   const binary = await installBinary(w, node, o, io);
   if (typeof binary === 'string') return die(binary);
-  for (const l of ['kubectl', 'crictl', 'ctr']) node.fs.set(`/opt/bin/${l}`, { data: Buffer.alloc(0), mode: 0o777, owner: 'root', link: 'k3s' });
+  for (const l of ['kubectl', 'crictl', 'ctr'])
+    node.fs.set(`/opt/bin/${l}`, { data: Buffer.alloc(0), mode: 0o777, owner: 'root', link: 'k3s' });
   if (o.binaryOnly) {
     io.out('RESULT binary');
     return 0;

@@ -16,6 +16,7 @@ export function joinRefusal(cluster: { token: string; caData: string }, token: s
   if (given.caHash !== undefined && given.caHash !== createHash('sha256').update(demoCaPem(cluster.caData)).digest('hex')) {
     return 'starting kubernetes: preparing server: failed to validate token: token CA hash does not match the Cluster CA certificate hash';
   }
-  if (given.secret !== parseToken(cluster.token).secret) return 'starting kubernetes: preparing server: failed to validate token: invalid token';
+  if (given.secret !== parseToken(cluster.token).secret)
+    return 'starting kubernetes: preparing server: failed to validate token: invalid token';
   return undefined;
 }

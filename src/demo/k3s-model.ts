@@ -52,7 +52,9 @@ export function startUnit(w: DemoWorld, node: DemoNode, unit: string): void {
     serverUrl: typeof cfg.server === 'string' ? cfg.server : undefined,
     alive: () => !w.closed && u.generation === gen && node.sshd !== undefined,
     journal: (level, msg) => {
-      u.journal.push(`${new Date().toISOString()} ${node.name} k3s[${1000 + gen}]: time="${new Date().toISOString()}" level=${level} msg="${msg}"`);
+      u.journal.push(
+        `${new Date().toISOString()} ${node.name} k3s[${1000 + gen}]: time="${new Date().toISOString()}" level=${level} msg="${msg}"`,
+      );
       if (u.journal.length > 200) u.journal.splice(0, u.journal.length - 200);
     },
     restartLoop: (msg) => {
@@ -156,7 +158,9 @@ function refuseToken(run: UnitRun, refused: string): void {
 function joinServer(run: UnitRun, cluster: DemoCluster): void {
   const { w, node, u, nodeName } = run;
   if (Date.now() < cluster.learnerBusyUntil && !(cluster.nodes.get(nodeName)?.owner === node)) {
-    return run.restartLoop('starting kubernetes: preparing server: start managed database: joining etcd cluster: etcdserver: too many learner members in cluster');
+    return run.restartLoop(
+      'starting kubernetes: preparing server: start managed database: joining etcd cluster: etcdserver: too many learner members in cluster',
+    );
   }
   const member = cluster.members.has(nodeName) && cluster.nodes.get(nodeName)?.owner === node;
   const joinMs = member ? w.dur(15) : w.dur(40);

@@ -15,7 +15,12 @@ export function nodeList(cluster: DemoCluster) {
 function nodeObject(cluster: DemoCluster, n: DemoClusterNode, now: number) {
   const ready = cluster.ready(n, now);
   const labels: Record<string, string> = { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' };
-  if (n.role === 'server') Object.assign(labels, { 'node-role.kubernetes.io/control-plane': 'true', 'node-role.kubernetes.io/master': 'true', 'node-role.kubernetes.io/etcd': 'true' });
+  if (n.role === 'server')
+    Object.assign(labels, {
+      'node-role.kubernetes.io/control-plane': 'true',
+      'node-role.kubernetes.io/master': 'true',
+      'node-role.kubernetes.io/etcd': 'true',
+    });
   const osRelease = n.owner.readText('/etc/os-release') ?? '';
   const flatcar = /^VERSION=(\S+)$/m.exec(osRelease)?.[1] ?? 'unknown';
   return {
@@ -31,7 +36,12 @@ function nodeObject(cluster: DemoCluster, n: DemoClusterNode, now: number) {
       conditions: [
         ready
           ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }
-          : { type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady' },
+          : {
+              type: 'Ready',
+              status: 'False',
+              reason: 'KubeletNotReady',
+              message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady',
+            },
       ],
       nodeInfo: { kubeletVersion: n.version, osImage: `Flatcar Container Linux by Kinvolk ${flatcar} (Oklo)`, architecture: 'amd64' },
     },
@@ -61,14 +71,19 @@ export async function drain(w: DemoWorld, cluster: DemoCluster, name: string, fl
   if (!n) return notFound(name);
   n.unschedulable = true;
   if (!flags.includes('--ignore-daemonsets')) {
-    return fail(`error: unable to drain node "${name}" due to error: cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): kube-system/svclb-traefik-${name.length}x7k2`);
+    return fail(
+      `error: unable to drain node "${name}" due to error: cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): kube-system/svclb-traefik-${name.length}x7k2`,
+    );
   }
   if (n.role === 'server' && !flags.includes('--delete-emptydir-data')) {
-    return fail(`error: unable to drain node "${name}" due to error: cannot delete Pods with local storage (use --delete-emptydir-data to override): kube-system/metrics-server-5985cbc9d7-q2x7n`);
+    return fail(
+      `error: unable to drain node "${name}" due to error: cannot delete Pods with local storage (use --delete-emptydir-data to override): kube-system/metrics-server-5985cbc9d7-q2x7n`,
+    );
   }
   await w.sleep(w.dur(2));
   const out = [`node/${name} cordoned`];
-  if (n.role === 'server') out.push('evicting pod kube-system/metrics-server-5985cbc9d7-q2x7n', 'pod/metrics-server-5985cbc9d7-q2x7n evicted');
+  if (n.role === 'server')
+    out.push('evicting pod kube-system/metrics-server-5985cbc9d7-q2x7n', 'pod/metrics-server-5985cbc9d7-q2x7n evicted');
   out.push(`node/${name} drained`);
   return ok(...out);
 }

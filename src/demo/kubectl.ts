@@ -57,6 +57,8 @@ async function kubectl(w: DemoWorld, node: DemoNode, args: string[]): Promise<Ku
   return {
     code: 1,
     out: [],
-    err: [`error: the demo node answers only "kubectl get nodes -o json", cordon, uncordon, drain, "delete node" and "annotate node" (given: ${given})`],
+    err: [
+      `error: the demo node answers only "kubectl get nodes -o json", cordon, uncordon, drain, "delete node" and "annotate node" (given: ${given})`,
+    ],
   };
 }

@@ -47,7 +47,15 @@ export function serveSftp(node: DemoNode, sftp: SFTPWrapper, persist: () => void
   };
   const attrsOf = (p: string) => {
     const f = node.fs.get(p);
-    if (f) return { mode: (f.link ? 0o120000 : 0o100000) | f.mode, uid: f.owner === 'core' ? 500 : 0, gid: f.owner === 'core' ? 500 : 0, size: f.data.length, atime: 0, mtime: 0 };
+    if (f)
+      return {
+        mode: (f.link ? 0o120000 : 0o100000) | f.mode,
+        uid: f.owner === 'core' ? 500 : 0,
+        gid: f.owner === 'core' ? 500 : 0,
+        size: f.data.length,
+        atime: 0,
+        mtime: 0,
+      };
     if (node.dirs.has(p)) return { mode: 0o040755, uid: p.startsWith('/home/core') ? 500 : 0, gid: 0, size: 4096, atime: 0, mtime: 0 };
     return undefined;
   };
@@ -63,10 +71,15 @@ function serveFiles(s: SftpSession): void {
     const p = normalize(filename);
     const write = (flags & OPEN_MODE.WRITE) !== 0;
     if (write) {
-      if (!writable(p) || !node.dirs.has(parentOf(p))) return sftp.status(reqid, node.dirs.has(parentOf(p)) ? STATUS_CODE.PERMISSION_DENIED : STATUS_CODE.NO_SUCH_FILE);
+      if (!writable(p) || !node.dirs.has(parentOf(p)))
+        return sftp.status(reqid, node.dirs.has(parentOf(p)) ? STATUS_CODE.PERMISSION_DENIED : STATUS_CODE.NO_SUCH_FILE);
       const existing = node.fs.get(p);
       if (!existing || flags & OPEN_MODE.TRUNC) {
-        node.fs.set(p, { data: existing && !(flags & OPEN_MODE.TRUNC) ? existing.data : Buffer.alloc(0), mode: (attrs?.mode ?? 0o644) & 0o7777 & ~0o022, owner: 'core' });
+        node.fs.set(p, {
+          data: existing && !(flags & OPEN_MODE.TRUNC) ? existing.data : Buffer.alloc(0),
+          mode: (attrs?.mode ?? 0o644) & 0o7777 & ~0o022,
+          owner: 'core',
+        });
       }
     } else {
       if (!node.fs.has(p)) return sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
@@ -171,7 +184,8 @@ function servePaths(s: SftpSession): void {
     h.listed = true;
     const prefix = h.path === '/' ? '/' : `${h.path}/`;
     const names = new Set<string>();
-    for (const k of [...node.fs.keys(), ...node.dirs]) if (k.startsWith(prefix) && k !== h.path && !k.slice(prefix.length).includes('/')) names.add(k);
+    for (const k of [...node.fs.keys(), ...node.dirs])
+      if (k.startsWith(prefix) && k !== h.path && !k.slice(prefix.length).includes('/')) names.add(k);
     sftp.name(
       reqid,
       [...names].map((k) => ({ filename: k.slice(prefix.length), longname: k.slice(prefix.length), attrs: attrsOf(k)! })),

@@ -64,7 +64,13 @@ export class DemoWorld {
 
   /** Save the nodes (when persisted): called before a client is answered and on k3s state changes. */
   persist(): void {
-    if (!this.closed) this.saver?.save({ nodesByVmid: this.nodesByVmid, clusters: this.clusters, addressByMac: this.addressByMac, dhcpNext: this.dhcpNext });
+    if (!this.closed)
+      this.saver?.save({
+        nodesByVmid: this.nodesByVmid,
+        clusters: this.clusters,
+        addressByMac: this.addressByMac,
+        dhcpNext: this.dhcpNext,
+      });
   }
 
   /** Simulated seconds → wall milliseconds, with jitter around the median. */

@@ -49,7 +49,11 @@ export async function loadReleases(opts: FeedOptions): Promise<FeedResult> {
   const url = feedUrl(opts.feedBaseUrl, opts.channel);
   let text: string;
   try {
-    text = await fetchText(opts.fetch ?? defaultFetch, url, { signal: opts.signal, timeoutMs: opts.timeoutMs, what: `the Flatcar ${opts.channel} releases feed` });
+    text = await fetchText(opts.fetch ?? defaultFetch, url, {
+      signal: opts.signal,
+      timeoutMs: opts.timeoutMs,
+      what: `the Flatcar ${opts.channel} releases feed`,
+    });
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     const cached = opts.stateDir ? readCache(opts.stateDir, opts.channel) : undefined;
@@ -69,7 +73,9 @@ export async function loadReleases(opts: FeedOptions): Promise<FeedResult> {
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new RemoteError(`The releases feed at ${url} is not JSON`, { fix: 'Check flatcar.feedBaseUrl (a proxy or captive portal may have answered instead).' });
+    throw new RemoteError(`The releases feed at ${url} is not JSON`, {
+      fix: 'Check flatcar.feedBaseUrl (a proxy or captive portal may have answered instead).',
+    });
   }
   const releases = parseReleasesFeed(doc, `The feed at ${url}`);
   const fetchedAt = now();

@@ -76,9 +76,17 @@ export function digestFor(entries: DigestEntry[], file: string, algorithm: Diges
 }
 
 /** Fetch the release's `.DIGESTS` and return the image's SHA-512. */
-export async function fetchImageSha512(opts: { imageBaseUrl: string; location: ImageLocation; fetch?: FetchFn; signal?: AbortSignal }): Promise<{ sha512: string; url: string }> {
+export async function fetchImageSha512(opts: {
+  imageBaseUrl: string;
+  location: ImageLocation;
+  fetch?: FetchFn;
+  signal?: AbortSignal;
+}): Promise<{ sha512: string; url: string }> {
   const url = digestsUrl(opts.imageBaseUrl, opts.location);
-  const text = await fetchText(opts.fetch ?? defaultFetch, url, { signal: opts.signal, what: `the image digests of Flatcar ${opts.location.version}` });
+  const text = await fetchText(opts.fetch ?? defaultFetch, url, {
+    signal: opts.signal,
+    what: `the image digests of Flatcar ${opts.location.version}`,
+  });
   const sha512 = digestFor(parseDigests(text), PROXMOXVE_IMAGE_FILE, 'sha512');
   if (!sha512) {
     throw new RemoteError(`${url} has no SHA512 digest for ${PROXMOXVE_IMAGE_FILE}`, {

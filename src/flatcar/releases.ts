@@ -32,7 +32,11 @@ export function isVersion(key: string): boolean {
 
 export function parseVersion(v: string): [number, number, number] {
   const m = VERSION.exec(v);
-  if (!m) throw new UserError(`"${v}" is not a Flatcar version`, { field: 'flatcar.version', fix: 'Use "current" or a version like "4593.2.5" (flatcar-k3s versions lists them).' });
+  if (!m)
+    throw new UserError(`"${v}" is not a Flatcar version`, {
+      field: 'flatcar.version',
+      fix: 'Use "current" or a version like "4593.2.5" (flatcar-k3s versions lists them).',
+    });
   return [Number(m[1]), Number(m[2]), Number(m[3])];
 }
 
@@ -115,7 +119,10 @@ export function resolveRelease(releases: FlatcarRelease[], requested: string, op
   }
   parseVersion(requested);
   const found = releases.find((r) => r.version === requested);
-  const offer = usable.slice(0, 5).map((r) => r.version).join(', ');
+  const offer = usable
+    .slice(0, 5)
+    .map((r) => r.version)
+    .join(', ');
   if (!found) {
     throw new UserError(`Flatcar ${requested} is not in the ${opts.channel} channel`, {
       field: 'flatcar.version',
@@ -129,7 +136,10 @@ export function resolveRelease(releases: FlatcarRelease[], requested: string, op
     });
   }
   if (found.architectures.length && !found.architectures.includes(arch)) {
-    throw new UserError(`Flatcar ${requested} is not published for ${arch} (only ${found.architectures.join(', ')})`, { field: 'flatcar.arch', fix: 'Change flatcar.arch or flatcar.version.' });
+    throw new UserError(`Flatcar ${requested} is not published for ${arch} (only ${found.architectures.join(', ')})`, {
+      field: 'flatcar.arch',
+      fix: 'Change flatcar.arch or flatcar.version.',
+    });
   }
   return found;
 }

@@ -111,11 +111,15 @@ export function templateIgnition(config: Config): IgnitionConfig {
 
   const files: IgnitionFile[] = [
     file(PATHS.consoleLogLevel, `# flatcar-k3s: keep the serial console readable.\nkernel.printk = ${ign.kernelLogLevel} 4 1 7\n`),
-    file(PATHS.updateConf, `# flatcar-k3s: update_engine downloads updates; ${ign.rebootStrategy === 'off' ? 'kured decides when to reboot' : 'locksmithd reboots'}.\nREBOOT_STRATEGY=${ign.rebootStrategy}\n`),
+    file(
+      PATHS.updateConf,
+      `# flatcar-k3s: update_engine downloads updates; ${ign.rebootStrategy === 'off' ? 'kured decides when to reboot' : 'locksmithd reboots'}.\nREBOOT_STRATEGY=${ign.rebootStrategy}\n`,
+    ),
     file(PATHS.optBinProfile, OPT_BIN_PROFILE),
     file(PATHS.crictlConf, CRICTL_CONF),
   ];
-  if (ign.volatileJournal) files.push(file(PATHS.volatileJournal, '# flatcar-k3s: keep the journal in memory only.\n[Journal]\nStorage=volatile\n'));
+  if (ign.volatileJournal)
+    files.push(file(PATHS.volatileJournal, '# flatcar-k3s: keep the journal in memory only.\n[Journal]\nStorage=volatile\n'));
 
   const units: IgnitionUnit[] = ign.maskedUnits.map((name) => ({ name, mask: true }));
   for (const u of ign.units) {
@@ -172,7 +176,13 @@ export function nodeNetworkUnit(config: Config, node: PlannedNode, env: NodeIgni
   const net = config.nodes.network;
   const dns = nodeResolvers(config, env);
   const isStatic = net.mode === 'static' && !!node.address;
-  const lines = [`# flatcar-k3s: the network of ${node.name} (${isStatic ? 'static' : 'DHCP'})`, '[Match]', `MACAddress=${node.mac.toLowerCase()}`, '', '[Network]'];
+  const lines = [
+    `# flatcar-k3s: the network of ${node.name} (${isStatic ? 'static' : 'DHCP'})`,
+    '[Match]',
+    `MACAddress=${node.mac.toLowerCase()}`,
+    '',
+    '[Network]',
+  ];
   if (isStatic) {
     if (!dns.length) {
       throw new UserError(`${node.name} would have a static address and no DNS server`, {
@@ -187,7 +197,7 @@ export function nodeNetworkUnit(config: Config, node: PlannedNode, env: NodeIgni
   }
   for (const d of dns) lines.push(`DNS=${d}`);
   if (net.searchDomain) lines.push(`Domains=${net.searchDomain}`);
-  if (!isStatic) lines.push('', '[DHCPv4]', '# The lease\'s DNS servers are used (with any nodes.network.dns above).', 'UseDNS=true');
+  if (!isStatic) lines.push('', '[DHCPv4]', "# The lease's DNS servers are used (with any nodes.network.dns above).", 'UseDNS=true');
   return lines.join('\n') + '\n';
 }
 

@@ -39,17 +39,23 @@ export function checkCloudInitSize(parts: Array<{ label: string; data: string | 
     const size = typeof p.data === 'string' ? Buffer.byteLength(p.data, 'utf8') : p.data.length;
     total += size;
     if (size > SNIPPET_MAX_BYTES) {
-      throw new UserError(`The Ignition config ${p.label} is ${formatBytes(size)}; Proxmox puts at most ${formatBytes(SNIPPET_MAX_BYTES)} per file on the cloud-init drive`, {
-        field: 'flatcar.ignition.files',
-        fix: 'Make the extra files in flatcar.ignition.files smaller, or fetch big files at boot from a URL instead of inlining them.',
-      });
+      throw new UserError(
+        `The Ignition config ${p.label} is ${formatBytes(size)}; Proxmox puts at most ${formatBytes(SNIPPET_MAX_BYTES)} per file on the cloud-init drive`,
+        {
+          field: 'flatcar.ignition.files',
+          fix: 'Make the extra files in flatcar.ignition.files smaller, or fetch big files at boot from a URL instead of inlining them.',
+        },
+      );
     }
   }
   if (total > CLOUDINIT_MAX_BYTES) {
-    throw new UserError(`The cloud-init drive would hold ${formatBytes(total)} (${parts.map((p) => p.label).join(', ')}); Proxmox allows at most ${formatBytes(CLOUDINIT_MAX_BYTES)}`, {
-      field: 'flatcar.ignition.files',
-      fix: 'Make the extra files in flatcar.ignition.files smaller.',
-    });
+    throw new UserError(
+      `The cloud-init drive would hold ${formatBytes(total)} (${parts.map((p) => p.label).join(', ')}); Proxmox allows at most ${formatBytes(CLOUDINIT_MAX_BYTES)}`,
+      {
+        field: 'flatcar.ignition.files',
+        fix: 'Make the extra files in flatcar.ignition.files smaller.',
+      },
+    );
   }
 }
 

@@ -32,7 +32,10 @@ export function airgapImageName(image: string): string {
 
 /** How to make an archive of an image on a machine with registry access (for error messages and docs). */
 export function archiveCommand(image: string): string {
-  const file = `${image.split('/').pop()!.replace(/[:@].*$/, '')}.tar`;
+  const file = `${image
+    .split('/')
+    .pop()!
+    .replace(/[:@].*$/, '')}.tar`;
   return `skopeo copy docker://${image} docker-archive:${file}:${image} && sha256sum ${file}`;
 }
 
@@ -40,10 +43,13 @@ export function archiveCommand(image: string): string {
 export function checkAirgapImages(config: Config): void {
   for (const need of neededAirgapImages(config)) {
     if (config.cluster.airgapImages.some((i) => i.image === need.image)) continue;
-    throw new UserError(`cluster.airgapImages has no archive of ${need.image}, which this air-gapped cluster needs (${need.why}): no registry can serve it`, {
-      field: 'cluster.airgapImages',
-      fix: `Where a registry is reachable: ${archiveCommand(need.image)}; then add { image: ${need.image}, file: <the .tar>, sha256: <its sha256> } to cluster.airgapImages.`,
-    });
+    throw new UserError(
+      `cluster.airgapImages has no archive of ${need.image}, which this air-gapped cluster needs (${need.why}): no registry can serve it`,
+      {
+        field: 'cluster.airgapImages',
+        fix: `Where a registry is reachable: ${archiveCommand(need.image)}; then add { image: ${need.image}, file: <the .tar>, sha256: <its sha256> } to cluster.airgapImages.`,
+      },
+    );
   }
 }
 
@@ -53,10 +59,13 @@ export function readAirgapImage(i: AirgapImage): Buffer {
   try {
     data = readFileSync(i.file);
   } catch (err) {
-    throw new UserError(`Cannot read the image archive ${i.file} of ${i.image}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      field: 'cluster.airgapImages',
-      fix: `Check the path, or make it again: ${archiveCommand(i.image)}`,
-    });
+    throw new UserError(
+      `Cannot read the image archive ${i.file} of ${i.image}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        field: 'cluster.airgapImages',
+        fix: `Check the path, or make it again: ${archiveCommand(i.image)}`,
+      },
+    );
   }
   const sum = sha256Hex(data);
   if (sum !== i.sha256) {

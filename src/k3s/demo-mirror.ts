@@ -33,7 +33,10 @@ function putRelease(mirror: MirrorLike, version: string): void {
   mirror.put(`/k3s-io/k3s/releases/tag/${version}`, `<html><body>k3s ${version} (demo mirror)</body></html>\n`, 'text/html');
   const dl = `/k3s-io/k3s/releases/download/${version}`;
   mirror.put(`${dl}/k3s`, bin);
-  mirror.put(`${dl}/sha256sum-amd64.txt`, `${sum}  k3s\n${createHash('sha256').update('airgap-images').digest('hex')}  k3s-airgap-images-amd64.tar.zst\n`);
+  mirror.put(
+    `${dl}/sha256sum-amd64.txt`,
+    `${sum}  k3s\n${createHash('sha256').update('airgap-images').digest('hex')}  k3s-airgap-images-amd64.tar.zst\n`,
+  );
 }
 
 /** `version` is what `stable` points at; `latest` points at DEMO_K3S_LATEST (or `version` when newer). */

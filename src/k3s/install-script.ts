@@ -42,7 +42,14 @@ export interface InstallArgs {
 }
 
 export function installArgv(a: InstallArgs): string[] {
-  const argv = [...(a.binaryOnly ? ['--binary-only'] : []), ...(a.role ? ['--role', a.role] : []), '--version', a.version, '--sha256', a.sha256];
+  const argv = [
+    ...(a.binaryOnly ? ['--binary-only'] : []),
+    ...(a.role ? ['--role', a.role] : []),
+    '--version',
+    a.version,
+    '--sha256',
+    a.sha256,
+  ];
   if (a.url) argv.push('--url', a.url);
   if (a.binary) argv.push('--binary', a.binary);
   if (a.config) argv.push('--config', a.config);

@@ -61,7 +61,9 @@ function wrapped(o: { sandbox?: { wrap(argv: string[]): string[] } }, argv: stri
 export async function installK3sBinary(o: InstallBinaryOptions): Promise<'installed' | 'unchanged'> {
   const s = o.session;
   const up = (p: string) => (o.sandbox ? `${o.sandbox.root}${p}` : p);
-  const have = await s.exec(shJoin(o.sandbox ? o.sandbox.wrap(['sha256sum', '/opt/bin/k3s']) : ['sha256sum', '/opt/bin/k3s']), { signal: o.signal });
+  const have = await s.exec(shJoin(o.sandbox ? o.sandbox.wrap(['sha256sum', '/opt/bin/k3s']) : ['sha256sum', '/opt/bin/k3s']), {
+    signal: o.signal,
+  });
   if (have.code === 0 && have.stdout.split(/\s+/)[0] === o.sha256) return 'unchanged';
   await stageScript(s, up(STAGED.script));
   let binary: string | undefined;
@@ -69,7 +71,11 @@ export async function installK3sBinary(o: InstallBinaryOptions): Promise<'instal
     await s.writeFile(up(STAGED.binary), o.binary, 0o600);
     binary = STAGED.binary;
   }
-  const argv = ['sh', STAGED.script, ...installArgv({ binaryOnly: true, version: o.version, sha256: o.sha256, ...(binary ? { binary } : { url: o.url }) })];
+  const argv = [
+    'sh',
+    STAGED.script,
+    ...installArgv({ binaryOnly: true, version: o.version, sha256: o.sha256, ...(binary ? { binary } : { url: o.url }) }),
+  ];
   const r = await s.exec(wrapped(o, argv), { signal: o.signal, onLine: o.onLine });
   if (r.code !== 0) {
     throw new RemoteError(`Installing the k3s binary failed on ${o.label} (exit code ${r.code})`, {
@@ -88,13 +94,26 @@ export async function installK3sOnNode(o: InstallOnNodeOptions): Promise<Install
   for (const m of o.manifests ?? []) await s.writeFile(up(STAGED.manifest(m.name)), m.text, 0o600);
   let binary: string | undefined;
   if (o.binary) {
-    const have = await s.exec(shJoin(o.sandbox ? o.sandbox.wrap(['sha256sum', '/opt/bin/k3s']) : ['sha256sum', '/opt/bin/k3s']), { signal: o.signal });
+    const have = await s.exec(shJoin(o.sandbox ? o.sandbox.wrap(['sha256sum', '/opt/bin/k3s']) : ['sha256sum', '/opt/bin/k3s']), {
+      signal: o.signal,
+    });
     if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== o.sha256) {
       await s.writeFile(up(STAGED.binary), o.binary, 0o600);
       binary = STAGED.binary;
     }
   }
-  const argv = ['sh', STAGED.script, ...installArgv({ role: o.role, version: o.version, sha256: o.sha256, ...(binary ? { binary } : { url: o.url }), config: STAGED.config, manifests: (o.manifests ?? []).map((m) => STAGED.manifest(m.name)) })];
+  const argv = [
+    'sh',
+    STAGED.script,
+    ...installArgv({
+      role: o.role,
+      version: o.version,
+      sha256: o.sha256,
+      ...(binary ? { binary } : { url: o.url }),
+      config: STAGED.config,
+      manifests: (o.manifests ?? []).map((m) => STAGED.manifest(m.name)),
+    }),
+  ];
   const r = await s.exec(wrapped(o, argv), { signal: o.signal, onLine: o.onLine });
   if (r.code !== 0) {
     throw new RemoteError(`The k3s installer failed on ${o.label} (exit code ${r.code})`, {

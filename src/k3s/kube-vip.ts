@@ -102,5 +102,12 @@ export function kubeVipObjects(o: KubeVipOptions): Array<Record<string, unknown>
 
 /** Multi-document YAML for the manifests directory. */
 export function kubeVipManifest(o: KubeVipOptions): string {
-  return '# Written by flatcar-k3s: kube-vip announces the control-plane VIP ' + o.vip + '\n' + kubeVipObjects(o).map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+  return (
+    '# Written by flatcar-k3s: kube-vip announces the control-plane VIP ' +
+    o.vip +
+    '\n' +
+    kubeVipObjects(o)
+      .map((d) => stringify(d, { lineWidth: 0 }))
+      .join('---\n')
+  );
 }

@@ -64,8 +64,10 @@ async function kubectl(s: SshSession, command: string, what: string, signal?: Ab
   return r.stdout;
 }
 
-export const cordon = (s: SshSession, node: string, signal?: AbortSignal) => kubectl(s, sh`cordon ${node}`, `kubectl cordon ${node}`, signal);
-export const uncordon = (s: SshSession, node: string, signal?: AbortSignal) => kubectl(s, sh`uncordon ${node}`, `kubectl uncordon ${node}`, signal);
+export const cordon = (s: SshSession, node: string, signal?: AbortSignal) =>
+  kubectl(s, sh`cordon ${node}`, `kubectl cordon ${node}`, signal);
+export const uncordon = (s: SshSession, node: string, signal?: AbortSignal) =>
+  kubectl(s, sh`uncordon ${node}`, `kubectl uncordon ${node}`, signal);
 
 /** Evict the node's pods (DaemonSet pods stay; emptyDir data goes), giving up after `timeoutSeconds`. */
 export function drain(s: SshSession, node: string, timeoutSeconds: number, signal?: AbortSignal): Promise<string> {
@@ -73,7 +75,8 @@ export function drain(s: SshSession, node: string, timeoutSeconds: number, signa
   return kubectl(s, cmd, `kubectl drain ${node} (timeout ${timeoutSeconds}s)`, signal, (timeoutSeconds + 60) * 1000);
 }
 
-export const deleteNode = (s: SshSession, node: string, signal?: AbortSignal) => kubectl(s, sh`delete node ${node}`, `kubectl delete node ${node}`, signal);
+export const deleteNode = (s: SshSession, node: string, signal?: AbortSignal) =>
+  kubectl(s, sh`delete node ${node}`, `kubectl delete node ${node}`, signal);
 
 /** Ask k3s to remove the server's etcd member (the Node stays until deleted). */
 export const removeEtcdMember = (s: SshSession, node: string, signal?: AbortSignal) =>

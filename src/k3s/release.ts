@@ -27,7 +27,11 @@ export function k3sChecksumsUrl(releaseUrl: string, version: string, arch: 'amd6
 }
 
 /** Resolve "stable"/"latest" via `<channelUrl>/<channel>` → redirect → last path segment. */
-export async function resolveK3sVersion(channelUrl: string, channel: string, opts: { fetch?: FetchFn; signal?: AbortSignal } = {}): Promise<string> {
+export async function resolveK3sVersion(
+  channelUrl: string,
+  channel: string,
+  opts: { fetch?: FetchFn; signal?: AbortSignal } = {},
+): Promise<string> {
   const f = opts.fetch ?? fetch;
   const url = `${trimSlash(channelUrl)}/${channel}`;
   let location: string | null = null;
@@ -54,10 +58,13 @@ export async function resolveK3sVersion(channelUrl: string, channel: string, opt
     }
     break;
   }
-  throw new RemoteError(`The k3s channel "${channel}" at ${url} did not redirect to a release${location ? ` (last redirect: ${location})` : ''}`, {
-    field: 'cluster.k3sVersion',
-    fix: 'Pin a version with cluster.k3sVersion: v1.33.4+k3s1, or check cluster.k3sChannelUrl.',
-  });
+  throw new RemoteError(
+    `The k3s channel "${channel}" at ${url} did not redirect to a release${location ? ` (last redirect: ${location})` : ''}`,
+    {
+      field: 'cluster.k3sVersion',
+      fix: 'Pin a version with cluster.k3sVersion: v1.33.4+k3s1, or check cluster.k3sChannelUrl.',
+    },
+  );
 }
 
 /** Parse a sha256sum file and return the hash of `asset`. */
@@ -69,14 +76,23 @@ export function sha256FromChecksums(text: string, asset: string): string | undef
   return undefined;
 }
 
-export async function fetchK3sSha256(releaseUrl: string, version: string, arch: 'amd64' | 'arm64', opts: { fetch?: FetchFn; signal?: AbortSignal } = {}): Promise<string> {
+export async function fetchK3sSha256(
+  releaseUrl: string,
+  version: string,
+  arch: 'amd64' | 'arm64',
+  opts: { fetch?: FetchFn; signal?: AbortSignal } = {},
+): Promise<string> {
   const f = opts.fetch ?? fetch;
   const url = k3sChecksumsUrl(releaseUrl, version, arch);
   let res: Response;
   try {
     res = await f(url, { signal: opts.signal });
   } catch (err) {
-    throw new RemoteError(`Cannot download ${url}: ${(err as Error).message}`, { field: 'cluster.k3sReleaseUrl', cause: err, fix: 'Check the network or cluster.k3sReleaseUrl.' });
+    throw new RemoteError(`Cannot download ${url}: ${(err as Error).message}`, {
+      field: 'cluster.k3sReleaseUrl',
+      cause: err,
+      fix: 'Check the network or cluster.k3sReleaseUrl.',
+    });
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined);
@@ -86,7 +102,10 @@ export async function fetchK3sSha256(releaseUrl: string, version: string, arch: 
     });
   }
   const sum = sha256FromChecksums(await res.text(), k3sAssetName(arch));
-  if (!sum) throw new RemoteError(`k3s ${version}: ${url} lists no checksum for ${k3sAssetName(arch)}`, { fix: 'Check cluster.k3sReleaseUrl points at k3s releases.' });
+  if (!sum)
+    throw new RemoteError(`k3s ${version}: ${url} lists no checksum for ${k3sAssetName(arch)}`, {
+      fix: 'Check cluster.k3sReleaseUrl points at k3s releases.',
+    });
   return sum;
 }
 
@@ -114,10 +133,13 @@ export async function downloadK3sBinary(
   const data = Buffer.from(await res.arrayBuffer());
   const got = sha256Hex(data);
   if (got !== sha256) {
-    throw new UserError(`The k3s binary from ${url} does not match its published sha256 (expected ${sha256}, got ${got}); it was not used`, {
-      field: 'cluster.k3sReleaseUrl',
-      fix: 'Check the mirror or proxy serving k3s releases; the download may be corrupted or tampered with.',
-    });
+    throw new UserError(
+      `The k3s binary from ${url} does not match its published sha256 (expected ${sha256}, got ${got}); it was not used`,
+      {
+        field: 'cluster.k3sReleaseUrl',
+        fix: 'Check the mirror or proxy serving k3s releases; the download may be corrupted or tampered with.',
+      },
+    );
   }
   await writeFileAtomicAsync(dest, data, 0o755);
 }

@@ -39,7 +39,10 @@ export function rewriteKubeconfig(k3sYaml: string, opts: { server: string; name:
   const doc = parseKubeconfig(k3sYaml, 'k3s.yaml');
   const cluster = doc.clusters?.[0];
   const user = doc.users?.[0];
-  if (!cluster?.cluster || !user?.user) throw new RemoteError('k3s.yaml on the first server has no cluster or user entry', { fix: 'Check k3s on the first server (sudo systemctl status k3s).' });
+  if (!cluster?.cluster || !user?.user)
+    throw new RemoteError('k3s.yaml on the first server has no cluster or user entry', {
+      fix: 'Check k3s on the first server (sudo systemctl status k3s).',
+    });
   const out: KubeconfigDoc = {
     apiVersion: 'v1',
     kind: 'Config',

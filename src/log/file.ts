@@ -47,7 +47,12 @@ export class LogFile {
     if (this.fd === undefined) return;
     const stamp = new Date(at).toISOString();
     const body = this.redactor ? this.redactor.redact(text) : text;
-    const lines = body.includes('\n') ? body.split('\n').map((l) => `${stamp} ${l}\n`).join('') : `${stamp} ${body}\n`;
+    const lines = body.includes('\n')
+      ? body
+          .split('\n')
+          .map((l) => `${stamp} ${l}\n`)
+          .join('')
+      : `${stamp} ${body}\n`;
     this.buffer.push(lines);
     this.bufferedBytes += lines.length;
     // A flood (thousands of lines a second) costs one write per turn of the event loop, not per line.
@@ -85,7 +90,14 @@ export function appendLogLine(path: string, text: string, redactor?: Redactor): 
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const body = redactor ? redactor.redact(text) : text;
     const stamp = new Date().toISOString();
-    appendFileSync(path, body.split('\n').map((l) => `${stamp} ${l}\n`).join(''), { mode: 0o600 });
+    appendFileSync(
+      path,
+      body
+        .split('\n')
+        .map((l) => `${stamp} ${l}\n`)
+        .join(''),
+      { mode: 0o600 },
+    );
   } catch {
     // The log is a help, not a requirement: never fail a command because it cannot be written.
   }

@@ -35,10 +35,21 @@ export function eventLines(e: RunEvent): EventLine[] {
       return [];
     }
     case 'log':
-      return [{ text: `  ${e.id}: ${e.level === 'info' ? '' : `${e.level}: `}${e.line}`, tone: e.level === 'error' ? 'bad' : e.level === 'warn' ? 'warn' : 'dim', debug: e.level === 'debug' }];
+      return [
+        {
+          text: `  ${e.id}: ${e.level === 'info' ? '' : `${e.level}: `}${e.line}`,
+          tone: e.level === 'error' ? 'bad' : e.level === 'warn' ? 'warn' : 'dim',
+          debug: e.level === 'debug',
+        },
+      ];
     case 'progress':
       return [{ text: `  ${e.id}: ${e.message}${e.fraction !== undefined ? ` (${Math.round(e.fraction * 100)}%)` : ''}`, tone: 'dim' }];
     case 'run':
-      return [{ text: `run ${e.status}${e.message ? `: ${e.message}` : ''}`, tone: e.status === 'succeeded' ? 'ok' : e.status === 'started' ? 'plain' : 'bad' }];
+      return [
+        {
+          text: `run ${e.status}${e.message ? `: ${e.message}` : ''}`,
+          tone: e.status === 'succeeded' ? 'ok' : e.status === 'started' ? 'plain' : 'bad',
+        },
+      ];
   }
 }

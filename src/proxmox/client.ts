@@ -24,7 +24,16 @@ import type {
   Upid,
   WaitOptions,
 } from './types.js';
-import { PveAmbiguousError, PveHttpError, findCause, isLockError, mapPveError, storageContentError, type AuthIdentity, type ErrorContext } from './errors.js';
+import {
+  PveAmbiguousError,
+  PveHttpError,
+  findCause,
+  isLockError,
+  mapPveError,
+  storageContentError,
+  type AuthIdentity,
+  type ErrorContext,
+} from './errors.js';
 import { pveTransport, type PveTransport } from './http.js';
 import type { Agent } from 'undici';
 import { probeFingerprint, proxmoxAgent, normalizeFingerprint, unreachable, hostPort, type TlsAgent } from './tls.js';
@@ -71,7 +80,12 @@ export interface ClientTuning {
  * form encoding then encodes it once more on the wire.
  */
 export function encodeSshKeys(keys: string[]): string {
-  return encodeURIComponent(keys.map((k) => k.trim()).filter(Boolean).join('\n'));
+  return encodeURIComponent(
+    keys
+      .map((k) => k.trim())
+      .filter(Boolean)
+      .join('\n'),
+  );
 }
 const SSHKEYS_OK = /^[-%a-zA-Z0-9_.!~*'()]*$/;
 
@@ -84,10 +98,13 @@ export function requireRootPam(what: string, auth: AuthIdentity | { auth?: AuthI
   const a = auth && 'kind' in auth ? auth : (auth as { auth?: AuthIdentity } | undefined)?.auth;
   if (a && a.kind === 'ticket' && a.user === 'root@pam') return;
   const who = !a ? 'an unknown identity' : a.kind === 'token' ? `the API token ${a.tokenId}` : `the user ${a.user}`;
-  throw new UserError(`${what} needs root@pam logged in with its password: Proxmox allows it only for root@pam itself, not for API tokens (not even root@pam!…) or other users; you are connected as ${who}`, {
-    field: a?.kind === 'token' ? 'proxmox.tokenId' : 'proxmox.username',
-    fix: 'Set proxmox.username: root@pam and proxmox.password (or PROXMOX_VE_USERNAME / PROXMOX_VE_PASSWORD) and remove proxmox.tokenId/tokenSecret for this run.',
-  });
+  throw new UserError(
+    `${what} needs root@pam logged in with its password: Proxmox allows it only for root@pam itself, not for API tokens (not even root@pam!…) or other users; you are connected as ${who}`,
+    {
+      field: a?.kind === 'token' ? 'proxmox.tokenId' : 'proxmox.username',
+      fix: 'Set proxmox.username: root@pam and proxmox.password (or PROXMOX_VE_USERNAME / PROXMOX_VE_PASSWORD) and remove proxmox.tokenId/tokenSecret for this run.',
+    },
+  );
 }
 
 /** What in these VM parameters Proxmox allows only to root@pam (undefined when nothing). */
@@ -96,7 +113,8 @@ export function rootOnlyParameter(params: Record<string, unknown>): string | und
     if (v === undefined || v === null) continue;
     if (k === 'args') return 'setting the VM option `args`';
     if (/^serial\d+$/.test(k) && String(v) !== 'socket') return `setting ${k}=${String(v)} (serial ports other than "socket")`;
-    if (/^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$/.test(k) && /(^|,)import-from=\//.test(String(v))) return `importing a disk from an absolute path (${k} import-from)`;
+    if (/^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$/.test(k) && /(^|,)import-from=\//.test(String(v)))
+      return `importing a disk from an absolute path (${k} import-from)`;
   }
   return undefined;
 }
@@ -250,13 +268,17 @@ export class PveClient implements ProxmoxClient {
       }
       if (http && isLockError(http) && ++lockTries < this.t.lockAttempts) {
         const d = backoffDelay(lockTries, this.t.retryBaseMs * 2, this.t.retryMaxMs);
-        this.logLine(`${method} ${path}: ${http.pveMessage}; retrying in ${(d / 1000).toFixed(1)} s (${lockTries}/${this.t.lockAttempts - 1})`);
+        this.logLine(
+          `${method} ${path}: ${http.pveMessage}; retrying in ${(d / 1000).toFixed(1)} s (${lockTries}/${this.t.lockAttempts - 1})`,
+        );
         await this.sleep(d);
         continue;
       }
       if ((method === 'GET' || (loginFailed && !http)) && isTransientForGet(failure) && ++getTries < this.t.getAttempts) {
         const d = backoffDelay(getTries, this.t.retryBaseMs, this.t.retryMaxMs);
-        this.logLine(`${loginFailed ? 'login' : `GET ${path}`} failed (${http ? http.status : networkCode(failure)}); retrying in ${(d / 1000).toFixed(1)} s (${getTries}/${this.t.getAttempts - 1})`);
+        this.logLine(
+          `${loginFailed ? 'login' : `GET ${path}`} failed (${http ? http.status : networkCode(failure)}); retrying in ${(d / 1000).toFixed(1)} s (${getTries}/${this.t.getAttempts - 1})`,
+        );
         await this.sleep(d);
         continue;
       }
@@ -283,10 +305,13 @@ export class PveClient implements ProxmoxClient {
         });
       }
       if (method === 'GET') return new RemoteError(`Proxmox did not answer ${method} ${path} (${code})`, { cause: root });
-      return new PveAmbiguousError(`The connection to Proxmox failed during ${method} ${path} (${code}): the request may or may not have been carried out. It was not sent again.`, {
-        fix: 'Run again: flatcar-k3s reads the current state first and only does what is missing.',
-        cause: root,
-      });
+      return new PveAmbiguousError(
+        `The connection to Proxmox failed during ${method} ${path} (${code}): the request may or may not have been carried out. It was not sent again.`,
+        {
+          fix: 'Run again: flatcar-k3s reads the current state first and only does what is missing.',
+          cause: root,
+        },
+      );
     }
     const ctx: ErrorContext = { auth: this.auth, url: this.url, method, path, params, pveVersion: this.cachedVersion };
     const mapped = mapPveError(http, ctx);
@@ -313,7 +338,9 @@ export class PveClient implements ProxmoxClient {
         const list = node ? await this.storages(decodeURIComponent(node)) : [];
         return new UserError(`Proxmox has no storage named '${m[1]}'${node ? ` on node ${decodeURIComponent(node)}` : ''}`, {
           field: 'proxmox.storage',
-          fix: list.length ? `Use one of: ${list.map((s) => `${s.storage} (${s.content.join(',')})`).join(', ')}` : 'Check the storage names under Datacenter → Storage.',
+          fix: list.length
+            ? `Use one of: ${list.map((s) => `${s.storage} (${s.content.join(',')})`).join(', ')}`
+            : 'Check the storage names under Datacenter → Storage.',
           cause: http,
         });
       }
@@ -323,11 +350,17 @@ export class PveClient implements ProxmoxClient {
         const list = node ? await this.bridges(decodeURIComponent(node)) : [];
         return new UserError(`Proxmox has no bridge named '${m[1]}'`, {
           field: 'proxmox.bridge',
-          fix: list.length ? `Use one of: ${list.map((b) => b.iface).join(', ')}` : 'Create a Linux bridge under the node → System → Network.',
+          fix: list.length
+            ? `Use one of: ${list.map((b) => b.iface).join(', ')}`
+            : 'Create a Linux bridge under the node → System → Network.',
           cause: http,
         });
       }
-      if (mapped instanceof UserError && /does not allow content type '([^']+)'/.test(mapped.message) && !/it allows/.test(mapped.message)) {
+      if (
+        mapped instanceof UserError &&
+        /does not allow content type '([^']+)'/.test(mapped.message) &&
+        !/it allows/.test(mapped.message)
+      ) {
         const storage = /storage '([^']+)'/.exec(mapped.message)![1]!;
         const content = /content type '([^']+)'/.exec(mapped.message)![1]!;
         const cfg = await this.storageConfig(storage);
@@ -370,7 +403,12 @@ export class PveClient implements ProxmoxClient {
     const list = await this.request<Array<Record<string, unknown>>>('GET', '/cluster/status');
     return list
       .filter((r) => r.type === 'node')
-      .map((r) => ({ name: String(r.name), ...(typeof r.ip === 'string' && r.ip ? { ip: r.ip } : {}), local: bool(r.local), online: r.online === undefined ? true : bool(r.online) }));
+      .map((r) => ({
+        name: String(r.name),
+        ...(typeof r.ip === 'string' && r.ip ? { ip: r.ip } : {}),
+        local: bool(r.local),
+        online: r.online === undefined ? true : bool(r.online),
+      }));
   }
 
   async storages(node: string): Promise<PveStorageInfo[]> {
@@ -390,7 +428,13 @@ export class PveClient implements ProxmoxClient {
 
   async storageConfig(storage: string): Promise<{ storage: string; type: string; content: string[]; path?: string; shared?: boolean }> {
     const s = await this.request<Record<string, unknown>>('GET', `/storage/${enc(storage)}`);
-    return { storage: String(s.storage ?? storage), type: String(s.type), content: splitList(s.content), path: s.path as string | undefined, shared: s.shared === undefined ? undefined : bool(s.shared) };
+    return {
+      storage: String(s.storage ?? storage),
+      type: String(s.type),
+      content: splitList(s.content),
+      path: s.path as string | undefined,
+      shared: s.shared === undefined ? undefined : bool(s.shared),
+    };
   }
 
   async setStorageContent(storage: string, content: string[]): Promise<void> {
@@ -398,14 +442,28 @@ export class PveClient implements ProxmoxClient {
   }
 
   async storageContent(node: string, storage: string, content?: string): Promise<PveVolume[]> {
-    const list = await this.request<Array<Record<string, unknown>>>('GET', `/nodes/${enc(node)}/storage/${enc(storage)}/content`, { content });
-    return list.map((v) => ({ volid: String(v.volid), format: v.format as string | undefined, size: v.size as number | undefined, content: String(v.content), ctime: v.ctime as number | undefined }));
+    const list = await this.request<Array<Record<string, unknown>>>('GET', `/nodes/${enc(node)}/storage/${enc(storage)}/content`, {
+      content,
+    });
+    return list.map((v) => ({
+      volid: String(v.volid),
+      format: v.format as string | undefined,
+      size: v.size as number | undefined,
+      content: String(v.content),
+      ctime: v.ctime as number | undefined,
+    }));
   }
 
   async bridges(node: string): Promise<PveBridge[]> {
     const list = await this.request<Array<Record<string, unknown>>>('GET', `/nodes/${enc(node)}/network`, { type: 'any_bridge' });
     return list
-      .map((b) => ({ iface: String(b.iface), type: String(b.type), active: b.active === undefined ? undefined : bool(b.active), cidr: b.cidr as string | undefined, comments: b.comments as string | undefined }))
+      .map((b) => ({
+        iface: String(b.iface),
+        type: String(b.type),
+        active: b.active === undefined ? undefined : bool(b.active),
+        cidr: b.cidr as string | undefined,
+        comments: b.comments as string | undefined,
+      }))
       .sort((a, b) => a.iface.localeCompare(b.iface));
   }
 
@@ -457,9 +515,18 @@ export class PveClient implements ProxmoxClient {
     return this.request('GET', `/nodes/${enc(node)}/qemu/${vmid}/config`);
   }
 
-  async vmStatus(node: string, vmid: number): Promise<{ status: string; name?: string; lock?: string; template?: boolean; qmpstatus?: string }> {
+  async vmStatus(
+    node: string,
+    vmid: number,
+  ): Promise<{ status: string; name?: string; lock?: string; template?: boolean; qmpstatus?: string }> {
     const s = await this.request<Record<string, unknown>>('GET', `/nodes/${enc(node)}/qemu/${vmid}/status/current`);
-    return { status: String(s.status), name: s.name as string | undefined, lock: (s.lock as string | undefined) || undefined, template: s.template === undefined ? undefined : bool(s.template), qmpstatus: s.qmpstatus as string | undefined };
+    return {
+      status: String(s.status),
+      name: s.name as string | undefined,
+      lock: (s.lock as string | undefined) || undefined,
+      template: s.template === undefined ? undefined : bool(s.template),
+      qmpstatus: s.qmpstatus as string | undefined,
+    };
   }
 
   async agentInterfaces(node: string, vmid: number): Promise<PveAgentInterface[]> {
@@ -483,7 +550,10 @@ export class PveClient implements ProxmoxClient {
   }
 
   async taskLog(node: string, upid: Upid, start = 0): Promise<string[]> {
-    const lines = await this.request<Array<{ n: number; t: string }>>('GET', `/nodes/${enc(node)}/tasks/${enc(upid)}/log`, { start, limit: 1000 });
+    const lines = await this.request<Array<{ n: number; t: string }>>('GET', `/nodes/${enc(node)}/tasks/${enc(upid)}/log`, {
+      start,
+      limit: 1000,
+    });
     return lines.map((l) => l.t);
   }
 
@@ -518,15 +588,21 @@ export class PveClient implements ProxmoxClient {
         if (st.exitstatus === 'OK' || /^WARNINGS: \d+$/.test(st.exitstatus ?? '')) return st;
         let tail = allLines;
         if (tail.length === 0) tail = await this.taskLog(node, upid, 0).catch(() => []);
-        throw new RemoteError(`Proxmox task ${st.type}${st.id ? ` ${st.id}` : ''} on ${node} failed: ${st.exitstatus ?? 'unknown exit status'}`, {
-          detail: `${upid}\n${tail.slice(-15).join('\n')}`,
-        });
+        throw new RemoteError(
+          `Proxmox task ${st.type}${st.id ? ` ${st.id}` : ''} on ${node} failed: ${st.exitstatus ?? 'unknown exit status'}`,
+          {
+            detail: `${upid}\n${tail.slice(-15).join('\n')}`,
+          },
+        );
       }
       if (this.now() - started > timeoutMs) {
-        throw new RemoteError(`Proxmox task ${st.type}${st.id ? ` ${st.id}` : ''} on ${node} still runs after ${Math.round(timeoutMs / 1000)} s; it was left running`, {
-          fix: 'Look at the task in the Proxmox web UI (the node → Task History); when it has finished, run again.',
-          detail: `${upid}\n${allLines.slice(-15).join('\n')}`,
-        });
+        throw new RemoteError(
+          `Proxmox task ${st.type}${st.id ? ` ${st.id}` : ''} on ${node} still runs after ${Math.round(timeoutMs / 1000)} s; it was left running`,
+          {
+            fix: 'Look at the task in the Proxmox web UI (the node → Task History); when it has finished, run again.',
+            detail: `${upid}\n${allLines.slice(-15).join('\n')}`,
+          },
+        );
       }
       await this.sleep(Math.min(maxDelay, Math.max(minDelay, Math.round((this.now() - started) * 0.1))), opts.signal);
     }
@@ -534,7 +610,18 @@ export class PveClient implements ProxmoxClient {
 
   // ---- mutations ---------------------------------------------------------------------------------
 
-  async downloadUrl(node: string, storage: string, params: { url: string; content: 'iso' | 'vztmpl' | 'import'; filename: string; checksum?: string; 'checksum-algorithm'?: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512'; 'verify-certificates'?: boolean }): Promise<Upid> {
+  async downloadUrl(
+    node: string,
+    storage: string,
+    params: {
+      url: string;
+      content: 'iso' | 'vztmpl' | 'import';
+      filename: string;
+      checksum?: string;
+      'checksum-algorithm'?: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+      'verify-certificates'?: boolean;
+    },
+  ): Promise<Upid> {
     if (params.content === 'import') await this.pveVersionString().catch(() => undefined);
     return this.request('POST', `/nodes/${enc(node)}/storage/${enc(storage)}/download-url`, params);
   }
@@ -564,7 +651,11 @@ export class PveClient implements ProxmoxClient {
     return this.request('POST', `/nodes/${enc(node)}/qemu/${vmid}/config`, withSshKeys(params));
   }
 
-  async cloneVm(node: string, vmid: number, params: { newid: number; name?: string; description?: string; full?: boolean; target?: string; storage?: string; pool?: string }): Promise<Upid> {
+  async cloneVm(
+    node: string,
+    vmid: number,
+    params: { newid: number; name?: string; description?: string; full?: boolean; target?: string; storage?: string; pool?: string },
+  ): Promise<Upid> {
     try {
       return await this.request<Upid>('POST', `/nodes/${enc(node)}/qemu/${vmid}/clone`, params);
     } catch (err) {
@@ -594,7 +685,10 @@ export class PveClient implements ProxmoxClient {
   }
 
   async deleteVm(node: string, vmid: number, opts: { purge?: boolean; destroyUnreferencedDisks?: boolean } = {}): Promise<Upid> {
-    return this.request('DELETE', `/nodes/${enc(node)}/qemu/${vmid}`, { purge: opts.purge, 'destroy-unreferenced-disks': opts.destroyUnreferencedDisks });
+    return this.request('DELETE', `/nodes/${enc(node)}/qemu/${vmid}`, {
+      purge: opts.purge,
+      'destroy-unreferenced-disks': opts.destroyUnreferencedDisks,
+    });
   }
 
   /**
@@ -602,9 +696,17 @@ export class PveClient implements ProxmoxClient {
    * Found its task → follow that task. Found the VM but no task → say so. Found nothing → nothing was
    * created; the caller may try again knowingly.
    */
-  private async recoverAmbiguous(node: string, type: 'qmcreate' | 'qmclone', taskVmid: number, newVmid: number, err: PveAmbiguousError): Promise<Upid> {
+  private async recoverAmbiguous(
+    node: string,
+    type: 'qmcreate' | 'qmclone',
+    taskVmid: number,
+    newVmid: number,
+    err: PveAmbiguousError,
+  ): Promise<Upid> {
     const sentAt = this.now();
-    this.logLine(`${type === 'qmclone' ? 'clone' : 'create'} of VM ${newVmid}: the connection failed before Proxmox answered; checking whether it arrived (not re-sending)`);
+    this.logLine(
+      `${type === 'qmclone' ? 'clone' : 'create'} of VM ${newVmid}: the connection failed before Proxmox answered; checking whether it arrived (not re-sending)`,
+    );
     await this.sleep(this.t.recheckDelayMs);
     let tasks: Array<Record<string, unknown>> = [];
     try {
@@ -616,29 +718,43 @@ export class PveClient implements ProxmoxClient {
       (vms) => vms.some((v) => v.vmid === newVmid),
       () => undefined,
     );
-    const candidates = tasks.filter((t) => t.type === type && String(t.id) === String(taskVmid) && Number(t.starttime ?? 0) * 1000 >= sentAt - 5 * 60_000);
+    const candidates = tasks.filter(
+      (t) => t.type === type && String(t.id) === String(taskVmid) && Number(t.starttime ?? 0) * 1000 >= sentAt - 5 * 60_000,
+    );
     const running = candidates.filter((t) => !t.endtime || t.status === undefined);
-    const pick = type === 'qmcreate' ? candidates[0] : running.length === 1 ? running[0] : candidates.length === 1 ? candidates[0] : undefined;
+    const pick =
+      type === 'qmcreate' ? candidates[0] : running.length === 1 ? running[0] : candidates.length === 1 ? candidates[0] : undefined;
     if (pick && exists !== false) {
       this.logLine(`Proxmox did receive it: following task ${String(pick.upid)}`);
       return String(pick.upid);
     }
     if (exists) {
-      throw new RemoteError(`The connection failed while Proxmox was creating VM ${newVmid}; VM ${newVmid} exists now but its task could not be identified`, {
-        fix: 'Wait until the VM is no longer locked in the Proxmox UI, then run again (the VM will be checked, not created twice).',
-        cause: err,
-      });
+      throw new RemoteError(
+        `The connection failed while Proxmox was creating VM ${newVmid}; VM ${newVmid} exists now but its task could not be identified`,
+        {
+          fix: 'Wait until the VM is no longer locked in the Proxmox UI, then run again (the VM will be checked, not created twice).',
+          cause: err,
+        },
+      );
     }
-    throw new PveAmbiguousError(`The connection failed before Proxmox answered; Proxmox has no VM ${newVmid} and no task for it, so nothing was created. The request was not re-sent.`, {
-      fix: 'Run again.',
-      detail: err.message,
-      cause: err,
-    });
+    throw new PveAmbiguousError(
+      `The connection failed before Proxmox answered; Proxmox has no VM ${newVmid} and no task for it, so nothing was created. The request was not re-sent.`,
+      {
+        fix: 'Run again.',
+        detail: err.message,
+        cause: err,
+      },
+    );
   }
 }
 
 function splitList(v: unknown): string[] {
-  return typeof v === 'string' && v.length ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  return typeof v === 'string' && v.length
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 }
 
 function withSshKeys<T extends PveParams>(params: T): T {
@@ -651,30 +767,42 @@ function withSshKeys<T extends PveParams>(params: T): T {
  * Connect to Proxmox: settle TLS trust (CA, pin, or ask about an unknown certificate), log in, and check
  * that the API answers. Returns the client and the fingerprint to record as the pin.
  */
-export async function createProxmoxClient(opts: CreateProxmoxClientOptions, tuning: ClientTuning = {}): Promise<{ client: ProxmoxClient; fingerprint: string }> {
+export async function createProxmoxClient(
+  opts: CreateProxmoxClientOptions,
+  tuning: ClientTuning = {},
+): Promise<{ client: ProxmoxClient; fingerprint: string }> {
   const log = opts.log ?? (() => {});
   let url: URL;
   try {
     url = new URL(opts.url);
     if (url.protocol !== 'https:') throw new Error('not https');
   } catch {
-    throw new UserError(`proxmox.url must be an https:// URL like https://pve.example.lan:8006 (given: ${JSON.stringify(opts.url)})`, { field: 'proxmox.url', fix: 'Set proxmox.url to https://<PVE host>:8006' });
+    throw new UserError(`proxmox.url must be an https:// URL like https://pve.example.lan:8006 (given: ${JSON.stringify(opts.url)})`, {
+      field: 'proxmox.url',
+      fix: 'Set proxmox.url to https://<PVE host>:8006',
+    });
   }
   const base = `https://${url.host.includes(':') ? url.host : `${url.host}:8006`}`;
   const auth = authIdentity(opts);
 
   let pin = opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : undefined;
   if (pin && pin.length !== 95) {
-    throw new UserError(`proxmox.fingerprint is not a SHA-256 fingerprint (32 hex bytes separated by ":")`, { field: 'proxmox.fingerprint', fix: 'Copy it from `pvenode cert info` on the PVE host (the "fingerprint" line of pve-ssl.pem or pveproxy-ssl.pem).' });
+    throw new UserError(`proxmox.fingerprint is not a SHA-256 fingerprint (32 hex bytes separated by ":")`, {
+      field: 'proxmox.fingerprint',
+      fix: 'Copy it from `pvenode cert info` on the PVE host (the "fingerprint" line of pve-ssl.pem or pveproxy-ssl.pem).',
+    });
   }
   if (!pin && !opts.caFile) {
     const cert = await probeFingerprint(base);
     const trusted = opts.onUnknownFingerprint ? await opts.onUnknownFingerprint(cert.fingerprint) : false;
     if (!trusted) {
-      throw new UserError(`The Proxmox TLS certificate at ${base} is not trusted yet (SHA-256 ${cert.fingerprint}, subject ${cert.subject}, issuer ${cert.issuer}, valid until ${cert.validTo})`, {
-        field: 'proxmox.fingerprint',
-        fix: `Verify it on the PVE host with \`pvenode cert info\` (fingerprint of pve-ssl.pem or pveproxy-ssl.pem); if it matches, set proxmox.fingerprint: "${cert.fingerprint}" (or PROXMOX_VE_FINGERPRINT), or set proxmox.caFile to a copy of /etc/pve/pve-root-ca.pem.`,
-      });
+      throw new UserError(
+        `The Proxmox TLS certificate at ${base} is not trusted yet (SHA-256 ${cert.fingerprint}, subject ${cert.subject}, issuer ${cert.issuer}, valid until ${cert.validTo})`,
+        {
+          field: 'proxmox.fingerprint',
+          fix: `Verify it on the PVE host with \`pvenode cert info\` (fingerprint of pve-ssl.pem or pveproxy-ssl.pem); if it matches, set proxmox.fingerprint: "${cert.fingerprint}" (or PROXMOX_VE_FINGERPRINT), or set proxmox.caFile to a copy of /etc/pve/pve-root-ca.pem.`,
+        },
+      );
     }
     pin = cert.fingerprint;
     log(`Trusting the Proxmox certificate ${cert.fingerprint} (pinned from now on)`);
@@ -684,8 +812,22 @@ export async function createProxmoxClient(opts: CreateProxmoxClientOptions, tuni
   const now = tuning.now ?? Date.now;
   const engineOpts =
     auth.kind === 'token'
-      ? { host: url.hostname, port, tokenID: opts.tokenId!, tokenSecret: opts.tokenSecret!.trim().toLowerCase(), queryTimeout: opts.timeoutMs ?? 60_000, authTimeout: opts.timeoutMs ?? 15_000 }
-      : { host: url.hostname, port, username: opts.username!, password: opts.password!, queryTimeout: opts.timeoutMs ?? 60_000, authTimeout: opts.timeoutMs ?? 15_000 };
+      ? {
+          host: url.hostname,
+          port,
+          tokenID: opts.tokenId!,
+          tokenSecret: opts.tokenSecret!.trim().toLowerCase(),
+          queryTimeout: opts.timeoutMs ?? 60_000,
+          authTimeout: opts.timeoutMs ?? 15_000,
+        }
+      : {
+          host: url.hostname,
+          port,
+          username: opts.username!,
+          password: opts.password!,
+          queryTimeout: opts.timeoutMs ?? 60_000,
+          authTimeout: opts.timeoutMs ?? 15_000,
+        };
   const transport = pveTransport(tls.agent);
   const PveEngine = await loadPveEngine();
   const engine = new PveEngine({ ...engineOpts, schema: 'https', fetch: transport.fetch as never }, auth.kind === 'ticket', now);
@@ -706,16 +848,25 @@ export async function createProxmoxClient(opts: CreateProxmoxClientOptions, tuni
 function authIdentity(opts: CreateProxmoxClientOptions): AuthIdentity {
   if (opts.tokenId || opts.tokenSecret) {
     if (!opts.tokenId || !/^[^\s@!]+@[^\s@!]+![A-Za-z][A-Za-z0-9._-]*$/.test(opts.tokenId)) {
-      throw new UserError(`proxmox.tokenId must look like "user@realm!tokenname" (given: ${JSON.stringify(opts.tokenId ?? '')})`, { field: 'proxmox.tokenId', fix: 'Copy the token id shown under Datacenter → Permissions → API Tokens, e.g. root@pam!flatcar.' });
+      throw new UserError(`proxmox.tokenId must look like "user@realm!tokenname" (given: ${JSON.stringify(opts.tokenId ?? '')})`, {
+        field: 'proxmox.tokenId',
+        fix: 'Copy the token id shown under Datacenter → Permissions → API Tokens, e.g. root@pam!flatcar.',
+      });
     }
     if (!opts.tokenSecret || !UUID_LOWER.test(opts.tokenSecret.trim().toLowerCase())) {
-      throw new UserError('proxmox.tokenSecret must be the token secret Proxmox showed once at creation (a UUID like 0d5c3c1e-…)', { field: 'proxmox.tokenSecret', fix: 'If you no longer have it, create a new token (Datacenter → Permissions → API Tokens → Add) and copy its secret.' });
+      throw new UserError('proxmox.tokenSecret must be the token secret Proxmox showed once at creation (a UUID like 0d5c3c1e-…)', {
+        field: 'proxmox.tokenSecret',
+        fix: 'If you no longer have it, create a new token (Datacenter → Permissions → API Tokens → Add) and copy its secret.',
+      });
     }
     return { kind: 'token', user: opts.tokenId.split('!')[0]!, tokenId: opts.tokenId };
   }
   if (opts.username && opts.password) return { kind: 'ticket', user: opts.username };
-  throw new UserError('No Proxmox credentials: set proxmox.tokenId and proxmox.tokenSecret (an API token), or proxmox.username and proxmox.password', {
-    field: 'proxmox.tokenId',
-    fix: 'Create an API token (Datacenter → Permissions → API Tokens) and set proxmox.tokenId / proxmox.tokenSecret, or PROXMOX_VE_API_TOKEN="user@realm!id=secret".',
-  });
+  throw new UserError(
+    'No Proxmox credentials: set proxmox.tokenId and proxmox.tokenSecret (an API token), or proxmox.username and proxmox.password',
+    {
+      field: 'proxmox.tokenId',
+      fix: 'Create an API token (Datacenter → Permissions → API Tokens) and set proxmox.tokenId / proxmox.tokenSecret, or PROXMOX_VE_API_TOKEN="user@realm!id=secret".',
+    },
+  );
 }

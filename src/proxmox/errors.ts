@@ -94,7 +94,8 @@ export const PVE_FEATURES = {
   importContent: {
     since: '8.4',
     what: "downloading a disk image into a storage's 'import' content",
-    fallback: 'Upgrade Proxmox VE to 8.4 or newer (apt update && apt full-upgrade), or connect as root@pam with its password (proxmox.username/password): flatcar-k3s then downloads the image as ISO content and imports it by absolute path, which Proxmox allows only for root@pam (manual way: qm disk import on the PVE host)',
+    fallback:
+      'Upgrade Proxmox VE to 8.4 or newer (apt update && apt full-upgrade), or connect as root@pam with its password (proxmox.username/password): flatcar-k3s then downloads the image as ISO content and imports it by absolute path, which Proxmox allows only for root@pam (manual way: qm disk import on the PVE host)',
   },
 } as const;
 
@@ -103,14 +104,17 @@ function short(fp: string): string {
 }
 
 export function tlsPinMismatchError(pinned: string, seen: string | undefined): UserError {
-  return new UserError(`The Proxmox TLS certificate changed: pinned ${short(pinned)} now ${seen ? short(seen) : '(no certificate)'}; if you renewed the certificate, update proxmox.fingerprint`, {
-    field: 'proxmox.fingerprint',
-    fix:
-      'Check the new certificate on the PVE host with `pvenode cert info`; if it is yours, put its SHA-256 fingerprint into proxmox.fingerprint ' +
-      '(a pin recorded in the state, "proxmox.tls" in `flatcar-k3s status`, is cleared only by `flatcar-k3s forget-host-key proxmox.tls`). ' +
-      'If you did not change it, someone may be intercepting the connection: do not continue.',
-    detail: `pinned: ${pinned}\nserver: ${seen ?? '(none)'}`,
-  });
+  return new UserError(
+    `The Proxmox TLS certificate changed: pinned ${short(pinned)} now ${seen ? short(seen) : '(no certificate)'}; if you renewed the certificate, update proxmox.fingerprint`,
+    {
+      field: 'proxmox.fingerprint',
+      fix:
+        'Check the new certificate on the PVE host with `pvenode cert info`; if it is yours, put its SHA-256 fingerprint into proxmox.fingerprint ' +
+        '(a pin recorded in the state, "proxmox.tls" in `flatcar-k3s status`, is cleared only by `flatcar-k3s forget-host-key proxmox.tls`). ' +
+        'If you did not change it, someone may be intercepting the connection: do not continue.',
+      detail: `pinned: ${pinned}\nserver: ${seen ?? '(none)'}`,
+    },
+  );
 }
 
 const PERM_RE = /Permission check failed \(([^,]+),\s*([^)]+)\)/i;
@@ -120,7 +124,13 @@ function identityName(a: AuthIdentity): string {
 }
 
 export function aclCommand(a: AuthIdentity, path: string, priv: string): string {
-  const role = /^VM\./.test(priv) ? 'PVEVMAdmin' : /^Datastore\./.test(priv) ? 'PVEDatastoreAdmin' : /^SDN\./.test(priv) ? 'PVESDNUser' : 'PVEAuditor';
+  const role = /^VM\./.test(priv)
+    ? 'PVEVMAdmin'
+    : /^Datastore\./.test(priv)
+      ? 'PVEDatastoreAdmin'
+      : /^SDN\./.test(priv)
+        ? 'PVESDNUser'
+        : 'PVEAuditor';
   const who = a.kind === 'token' ? `--tokens '${a.tokenId}'` : `--users '${a.user}'`;
   return `pveum acl modify ${path} ${who} --roles ${role}`;
 }
@@ -140,12 +150,15 @@ export function mapPveError(err: PveHttpError, ctx: ErrorContext): Error {
         cause: err,
       });
     }
-    return new UserError(`Proxmox rejected the API token ${ctx.auth.tokenId} (401). Check proxmox.tokenId/tokenSecret; tokens are shown once at creation: Datacenter → Permissions → API Tokens`, {
-      field: 'proxmox.tokenSecret',
-      fix: 'Create a new token (Datacenter → Permissions → API Tokens → Add, or `pveum user token add root@pam flatcar`) and put its id into proxmox.tokenId and its secret into proxmox.tokenSecret.',
-      detail: `Proxmox said: ${msg}`,
-      cause: err,
-    });
+    return new UserError(
+      `Proxmox rejected the API token ${ctx.auth.tokenId} (401). Check proxmox.tokenId/tokenSecret; tokens are shown once at creation: Datacenter → Permissions → API Tokens`,
+      {
+        field: 'proxmox.tokenSecret',
+        fix: 'Create a new token (Datacenter → Permissions → API Tokens → Add, or `pveum user token add root@pam flatcar`) and put its id into proxmox.tokenId and its secret into proxmox.tokenSecret.',
+        detail: `Proxmox said: ${msg}`,
+        cause: err,
+      },
+    );
   }
   if (err.status === 403) {
     const m = PERM_RE.exec(msg);
@@ -181,14 +194,21 @@ export function mapPveError(err: PveHttpError, ctx: ErrorContext): Error {
       cause: err,
     });
   }
-  const contentMissing = /storage '([^']+)' does not support content[- ]type '([^']+)'|content[- ]type '([^']+)' is not (?:allowed|enabled|available) on storage '([^']+)'|storage '([^']+)' is not configured for content[- ]type '([^']+)'/i.exec(msg);
+  const contentMissing =
+    /storage '([^']+)' does not support content[- ]type '([^']+)'|content[- ]type '([^']+)' is not (?:allowed|enabled|available) on storage '([^']+)'|storage '([^']+)' is not configured for content[- ]type '([^']+)'/i.exec(
+      msg,
+    );
   if (contentMissing) {
     const storage = contentMissing[1] ?? contentMissing[4] ?? contentMissing[5]!;
     const content = contentMissing[2] ?? contentMissing[3] ?? contentMissing[6]!;
     return storageContentError(storage, content, undefined, { cause: err, detail: `Proxmox said: ${msg}` });
   }
   return new RemoteError(`Proxmox answered ${where} with ${err.status}: ${msg}`, {
-    detail: Object.keys(err.paramErrors).length ? Object.entries(err.paramErrors).map(([k, v]) => `${k}: ${v}`).join('\n') : undefined,
+    detail: Object.keys(err.paramErrors).length
+      ? Object.entries(err.paramErrors)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n')
+      : undefined,
     cause: err,
   });
 }
@@ -197,12 +217,15 @@ function tooOldFeature(err: PveHttpError, ctx: ErrorContext): UserError | undefi
   const content = err.paramErrors.content;
   if (/download-url$/.test(err.path) && content && ctx.params?.content === 'import' && /enumeration/.test(content)) {
     const f = PVE_FEATURES.importContent;
-    return new UserError(`Proxmox VE ${ctx.pveVersion ?? '(this version)'} is too old for ${f.what}: that needs Proxmox VE ${f.since} or newer`, {
-      field: 'proxmox.storage.images',
-      fix: f.fallback,
-      detail: `Proxmox said: content: ${content}`,
-      cause: err,
-    });
+    return new UserError(
+      `Proxmox VE ${ctx.pveVersion ?? '(this version)'} is too old for ${f.what}: that needs Proxmox VE ${f.since} or newer`,
+      {
+        field: 'proxmox.storage.images',
+        fix: f.fallback,
+        detail: `Proxmox said: content: ${content}`,
+        cause: err,
+      },
+    );
   }
   return undefined;
 }
@@ -211,19 +234,32 @@ function tooOldFeature(err: PveHttpError, ctx: ErrorContext): UserError | undefi
  * The storage exists but lacks a content type. `existing` is its current list when known: the fix keeps
  * it, because `pvesm set --content` replaces the whole list.
  */
-export function storageContentError(storage: string, content: string, existing: string[] | undefined, extra: { field?: string; cause?: unknown; detail?: string } = {}): UserError {
+export function storageContentError(
+  storage: string,
+  content: string,
+  existing: string[] | undefined,
+  extra: { field?: string; cause?: unknown; detail?: string } = {},
+): UserError {
   const list = existing ? [...existing.filter((c) => c !== content && c !== 'none'), content].join(',') : `<current types>,${content}`;
-  return new UserError(`The Proxmox storage '${storage}' does not allow content type '${content}'${existing ? ` (it allows: ${existing.join(', ') || 'nothing'})` : ''}`, {
-    field: extra.field,
-    fix: `Enable it on the PVE host (this keeps the existing types): pvesm set ${storage} --content ${list}` + ' — or Datacenter → Storage → Edit → Content. flatcar-k3s does not change storage settings by itself.',
-    detail: extra.detail,
-    cause: extra.cause,
-  });
+  return new UserError(
+    `The Proxmox storage '${storage}' does not allow content type '${content}'${existing ? ` (it allows: ${existing.join(', ') || 'nothing'})` : ''}`,
+    {
+      field: extra.field,
+      fix:
+        `Enable it on the PVE host (this keeps the existing types): pvesm set ${storage} --content ${list}` +
+        ' — or Datacenter → Storage → Edit → Content. flatcar-k3s does not change storage settings by itself.',
+      detail: extra.detail,
+      cause: extra.cause,
+    },
+  );
 }
 
 export function versionTooOldError(version: string): UserError {
-  return new UserError(`Proxmox VE ${version} is too old: flatcar-k3s needs Proxmox VE 8.0 or newer (8.4 or newer to download the Flatcar image straight into 'import' storage)`, {
-    field: 'proxmox.url',
-    fix: 'Upgrade the PVE host(s) to Proxmox VE 8 (see https://pve.proxmox.com/wiki/Upgrade_from_7_to_8, run pve7to8 first), or point proxmox.url at a PVE 8/9 server.',
-  });
+  return new UserError(
+    `Proxmox VE ${version} is too old: flatcar-k3s needs Proxmox VE 8.0 or newer (8.4 or newer to download the Flatcar image straight into 'import' storage)`,
+    {
+      field: 'proxmox.url',
+      fix: 'Upgrade the PVE host(s) to Proxmox VE 8 (see https://pve.proxmox.com/wiki/Upgrade_from_7_to_8, run pve7to8 first), or point proxmox.url at a PVE 8/9 server.',
+    },
+  );
 }

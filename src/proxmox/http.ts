@@ -36,7 +36,11 @@ export interface PveTransport {
 }
 
 function jsonResponse(body: unknown, statusText = 'OK'): Response {
-  return new (undici().Response)(JSON.stringify(body), { status: 200, statusText, headers: { 'content-type': 'application/json;charset=UTF-8' } });
+  return new (undici().Response)(JSON.stringify(body), {
+    status: 200,
+    statusText,
+    headers: { 'content-type': 'application/json;charset=UTF-8' },
+  });
 }
 
 export function pveTransport(agent: Agent): PveTransport {
@@ -77,7 +81,13 @@ export function pveTransport(agent: Agent): PveTransport {
     let failure: Error | undefined;
     if (status < 200 || status > 299) failure = new PveHttpError({ status, statusText, method, path, bodyText: text });
     else if (!/^application\/json/i.test(type)) {
-      failure = new PveHttpError({ status, statusText: `expected a JSON answer from the Proxmox API, got ${type || 'no content type'}; is proxmox.url the Proxmox server (port 8006)?`, method, path, bodyText: '' });
+      failure = new PveHttpError({
+        status,
+        statusText: `expected a JSON answer from the Proxmox API, got ${type || 'no content type'}; is proxmox.url the Proxmox server (port 8006)?`,
+        method,
+        path,
+        bodyText: '',
+      });
     }
     if (isLogin) {
       loginFailure = failure;

@@ -56,7 +56,12 @@ export function requiredPrivileges(c: PrivilegeContext): Requirement[] {
   }
   out.push({ priv: 'Datastore.AllocateTemplate', path: `/storage/${c.storages[0]}`, why: 'download the Flatcar image' });
   out.push({ priv: 'Sys.Audit', path: `/nodes/${c.node}`, why: 'list nodes, read task logs and the host DNS' });
-  out.push({ priv: 'Sys.AccessNetwork', anyOf: [['Sys.Audit', 'Sys.Modify']], path: `/nodes/${c.node}`, why: 'let Proxmox download the Flatcar image (older 8.x: Sys.Audit + Sys.Modify on /)' });
+  out.push({
+    priv: 'Sys.AccessNetwork',
+    anyOf: [['Sys.Audit', 'Sys.Modify']],
+    path: `/nodes/${c.node}`,
+    why: 'let Proxmox download the Flatcar image (older 8.x: Sys.Audit + Sys.Modify on /)',
+  });
   out.push({ priv: 'SDN.Use', path: `/sdn/zones/localnetwork/${c.bridge}`, why: `attach NICs to ${c.bridge}` });
   return out;
 }
@@ -79,7 +84,11 @@ export function privilegesAt(perms: EffectivePermissions, path: string): Set<str
     if ((path.startsWith(prefix) || p === '/') && (!best || p.length > best.length)) best = p;
   }
   if (!best) return new Set();
-  return new Set(Object.entries(perms[best]!).filter(([, propagate]) => !!propagate).map(([k]) => k));
+  return new Set(
+    Object.entries(perms[best]!)
+      .filter(([, propagate]) => !!propagate)
+      .map(([k]) => k),
+  );
 }
 
 /** The requirements not met, given the effective privileges of each required path (read by the caller). */

@@ -28,7 +28,11 @@ export function backoffDelay(n: number, baseMs: number, maxMs: number, random = 
   return Math.round(d * (0.75 + random() * 0.5));
 }
 
-export async function retrying<T>(fn: (attempt: number) => Promise<T>, shouldRetry: (err: unknown) => boolean, opts: BackoffOptions = {}): Promise<T> {
+export async function retrying<T>(
+  fn: (attempt: number) => Promise<T>,
+  shouldRetry: (err: unknown) => boolean,
+  opts: BackoffOptions = {},
+): Promise<T> {
   const attempts = opts.attempts ?? 4;
   const nap = opts.sleep ?? sleep;
   for (let attempt = 1; ; attempt++) {

@@ -58,8 +58,19 @@ export function probeFingerprint(url: string, timeoutMs = 10_000): Promise<Certi
       clearTimeout(timer);
       const cert = socket.getPeerCertificate();
       socket.end();
-      if (!cert || !cert.fingerprint256) return reject(new UserError(`${url} did not present a TLS certificate`, { field: 'proxmox.url', fix: 'Point proxmox.url at the Proxmox web/API port, e.g. https://pve.example.lan:8006' }));
-      resolve({ fingerprint: normalizeFingerprint(cert.fingerprint256), subject: dn(cert.subject), issuer: dn(cert.issuer), validTo: cert.valid_to });
+      if (!cert || !cert.fingerprint256)
+        return reject(
+          new UserError(`${url} did not present a TLS certificate`, {
+            field: 'proxmox.url',
+            fix: 'Point proxmox.url at the Proxmox web/API port, e.g. https://pve.example.lan:8006',
+          }),
+        );
+      resolve({
+        fingerprint: normalizeFingerprint(cert.fingerprint256),
+        subject: dn(cert.subject),
+        issuer: dn(cert.issuer),
+        validTo: cert.valid_to,
+      });
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
@@ -112,7 +123,11 @@ export function proxmoxAgent(opts: { pin?: string; caFile?: string; connectTimeo
   let seen: string | undefined = pin;
   // No session cache: every connection does a full handshake, so the certificate is always there to check.
   const { Agent, buildConnector } = undici();
-  const base = buildConnector({ ...(ca ? { ca, rejectUnauthorized: true } : { rejectUnauthorized: false }), maxCachedSessions: 0, timeout: opts.connectTimeoutMs ?? 10_000 });
+  const base = buildConnector({
+    ...(ca ? { ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
+    maxCachedSessions: 0,
+    timeout: opts.connectTimeoutMs ?? 10_000,
+  });
   const connect: buildConnector.connector = (options, callback) => {
     base(options, (err, socket) => {
       if (err || !socket) return callback(err ?? new Error('TLS connect failed'), null);

@@ -5,9 +5,25 @@
 export type Upid = string;
 export type PveParams = Record<string, string | number | boolean | undefined>;
 
-export interface PveVersion { version: string; release: string; repoid: string }
-export interface PveNodeInfo { node: string; status: 'online' | 'offline' | 'unknown'; maxcpu?: number; maxmem?: number; mem?: number; cpu?: number }
-export interface PveClusterNode { name: string; ip?: string; local: boolean; online: boolean }
+export interface PveVersion {
+  version: string;
+  release: string;
+  repoid: string;
+}
+export interface PveNodeInfo {
+  node: string;
+  status: 'online' | 'offline' | 'unknown';
+  maxcpu?: number;
+  maxmem?: number;
+  mem?: number;
+  cpu?: number;
+}
+export interface PveClusterNode {
+  name: string;
+  ip?: string;
+  local: boolean;
+  online: boolean;
+}
 export interface PveStorageInfo {
   storage: string;
   type: string;
@@ -20,8 +36,20 @@ export interface PveStorageInfo {
   total?: number;
   used?: number;
 }
-export interface PveVolume { volid: string; format?: string; size?: number; content: string; ctime?: number }
-export interface PveBridge { iface: string; type: string; active?: boolean; cidr?: string; comments?: string }
+export interface PveVolume {
+  volid: string;
+  format?: string;
+  size?: number;
+  content: string;
+  ctime?: number;
+}
+export interface PveBridge {
+  iface: string;
+  type: string;
+  active?: boolean;
+  cidr?: string;
+  comments?: string;
+}
 export interface PveVmResource {
   type: 'qemu' | 'lxc';
   vmid: number;
@@ -32,8 +60,22 @@ export interface PveVmResource {
   lock?: string;
   tags?: string;
 }
-export interface PveTaskStatus { upid: Upid; node: string; status: 'running' | 'stopped'; exitstatus?: string; type: string; id?: string; user: string; starttime: number; endtime?: number }
-export interface PveAgentInterface { name: string; 'hardware-address'?: string; 'ip-addresses'?: Array<{ 'ip-address': string; 'ip-address-type': 'ipv4' | 'ipv6'; prefix: number }> }
+export interface PveTaskStatus {
+  upid: Upid;
+  node: string;
+  status: 'running' | 'stopped';
+  exitstatus?: string;
+  type: string;
+  id?: string;
+  user: string;
+  starttime: number;
+  endtime?: number;
+}
+export interface PveAgentInterface {
+  name: string;
+  'hardware-address'?: string;
+  'ip-addresses'?: Array<{ 'ip-address': string; 'ip-address-type': 'ipv4' | 'ipv6'; prefix: number }>;
+}
 
 export interface WaitOptions {
   signal?: AbortSignal;
@@ -65,14 +107,29 @@ export interface ProxmoxClient {
   vms(): Promise<PveVmResource[]>;
   /** Lowest free VMID in [start, end] not in `exclude`; null when the range is full. Does not reserve. */
   freeVmid(range: { start: number; end: number }, exclude?: Iterable<number>): Promise<number | null>;
-  downloadUrl(node: string, storage: string, params: { url: string; content: 'iso' | 'vztmpl' | 'import'; filename: string; checksum?: string; 'checksum-algorithm'?: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512'; 'verify-certificates'?: boolean }): Promise<Upid>;
+  downloadUrl(
+    node: string,
+    storage: string,
+    params: {
+      url: string;
+      content: 'iso' | 'vztmpl' | 'import';
+      filename: string;
+      checksum?: string;
+      'checksum-algorithm'?: 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+      'verify-certificates'?: boolean;
+    },
+  ): Promise<Upid>;
   createVm(node: string, params: PveParams & { vmid: number }): Promise<Upid>;
   vmConfig(node: string, vmid: number): Promise<Record<string, string | number>>;
   /** PUT …/config: synchronous. */
   updateVmConfig(node: string, vmid: number, params: PveParams): Promise<void>;
   /** POST …/config: asynchronous, returns a UPID. */
   updateVmConfigAsync(node: string, vmid: number, params: PveParams): Promise<Upid>;
-  cloneVm(node: string, vmid: number, params: { newid: number; name?: string; description?: string; full?: boolean; target?: string; storage?: string; pool?: string }): Promise<Upid>;
+  cloneVm(
+    node: string,
+    vmid: number,
+    params: { newid: number; name?: string; description?: string; full?: boolean; target?: string; storage?: string; pool?: string },
+  ): Promise<Upid>;
   convertToTemplate(node: string, vmid: number): Promise<Upid>;
   resizeDisk(node: string, vmid: number, disk: string, size: string): Promise<Upid>;
   startVm(node: string, vmid: number): Promise<Upid>;

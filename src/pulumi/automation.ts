@@ -59,7 +59,12 @@ export async function openAppsStack(o: AppsStackOptions): Promise<Stack> {
         workDir: paths.workDir,
         pulumiCommand: o.pulumiCommand,
         secretsProvider: 'passphrase',
-        projectSettings: { name: o.project, runtime: 'nodejs', backend: { url: paths.backendUrl }, description: `flatcar-k3s ${o.project}` },
+        projectSettings: {
+          name: o.project,
+          runtime: 'nodejs',
+          backend: { url: paths.backendUrl },
+          description: `flatcar-k3s ${o.project}`,
+        },
         // Only the pulumi subprocesses see these; our own environment is left alone.
         envVars: { PULUMI_CONFIG_PASSPHRASE: o.passphrase, PULUMI_BACKEND_URL: paths.backendUrl, PULUMI_SKIP_UPDATE_CHECK: 'true' },
       },
@@ -147,7 +152,11 @@ export function tightenPermissions(dir: string): void {
 }
 
 /** Map Automation API failures to errors the user can act on; the passphrase never reaches a message. */
-export function pulumiError(err: unknown, o: Pick<AppsStackOptions, 'project' | 'stackName' | 'passphrase' | 'signal'> & { clusterDir?: string }, doing: string): Error {
+export function pulumiError(
+  err: unknown,
+  o: Pick<AppsStackOptions, 'project' | 'stackName' | 'passphrase' | 'signal'> & { clusterDir?: string },
+  doing: string,
+): Error {
   if (err instanceof UserError || err instanceof RemoteError) return err;
   if (o.signal?.aborted) return new AbortedError();
   if (isPulumiMissing(err)) return pulumiCliMissingError();
@@ -175,7 +184,7 @@ export function pulumiError(err: unknown, o: Pick<AppsStackOptions, 'project' | 
   }
   if (/passphrase must be set|incorrect passphrase|failed to decrypt/i.test(text)) {
     return new UserError(`Pulumi ${o.project}: the stack's secrets passphrase does not match`, {
-      fix: 'The Pulumi passphrase in the cluster\'s secrets file was changed or lost. Restore it, or remove <state dir>/<cluster>/pulumi to start the apps stacks afresh.',
+      fix: "The Pulumi passphrase in the cluster's secrets file was changed or lost. Restore it, or remove <state dir>/<cluster>/pulumi to start the apps stacks afresh.",
       detail: tail,
       cause: err,
     });

@@ -29,7 +29,11 @@ export interface PulumiCliMissing {
 export type PulumiCliStatus = PulumiCliFound | PulumiCliMissing;
 
 /** `which`: the first executable file named `name` on PATH (with PATHEXT on Windows). No process is spawned. */
-export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string | undefined {
+export function findOnPath(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string | undefined {
   const dirs = (env.PATH ?? env.Path ?? '').split(platform === 'win32' ? ';' : delimiter).filter(Boolean);
   const exts = platform === 'win32' ? (env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';').filter(Boolean) : [''];
   for (const dir of dirs) {

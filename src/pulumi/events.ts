@@ -33,7 +33,13 @@ const PAST: Partial<Record<OpType, string>> = {
   import: 'imported',
 };
 const SUMMARY_ORDER: OpType[] = ['create', 'update', 'replace', 'delete', 'same'];
-const SUMMARY_WORD: Partial<Record<OpType, string>> = { create: 'created', update: 'updated', replace: 'replaced', delete: 'deleted', same: 'unchanged' };
+const SUMMARY_WORD: Partial<Record<OpType, string>> = {
+  create: 'created',
+  update: 'updated',
+  replace: 'replaced',
+  delete: 'deleted',
+  same: 'unchanged',
+};
 
 /** "urn:pulumi:stack::project::kubernetes:helm.sh/v3:Release::kured" → "kured". */
 export function urnName(urn: string | undefined): string {
@@ -64,7 +70,8 @@ export function describeEngineEvent(e: EngineEvent): LogLine[] {
   if (e.resourcePreEvent) {
     const m = e.resourcePreEvent.metadata;
     if (m.type === 'pulumi:pulumi:Stack') return [];
-    if (m.op === 'same' || e.resourcePreEvent.planning) return [{ line: `= ${what(m)}${m.op === 'same' ? ' unchanged' : ` (${m.op} planned)`}`, level: 'debug' }];
+    if (m.op === 'same' || e.resourcePreEvent.planning)
+      return [{ line: `= ${what(m)}${m.op === 'same' ? ' unchanged' : ` (${m.op} planned)`}`, level: 'debug' }];
     return [{ line: `${opSign(m.op)} ${PRESENT[m.op] ?? m.op} ${what(m)}`, level: 'info' }];
   }
   if (e.resOutputsEvent) {
@@ -90,12 +97,23 @@ export function describeEngineEvent(e: EngineEvent): LogLine[] {
   }
   if (e.summaryEvent) {
     const s = e.summaryEvent;
-    const counts = SUMMARY_ORDER.filter((op) => (s.resourceChanges[op] ?? 0) > 0).map((op) => `${s.resourceChanges[op]} ${SUMMARY_WORD[op]}`);
-    const lines: LogLine[] = [{ line: `Pulumi: done in ${Math.round(s.durationSeconds)} s${counts.length ? ` — ${counts.join(', ')}` : ''}`, level: 'info' }];
-    if (s.maybeCorrupt) lines.push({ line: 'Pulumi: some resources may be in an invalid state; run the apps again to reconcile them', level: 'warn' });
+    const counts = SUMMARY_ORDER.filter((op) => (s.resourceChanges[op] ?? 0) > 0).map(
+      (op) => `${s.resourceChanges[op]} ${SUMMARY_WORD[op]}`,
+    );
+    const lines: LogLine[] = [
+      { line: `Pulumi: done in ${Math.round(s.durationSeconds)} s${counts.length ? ` — ${counts.join(', ')}` : ''}`, level: 'info' },
+    ];
+    if (s.maybeCorrupt)
+      lines.push({ line: 'Pulumi: some resources may be in an invalid state; run the apps again to reconcile them', level: 'warn' });
     return lines;
   }
-  if (e.policyEvent) return [{ line: `policy ${e.policyEvent.policyName}: ${stripColor(e.policyEvent.message).trim()}`, level: e.policyEvent.enforcementLevel === 'mandatory' ? 'error' : 'warn' }];
+  if (e.policyEvent)
+    return [
+      {
+        line: `policy ${e.policyEvent.policyName}: ${stripColor(e.policyEvent.message).trim()}`,
+        level: e.policyEvent.enforcementLevel === 'mandatory' ? 'error' : 'warn',
+      },
+    ];
   if (e.stdoutEvent) {
     const msg = stripColor(e.stdoutEvent.message).trim();
     return msg ? [{ line: msg, level: 'debug' }] : [];
@@ -122,7 +140,12 @@ export function engineEventSink(opts: EngineEventSinkOptions): (e: EngineEvent) 
   let done = 0;
   return (e) => {
     for (const l of describeEngineEvent(e)) opts.log(l.line, l.level);
-    if (e.resOutputsEvent && !e.resOutputsEvent.planning && e.resOutputsEvent.metadata.op !== 'same' && e.resOutputsEvent.metadata.type !== 'pulumi:pulumi:Stack') {
+    if (
+      e.resOutputsEvent &&
+      !e.resOutputsEvent.planning &&
+      e.resOutputsEvent.metadata.op !== 'same' &&
+      e.resOutputsEvent.metadata.type !== 'pulumi:pulumi:Stack'
+    ) {
       done++;
       const total = opts.expectedSteps;
       opts.progress?.(`${done}${total ? `/${total}` : ''} resources changed`, total ? Math.min(1, done / total) : undefined);

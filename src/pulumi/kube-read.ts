@@ -89,9 +89,15 @@ export interface OperatorStackStatus {
 }
 
 /** For `status`: the Stack's sync state now, falling back to what the last run recorded. */
-export async function operatorStackStatus(kubeconfigPath: string | undefined, recorded: { state?: unknown; lastUpdate?: unknown } | undefined, read = readStackViaApi): Promise<OperatorStackStatus> {
+export async function operatorStackStatus(
+  kubeconfigPath: string | undefined,
+  recorded: { state?: unknown; lastUpdate?: unknown } | undefined,
+  read = readStackViaApi,
+): Promise<OperatorStackStatus> {
   const { stackSync } = await import('./operator-status.js');
-  const last = recorded?.state ? `at the last run: ${String(recorded.state)}${recorded.lastUpdate ? ` (update ${String(recorded.lastUpdate)})` : ''}` : 'never checked';
+  const last = recorded?.state
+    ? `at the last run: ${String(recorded.state)}${recorded.lastUpdate ? ` (update ${String(recorded.lastUpdate)})` : ''}`
+    : 'never checked';
   if (!kubeconfigPath) return { state: 'unknown', message: `no kubeconfig recorded; ${last}`, live: false };
   try {
     const sync = stackSync(await read(kubeconfigPath));

@@ -23,7 +23,15 @@ export interface StackObject {
     observedGeneration?: number;
     conditions?: Condition[];
     currentUpdate?: { name?: string; generation?: number };
-    lastUpdate?: { name?: string; state?: string; message?: string; generation?: number; failures?: number; reconcileRequest?: string; lastResyncTime?: string };
+    lastUpdate?: {
+      name?: string;
+      state?: string;
+      message?: string;
+      generation?: number;
+      failures?: number;
+      reconcileRequest?: string;
+      lastResyncTime?: string;
+    };
   };
 }
 
@@ -53,10 +61,19 @@ export function stackSync(obj: StackObject | undefined, request?: string): Stack
     return { state: 'synced', message: `in sync (last update ${last.name ?? '?'} succeeded)`, lastUpdate: last.name };
   }
   if (last?.state === 'failed' && forThis(last.generation) && requested) {
-    const n = last.failures ? ` (${last.failures} failure${last.failures === 1 ? '' : 's'}; the operator retries)` : ' (the operator retries)';
-    return { state: 'failed', message: `last update ${last.name ?? '?'} failed: ${oneLine(last.message ?? ready?.message ?? 'no message')}${n}`, lastUpdate: last.name };
+    const n = last.failures
+      ? ` (${last.failures} failure${last.failures === 1 ? '' : 's'}; the operator retries)`
+      : ' (the operator retries)';
+    return {
+      state: 'failed',
+      message: `last update ${last.name ?? '?'} failed: ${oneLine(last.message ?? ready?.message ?? 'no message')}${n}`,
+      lastUpdate: last.name,
+    };
   }
-  const why = ready?.message || ready?.reason || (st.observedGeneration === undefined ? 'not picked up by the operator yet' : 'waiting for the operator');
+  const why =
+    ready?.message ||
+    ready?.reason ||
+    (st.observedGeneration === undefined ? 'not picked up by the operator yet' : 'waiting for the operator');
   return { state: 'pending', message: oneLine(why), lastUpdate: last?.name };
 }
 

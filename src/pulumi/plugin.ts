@@ -58,7 +58,12 @@ export function kubernetesPluginStatus(
   }
   const asset = `pulumi-resource-kubernetes-v${version}-${OS[opts.platform ?? process.platform] ?? 'linux'}-${ARCH[opts.arch ?? process.arch] ?? 'amd64'}.tar.gz`;
   const url = `https://github.com/pulumi/pulumi-kubernetes/releases/download/v${version}/${asset}`;
-  return { installed, version, dir, offline: { asset, url, command: `pulumi plugin install resource kubernetes v${version} --file ${shq(`./${asset}`)}` } };
+  return {
+    installed,
+    version,
+    dir,
+    offline: { asset, url, command: `pulumi plugin install resource kubernetes v${version} --file ${shq(`./${asset}`)}` },
+  };
 }
 
 /** One line for the plan, the preflight and the logs. */
@@ -72,5 +77,7 @@ export function pluginStatusLine(p: PluginStatus): string {
 
 /** Pulumi's error when a plugin download failed (no network, proxy, GitHub unreachable). */
 export function isPluginDownloadFailure(text: string): boolean {
-  return /(could not|failed to|error) (automatically )?(download|install)(ing)?( and install)? (resource )?plugin|resource-kubernetes.*(download|install)|no resource plugin 'kubernetes/i.test(text);
+  return /(could not|failed to|error) (automatically )?(download|install)(ing)?( and install)? (resource )?plugin|resource-kubernetes.*(download|install)|no resource plugin 'kubernetes/i.test(
+    text,
+  );
 }

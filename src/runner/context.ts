@@ -38,7 +38,14 @@ export function contextFactory(base: ContextBase): (step: Step, signal: AbortSig
         base.events.emitEvent({ type: 'log', id: step.id, group: step.group, line: l, level, at: now() });
     },
     progress(message, fraction) {
-      base.events.emitEvent({ type: 'progress', id: step.id, group: step.group, message: base.redactor.redact(message), fraction, at: now() });
+      base.events.emitEvent({
+        type: 'progress',
+        id: step.id,
+        group: step.group,
+        message: base.redactor.redact(message),
+        fraction,
+        at: now(),
+      });
     },
     signal,
     services: base.services,

@@ -96,7 +96,14 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
     if (!opts.redactor || value === undefined) return value;
     const clean = opts.redactor.redactDeep(value);
     if (JSON.stringify(clean) !== JSON.stringify(value))
-      events.emitEvent({ type: 'log', id: step.id, group: step.group, level: 'warn', at: now(), line: 'a secret value in this step\'s outputs or reason was recorded as *** (steps keep secrets in the SecretStore)' });
+      events.emitEvent({
+        type: 'log',
+        id: step.id,
+        group: step.group,
+        level: 'warn',
+        at: now(),
+        line: "a secret value in this step's outputs or reason was recorded as *** (steps keep secrets in the SecretStore)",
+      });
     return clean;
   };
 
@@ -116,13 +123,29 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
       const checked = await step.check(ctx);
       if (opts.signal.aborted) throw opts.signal.reason ?? new Error('aborted');
       if ('skip' in checked) {
-        await transition(step, { type: 'skipped', id: step.id, title: step.title, at: now(), reason: safe(step, checked.reason), inputsHash });
+        await transition(step, {
+          type: 'skipped',
+          id: step.id,
+          title: step.title,
+          at: now(),
+          reason: safe(step, checked.reason),
+          inputsHash,
+        });
         outcome.set(step.id, 'skipped');
         result.skipped.push(step.id);
         return;
       }
       if (checked.done) {
-        await transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'check', outputs: safe(step, checked.outputs), reason: safe(step, checked.reason), inputsHash });
+        await transition(step, {
+          type: 'done',
+          id: step.id,
+          title: step.title,
+          at: now(),
+          via: 'check',
+          outputs: safe(step, checked.outputs),
+          reason: safe(step, checked.reason),
+          inputsHash,
+        });
         outcome.set(step.id, 'done');
         result.done.push(step.id);
         return;
@@ -132,7 +155,15 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
       startedRun = true;
       const outputs = await step.run(ctx, checked.plan);
       // A step that returns normally did its work, even if an abort came meanwhile.
-      await transition(step, { type: 'done', id: step.id, title: step.title, at: now(), via: 'run', outputs: safe(step, outputs ?? undefined), inputsHash });
+      await transition(step, {
+        type: 'done',
+        id: step.id,
+        title: step.title,
+        at: now(),
+        via: 'run',
+        outputs: safe(step, outputs ?? undefined),
+        inputsHash,
+      });
       outcome.set(step.id, 'done');
       result.done.push(step.id);
     } catch (err) {

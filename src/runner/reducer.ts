@@ -29,7 +29,16 @@ export interface StepRecord {
 
 export type StepAction =
   | { type: 'running'; id: string; at: number; title?: string; inputsHash?: string }
-  | { type: 'done'; id: string; at: number; title?: string; via: 'check' | 'run'; outputs?: StepOutputs; inputsHash?: string; reason?: string }
+  | {
+      type: 'done';
+      id: string;
+      at: number;
+      title?: string;
+      via: 'check' | 'run';
+      outputs?: StepOutputs;
+      inputsHash?: string;
+      reason?: string;
+    }
   | { type: 'skipped'; id: string; at: number; title?: string; reason: string; inputsHash?: string }
   | { type: 'failed'; id: string; at: number; title?: string; error: StepError }
   | { type: 'pending'; id: string; at: number; title?: string; reason?: string };
@@ -60,7 +69,9 @@ export function reduceStep(prev: StepRecord | undefined, action: StepAction): St
   const from: StepStatus = prev?.status ?? 'pending';
   const to = transitionOf(action);
   if (!TRANSITIONS[from].includes(to)) {
-    throw new BugError(`step ${action.id}: invalid transition ${from} → ${to}${to === 'done:run' ? ' ("done via run" must follow "running")' : ''}`);
+    throw new BugError(
+      `step ${action.id}: invalid transition ${from} → ${to}${to === 'done:run' ? ' ("done via run" must follow "running")' : ''}`,
+    );
   }
   const title = action.title ?? prev?.title;
   const base = { title, at: action.at };
@@ -68,7 +79,14 @@ export function reduceStep(prev: StepRecord | undefined, action: StepAction): St
     case 'running':
       return { ...base, status: 'running', inputsHash: action.inputsHash ?? prev?.inputsHash, outputs: prev?.outputs };
     case 'done':
-      return { ...base, status: 'done', via: action.via, reason: action.reason, inputsHash: action.inputsHash ?? prev?.inputsHash, outputs: action.outputs ?? prev?.outputs };
+      return {
+        ...base,
+        status: 'done',
+        via: action.via,
+        reason: action.reason,
+        inputsHash: action.inputsHash ?? prev?.inputsHash,
+        outputs: action.outputs ?? prev?.outputs,
+      };
     case 'skipped':
       return { ...base, status: 'skipped', reason: action.reason, inputsHash: action.inputsHash ?? prev?.inputsHash };
     case 'failed':

@@ -14,7 +14,10 @@ export class FileSecretStore implements SecretStore {
   private values: Record<string, string>;
   readonly file: string;
 
-  constructor(clusterDir: string, private readonly redactor?: Redactor) {
+  constructor(
+    clusterDir: string,
+    private readonly redactor?: Redactor,
+  ) {
     this.file = clusterFiles(clusterDir).secrets;
     this.values = {};
     if (existsSync(this.file)) {
@@ -28,9 +31,14 @@ export class FileSecretStore implements SecretStore {
         throw new UserError(`The secrets file ${this.file} is not valid JSON (${(err as Error).message})`, { fix });
       }
       // Names only in the message: the values are secrets.
-      const bad = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? Object.keys(doc).filter((k) => typeof (doc as Record<string, unknown>)[k] !== 'string') : undefined;
+      const bad =
+        typeof doc === 'object' && doc !== null && !Array.isArray(doc)
+          ? Object.keys(doc).filter((k) => typeof (doc as Record<string, unknown>)[k] !== 'string')
+          : undefined;
       if (!bad || bad.length) {
-        const what = bad ? `the value${bad.length > 1 ? 's' : ''} of ${bad.map((k) => `"${k}"`).join(', ')} ${bad.length > 1 ? 'are' : 'is'} not a string` : 'it is not a JSON object of names to strings';
+        const what = bad
+          ? `the value${bad.length > 1 ? 's' : ''} of ${bad.map((k) => `"${k}"`).join(', ')} ${bad.length > 1 ? 'are' : 'is'} not a string`
+          : 'it is not a JSON object of names to strings';
         throw new UserError(`The secrets file ${this.file} is malformed: ${what}`, { fix });
       }
       this.values = doc as Record<string, string>;

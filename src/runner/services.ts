@@ -21,7 +21,6 @@ import { UserError } from '../errors.js';
 /** Pin key of the Proxmox API TLS certificate fingerprint (SHA-256, "AB:CD:…"). */
 export const PIN_PVE_TLS = 'proxmox.tls';
 
-
 export interface ServicesOptions {
   config: Config;
   secrets: SecretStore;
@@ -33,7 +32,7 @@ export interface ServicesOptions {
   log?: (line: string, level?: 'info' | 'warn' | 'error' | 'debug') => void;
   now?: () => number;
   /** Tests: replaces src/proxmox/client.ts's createProxmoxClient. */
-  createProxmoxClient?: (typeof import('../proxmox/client.js'))['createProxmoxClient'];
+  createProxmoxClient?: typeof import('../proxmox/client.js')['createProxmoxClient'];
 }
 
 export function createServices(opts: ServicesOptions): StepServices & { sshPool: SshPool; close(): Promise<void> } {
@@ -63,15 +62,25 @@ export function createServices(opts: ServicesOptions): StepServices & { sshPool:
           log(`Trusting the Proxmox TLS certificate ${fp} on first use (--yes); it is pinned from now on.`, 'warn');
           return true;
         }
-        if (opts.confirm) return opts.confirm(`Proxmox at ${p.url} presents a certificate no trusted CA signed.\nSHA-256 fingerprint: ${fp}\nTrust it and pin it for this cluster?`);
-        throw new UserError(`Proxmox at ${p.url} presents an unknown TLS certificate (SHA-256 ${fp}) and there is no terminal to confirm it`, {
-          field: 'proxmox.fingerprint',
-          fix: `Check the fingerprint in the Proxmox UI (Datacenter → Certificates), then set proxmox.fingerprint: "${fp}" in the config (or PROXMOX_VE_FINGERPRINT), or pass --yes to trust it on first use.`,
-        });
+        if (opts.confirm)
+          return opts.confirm(
+            `Proxmox at ${p.url} presents a certificate no trusted CA signed.\nSHA-256 fingerprint: ${fp}\nTrust it and pin it for this cluster?`,
+          );
+        throw new UserError(
+          `Proxmox at ${p.url} presents an unknown TLS certificate (SHA-256 ${fp}) and there is no terminal to confirm it`,
+          {
+            field: 'proxmox.fingerprint',
+            fix: `Check the fingerprint in the Proxmox UI (Datacenter → Certificates), then set proxmox.fingerprint: "${fp}" in the config (or PROXMOX_VE_FINGERPRINT), or pass --yes to trust it on first use.`,
+          },
+        );
       },
     });
     if (fingerprint && recorded !== fingerprint) {
-      if (recorded) log(`The Proxmox TLS certificate in use is now ${fingerprint} (${p.fingerprint ? 'proxmox.fingerprint' : 'signed by proxmox.caFile'}); pinned in place of ${recorded}.`, 'info');
+      if (recorded)
+        log(
+          `The Proxmox TLS certificate in use is now ${fingerprint} (${p.fingerprint ? 'proxmox.fingerprint' : 'signed by proxmox.caFile'}); pinned in place of ${recorded}.`,
+          'info',
+        );
       opts.pins.set(PIN_PVE_TLS, fingerprint);
     }
     return client;

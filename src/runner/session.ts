@@ -88,7 +88,14 @@ export function describeSteps(a: {
   const signal = new AbortController().signal;
   return topoOrder(a.steps).map((id) => {
     const s = byId.get(id)!;
-    return { id, title: s.title, group: s.group, describe: a.redactor.redact(s.describe(ctxFor(s, signal))), status: state?.steps[id]?.status ?? ('new' as const), reopened: reopened.has(id) };
+    return {
+      id,
+      title: s.title,
+      group: s.group,
+      describe: a.redactor.redact(s.describe(ctxFor(s, signal))),
+      status: state?.steps[id]?.status ?? ('new' as const),
+      reopened: reopened.has(id),
+    };
   });
 }
 
@@ -109,7 +116,16 @@ export async function planRun(opts: PlanOptions): Promise<PlanView> {
   const redactor = new Redactor();
   redactor.addConfig(opts.config);
   const changes = detectChanges(state, opts.config, steps, redactor);
-  const lines = describeSteps({ config: opts.config, clusterDir, stateDir: opts.stateDir, options: opts.options, steps, state, redactor, changes });
+  const lines = describeSteps({
+    config: opts.config,
+    clusterDir,
+    stateDir: opts.stateDir,
+    options: opts.options,
+    steps,
+    state,
+    redactor,
+    changes,
+  });
   return { clusterDir, state, steps, lines, changes };
 }
 
@@ -162,7 +178,21 @@ export class ClusterRun {
       const changes = detectChanges(store.get(), opts.config, steps, redactor);
       const events = opts.events ?? new RunEvents();
       const detachLog = log.attach(events);
-      return new ClusterRun(opts.config, opts.stateDir, clusterDir, store, steps, changes, events, redactor, secrets, log, lock, detachLog, opts);
+      return new ClusterRun(
+        opts.config,
+        opts.stateDir,
+        clusterDir,
+        store,
+        steps,
+        changes,
+        events,
+        redactor,
+        secrets,
+        log,
+        lock,
+        detachLog,
+        opts,
+      );
     } catch (err) {
       lock?.release();
       log.close();
@@ -171,7 +201,16 @@ export class ClusterRun {
   }
 
   planLines(): PlanLine[] {
-    return describeSteps({ config: this.config, clusterDir: this.clusterDir, stateDir: this.stateDir, options: this.opts.options, steps: this.steps, state: this.store.get(), redactor: this.redactor, changes: this.changes });
+    return describeSteps({
+      config: this.config,
+      clusterDir: this.clusterDir,
+      stateDir: this.stateDir,
+      options: this.opts.options,
+      steps: this.steps,
+      state: this.store.get(),
+      redactor: this.redactor,
+      changes: this.changes,
+    });
   }
 
   get logFile(): string {
@@ -198,7 +237,8 @@ export class ClusterRun {
       pins: this.store.pins(),
       yes: this.opts.options.yes,
       confirm: this.opts.confirm,
-      log: (line, level = 'info') => this.events.emitEvent({ type: 'log', id: 'services', group: 'proxmox', line: this.redactor.redact(line), level, at: Date.now() }),
+      log: (line, level = 'info') =>
+        this.events.emitEvent({ type: 'log', id: 'services', group: 'proxmox', line: this.redactor.redact(line), level, at: Date.now() }),
     });
     const context = contextFactory({
       config: this.config,
@@ -225,7 +265,12 @@ export class ClusterRun {
     } catch (err) {
       await services.close();
       this.store.update((s) => {
-        if (s.lastRun) Object.assign(s.lastRun, { finishedAt: Date.now(), status: 'failed', message: this.redactor.redact(String((err as Error)?.message ?? err)) });
+        if (s.lastRun)
+          Object.assign(s.lastRun, {
+            finishedAt: Date.now(),
+            status: 'failed',
+            message: this.redactor.redact(String((err as Error)?.message ?? err)),
+          });
       });
       throw err;
     }

@@ -9,14 +9,23 @@ const STATUSES = ['pending', 'running', 'done', 'skipped', 'failed'];
 const RUN_STATUSES = ['running', 'succeeded', 'failed', 'interrupted'];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const kind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+const kind = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 
 type Check = (v: unknown) => boolean;
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 const str: Check = (v) => typeof v === 'string';
 
 /** Problems of an optional field: `expected` describes what `ok` accepts. */
-function field(problems: string[], obj: Record<string, unknown>, path: string, key: string, ok: Check, expected: string, required = false): void {
+function field(
+  problems: string[],
+  obj: Record<string, unknown>,
+  path: string,
+  key: string,
+  ok: Check,
+  expected: string,
+  required = false,
+): void {
   const v = obj[key];
   if (v === undefined) {
     if (required) problems.push(`"${path}${key}" is missing (expected ${expected})`);
@@ -46,7 +55,11 @@ function stepProblems(problems: string[], id: string, rec: unknown): void {
 export function stateShapeProblems(doc: unknown): string[] {
   if (!isObject(doc)) return [`it holds ${kind(doc)}, expected a JSON object with "version": 1`];
   if (doc.version !== 1) {
-    return [doc.version === undefined ? '"version" is missing (expected 1)' : `it is format version ${JSON.stringify(doc.version)}, this flatcar-k3s reads version 1`];
+    return [
+      doc.version === undefined
+        ? '"version" is missing (expected 1)'
+        : `it is format version ${JSON.stringify(doc.version)}, this flatcar-k3s reads version 1`,
+    ];
   }
   const problems: string[] = [];
   field(problems, doc, '', 'cluster', str, 'the cluster name', true);

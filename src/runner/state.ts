@@ -18,7 +18,6 @@ import { stateShapeProblems } from './state-shape.js';
 
 export type { StepError, StepRecord } from './reducer.js';
 
-
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface ClusterState {

@@ -21,7 +21,10 @@ export function shJoin(argv: ReadonlyArray<string | number | boolean>): string {
  * Arrays are quoted element by element and joined with spaces.
  *   sh`sudo install -m 0755 ${src} ${dest}`
  */
-export function sh(strings: TemplateStringsArray, ...values: Array<string | number | boolean | ReadonlyArray<string | number | boolean>>): string {
+export function sh(
+  strings: TemplateStringsArray,
+  ...values: Array<string | number | boolean | ReadonlyArray<string | number | boolean>>
+): string {
   let out = strings[0] ?? '';
   values.forEach((v, i) => {
     out += Array.isArray(v) ? shJoin(v as ReadonlyArray<string>) : shq(v as string);

@@ -75,7 +75,12 @@ export class AuthService {
 
   /** Everything secret, to persist (tickets stay valid across a restart, as on a real node). */
   secrets(): AuthSecrets {
-    return { password: this.login.password, tokenSecret: this.token.tokenSecret, limitedTokenSecret: this.limitedToken.tokenSecret, ticketKey: this.key.toString('base64') };
+    return {
+      password: this.login.password,
+      tokenSecret: this.token.tokenSecret,
+      limitedTokenSecret: this.limitedToken.tokenSecret,
+      ticketKey: this.key.toString('base64'),
+    };
   }
 
   private sign(text: string): string {
@@ -86,7 +91,9 @@ export class AuthService {
   createTicket(username: string, password: string, realm?: string): { username: string; ticket: string; CSRFPreventionToken: string } {
     const user = realm && !username.includes('@') ? `${username}@${realm}` : username;
     if (user !== this.login.username || !safeEq(password, this.login.password)) throw new HttpError(401, 'authentication failure');
-    const time = Math.floor(Date.now() / 1000).toString(16).toUpperCase();
+    const time = Math.floor(Date.now() / 1000)
+      .toString(16)
+      .toUpperCase();
     const plain = `PVE:${user}:${time}`;
     const ticket = `${plain}::${this.sign(plain)}`;
     const csrfPlain = `${time}:${user}`;
@@ -123,7 +130,8 @@ export class AuthService {
         }
       }
       for (const t of this.extraTokens) {
-        if (t.tokenId === tokenId && safeEq(t.tokenSecret, m[3]!)) return { authId: tokenId, user: m[1]!, kind: 'token', allPrivs: false, privs: t.privs };
+        if (t.tokenId === tokenId && safeEq(t.tokenSecret, m[3]!))
+          return { authId: tokenId, user: m[1]!, kind: 'token', allPrivs: false, privs: t.privs };
       }
       throw new HttpError(401, 'authentication failure');
     }
@@ -140,7 +148,8 @@ export class AuthService {
     if (!user) throw new HttpError(401, 'authentication failure');
     if (method !== 'GET') {
       const csrf = headers.csrfpreventiontoken;
-      if (!this.verifyCsrf(typeof csrf === 'string' ? csrf : undefined, user)) throw new HttpError(401, 'Permission denied - invalid csrf token');
+      if (!this.verifyCsrf(typeof csrf === 'string' ? csrf : undefined, user))
+        throw new HttpError(401, 'Permission denied - invalid csrf token');
     }
     return { authId: user, user, kind: 'ticket', allPrivs: user === 'root@pam' };
   }
@@ -168,10 +177,37 @@ export class AuthService {
 function allPrivileges(version: string): string[] {
   const agent = Number(version.split('.')[0]) >= 9 ? ['VM.GuestAgent.Audit', 'VM.GuestAgent.Unrestricted'] : ['VM.Monitor'];
   return [
-    'VM.Allocate', 'VM.Clone', 'VM.Audit', 'VM.PowerMgmt', 'VM.Console', 'VM.Backup', 'VM.Snapshot', 'VM.Migrate', 'VM.Config.Disk', 'VM.Config.CDROM',
-    'VM.Config.CPU', 'VM.Config.Memory', 'VM.Config.Network', 'VM.Config.HWType', 'VM.Config.Options', 'VM.Config.Cloudinit', ...agent,
-    'Datastore.Allocate', 'Datastore.AllocateSpace', 'Datastore.AllocateTemplate', 'Datastore.Audit', 'Sys.Audit', 'Sys.Modify', 'Sys.AccessNetwork',
-    'Sys.PowerMgmt', 'Sys.Console', 'SDN.Use', 'SDN.Audit', 'SDN.Allocate', 'Permissions.Modify', 'User.Modify',
+    'VM.Allocate',
+    'VM.Clone',
+    'VM.Audit',
+    'VM.PowerMgmt',
+    'VM.Console',
+    'VM.Backup',
+    'VM.Snapshot',
+    'VM.Migrate',
+    'VM.Config.Disk',
+    'VM.Config.CDROM',
+    'VM.Config.CPU',
+    'VM.Config.Memory',
+    'VM.Config.Network',
+    'VM.Config.HWType',
+    'VM.Config.Options',
+    'VM.Config.Cloudinit',
+    ...agent,
+    'Datastore.Allocate',
+    'Datastore.AllocateSpace',
+    'Datastore.AllocateTemplate',
+    'Datastore.Audit',
+    'Sys.Audit',
+    'Sys.Modify',
+    'Sys.AccessNetwork',
+    'Sys.PowerMgmt',
+    'Sys.Console',
+    'SDN.Use',
+    'SDN.Audit',
+    'SDN.Allocate',
+    'Permissions.Modify',
+    'User.Modify',
   ].sort();
 }
 
@@ -180,7 +216,11 @@ function allPrivileges(version: string): string[] {
  * privileges); with it, a perm check passes when the caller holds the privilege (PVE 8 checks VM.Monitor
  * where PVE 9 checks VM.GuestAgent.*).
  */
-function evaluate(check: unknown[], params: Record<string, unknown>, have?: { privs: ReadonlySet<string>; major: number }): string | undefined {
+function evaluate(
+  check: unknown[],
+  params: Record<string, unknown>,
+  have?: { privs: ReadonlySet<string>; major: number },
+): string | undefined {
   const [op, ...rest] = check as [string, ...unknown[]];
   if (op === 'and') {
     for (const c of rest) {

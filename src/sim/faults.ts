@@ -7,14 +7,40 @@
  *   "drop:POST /nodes/*\/qemu#1"                    drop the connection
  *   "slow:pve2=5"                                   everything on pve2 takes 5 times longer (applyFaultSpec)
  */
-export interface RequestFault { method: string; path: string; nth?: number; status?: number; message?: string }
-export interface TaskFault { type: string; nth?: number; message: string }
-export interface DropFault { method: string; path: string; nth?: number }
+export interface RequestFault {
+  method: string;
+  path: string;
+  nth?: number;
+  status?: number;
+  message?: string;
+}
+export interface TaskFault {
+  type: string;
+  nth?: number;
+  message: string;
+}
+export interface DropFault {
+  method: string;
+  path: string;
+  nth?: number;
+}
 
-interface Counted<T> { spec: T; re: RegExp; seen: number }
+interface Counted<T> {
+  spec: T;
+  re: RegExp;
+  seen: number;
+}
 
 const globRe = (glob: string): RegExp =>
-  new RegExp('^' + glob.replace(/\/+$/, '').split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') + '/?$');
+  new RegExp(
+    '^' +
+      glob
+        .replace(/\/+$/, '')
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^/]*') +
+      '/?$',
+  );
 
 export class Faults {
   private requests: Array<Counted<RequestFault>> = [];

@@ -23,7 +23,16 @@ import { LockTable } from './locks.js';
 import { startMirror } from './mirror.js';
 import { loadApiSchema } from './schema/index.js';
 import { createApiServer } from './server.js';
-import { SimPersister, loadSimWorld, nodeStorageDir, recoverAfterCrash, restoreState, sharedStorageDir, snapshotState, type SavedSimWorld } from './persist.js';
+import {
+  SimPersister,
+  loadSimWorld,
+  nodeStorageDir,
+  recoverAfterCrash,
+  restoreState,
+  sharedStorageDir,
+  snapshotState,
+  type SavedSimWorld,
+} from './persist.js';
 import { startSshHost, type SshHost } from './ssh-host.js';
 import { SHARED_STORAGE, SimState } from './state.js';
 import { TaskRegistry } from './tasks.js';
@@ -43,8 +52,16 @@ export function defaultGuestHooks(latency: LatencyModel): GuestHooks {
       const mac = /=([0-9A-Fa-f:]{17})/.exec(String(vm.config.net0 ?? ''))?.[1]?.toLowerCase();
       return {
         interfaces: [
-          { name: 'lo', 'hardware-address': '00:00:00:00:00:00', 'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }] },
-          { name: 'eth0', ...(mac ? { 'hardware-address': mac } : {}), 'ip-addresses': [{ 'ip-address': ip, 'ip-address-type': 'ipv4', prefix }] },
+          {
+            name: 'lo',
+            'hardware-address': '00:00:00:00:00:00',
+            'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }],
+          },
+          {
+            name: 'eth0',
+            ...(mac ? { 'hardware-address': mac } : {}),
+            'ip-addresses': [{ 'ip-address': ip, 'ip-address-type': 'ipv4', prefix }],
+          },
         ],
       };
     },
@@ -95,7 +112,14 @@ function prepareWorld(opts: SimOptions) {
 /** Saves the whole world (VMs, ports, certificate, secrets, keys, task counters) to `persistDir`. */
 function worldPersister(
   persistDir: string,
-  w: { state: SimState; ctx: SimContext; cert: { certPem: string; keyPem: string; fingerprint: string }; apiPort: number; mirrorUrl: string; sshHosts: Awaited<ReturnType<typeof startNodeSshHosts>> },
+  w: {
+    state: SimState;
+    ctx: SimContext;
+    cert: { certPem: string; keyPem: string; fingerprint: string };
+    apiPort: number;
+    mirrorUrl: string;
+    sshHosts: Awaited<ReturnType<typeof startNodeSshHosts>>;
+  },
   simLog: (line: string) => void,
 ): SimPersister {
   const { state, ctx, cert, sshHosts } = w;
@@ -106,18 +130,27 @@ function worldPersister(
     () => ({
       format: 1,
       ...snapshotState(state),
-      ports: { api: w.apiPort, mirror: mirrorPort, ...(sshHost ? { ssh: sshHost.port, sshNodes: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.port])) } : {}) },
+      ports: {
+        api: w.apiPort,
+        mirror: mirrorPort,
+        ...(sshHost ? { ssh: sshHost.port, sshNodes: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.port])) } : {}),
+      },
       tls: { certPem: cert.certPem, keyPem: cert.keyPem, fingerprint: cert.fingerprint },
       auth: ctx.auth.secrets(),
       ...(sshHost
-        ? { ssh: { hostKey: sshHost.hostPrivateKey, clientKey: sshHost.privateKey, nodeHostKeys: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.hostPrivateKey])) } }
+        ? {
+            ssh: {
+              hostKey: sshHost.hostPrivateKey,
+              clientKey: sshHost.privateKey,
+              nodeHostKeys: Object.fromEntries(state.nodes.map((n, i) => [n, sshHosts[i]!.hostPrivateKey])),
+            },
+          }
         : {}),
       tasks: ctx.tasks.counters(),
     }),
     simLog,
   );
 }
-
 
 export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
   const host = opts.host ?? '127.0.0.1';
@@ -151,25 +184,42 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   ctx.auth.pveVersion = version;
   if (saved) ctx.tasks.restoreCounters(saved.tasks);
   const requestLog: SimRequest[] = [];
-  const cert = saved?.tls ?? makeSelfSignedCert(state.nodes[0]!, ['IP:127.0.0.1', 'IP:::1', 'DNS:localhost', ...state.nodes.map((n) => `DNS:${n}`), ...(host !== '127.0.0.1' ? [`IP:${host}`] : [])]);
+  const cert =
+    saved?.tls ??
+    makeSelfSignedCert(state.nodes[0]!, [
+      'IP:127.0.0.1',
+      'IP:::1',
+      'DNS:localhost',
+      ...state.nodes.map((n) => `DNS:${n}`),
+      ...(host !== '127.0.0.1' ? [`IP:${host}`] : []),
+    ]);
   state.sslFingerprint = cert.fingerprint;
   let persister: SimPersister | undefined;
   // a persisted world is saved before every answer: whatever a client was told survives a kill
-  const server = createApiServer({ ctx, handlers: { ...clusterHandlers, ...storageHandlers, ...qemuHandlers }, cert, log: requestLog, beforeReply: () => persister?.save() });
+  const server = createApiServer({
+    ctx,
+    handlers: { ...clusterHandlers, ...storageHandlers, ...qemuHandlers },
+    cert,
+    log: requestLog,
+    beforeReply: () => persister?.save(),
+  });
   const sockets = new Set<import('node:stream').Duplex>();
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   if (saved) await resumeGuests(ctx, state);
-  await listenPreferring(opts.port ?? saved?.ports.api, opts.port === undefined, (p) =>
-    new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(p, host, () => {
-        server.off('error', rej);
-        res();
-      });
-    }),
+  await listenPreferring(
+    opts.port ?? saved?.ports.api,
+    opts.port === undefined,
+    (p) =>
+      new Promise<void>((res, rej) => {
+        server.once('error', rej);
+        server.listen(p, host, () => {
+          server.off('error', rej);
+          res();
+        });
+      }),
   );
   const port = (server.address() as AddressInfo).port;
   if (saved && saved.ports.api !== port) simLog(`the saved API port ${saved.ports.api} is taken; the simulator now answers on ${port}`);
@@ -185,7 +235,14 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     state.nodes.forEach((n, i) => {
       const h = sshHosts[i]!;
       state.addresses.set(n, h.host);
-      sshNodes[n] = { host: h.host, port: h.port, user: h.user, privateKey: h.privateKey, privateKeyPath, hostKeyFingerprint: h.hostKeyFingerprint };
+      sshNodes[n] = {
+        host: h.host,
+        port: h.port,
+        user: h.user,
+        privateKey: h.privateKey,
+        privateKeyPath,
+        hostKeyFingerprint: h.hostKeyFingerprint,
+      };
     });
     ssh = sshNodes[state.nodes[0]!];
   } else {
@@ -237,7 +294,18 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         nodes: [...state.nodes],
         storage: { disks: 'local-lvm', images: 'local', snippets: 'local' },
         bridge: 'vmbr0',
-        ...(ssh ? { ssh: { host: ssh.host, port: ssh.port, user: ssh.user, privateKeyFile: ssh.privateKeyPath, hostKey: ssh.hostKeyFingerprint, ...nodeSshConfig(state, sshNodes, ssh) } } : {}),
+        ...(ssh
+          ? {
+              ssh: {
+                host: ssh.host,
+                port: ssh.port,
+                user: ssh.user,
+                privateKeyFile: ssh.privateKeyPath,
+                hostKey: ssh.hostKeyFingerprint,
+                ...nodeSshConfig(state, sshNodes, ssh),
+              },
+            }
+          : {}),
       },
     }),
     async close() {
@@ -252,7 +320,10 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       // unref'd timers, so this wait holds a ref'd one: otherwise a close while a task runs can empty
       // the event loop with the caller's await unsettled (node exits 13 instead of finishing).
       let cap: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...ctx.tasks.pending, ...background]), new Promise<void>((r) => (cap = setTimeout(r, 2000)))]);
+      await Promise.race([
+        Promise.allSettled([...ctx.tasks.pending, ...background]),
+        new Promise<void>((r) => (cap = setTimeout(r, 2000))),
+      ]);
       clearTimeout(cap);
       persister?.stop();
       rmSync(keyDir, { recursive: true, force: true });
@@ -268,7 +339,13 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
  */
 async function resumeGuests(ctx: SimContext, state: SimState): Promise<void> {
   const vms = [...state.vms.values()];
-  const guestVm = (vm: SimVm) => ({ node: vm.node, vmid: vm.vmid, name: String(vm.config.name ?? ''), config: { ...vm.config }, userData: vm.status === 'running' ? readUserSnippet(ctx, vm) : undefined });
+  const guestVm = (vm: SimVm) => ({
+    node: vm.node,
+    vmid: vm.vmid,
+    name: String(vm.config.name ?? ''),
+    config: { ...vm.config },
+    userData: vm.status === 'running' ? readUserSnippet(ctx, vm) : undefined,
+  });
   for (const vm of vms) vm.agent = undefined;
   if (ctx.guest.resume) {
     const agents = await ctx.guest.resume(vms.map((vm) => ({ ...guestVm(vm), running: vm.status === 'running' })));
@@ -299,19 +376,33 @@ function nodeAddress(host: string, i: number): string {
  * when free there, the first node's port (so proxmox.ssh.port serves all); each with its own host key
  * and its own `local` storage (seen at the path the API reports for `local`), plus the shared storage.
  */
-async function startNodeSshHosts(o: { state: SimState; host: string; version: string; saved?: SavedSimWorld; sharedRoot?: string }): Promise<SshHost[]> {
+async function startNodeSshHosts(o: {
+  state: SimState;
+  host: string;
+  version: string;
+  saved?: SavedSimWorld;
+  sharedRoot?: string;
+}): Promise<SshHost[]> {
   const hosts: SshHost[] = [];
   try {
     for (const [i, node] of o.state.nodes.entries()) {
       const address = nodeAddress(o.host, i);
       const root = o.state.dirRoot(o.state.storages.get('local')!, node)!;
-      const savedPort = i === 0 ? o.saved?.ports.ssh : (o.saved?.ports.sshNodes?.[node] ?? (address !== o.host ? hosts[0]!.port : undefined));
+      const savedPort =
+        i === 0 ? o.saved?.ports.ssh : (o.saved?.ports.sshNodes?.[node] ?? (address !== o.host ? hosts[0]!.port : undefined));
       const hostKey = i === 0 ? o.saved?.ssh?.hostKey : o.saved?.ssh?.nodeHostKeys?.[node];
       hosts.push(
         await listenPreferring(savedPort, true, (p) =>
           startSshHost({
-            host: address, port: p, user: 'root', root, rootAt: o.state.storageRoot, sharedRoots: o.sharedRoot ? [o.sharedRoot] : [], pveVersion: o.version,
-            hostKey, clientKey: hosts[0]?.privateKey ?? o.saved?.ssh?.clientKey,
+            host: address,
+            port: p,
+            user: 'root',
+            root,
+            rootAt: o.state.storageRoot,
+            sharedRoots: o.sharedRoot ? [o.sharedRoot] : [],
+            pveVersion: o.version,
+            hostKey,
+            clientKey: hosts[0]?.privateKey ?? o.saved?.ssh?.clientKey,
           }),
         ),
       );
@@ -324,7 +415,11 @@ async function startNodeSshHosts(o: { state: SimState; host: string; version: st
 }
 
 /** proxmox.ssh.nodes for every node but the first: its pinned host key, and the port when it is not the first node's (the address comes from /cluster/status). */
-function nodeSshConfig(state: SimState, sshNodes: Simulator['sshNodes'], first: SimSsh): { nodes?: Record<string, Record<string, unknown>> } {
+function nodeSshConfig(
+  state: SimState,
+  sshNodes: Simulator['sshNodes'],
+  first: SimSsh,
+): { nodes?: Record<string, Record<string, unknown>> } {
   if (state.nodes.length < 2) return {};
   const nodes: Record<string, Record<string, unknown>> = {};
   for (const n of state.nodes.slice(1)) {

@@ -4,8 +4,13 @@
  */
 export type LockMode = 'shared' | 'exclusive';
 
-interface Holder { mode: LockMode }
-interface Waiter { mode: LockMode; grant: () => void }
+interface Holder {
+  mode: LockMode;
+}
+interface Waiter {
+  mode: LockMode;
+  grant: () => void;
+}
 
 export class LockTable {
   private held = new Map<string, Holder[]>();
@@ -42,7 +47,7 @@ export class LockTable {
 
   /** Wait up to timeoutMs for the lock; rejects with "can't lock file '…' - got timeout". */
   acquire(file: string, mode: LockMode, timeoutMs: number): Promise<() => void> {
-    if (this.compatible(file, mode) && !(this.waiting.get(file)?.length)) return Promise.resolve(this.take(file, mode));
+    if (this.compatible(file, mode) && !this.waiting.get(file)?.length) return Promise.resolve(this.take(file, mode));
     return new Promise((resolve, reject) => {
       const q = this.waiting.get(file) ?? [];
       const waiter: Waiter = {
@@ -52,12 +57,15 @@ export class LockTable {
           resolve(this.take(file, mode));
         },
       };
-      const timer = setTimeout(() => {
-        const i = q.indexOf(waiter);
-        if (i >= 0) q.splice(i, 1);
-        reject(new Error(`can't lock file '${file}' - got timeout\n`));
-        this.wake(file);
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          const i = q.indexOf(waiter);
+          if (i >= 0) q.splice(i, 1);
+          reject(new Error(`can't lock file '${file}' - got timeout\n`));
+          this.wake(file);
+        },
+        Math.max(0, timeoutMs),
+      );
       timer.unref();
       q.push(waiter);
       this.waiting.set(file, q);

@@ -43,7 +43,9 @@ export async function startMirror(host = '127.0.0.1', port = 0): Promise<Mirror>
   return {
     url: `http://${host}:${addr.port}`,
     put(path, data, contentType) {
-      const type = contentType ?? (/\.json$/.test(path) ? 'application/json' : /\.(txt|sh|DIGESTS|asc|sig)$/.test(path) ? 'text/plain' : 'application/octet-stream');
+      const type =
+        contentType ??
+        (/\.json$/.test(path) ? 'application/json' : /\.(txt|sh|DIGESTS|asc|sig)$/.test(path) ? 'text/plain' : 'application/octet-stream');
       files.set(norm(path), { data: Buffer.isBuffer(data) ? data : Buffer.from(data), type });
     },
     redirect(path, location) {

@@ -81,7 +81,11 @@ export function createApiServer(opts: ServerOptions): Server {
   const send = (res: ServerResponse, status: number, body: unknown, message?: string): void => {
     const text = body === undefined ? '' : JSON.stringify(body);
     res.statusCode = status;
-    if (message) res.statusMessage = message.split('\n')[0]!.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+    if (message)
+      res.statusMessage = message
+        .split('\n')[0]!
+        .replace(/[^\x20-\x7e]/g, '?')
+        .slice(0, 200);
     res.setHeader('Content-Type', 'application/json;charset=UTF-8');
     res.setHeader('Content-Length', Buffer.byteLength(text));
     res.setHeader('Cache-Control', 'max-age=0');
@@ -91,15 +95,26 @@ export function createApiServer(opts: ServerOptions): Server {
 
   const handleSim = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     if (req.method === 'GET' && url.pathname === '/_sim/requests') return send(res, 200, log);
-    if (req.method === 'GET' && url.pathname === '/_sim/tasks') return send(res, 200, ctx.tasks.all().map(({ log: _l, ...t }) => t));
+    if (req.method === 'GET' && url.pathname === '/_sim/tasks')
+      return send(
+        res,
+        200,
+        ctx.tasks.all().map(({ log: _l, ...t }) => t),
+      );
     if (req.method === 'POST' && url.pathname === '/_sim/faults') {
       try {
-        const body = JSON.parse((await readBody(req)) || '{}') as { spec?: string; specs?: string[]; clear?: boolean; slowNode?: { node: string; factor: number } };
+        const body = JSON.parse((await readBody(req)) || '{}') as {
+          spec?: string;
+          specs?: string[];
+          clear?: boolean;
+          slowNode?: { node: string; factor: number };
+        };
         if (body.clear) {
           ctx.faults.clear();
           ctx.latency.clearSlow();
         }
-        for (const s of [...(body.specs ?? []), ...(body.spec ? [body.spec] : [])]) applyFaultSpec(s, ctx.faults, (n, f) => ctx.latency.slowNode(n, f));
+        for (const s of [...(body.specs ?? []), ...(body.spec ? [body.spec] : [])])
+          applyFaultSpec(s, ctx.faults, (n, f) => ctx.latency.slowNode(n, f));
         if (body.slowNode) ctx.latency.slowNode(body.slowNode.node, body.slowNode.factor);
         return send(res, 200, { data: null });
       } catch (e) {
@@ -149,7 +164,8 @@ export function createApiServer(opts: ServerOptions): Server {
       }
       entry.params = redact(params);
       // pve-http-server authenticates before it looks for a handler; only the login calls are open
-      const open = (path === '/access/ticket' && (method === 'GET' || method === 'POST')) || (path === '/access/domains' && method === 'GET');
+      const open =
+        (path === '/access/ticket' && (method === 'GET' || method === 'POST')) || (path === '/access/domains' && method === 'GET');
       let auth;
       try {
         auth = ctx.auth.authenticate(req.headers, method);

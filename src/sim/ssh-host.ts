@@ -5,8 +5,24 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import {
-  closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync,
-  renameSync, rmdirSync, statSync, unlinkSync, writeSync, chmodSync, type Stats,
+  closeSync,
+  constants as fsc,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  chmodSync,
+  type Stats,
 } from 'node:fs';
 import { dirname, posix, resolve } from 'node:path';
 import ssh2 from 'ssh2';
@@ -55,7 +71,14 @@ export function sshFingerprint(publicKeyLine: string): string {
 }
 
 function toAttrs(st: Stats): Attributes {
-  return { mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000) };
+  return {
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.size,
+    atime: Math.floor(st.atimeMs / 1000),
+    mtime: Math.floor(st.mtimeMs / 1000),
+  };
 }
 
 function longname(name: string, st: Stats): string {
@@ -78,7 +101,8 @@ function toReal(paths: HostPaths, p: string): string {
   return resolve(real);
 }
 
-const within = (paths: HostPaths, real: string): boolean => [paths.root, ...paths.shared].some((r) => real === r || real.startsWith(r + '/'));
+const within = (paths: HostPaths, real: string): boolean =>
+  [paths.root, ...paths.shared].some((r) => real === r || real.startsWith(r + '/'));
 
 function serveSftp(sftp: SFTPWrapper, paths: HostPaths): void {
   const handles = new Map<number, { fd?: number; dir?: string; listed?: boolean }>();
@@ -107,7 +131,11 @@ function serveSftp(sftp: SFTPWrapper, paths: HostPaths): void {
       fn(real);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      sftp.status(reqId, code === 'ENOENT' ? STATUS.NO_SUCH_FILE : code === 'EACCES' ? STATUS.PERMISSION_DENIED : STATUS.FAILURE, (e as Error).message);
+      sftp.status(
+        reqId,
+        code === 'ENOENT' ? STATUS.NO_SUCH_FILE : code === 'EACCES' ? STATUS.PERMISSION_DENIED : STATUS.FAILURE,
+        (e as Error).message,
+      );
     }
   };
 
@@ -210,7 +238,8 @@ function serveSftp(sftp: SFTPWrapper, paths: HostPaths): void {
 
 function runCommand(command: string, paths: HostPaths, pveVersion: string): { code: number; stdout: string; stderr: string } {
   const argv = splitShellWords(command);
-  if (!argv) return { code: 2, stdout: '', stderr: `bash: the simulated PVE host does not run this shell syntax: ${command.slice(0, 80)}\n` };
+  if (!argv)
+    return { code: 2, stdout: '', stderr: `bash: the simulated PVE host does not run this shell syntax: ${command.slice(0, 80)}\n` };
   const [cmd, ...args] = argv;
   if (cmd === 'pveversion') return { code: 0, stdout: `pve-manager/${pveVersion}/f00dcafe (running kernel: 6.8.12-9-pve)\n`, stderr: '' };
   if (cmd === 'sha256sum' && args.length >= 1) {

@@ -100,19 +100,33 @@ export class SimState {
       total: 100 * 1024 ** 3,
     });
     this.storages.set('local-lvm', {
-      storage: 'local-lvm', type: 'lvmthin', content: ['images', 'rootdir'], shared: false, total: 400 * 1024 ** 3, vgname: 'pve', thinpool: 'data',
+      storage: 'local-lvm',
+      type: 'lvmthin',
+      content: ['images', 'rootdir'],
+      shared: false,
+      total: 400 * 1024 ** 3,
+      vgname: 'pve',
+      thinpool: 'data',
     });
     if (sharedRoot) {
       // an NFS export every node mounts at the same path: images, snippets and imports for all hosts
       this.storages.set(SHARED_STORAGE, {
-        storage: SHARED_STORAGE, type: 'nfs', path: sharedRoot, server: '127.0.0.1', export: '/export/pve', shared: true,
-        content: ['images', 'iso', 'snippets', ...(atLeast('8.4') ? ['import'] : [])], total: 1024 ** 4,
+        storage: SHARED_STORAGE,
+        type: 'nfs',
+        path: sharedRoot,
+        server: '127.0.0.1',
+        export: '/export/pve',
+        shared: true,
+        content: ['images', 'iso', 'snippets', ...(atLeast('8.4') ? ['import'] : [])],
+        total: 1024 ** 4,
       });
       for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(sharedRoot, dir), { recursive: true });
     }
     for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(storageRoot, dir), { recursive: true });
     // each node's own /var/lib/vz exists from the start
-    if (nodeRoot) for (const n of this.nodes.slice(1)) for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(nodeRoot(n), dir), { recursive: true });
+    if (nodeRoot)
+      for (const n of this.nodes.slice(1))
+        for (const dir of Object.values(CONTENT_DIRS)) mkdirSync(join(nodeRoot(n), dir), { recursive: true });
   }
 
   nodeAddress(node: string): string {
@@ -131,7 +145,8 @@ export class SimState {
   dirRoot(storage: SimStorage, node: string = this.nodes[0]!): string | undefined {
     if (!storage.path) return undefined;
     if (storage.shared || node === this.nodes[0]) return storage.path;
-    const dir = (!storage.shared && storage.path === this.storageRoot && this.nodeRoot?.(node)) || join(storage.path, '.pve-sim-nodes', node);
+    const dir =
+      (!storage.shared && storage.path === this.storageRoot && this.nodeRoot?.(node)) || join(storage.path, '.pve-sim-nodes', node);
     for (const d of Object.values(CONTENT_DIRS)) mkdirSync(join(dir, d), { recursive: true });
     return dir;
   }
@@ -160,10 +175,21 @@ export class SimState {
       if (name.startsWith('.')) continue;
       const st = statSync(join(dir, name));
       if (!st.isFile()) continue;
-      const format = content === 'iso' ? 'iso' : content === 'snippets' ? 'snippet' : content === 'import' ? (/\.(\w+)$/.exec(name)?.[1] ?? 'raw') : 'raw';
+      const format =
+        content === 'iso'
+          ? 'iso'
+          : content === 'snippets'
+            ? 'snippet'
+            : content === 'import'
+              ? (/\.(\w+)$/.exec(name)?.[1] ?? 'raw')
+              : 'raw';
       out.push({
-        volid: `${storage.storage}:${content}/${name}`, storage: storage.storage, node, content, format,
-        size: content === 'import' ? qcow2VirtualSize(join(dir, name)) ?? st.size : st.size,
+        volid: `${storage.storage}:${content}/${name}`,
+        storage: storage.storage,
+        node,
+        content,
+        format,
+        size: content === 'import' ? (qcow2VirtualSize(join(dir, name)) ?? st.size) : st.size,
         ctime: Math.floor(st.mtimeMs / 1000),
       });
     }
@@ -183,7 +209,9 @@ export class SimState {
   nextDiskName(storage: string, vmid: number): string {
     for (let k = 0; ; k++) {
       const name = `vm-${vmid}-disk-${k}`;
-      const taken = [...this.volumes.keys()].some((v) => v === `${storage}:${name}` || v.endsWith(`/${name}`) || v === `${storage}:base-${vmid}-disk-${k}`);
+      const taken = [...this.volumes.keys()].some(
+        (v) => v === `${storage}:${name}` || v.endsWith(`/${name}`) || v === `${storage}:base-${vmid}-disk-${k}`,
+      );
       if (!taken) return name;
     }
   }

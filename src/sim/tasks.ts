@@ -36,14 +36,35 @@ export interface TaskContext {
 
 const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
 
-export function formatUpid(t: { node: string; pid: number; pstart: number; starttime: number; type: string; id: string; user: string }): string {
+export function formatUpid(t: {
+  node: string;
+  pid: number;
+  pstart: number;
+  starttime: number;
+  type: string;
+  id: string;
+  user: string;
+}): string {
   return `UPID:${t.node}:${hex8(t.pid)}:${hex8(t.pstart)}:${hex8(t.starttime)}:${t.type}:${t.id}:${t.user}:`;
 }
 
-export function parseUpid(upid: string): { node: string; pid: number; pstart: number; starttime: number; type: string; id: string; user: string } | undefined {
-  const m = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/.exec(upid);
+export function parseUpid(
+  upid: string,
+): { node: string; pid: number; pstart: number; starttime: number; type: string; id: string; user: string } | undefined {
+  const m =
+    /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/.exec(
+      upid,
+    );
   if (!m) return undefined;
-  return { node: m[1]!, pid: parseInt(m[3]!, 16), pstart: parseInt(m[4]!, 16), starttime: parseInt(m[5]!, 16), type: m[6]!, id: m[7]!, user: m[8]! };
+  return {
+    node: m[1]!,
+    pid: parseInt(m[3]!, 16),
+    pstart: parseInt(m[4]!, 16),
+    starttime: parseInt(m[5]!, 16),
+    type: m[6]!,
+    id: m[7]!,
+    user: m[8]!,
+  };
 }
 
 export class TaskRegistry {
@@ -69,14 +90,30 @@ export class TaskRegistry {
   }
 
   /** Start a worker; returns its UPID at once, as fork_worker does. */
-  start(node: string, type: string, id: string, user: string, work: (ctx: TaskContext) => Promise<void>, onDone?: (t: SimTask) => void): SimTask {
+  start(
+    node: string,
+    type: string,
+    id: string,
+    user: string,
+    work: (ctx: TaskContext) => Promise<void>,
+    onDone?: (t: SimTask) => void,
+  ): SimTask {
     const now = Date.now();
     // UPIDs must be unique: same second and pid never repeat, as pids differ per worker
     const starttime = Math.max(Math.floor(now / 1000), this.lastStart);
     this.lastStart = starttime;
     const pid = this.nextPid++;
     const task: SimTask = {
-      node, type, id, user, pid, pstart: this.pstartBase + pid, starttime, startedAt: now, status: 'running', log: [],
+      node,
+      type,
+      id,
+      user,
+      pid,
+      pstart: this.pstartBase + pid,
+      starttime,
+      startedAt: now,
+      status: 'running',
+      log: [],
       upid: '',
     };
     task.upid = formatUpid(task);

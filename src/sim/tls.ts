@@ -19,8 +19,25 @@ export function makeSelfSignedCert(commonName: string, altNames: string[]): Self
     const cert = join(dir, 'cert.pem');
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '3650',
-        '-subj', `/OU=PVE Cluster Node/O=Proxmox Virtual Environment/CN=${commonName}`, '-addext', `subjectAltName=${altNames.join(',')}`],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '3650',
+        '-subj',
+        `/OU=PVE Cluster Node/O=Proxmox Virtual Environment/CN=${commonName}`,
+        '-addext',
+        `subjectAltName=${altNames.join(',')}`,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const certPem = readFileSync(cert, 'utf8');

@@ -119,7 +119,11 @@ export interface Simulator {
   resumed: boolean;
   /** Save a persisted world now (it is also saved before every API answer); no-op otherwise. */
   save(): void;
-  mirror: { url: string; put(path: string, data: string | Buffer, contentType?: string): void; redirect(path: string, location: string): void };
+  mirror: {
+    url: string;
+    put(path: string, data: string | Buffer, contentType?: string): void;
+    redirect(path: string, location: string): void;
+  };
   requests(): SimRequest[];
   tasks(): SimTask[];
   faults: SimFaultsApi;

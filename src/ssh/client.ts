@@ -54,7 +54,16 @@ const ssh2 = lazyRequire<typeof import('ssh2')>('ssh2');
 
 /** How many stderr lines a failed `run()` carries in its error. */
 const STDERR_TAIL_LINES = 20;
-const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'EHOSTDOWN', 'ECONNABORTED']);
+const RETRYABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTDOWN',
+  'ECONNABORTED',
+]);
 
 export interface SshConnectorOptions {
   /** ssh2 debug lines (very verbose); never includes key material. */
@@ -113,9 +122,17 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
       presented = fingerprintOfBlob(key);
       if (target.hostKeyFingerprint) {
         // Tolerate a pasted pin with base64 padding ("…=") or "sha256:" in lower case.
-        const pinned = target.hostKeyFingerprint.trim().replace(/^sha256:/i, 'SHA256:').replace(/=+$/, '');
+        const pinned = target.hostKeyFingerprint
+          .trim()
+          .replace(/^sha256:/i, 'SHA256:')
+          .replace(/=+$/, '');
         if (presented === pinned) return true;
-        hostKeyError = new HostKeyMismatchError(label, target.hostKeyFingerprint, presented, target.forgetPinHint ?? defaultForgetHint(label));
+        hostKeyError = new HostKeyMismatchError(
+          label,
+          target.hostKeyFingerprint,
+          presented,
+          target.forgetPinHint ?? defaultForgetHint(label),
+        );
         return false;
       }
       let ok = false;
@@ -139,7 +156,8 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
       fail(hostKeyError ?? mapConnectError(err, target, label));
     });
     client.on('close', () => {
-      if (!settled) fail(hostKeyError ?? new SshConnectError(`The connection to ${label} closed during the SSH handshake.`, { retryable: true }));
+      if (!settled)
+        fail(hostKeyError ?? new SshConnectError(`The connection to ${label} closed during the SSH handshake.`, { retryable: true }));
     });
 
     const config: ConnectConfig = {
@@ -288,9 +306,12 @@ class Ssh2Session implements SshSession {
   }
 
   private notOpen(what: string): RemoteError {
-    return new RemoteError(`The SSH connection to ${this.label} is ${this.lostReason ? 'lost' : 'closed'}; cannot run \`${displayCommand(what)}\`.`, {
-      detail: this.lostReason,
-    });
+    return new RemoteError(
+      `The SSH connection to ${this.label} is ${this.lostReason ? 'lost' : 'closed'}; cannot run \`${displayCommand(what)}\`.`,
+      {
+        detail: this.lostReason,
+      },
+    );
   }
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -352,9 +373,12 @@ class Ssh2Session implements SshSession {
         timer = setTimeout(
           () =>
             finish(
-              new RemoteError(`\`${displayCommand(command)}\` on ${this.label} did not finish within ${Math.round(opts.timeoutMs! / 1000)} s; stopped it.`, {
-                detail: tail(stderr, STDERR_TAIL_LINES) || undefined,
-              }),
+              new RemoteError(
+                `\`${displayCommand(command)}\` on ${this.label} did not finish within ${Math.round(opts.timeoutMs! / 1000)} s; stopped it.`,
+                {
+                  detail: tail(stderr, STDERR_TAIL_LINES) || undefined,
+                },
+              ),
             ),
           opts.timeoutMs,
         );
@@ -411,7 +435,11 @@ class Ssh2Session implements SshSession {
           else ch.end();
         });
       } catch (err) {
-        finish(this.closed ? this.lostError(command, (err as Error).message) : new RemoteError(`Cannot start \`${displayCommand(command)}\` on ${this.label}: ${(err as Error).message}`));
+        finish(
+          this.closed
+            ? this.lostError(command, (err as Error).message)
+            : new RemoteError(`Cannot start \`${displayCommand(command)}\` on ${this.label}: ${(err as Error).message}`),
+        );
       }
     });
   }
@@ -433,7 +461,12 @@ class Ssh2Session implements SshSession {
       this.client.sftp((err, sftp) => {
         if (err) {
           this.sftpPromise = undefined;
-          reject(new RemoteError(`Cannot open SFTP on ${this.label}: ${err.message}`, { fix: 'Check that the SSH server allows the sftp subsystem.', cause: err }));
+          reject(
+            new RemoteError(`Cannot open SFTP on ${this.label}: ${err.message}`, {
+              fix: 'Check that the SSH server allows the sftp subsystem.',
+              cause: err,
+            }),
+          );
           return;
         }
         sftp.on('close', () => {
@@ -483,12 +516,14 @@ class Ssh2Session implements SshSession {
       await this.sftpCall<void>(what, (s, cb) => s.writeFile(tmp, data, { mode }, (e) => cb(e))).catch(wrap('write'));
       // The mode given at open is filtered by the server's umask: set it explicitly.
       await this.sftpCall<void>(what, (s, cb) => s.chmod(tmp, mode, (e) => cb(e))).catch(wrap('chmod'));
-      await this.sftpCall<void>(what, (s, cb) => s.ext_openssh_rename(tmp, remotePath, (e) => cb(e))).catch(async (err: Error) => {
-        if (err instanceof RemoteError || !/not support/i.test(err.message)) throw err;
-        // No posix-rename: plain SFTP rename fails when the target exists, so remove it first.
-        await this.sftpCall<void>(what, (s, cb) => s.unlink(remotePath, () => cb(null)));
-        await this.sftpCall<void>(what, (s, cb) => s.rename(tmp, remotePath, (e) => cb(e)));
-      }).catch(wrap('rename'));
+      await this.sftpCall<void>(what, (s, cb) => s.ext_openssh_rename(tmp, remotePath, (e) => cb(e)))
+        .catch(async (err: Error) => {
+          if (err instanceof RemoteError || !/not support/i.test(err.message)) throw err;
+          // No posix-rename: plain SFTP rename fails when the target exists, so remove it first.
+          await this.sftpCall<void>(what, (s, cb) => s.unlink(remotePath, () => cb(null)));
+          await this.sftpCall<void>(what, (s, cb) => s.rename(tmp, remotePath, (e) => cb(e)));
+        })
+        .catch(wrap('rename'));
     } catch (err) {
       if (!this.closed) await this.sftpCall<void>(what, (s, cb) => s.unlink(tmp, () => cb(null))).catch(() => {});
       throw err;
@@ -504,7 +539,9 @@ class Ssh2Session implements SshSession {
 
   async stat(remotePath: string): Promise<{ size: number; mode: number } | null> {
     try {
-      const st = await this.sftpCall<{ size: number; mode: number }>(`sftp stat ${remotePath}`, (s, cb) => s.stat(remotePath, (e, st) => cb(e, st)));
+      const st = await this.sftpCall<{ size: number; mode: number }>(`sftp stat ${remotePath}`, (s, cb) =>
+        s.stat(remotePath, (e, st) => cb(e, st)),
+      );
       return { size: st.size, mode: st.mode & 0o7777 };
     } catch (err) {
       if (err instanceof RemoteError) throw err;
@@ -546,8 +583,12 @@ function stopChannel(ch: ClientChannel): void {
   try {
     // Channel.signal() refuses once our side of the stream is ended (we always send EOF after stdin),
     // so send the request through the protocol object the same way it would.
-    const c = ch as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, sig: string): void } } };
-    if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && c._client?._protocol) c._client._protocol.signal(c.outgoing.id, 'TERM');
+    const c = ch as unknown as {
+      outgoing?: { id: number; state: string };
+      _client?: { _protocol?: { signal(id: number, sig: string): void } };
+    };
+    if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && c._client?._protocol)
+      c._client._protocol.signal(c.outgoing.id, 'TERM');
     else ch.signal('TERM');
   } catch {
     // channel already closing
@@ -594,12 +635,15 @@ export async function connectWithRetry(connector: SshConnector, target: SshTarge
     } catch (err) {
       if (!isRetryableConnectError(err)) throw err;
       if (Date.now() + delay > deadline) {
-        throw new SshConnectError(`SSH on ${label} (${target.host}:${target.port}) did not come up within ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`, {
-          retryable: false,
-          code: (err as SshConnectError).code,
-          fix: 'Check that the VM booted and got the expected address (Proxmox console), then run again.',
-          cause: err,
-        });
+        throw new SshConnectError(
+          `SSH on ${label} (${target.host}:${target.port}) did not come up within ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`,
+          {
+            retryable: false,
+            code: (err as SshConnectError).code,
+            fix: 'Check that the VM booted and got the expected address (Proxmox console), then run again.',
+            cause: err,
+          },
+        );
       }
       opts.onWait?.(attempt, err as Error);
       await sleep(delay, opts.signal);
@@ -611,4 +655,3 @@ export async function connectWithRetry(connector: SshConnector, target: SshTarge
 export function isRetryableConnectError(err: unknown): boolean {
   return err instanceof SshConnectError && err.retryable;
 }
-

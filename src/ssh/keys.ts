@@ -160,12 +160,27 @@ export function generateEd25519KeyPair(comment = 'flatcar-k3s'): GeneratedKeyPai
   // openssh-key-v1, unencrypted: the private section is two equal check ints, the key, the comment,
   // then padding 1, 2, 3… to the cipher block size (8 for "none").
   const check = randomBytes(4);
-  let section = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
+  let section = Buffer.concat([
+    check,
+    check,
+    sshString('ssh-ed25519'),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
   const pad = (8 - (section.length % 8)) % 8;
   section = Buffer.concat([section, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
   const nkeys = Buffer.alloc(4);
   nkeys.writeUInt32BE(1);
-  const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(''), nkeys, sshString(blob), sshString(section)]);
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    nkeys,
+    sshString(blob),
+    sshString(section),
+  ]);
   const b64 = body.toString('base64').replace(/.{70}/g, '$&\n').replace(/\n$/, '');
   const privateKeyText = `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`;
   const publicKeyLine = `ssh-ed25519 ${blob.toString('base64')}${comment ? ` ${comment}` : ''}`;

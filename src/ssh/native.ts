@@ -28,7 +28,9 @@ export function nativeCryptoStatus(): NativeCrypto {
   try {
     requireHere('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node');
   } catch (err) {
-    why = String((err as Error).message).split('\n')[0]!.replace(/'[^']*sshcrypto\.node'/, 'sshcrypto.node');
+    why = String((err as Error).message)
+      .split('\n')[0]!
+      .replace(/'[^']*sshcrypto\.node'/, 'sshcrypto.node');
   }
   return (cached = {
     active,

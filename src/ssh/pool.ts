@@ -92,7 +92,8 @@ export class SshPool {
       return await fn(await this.live(e));
     } finally {
       const next = e.queue.shift();
-      if (next) next(); // the slot passes on
+      if (next)
+        next(); // the slot passes on
       else e.busy--;
     }
   }

@@ -34,7 +34,11 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
-export interface ExecResult { code: number; stdout: string; stderr: string }
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export interface SshSession {
   /** The host key fingerprint seen for this connection ("SHA256:…"). */

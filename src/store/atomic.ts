@@ -102,12 +102,15 @@ export async function prepareFileAtomic(
         discard();
         throw err;
       }
-      await fsp.open(dir, 'r').then(
-        (dh) => dh.sync().finally(() => dh.close()),
-        () => {},
-      ).catch(() => {
-        // Some filesystems refuse fsync on directories; the rename is still atomic.
-      });
+      await fsp
+        .open(dir, 'r')
+        .then(
+          (dh) => dh.sync().finally(() => dh.close()),
+          () => {},
+        )
+        .catch(() => {
+          // Some filesystems refuse fsync on directories; the rename is still atomic.
+        });
     },
     discard,
   };

@@ -235,7 +235,15 @@ export class RunStore {
       const s = this.steps.get(id)!;
       if (s.status === 'done' || s.status === 'skipped') completed++;
       if (s.status === 'running')
-        running.push({ id, title: s.title, group: s.group, startedAt: s.startedAt ?? 0, tail: s.buffer ? s.buffer.last(this.tailLines) : [], lineCount: s.lineCount, progress: s.progress });
+        running.push({
+          id,
+          title: s.title,
+          group: s.group,
+          startedAt: s.startedAt ?? 0,
+          tail: s.buffer ? s.buffer.last(this.tailLines) : [],
+          lineCount: s.lineCount,
+          progress: s.progress,
+        });
     }
     for (const f of this.finished) if (f.status === 'failed' && this.steps.get(f.id)?.status === 'failed') failed.push(f);
     return {

@@ -78,7 +78,13 @@ export function initialState(draft: Plain = {}): WizardState {
 export function wizard(s: WizardState, a: WizardAction): WizardState {
   switch (a.type) {
     case 'next':
-      return { ...s, screen: a.screen, history: [...s.history, s.screen], draft: a.patch ? mergeDraft(s.draft, a.patch) : s.draft, notice: undefined };
+      return {
+        ...s,
+        screen: a.screen,
+        history: [...s.history, s.screen],
+        draft: a.patch ? mergeDraft(s.draft, a.patch) : s.draft,
+        notice: undefined,
+      };
     case 'back': {
       const prev = s.history.at(-1);
       const draft = a.patch ? mergeDraft(s.draft, a.patch) : s.draft;
@@ -86,7 +92,15 @@ export function wizard(s: WizardState, a: WizardAction): WizardState {
       return { ...s, screen: prev, history: s.history.slice(0, -1), draft, notice: undefined };
     }
     case 'begin':
-      return { ...initialState(a.draft), screen: a.screen, history: a.history ?? ['start'], resume: a.resume, notice: a.notice, facts: s.facts, runAttempt: s.runAttempt };
+      return {
+        ...initialState(a.draft),
+        screen: a.screen,
+        history: a.history ?? ['start'],
+        resume: a.resume,
+        notice: a.notice,
+        facts: s.facts,
+        runAttempt: s.runAttempt,
+      };
     case 'facts':
       return { ...s, facts: a.facts };
     case 'recreate':
@@ -94,7 +108,16 @@ export function wizard(s: WizardState, a: WizardAction): WizardState {
     case 'ready':
       return { ...s, config: a.config, saved: a.saved };
     case 'run-started':
-      return { ...s, config: a.config, screen: 'run', history: s.screen === 'run' ? s.history : [...s.history, s.screen], runStartedAt: s.runStartedAt ?? a.at, runEndedAt: undefined, outcome: undefined, runAttempt: s.runAttempt + 1 };
+      return {
+        ...s,
+        config: a.config,
+        screen: 'run',
+        history: s.screen === 'run' ? s.history : [...s.history, s.screen],
+        runStartedAt: s.runStartedAt ?? a.at,
+        runEndedAt: undefined,
+        outcome: undefined,
+        runAttempt: s.runAttempt + 1,
+      };
     case 'run-ended':
       return { ...s, outcome: a.outcome, runEndedAt: a.at, screen: a.outcome.status === 'succeeded' ? 'done' : s.screen };
   }

@@ -7,7 +7,11 @@ import { ConfigSchema, type Config } from '../config/schema.js';
 import { crossChecks, deepMerge, readPreset } from '../config/load.js';
 import { mergeDraft, type Plain } from './state.js';
 
-const PLACEHOLDER_PROXMOX = { url: 'https://placeholder.invalid:8006', tokenId: 'placeholder@pam!ui', tokenSecret: '00000000-0000-4000-8000-000000000000' };
+const PLACEHOLDER_PROXMOX = {
+  url: 'https://placeholder.invalid:8006',
+  tokenId: 'placeholder@pam!ui',
+  tokenSecret: '00000000-0000-4000-8000-000000000000',
+};
 
 export interface DraftCheck {
   /** Dotted path → message, for paths under the prefixes asked for. */
@@ -23,7 +27,10 @@ export function withPreset(draft: Plain): Plain {
 
 export function checkDraft(draft: Plain, prefixes: string[], opts: { placeholderProxmox?: boolean } = {}): DraftCheck {
   let doc = withPreset(draft);
-  if (opts.placeholderProxmox !== false) doc = mergeDraft(doc, { proxmox: { ...PLACEHOLDER_PROXMOX, ...(typeof doc.proxmox === 'object' && doc.proxmox ? (doc.proxmox as Plain) : {}) } });
+  if (opts.placeholderProxmox !== false)
+    doc = mergeDraft(doc, {
+      proxmox: { ...PLACEHOLDER_PROXMOX, ...(typeof doc.proxmox === 'object' && doc.proxmox ? (doc.proxmox as Plain) : {}) },
+    });
   const errors: Record<string, string> = {};
   const keep = (p: string) => prefixes.some((x) => p === x || p.startsWith(x + '.') || x.startsWith(p + '.'));
   const parsed = ConfigSchema.safeParse(doc);
@@ -35,7 +42,8 @@ export function checkDraft(draft: Plain, prefixes: string[], opts: { placeholder
     return { errors };
   }
   for (const i of crossChecks(parsed.data)) {
-    if (keep(i.path) && !errors[i.path]) errors[i.path] = `${i.message}${i.expected ? `; expected ${i.expected}` : ''}${i.example ? ` (e.g. ${i.example})` : ''}`;
+    if (keep(i.path) && !errors[i.path])
+      errors[i.path] = `${i.message}${i.expected ? `; expected ${i.expected}` : ''}${i.example ? ` (e.g. ${i.example})` : ''}`;
   }
   return { errors, config: Object.keys(errors).length ? undefined : parsed.data };
 }

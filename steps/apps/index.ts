@@ -64,7 +64,21 @@ export function appSteps(config: Config, _options: RunOptions, deps: AppStepsDep
     const needs: string[] = [STEP.kubeconfig, STEP.appsPreflight];
     // One Pulumi update at a time keeps the apps pane readable and the operator first.
     if (wants(BOOTSTRAP_APPS)) needs.push(STEP.appsBootstrap);
-    steps.push(new AppsStackStep(config, { id: STEP.appsInfra, title: 'Cluster apps', project: 'infra-apps', apps: INFRA_APPS, program: infraApps, checkArgs: checkInfraAppsArgs, needs }, deps.pulumi));
+    steps.push(
+      new AppsStackStep(
+        config,
+        {
+          id: STEP.appsInfra,
+          title: 'Cluster apps',
+          project: 'infra-apps',
+          apps: INFRA_APPS,
+          program: infraApps,
+          checkArgs: checkInfraAppsArgs,
+          needs,
+        },
+        deps.pulumi,
+      ),
+    );
   }
   return steps;
 }

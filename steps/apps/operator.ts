@@ -6,7 +6,14 @@
  */
 import type { Config } from '../../src/config/schema.js';
 import { RemoteError } from '../../src/errors.js';
-import { getStackCommand, parseStackJson, reconcileRequestCommand, stackSync, type StackObject, type StackSync } from '../../src/pulumi/operator-status.js';
+import {
+  getStackCommand,
+  parseStackJson,
+  reconcileRequestCommand,
+  stackSync,
+  type StackObject,
+  type StackSync,
+} from '../../src/pulumi/operator-status.js';
 import { OPERATOR_STACK } from '../../src/pulumi/programs/operator.js';
 import { PULUMI_OPERATOR } from '../../src/pulumi/programs/infra-bootstrap.js';
 import { STEP } from '../ids.js';
@@ -34,7 +41,8 @@ export function sshStackAccess(config: Config): StackAccess {
     requestReconcile: (ctx, value) =>
       withNode(ctx, first, async (s) => {
         const r = await s.exec(reconcileRequestCommand(value), { signal: ctx.signal, timeoutMs: 60_000 });
-        if (r.code !== 0) throw new RemoteError(`Could not ask the operator to re-apply the Stack ${OPERATOR_STACK.name}`, { detail: r.stderr.trim() });
+        if (r.code !== 0)
+          throw new RemoteError(`Could not ask the operator to re-apply the Stack ${OPERATOR_STACK.name}`, { detail: r.stderr.trim() });
       }),
   };
 }
@@ -55,12 +63,20 @@ export class AppsOperatorStep implements Step {
     private readonly access: StackAccess = sshStackAccess(config),
   ) {
     const a = config.apps;
-    this.inputs = { mode: a.mode, source: a.source, backend: a.backend, apps: Object.fromEntries(INFRA_APPS.map((k) => [k, a[k]])), k3sVersion: config.cluster.k3sVersion };
+    this.inputs = {
+      mode: a.mode,
+      source: a.source,
+      backend: a.backend,
+      apps: Object.fromEntries(INFRA_APPS.map((k) => [k, a[k]])),
+      k3sVersion: config.cluster.k3sVersion,
+    };
   }
 
   describe(_ctx: StepContext): string {
     const a = this.config.apps;
-    const what = a.source.git ? `the program in ${a.source.git.url} (${a.source.git.branch}, ${a.source.git.dir})` : enabledApps(a, INFRA_APPS).join(', ');
+    const what = a.source.git
+      ? `the program in ${a.source.git.url} (${a.source.git.branch}, ${a.source.git.dir})`
+      : enabledApps(a, INFRA_APPS).join(', ');
     const backend = a.backend.url ?? `a ${a.backend.size} volume in the cluster (PVC ${OPERATOR_STACK.statePvc})`;
     return `Wait until the Pulumi operator has applied ${what} (Stack ${PULUMI_OPERATOR.namespace}/${OPERATOR_STACK.name}, state in ${backend})`;
   }
@@ -89,7 +105,8 @@ export class AppsOperatorStep implements Step {
       `the Pulumi operator to apply the Stack ${OPERATOR_STACK.name}`,
       async () => {
         const obj = await this.access.read(ctx).catch(() => 'unreadable' as const);
-        latest = obj === 'unreadable' ? { state: 'pending', message: 'the Stack could not be read; trying again' } : stackSync(obj, request);
+        latest =
+          obj === 'unreadable' ? { state: 'pending', message: 'the Stack could not be read; trying again' } : stackSync(obj, request);
         if (latest.message !== last) {
           ctx.progress(`Stack ${OPERATOR_STACK.name}: ${latest.message}`);
           ctx.log(`Stack ${OPERATOR_STACK.name}: ${latest.message}`, latest.state === 'failed' ? 'warn' : 'info');

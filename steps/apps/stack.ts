@@ -10,7 +10,15 @@ import type { AppKey, Config } from '../../src/config/schema.js';
 import { RemoteError, UserError } from '../../src/errors.js';
 import { nodeCount } from '../../src/config/apps.js';
 import { detectPulumiCli, pulumiCliMissingError, type PulumiCliStatus } from '../../src/pulumi/cli.js';
-import { previewAppsStack, stackStateExists, upAppsStack, type AppsProject, type AppsStackOptions, type AppsUpResult, type AppsPreviewResult } from '../../src/pulumi/automation.js';
+import {
+  previewAppsStack,
+  stackStateExists,
+  upAppsStack,
+  type AppsProject,
+  type AppsStackOptions,
+  type AppsUpResult,
+  type AppsPreviewResult,
+} from '../../src/pulumi/automation.js';
 import { engineEventSink } from '../../src/pulumi/events.js';
 import type { Program, ProgramArgs } from '../../src/pulumi/programs/common.js';
 import { STEP, type K3sReleaseRecord, type KubeconfigOutputs } from '../ids.js';
@@ -19,7 +27,8 @@ import { DEMO_SKIP_REASON } from './preflight.js';
 import { BOOTSTRAP_APPS, enabledApps, INFRA_APPS } from './names.js';
 import { OPERATOR_STACK } from '../../src/pulumi/programs/operator.js';
 
-export const DEMO_NO_API_REASON = 'demo: the simulated cluster has no Kubernetes API to apply the apps to (they are applied on a real cluster)';
+export const DEMO_NO_API_REASON =
+  'demo: the simulated cluster has no Kubernetes API to apply the apps to (they are applied on a real cluster)';
 
 /** The name of the Pulumi passphrase in the cluster's secrets file. */
 export const PASSPHRASE_SECRET = 'pulumiPassphrase';
@@ -81,8 +90,18 @@ export class AppsStackStep implements Step {
     const apps = Object.fromEntries(spec.apps.map((k) => [k, config.apps[k]]));
     // What the program reads: a change re-opens the step (and its check previews the diff).
     const a = config.apps;
-    if (spec.project === 'infra-apps') this.inputs = { project: spec.project, apps, nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion };
-    else if (a.mode === 'operator') this.inputs = { project: spec.project, apps, nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion, mode: a.mode, source: a.source, backend: a.backend };
+    if (spec.project === 'infra-apps')
+      this.inputs = { project: spec.project, apps, nodes: nodeCount(config), k3sVersion: config.cluster.k3sVersion };
+    else if (a.mode === 'operator')
+      this.inputs = {
+        project: spec.project,
+        apps,
+        nodes: nodeCount(config),
+        k3sVersion: config.cluster.k3sVersion,
+        mode: a.mode,
+        source: a.source,
+        backend: a.backend,
+      };
     else this.inputs = { project: spec.project, apps };
   }
 
@@ -90,7 +109,9 @@ export class AppsStackStep implements Step {
     const line = `Apply ${enabledApps(this.config.apps, this.spec.project === 'infra-bootstrap' ? BOOTSTRAP_APPS : this.spec.apps).join(', ')} with Pulumi (project ${this.spec.project}, stack ${this.config.cluster.name})`;
     if (this.spec.project !== 'infra-bootstrap' || this.config.apps.mode !== 'operator') return line;
     const a = this.config.apps;
-    const program = a.source.git ? `the git program ${a.source.git.url}` : `a Program ${OPERATOR_STACK.name} (Pulumi YAML of ${enabledApps(a, INFRA_APPS).join(', ') || 'no apps'})`;
+    const program = a.source.git
+      ? `the git program ${a.source.git.url}`
+      : `a Program ${OPERATOR_STACK.name} (Pulumi YAML of ${enabledApps(a, INFRA_APPS).join(', ') || 'no apps'})`;
     const backend = a.backend.url ? `backend ${a.backend.url}` : `state on a ${a.backend.size} PVC ${OPERATOR_STACK.statePvc}`;
     return `${line}, and hand it ${program}, a Stack ${OPERATOR_STACK.name} (${backend}), its passphrase and in-cluster kubeconfig as Secrets`;
   }
@@ -102,7 +123,8 @@ export class AppsStackStep implements Step {
     if (ctx.options.demo) return { skip: true, reason: DEMO_NO_API_REASON };
     const kubeconfig = this.kubeconfigPath(ctx, false);
     if (!kubeconfig) return { done: false, reason: 'no kubeconfig recorded yet' };
-    if (!this.pulumi.applied({ clusterDir: ctx.clusterDir, project: this.spec.project, stackName: this.config.cluster.name })) return { done: false, reason: 'not applied yet' };
+    if (!this.pulumi.applied({ clusterDir: ctx.clusterDir, project: this.spec.project, stackName: this.config.cluster.name }))
+      return { done: false, reason: 'not applied yet' };
     const sink = engineEventSink({ log: (line) => ctx.log(line, 'debug') });
     let preview: AppsPreviewResult;
     try {
@@ -112,7 +134,8 @@ export class AppsStackStep implements Step {
       if (err instanceof RemoteError) return { done: false, reason: `Pulumi preview failed: ${err.message}` };
       throw err;
     }
-    if (preview.changed === 0) return { done: true, outputs: this.outputs(preview.changes), reason: 'the cluster already matches (Pulumi preview: no changes)' };
+    if (preview.changed === 0)
+      return { done: true, outputs: this.outputs(preview.changes), reason: 'the cluster already matches (Pulumi preview: no changes)' };
     return { done: false, reason: `Pulumi preview: ${preview.changed} resource change(s) to apply` };
   }
 
@@ -133,13 +156,21 @@ export class AppsStackStep implements Step {
   private kubeconfigPath(ctx: StepContext, required: boolean): string | undefined {
     const path = ctx.outputs<KubeconfigOutputs & Record<string, unknown>>(STEP.kubeconfig)?.kubeconfigPath;
     if (!path && required)
-      throw new UserError(`The cluster's kubeconfig is not recorded in the state of ${this.config.cluster.name}, so the apps have nothing to connect to`, {
-        fix: 'Run `flatcar-k3s up --config FILE` first (it creates the cluster and writes the kubeconfig); then `flatcar-k3s apps --config FILE` can (re)apply the apps.',
-      });
+      throw new UserError(
+        `The cluster's kubeconfig is not recorded in the state of ${this.config.cluster.name}, so the apps have nothing to connect to`,
+        {
+          fix: 'Run `flatcar-k3s up --config FILE` first (it creates the cluster and writes the kubeconfig); then `flatcar-k3s apps --config FILE` can (re)apply the apps.',
+        },
+      );
     return path;
   }
 
-  private stackOptions(ctx: StepContext, kubeconfigPath: string, cli: PulumiCliStatus, onEvent: AppsStackOptions['onEvent']): AppsStackOptions {
+  private stackOptions(
+    ctx: StepContext,
+    kubeconfigPath: string,
+    cli: PulumiCliStatus,
+    onEvent: AppsStackOptions['onEvent'],
+  ): AppsStackOptions {
     let kubeconfig: string;
     try {
       kubeconfig = readFileSync(kubeconfigPath, 'utf8');
@@ -155,7 +186,9 @@ export class AppsStackStep implements Step {
       k3sVersion: resolvedK3sVersion(ctx),
     };
     if (this.spec.project === 'infra-bootstrap' && this.config.apps.mode === 'operator') {
-      args.operator = { passphrase: ctx.services.secrets.getOrCreate(OPERATOR_PASSPHRASE_SECRET, () => randomBytes(32).toString('base64url')) };
+      args.operator = {
+        passphrase: ctx.services.secrets.getOrCreate(OPERATOR_PASSPHRASE_SECRET, () => randomBytes(32).toString('base64url')),
+      };
     }
     this.spec.checkArgs?.(args);
     const program = this.spec.program;
@@ -172,4 +205,3 @@ export class AppsStackStep implements Step {
     };
   }
 }
-

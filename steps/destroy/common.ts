@@ -57,7 +57,9 @@ export function notOursBecause(config: Config, vm: FoundVm, name: string): strin
 /** Snippet files in the snippets storage (file names), listed through the API on `pveNode`. */
 export async function listSnippets(pve: ProxmoxClient, pveNode: string, storage: string): Promise<string[]> {
   const vols = await pve.storageContent(pveNode, storage, 'snippets');
-  return vols.filter((v) => v.content === 'snippets' || v.volid.includes(':snippets/')).map((v) => v.volid.replace(/^[^:]*:snippets\//, ''));
+  return vols
+    .filter((v) => v.content === 'snippets' || v.volid.includes(':snippets/'))
+    .map((v) => v.volid.replace(/^[^:]*:snippets\//, ''));
 }
 
 /**
@@ -66,7 +68,13 @@ export async function listSnippets(pve: ProxmoxClient, pveNode: string, storage:
  * entry per PVE node whose own storage lists any (each removed over SSH to that host). `recorded`
  * files (from the state) go with the first entry, so a listing that hides them is checked anyway.
  */
-export async function snippetsByHost(pve: ProxmoxClient, pveNodes: string[], storage: string, pattern: RegExp, recorded: string[]): Promise<Map<string | undefined, string[]>> {
+export async function snippetsByHost(
+  pve: ProxmoxClient,
+  pveNodes: string[],
+  storage: string,
+  pattern: RegExp,
+  recorded: string[],
+): Promise<Map<string | undefined, string[]>> {
   const first = pveNodes[0]!;
   const shared = pveNodes.length < 2 || ((await pve.storages(first)).find((s) => s.storage === storage)?.shared ?? false);
   const out = new Map<string | undefined, string[]>();
@@ -103,7 +111,11 @@ export async function removeFiles(ctx: StepContext, session: SshSession, paths: 
  * destroy-unreferenced-disks; lock timeouts are retried. A VM that vanished meanwhile counts as deleted.
  */
 export async function deleteVm(ctx: StepContext, pve: ProxmoxClient, vm: FoundVm, what: string): Promise<void> {
-  const retry = { signal: ctx.signal, onRetry: ({ attempt, delayMs }: { attempt: number; delayMs: number }) => ctx.log(`Proxmox lock busy, retrying (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn') };
+  const retry = {
+    signal: ctx.signal,
+    onRetry: ({ attempt, delayMs }: { attempt: number; delayMs: number }) =>
+      ctx.log(`Proxmox lock busy, retrying (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn'),
+  };
   const st = await pve.vmStatus(vm.node, vm.vmid);
   if (st.status === 'running') {
     ctx.progress(`stopping ${what}`);
@@ -124,7 +136,10 @@ export async function deleteVm(ctx: StepContext, pve: ProxmoxClient, vm: FoundVm
     throw err;
   }
   const left = await findVm(ctx, pve, vm.vmid, 0);
-  if (left) throw new RemoteError(`Proxmox reported ${what} as deleted, but VM ${vm.vmid} is still listed`, { fix: `Look at VM ${vm.vmid} on ${left.node} in the Proxmox UI, then run destroy again.` });
+  if (left)
+    throw new RemoteError(`Proxmox reported ${what} as deleted, but VM ${vm.vmid} is still listed`, {
+      fix: `Look at VM ${vm.vmid} on ${left.node} in the Proxmox UI, then run destroy again.`,
+    });
   ctx.log(`Deleted ${what} with its disks`);
 }
 

@@ -83,6 +83,13 @@ export function destroySteps(config: Config, options: RunOptions, d: DestroyOpti
   steps.push(destroySnippetsStep(config, options, vmSteps));
   if (!d.keepTemplate) steps.push(destroyTemplateStep(config, options, vmSteps));
   steps.push(destroyKubeconfigStep(config, options, vmSteps));
-  steps.push(destroyLocalStep(config, options, d.state, steps.map((s) => s.id)));
+  steps.push(
+    destroyLocalStep(
+      config,
+      options,
+      d.state,
+      steps.map((s) => s.id),
+    ),
+  );
   return steps;
 }

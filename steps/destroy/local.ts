@@ -83,7 +83,9 @@ export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSt
     try {
       doc = parseKubeconfig(text, path);
     } catch (err) {
-      throw new UserError(`${path} cannot be read as a kubeconfig, so it was left alone: ${(err as Error).message}`, { fix: `Fix it, or remove the cluster/context/user "${name}" from it yourself; then run destroy again.` });
+      throw new UserError(`${path} cannot be read as a kubeconfig, so it was left alone: ${(err as Error).message}`, {
+        fix: `Fix it, or remove the cluster/context/user "${name}" from it yourself; then run destroy again.`,
+      });
     }
     const r = withoutCluster(doc, name, clusterServers(config, ctx));
     return { text, next: r.removed.length ? stringify(r.doc, { lineWidth: 0 }) : undefined, removed: r.removed };
@@ -94,7 +96,8 @@ export function destroyKubeconfigStep(config: Config, _options: RunOptions, vmSt
     group: 'cluster',
     needs: vmSteps,
     inputs: {},
-    describe: (ctx) => `Remove cluster/context/user "${name}" from ${userKubeconfig(ctx)} (backup first; only entries pointing at ${clusterServers(config, ctx).join(' or ') || 'this cluster'}) and delete ${ownKubeconfig(ctx)}`,
+    describe: (ctx) =>
+      `Remove cluster/context/user "${name}" from ${userKubeconfig(ctx)} (backup first; only entries pointing at ${clusterServers(config, ctx).join(' or ') || 'this cluster'}) and delete ${ownKubeconfig(ctx)}`,
     async check(ctx: StepContext): Promise<CheckResult<KubeconfigPlan>> {
       const p = plan(ctx);
       if (p.next) return { done: false, reason: `${userKubeconfig(ctx)} has ${p.removed.join(', ')}`, plan: p };
@@ -151,7 +154,8 @@ export function destroyLocalStep(config: Config, _options: RunOptions, state: Lo
     group: 'cluster',
     needs,
     inputs: {},
-    describe: (ctx) => `Forget ${config.cluster.name} locally: its step records and node host-key pins leave ${clusterFiles(ctx.clusterDir).state}, the apps' Pulumi state ${pulumiDir(ctx.clusterDir)} is deleted, then ${secrets(ctx)} (k3s token); the run log stays`,
+    describe: (ctx) =>
+      `Forget ${config.cluster.name} locally: its step records and node host-key pins leave ${clusterFiles(ctx.clusterDir).state}, the apps' Pulumi state ${pulumiDir(ctx.clusterDir)} is deleted, then ${secrets(ctx)} (k3s token); the run log stays`,
     async check(ctx: StepContext): Promise<CheckResult> {
       const n = state.count(isClusterRecord, isNodePin);
       if (n) return { done: false, reason: `${n} record(s) of the cluster in the state` };

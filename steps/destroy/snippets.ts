@@ -15,8 +15,10 @@ import { DESTROY_STEP, fileOfVolid, nodeSnippetPattern, removeFiles, snippetsByH
 export function destroySnippetsStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
   const storage = config.proxmox.storage.snippets;
   const pattern = nodeSnippetPattern(config);
-  const recorded = (ctx: StepContext) => Object.values(ctx.outputs<SnippetsOutputs>(NODES_STEP.snippets)?.snippets ?? {}).map((s) => fileOfVolid(s.volid));
-  const present = async (ctx: StepContext) => snippetsByHost(await ctx.services.proxmox(), facts(ctx).pveNodes, storage, pattern, recorded(ctx));
+  const recorded = (ctx: StepContext) =>
+    Object.values(ctx.outputs<SnippetsOutputs>(NODES_STEP.snippets)?.snippets ?? {}).map((s) => fileOfVolid(s.volid));
+  const present = async (ctx: StepContext) =>
+    snippetsByHost(await ctx.services.proxmox(), facts(ctx).pveNodes, storage, pattern, recorded(ctx));
   return {
     id: DESTROY_STEP.snippets,
     title: 'Remove the nodes’ Ignition snippets',
@@ -30,13 +32,18 @@ export function destroySnippetsStep(config: Config, _options: RunOptions, vmStep
     async check(ctx: StepContext): Promise<CheckResult> {
       const pve = await ctx.services.proxmox();
       const listed = await snippetsByHost(pve, facts(ctx).pveNodes, storage, pattern, []);
-      if (listed.size) return { done: false, reason: `snippet(s) left: ${[...listed].map(([h, f]) => `${f.join(', ')}${h ? ` on ${h}` : ''}`).join('; ')}` };
+      if (listed.size)
+        return {
+          done: false,
+          reason: `snippet(s) left: ${[...listed].map(([h, f]) => `${f.join(', ')}${h ? ` on ${h}` : ''}`).join('; ')}`,
+        };
       // Recorded but not listed (a storage listing that hides them): ask the host itself.
       const rec = recorded(ctx).filter((f) => pattern.test(f));
       if (rec.length) {
         const session = await connectPveSsh(ctx);
         try {
-          for (const f of rec) if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return { done: false, reason: `${f} is still on the host` };
+          for (const f of rec)
+            if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return { done: false, reason: `${f} is still on the host` };
         } finally {
           await session.close();
         }
@@ -48,7 +55,13 @@ export function destroySnippetsStep(config: Config, _options: RunOptions, vmStep
       for (const [host, files] of await present(ctx)) {
         const session = await connectPveSsh(ctx, host);
         try {
-          removed.push(...(await removeFiles(ctx, session, files.map((f) => snippetPath(facts(ctx).snippetsPath, f)))));
+          removed.push(
+            ...(await removeFiles(
+              ctx,
+              session,
+              files.map((f) => snippetPath(facts(ctx).snippetsPath, f)),
+            )),
+          );
         } finally {
           await session.close();
         }

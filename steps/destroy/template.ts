@@ -53,7 +53,9 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
     inputs: {},
     describe: (ctx) => {
       const t = ctx.outputs<TemplateOutputs & Record<string, unknown>>(STEP.templateReady);
-      const which = t ? `${t.templateName} (VMID ${t.templateVmid}) on ${t.templateNode}` : `of ${config.cluster.name} (tagged flatcar-k3s + ${config.cluster.name} + template)`;
+      const which = t
+        ? `${t.templateName} (VMID ${t.templateVmid}) on ${t.templateNode}`
+        : `of ${config.cluster.name} (tagged flatcar-k3s + ${config.cluster.name} + template)`;
       return `Delete the template ${which} and its Ignition snippet, unless a linked clone still uses it; the downloaded Flatcar image stays (other clusters may use it)`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
@@ -66,7 +68,9 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
       for (const [host, files] of s.snippets) {
         const session = await connectPveSsh(ctx, host);
         try {
-          for (const f of files) if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return { done: false, reason: `${f} is still on ${host ?? 'the host'}` };
+          for (const f of files)
+            if (await session.stat(snippetPath(facts(ctx).snippetsPath, f)))
+              return { done: false, reason: `${f} is still on ${host ?? 'the host'}` };
         } finally {
           await session.close();
         }
@@ -87,7 +91,13 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
       for (const [host, files] of s.snippets) {
         const session = await connectPveSsh(ctx, host);
         try {
-          removed.push(...(await removeFiles(ctx, session, files.map((f) => snippetPath(facts(ctx).snippetsPath, f)))));
+          removed.push(
+            ...(await removeFiles(
+              ctx,
+              session,
+              files.map((f) => snippetPath(facts(ctx).snippetsPath, f)),
+            )),
+          );
         } finally {
           await session.close();
         }

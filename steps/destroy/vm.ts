@@ -29,7 +29,8 @@ export function destroyVmStep(config: Config, node: DestroyTarget, _options: Run
     const rec = ctx.outputs<NodeVmOutputs>(NODES_STEP.clone(node.name));
     return [...new Set([node.vmid, ...(rec?.vmid && rec.name === node.name ? [rec.vmid] : [])])];
   };
-  const foreignLine = (vm: FoundVm, why: string) => `VMID ${vm.vmid} on ${vm.node} ("${vm.name ?? '?'}") is not ${node.name} of cluster ${config.cluster.name} (${why}): left alone`;
+  const foreignLine = (vm: FoundVm, why: string) =>
+    `VMID ${vm.vmid} on ${vm.node} ("${vm.name ?? '?'}") is not ${node.name} of cluster ${config.cluster.name} (${why}): left alone`;
 
   async function survey(ctx: StepContext, wait: boolean): Promise<Survey> {
     const pve = await ctx.services.proxmox();

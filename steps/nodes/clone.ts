@@ -22,22 +22,24 @@ export type FoundVm = NonNullable<Awaited<ReturnType<typeof findVm>>>;
 export function assertOurs(config: Config, node: PlannedNode, vm: FoundVm): void {
   const tags = splitTags(vm.tags);
   // A VM mid-clone has neither name nor tags yet; the caller waits for the lock first.
-  const ours = vm.name === node.name && !vm.template && (tags.length === 0 || (tags.includes('flatcar-k3s') && tags.includes(config.cluster.name)));
+  const ours =
+    vm.name === node.name && !vm.template && (tags.length === 0 || (tags.includes('flatcar-k3s') && tags.includes(config.cluster.name)));
   if (!ours) {
-    throw new UserError(`VMID ${node.vmid} (planned for ${node.name}) is taken by another VM: "${vm.name ?? '?'}" on ${vm.node}${vm.template ? ' (a template)' : ''}`, {
-      field: 'nodes.vmids',
-      fix: `Choose a free VMID range in nodes.vmids (flatcar-k3s never touches VMs it did not create), or remove VM ${vm.vmid} yourself.`,
-    });
+    throw new UserError(
+      `VMID ${node.vmid} (planned for ${node.name}) is taken by another VM: "${vm.name ?? '?'}" on ${vm.node}${vm.template ? ' (a template)' : ''}`,
+      {
+        field: 'nodes.vmids',
+        fix: `Choose a free VMID range in nodes.vmids (flatcar-k3s never touches VMs it did not create), or remove VM ${vm.vmid} yourself.`,
+      },
+    );
   }
 }
 
 export async function waitUnlocked(ctx: StepContext, pve: ProxmoxClient, pveNode: string, vmid: number): Promise<void> {
-  await pollUntil(
-    ctx,
-    `VM ${vmid} to be unlocked`,
-    async () => ((await pve.vmStatus(pveNode, vmid)).lock ? undefined : true),
-    { timeoutMs: 15 * 60_000, fix: `Look at the running task of VM ${vmid} in the Proxmox UI; if it is stuck, \`qm unlock ${vmid}\` on ${pveNode}, then run again.` },
-  );
+  await pollUntil(ctx, `VM ${vmid} to be unlocked`, async () => ((await pve.vmStatus(pveNode, vmid)).lock ? undefined : true), {
+    timeoutMs: 15 * 60_000,
+    fix: `Look at the running task of VM ${vmid} in the Proxmox UI; if it is stuck, \`qm unlock ${vmid}\` on ${pveNode}, then run again.`,
+  });
 }
 
 export function cloneStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
@@ -62,7 +64,11 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
       if (vm.lock) return { done: false, reason: `VM ${node.vmid} is locked (${vm.lock})` };
       assertOurs(config, node, vm);
       const prev = ctx.outputs<NodeVmOutputs>(id);
-      return { done: true, outputs: outputs(vm.node, prev?.pveNode === vm.node ? prev.createdAt : undefined), reason: `VM ${node.vmid} exists on ${vm.node}` };
+      return {
+        done: true,
+        outputs: outputs(vm.node, prev?.pveNode === vm.node ? prev.createdAt : undefined),
+        reason: `VM ${node.vmid} exists on ${vm.node}`,
+      };
     },
     async run(ctx: StepContext): Promise<NodeVmOutputs> {
       const pve = await ctx.services.proxmox();
@@ -94,7 +100,11 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
               const upid = await pve.cloneVm(src.node, src.vmid, params);
               await awaitTask(ctx, pve, src.node, upid);
             },
-            { signal: ctx.signal, onRetry: ({ attempt, delayMs }) => ctx.log(`Proxmox lock busy, retrying the clone (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn') },
+            {
+              signal: ctx.signal,
+              onRetry: ({ attempt, delayMs }) =>
+                ctx.log(`Proxmox lock busy, retrying the clone (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn'),
+            },
           );
         try {
           await (ctx.slot ? ctx.slot(LANES.clone, clone) : clone());
@@ -108,9 +118,14 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
           await waitUnlocked(ctx, pve, vm.node, vm.vmid);
           vm = await findVmAt(ctx, pve, node.vmid, vm.node, true);
         }
-        if (!vm) throw new RemoteError(`The clone of ${node.name} finished, but Proxmox lists no VM ${node.vmid}`, { fix: 'Look at the task log in the Proxmox UI, then run again.' });
+        if (!vm)
+          throw new RemoteError(`The clone of ${node.name} finished, but Proxmox lists no VM ${node.vmid}`, {
+            fix: 'Look at the task log in the Proxmox UI, then run again.',
+          });
         assertOurs(config, node, vm);
-        ctx.log(`Cloned ${src.name} (VMID ${src.vmid} on ${src.node}) into ${node.name} (VMID ${node.vmid}) on ${vm.node}${full ? ' (full clone)' : ' (linked clone)'}`);
+        ctx.log(
+          `Cloned ${src.name} (VMID ${src.vmid} on ${src.node}) into ${node.name} (VMID ${node.vmid}) on ${vm.node}${full ? ' (full clone)' : ' (linked clone)'}`,
+        );
       } else {
         assertOurs(config, node, vm);
       }

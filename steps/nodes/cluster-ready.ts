@@ -18,7 +18,13 @@ export interface ObservedNodes {
 
 export function observe(nodes: KubeNode[] | undefined, at: number): ObservedNodes {
   const out: ObservedNodes = {};
-  for (const n of nodes ?? []) out[n.name] = { ...(n.kubeletVersion ? { k3s: n.kubeletVersion } : {}), ...(n.flatcarVersion ? { flatcar: n.flatcarVersion } : {}), ready: n.ready, at };
+  for (const n of nodes ?? [])
+    out[n.name] = {
+      ...(n.kubeletVersion ? { k3s: n.kubeletVersion } : {}),
+      ...(n.flatcarVersion ? { flatcar: n.flatcarVersion } : {}),
+      ready: n.ready,
+      at,
+    };
   return out;
 }
 
@@ -53,7 +59,9 @@ export function clusterReadyStep(config: Config, _options: RunOptions): Step {
       await watcher.until(
         (nodes) => {
           const p = pending(nodes);
-          const line = p.length ? `${names.length - p.length}/${names.length} Ready; waiting for ${p.length > 6 ? `${p.slice(0, 6).join(', ')} and ${p.length - 6} more` : p.join(', ')}` : '';
+          const line = p.length
+            ? `${names.length - p.length}/${names.length} Ready; waiting for ${p.length > 6 ? `${p.slice(0, 6).join(', ')} and ${p.length - 6} more` : p.join(', ')}`
+            : '';
           if (line && line !== last) {
             ctx.progress(line, (names.length - p.length) / names.length);
             last = line;

@@ -223,10 +223,13 @@ export async function connectNode(ctx: StepContext, name: string, opts: { timeou
 
 export function explainSshError(err: unknown, name: string): unknown {
   if (err instanceof HostKeyMismatchError) {
-    return new UserError(`WARNING: the SSH host key of node ${name} changed: pinned ${err.pinned}, presented ${err.presented}. Refusing to connect (this is what a machine-in-the-middle attack looks like).`, {
-      fix: `If you re-created ${name} yourself, forget the pin with \`flatcar-k3s forget-host-key ${name}\` (or remove ${pinKeyOf(name)} from the state) and run again; otherwise find out who answers at its address.`,
-      cause: err,
-    });
+    return new UserError(
+      `WARNING: the SSH host key of node ${name} changed: pinned ${err.pinned}, presented ${err.presented}. Refusing to connect (this is what a machine-in-the-middle attack looks like).`,
+      {
+        fix: `If you re-created ${name} yourself, forget the pin with \`flatcar-k3s forget-host-key ${name}\` (or remove ${pinKeyOf(name)} from the state) and run again; otherwise find out who answers at its address.`,
+        cause: err,
+      },
+    );
   }
   if (err instanceof SshAuthError) {
     return new UserError(`Node ${name} refused the SSH login as core: ${err.message}`, {

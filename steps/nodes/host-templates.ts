@@ -69,9 +69,14 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
     const t = ctx.outputs<TemplateOutputs & Record<string, unknown>>(STEP.templateReady)!;
     return { [t.templateNode]: { vmid: t.templateVmid, name: t.templateName } };
   };
-  const ready = (t: FoundTemplate | undefined): boolean => !!t && t.vm.template && !t.vm.lock && hasDisk(t) && !isHalfConverted(t) && isBaseDisk(t.config.scsi0, t.vm.vmid);
+  const ready = (t: FoundTemplate | undefined): boolean =>
+    !!t && t.vm.template && !t.vm.lock && hasDisk(t) && !isHalfConverted(t) && isBaseDisk(t.config.scsi0, t.vm.vmid);
   const find = (found: FoundTemplate[], host: string, rel: ReleaseOutputs) =>
-    matchingTemplate(found.filter((f) => f.vm.node === host), hostTemplateName(rel.channel, rel.version, host), templateSnippet(config).hash12);
+    matchingTemplate(
+      found.filter((f) => f.vm.node === host),
+      hostTemplateName(rel.channel, rel.version, host),
+      templateSnippet(config).hash12,
+    );
 
   return {
     id: HOSTS_STEP,
@@ -82,7 +87,8 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
     describe: (ctx) => {
       const hosts = extraHosts(ctx);
       const p = ctx.outputs<PlacementOutputs>(STEP.placement);
-      if (p && hosts.length === 0) return `One template serves every host (${p.disksShared ? `disks on shared ${config.proxmox.storage.disks}` : `all VMs on ${p.templateNode}`})`;
+      if (p && hosts.length === 0)
+        return `One template serves every host (${p.disksShared ? `disks on shared ${config.proxmox.storage.disks}` : `all VMs on ${p.templateNode}`})`;
       return `Build the template on ${hosts.length ? hosts.join(', ') : 'every other host that gets VMs'} too (disks on ${config.proxmox.storage.disks} are local to each host): own image download, snippet, VMID`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
@@ -97,7 +103,11 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
           templates[h] = { vmid: t!.vm.vmid, name: t!.vm.name ?? '' };
         }
       }
-      return { done: true, outputs: { templates } satisfies HostTemplatesOutputs, reason: hosts.length ? `templates on ${Object.keys(templates).join(', ')}` : 'one template serves every host' };
+      return {
+        done: true,
+        outputs: { templates } satisfies HostTemplatesOutputs,
+        reason: hosts.length ? `templates on ${Object.keys(templates).join(', ')}` : 'one template serves every host',
+      };
     },
     async run(ctx: StepContext): Promise<HostTemplatesOutputs> {
       const pve = await ctx.services.proxmox();
@@ -135,7 +145,9 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
         });
       }
       const params = { ...templateVmParams(config, { vmid, rel, image, snippet }), name };
-      ctx.log(`Creating ${name} (VMID ${vmid}) on ${host}: ${config.proxmox.storage.disks} is local to each host, so ${host} gets its own template (disk imported from ${image.importFrom})`);
+      ctx.log(
+        `Creating ${name} (VMID ${vmid}) on ${host}: ${config.proxmox.storage.disks} is local to each host, so ${host} gets its own template (disk imported from ${image.importFrom})`,
+      );
       ctx.progress(`Creating ${name} on ${host}`, 0);
       await wait(ctx, pve, host, await pve.createVm(host, params), `Importing the Flatcar disk on ${host}`);
     }
@@ -143,7 +155,9 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
     await wait(ctx, pve, host, await pve.convertToTemplate(host, vmid!));
     const cfg = await pve.vmConfig(host, vmid!);
     if (!isBaseDisk(cfg.scsi0, vmid!)) {
-      throw new RemoteError(`Proxmox reported the conversion of ${vmid} on ${host} as done, but its disk is no base volume`, { fix: `Run again: the half-converted template is rebuilt. If it persists, look at VM ${vmid} in the Proxmox UI.` });
+      throw new RemoteError(`Proxmox reported the conversion of ${vmid} on ${host} as done, but its disk is no base volume`, {
+        fix: `Run again: the half-converted template is rebuilt. If it persists, look at VM ${vmid} in the Proxmox UI.`,
+      });
     }
     ctx.log(`Template ${name} (VMID ${vmid}) on ${host} is ready`);
     return { vmid: vmid!, name };
@@ -158,7 +172,13 @@ export function hostsStep(config: Config, _options: RunOptions): Step {
     if ((await pve.storageContent(host, storage, content)).some((v) => v.volid === image.volid)) return image;
     const file = image.volid.replace(/^[^:]+:[^/]+\//, '');
     ctx.log(`Proxmox ${host} downloads ${rel.imageUrl} → ${image.volid} (SHA-512 verified by Proxmox): ${storage} is local to each host`);
-    const upid = await pve.downloadUrl(host, storage, { url: rel.imageUrl, content, filename: file, checksum: rel.sha512, 'checksum-algorithm': 'sha512' });
+    const upid = await pve.downloadUrl(host, storage, {
+      url: rel.imageUrl,
+      content,
+      filename: file,
+      checksum: rel.sha512,
+      'checksum-algorithm': 'sha512',
+    });
     await wait(ctx, pve, host, upid, `Downloading Flatcar ${rel.version} on ${host}`);
     return image;
   }

@@ -25,7 +25,12 @@ export function nodeSteps(config: Config, options: RunOptions, saved?: SavedRun)
   // nodes built before keep their VMIDs and addresses (a raised server count does not move the agents)
   const nodes = planNodesKeeping(config, recordedLayout(saved));
   // template:hosts (a template on each host with VMs, on local disk storage) needs the placement
-  const steps: Step[] = [placementStep(config, options), hostsStep(config, options), snippetsStep(config, options, nodes), k3sReleaseStep(config, options)];
+  const steps: Step[] = [
+    placementStep(config, options),
+    hostsStep(config, options),
+    snippetsStep(config, options, nodes),
+    k3sReleaseStep(config, options),
+  ];
   for (const n of nodes) {
     steps.push(cloneStep(config, n, options), vmStep(config, n, options), startStep(config, n, options), sshStep(config, n, options));
     steps.push(k3sBinaryStep(config, n, options), k3sStep(config, n, options), k3sRollStep(config, n, options));

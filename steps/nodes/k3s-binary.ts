@@ -34,9 +34,12 @@ export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOp
       await s.remove(staged);
       const have = (await s.exec(sh`sudo sha256sum ${target}`, { signal: ctx.signal })).stdout.split(/\s+/)[0];
       if (have !== i.sha256) {
-        throw new RemoteError(`The archive of ${i.image} on ${node.name} has sha256 ${have || '(unreadable)'} after the upload, not ${i.sha256}`, {
-          fix: 'Run "up" again (the upload is repeated); if it persists, check the disk of the node.',
-        });
+        throw new RemoteError(
+          `The archive of ${i.image} on ${node.name} has sha256 ${have || '(unreadable)'} after the upload, not ${i.sha256}`,
+          {
+            fix: 'Run "up" again (the upload is repeated); if it persists, check the disk of the node.',
+          },
+        );
       }
       ctx.log(`${i.image} is in ${target} on ${node.name} (sha256 ${i.sha256}); k3s imports it when it starts`);
     }
@@ -49,7 +52,9 @@ export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOp
     inputs: { version: c.k3sVersion, airgap: c.airgap, images: images.map((i) => [i.image, i.sha256]) },
     describe: (ctx) => {
       const v = ctx.outputs<K3sReleaseOutputs>(NODES_STEP.k3sRelease)?.version ?? c.k3sVersion;
-      const imgs = images.length ? `; image archives into ${AIRGAP_IMAGES_DIR}: ${images.map((i) => i.image).join(', ')} (sha256-checked)` : '';
+      const imgs = images.length
+        ? `; image archives into ${AIRGAP_IMAGES_DIR}: ${images.map((i) => i.image).join(', ')} (sha256-checked)`
+        : '';
       return `Put k3s ${v} in /opt/bin on ${node.name}${c.airgap ? ' (uploaded from here)' : ''}, checked against the release's sha256${imgs}`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
@@ -60,7 +65,8 @@ export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOp
         if (sum === rel.sha256) {
           for (const i of images) {
             const have = await s.exec(sh`sudo sha256sum ${`${AIRGAP_IMAGES_DIR}/${airgapImageName(i.image)}`}`, { signal: ctx.signal });
-            if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== i.sha256) return { done: false, reason: `the archive of ${i.image} is not on ${node.name}` };
+            if (have.code !== 0 || have.stdout.split(/\s+/)[0] !== i.sha256)
+              return { done: false, reason: `the archive of ${i.image} is not on ${node.name}` };
           }
           return { done: true, outputs: { version: rel.version, sha256: rel.sha256 }, reason: `/opt/bin/k3s is k3s ${rel.version}` };
         }
@@ -73,7 +79,11 @@ export function k3sBinaryStep(config: Config, node: PlannedNode, _options: RunOp
           return { done: true, outputs: { version: have, sha256: sum }, reason: `k3s ${have} is newer: left alone` };
         }
         if (have && (await unitActive(s, unitName(node.role), ctx.signal))) {
-          return { done: true, outputs: { version: have, sha256: sum }, reason: `k3s ${have} runs here: the rolling upgrade puts ${rel.version} in place` };
+          return {
+            done: true,
+            outputs: { version: have, sha256: sum },
+            reason: `k3s ${have} runs here: the rolling upgrade puts ${rel.version} in place`,
+          };
         }
         return { done: false };
       });

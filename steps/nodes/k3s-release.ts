@@ -35,7 +35,8 @@ export function k3sReleaseStep(config: Config, _options: RunOptions): Step {
       if (pinned && rec.version !== pinned) return { done: false };
       if (rec.downloadUrl !== k3sDownloadUrl(c.k3sReleaseUrl, rec.version, arch)) return { done: false };
       if (c.airgap) {
-        if (!rec.binaryPath || !existsSync(rec.binaryPath) || sha256Hex(readFileSync(rec.binaryPath)) !== rec.sha256) return { done: false, reason: 'the air-gap binary is missing here' };
+        if (!rec.binaryPath || !existsSync(rec.binaryPath) || sha256Hex(readFileSync(rec.binaryPath)) !== rec.sha256)
+          return { done: false, reason: 'the air-gap binary is missing here' };
       } else if (rec.binaryPath) {
         return { done: true, outputs: { ...rec, binaryPath: undefined }, reason: `k3s ${rec.version}` };
       }

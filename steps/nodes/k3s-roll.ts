@@ -53,7 +53,10 @@ export function k3sRollStep(config: Config, node: PlannedNode, _options: RunOpti
     at: ctx.services.now(),
     ...(leftAlone ? { leftAlone } : {}),
   });
-  const order = node.role === 'server' ? 'servers one at a time' : `agents ${config.cluster.upgrade.agentBatch === 1 ? 'one at a time' : `in batches of ${config.cluster.upgrade.agentBatch}`}`;
+  const order =
+    node.role === 'server'
+      ? 'servers one at a time'
+      : `agents ${config.cluster.upgrade.agentBatch === 1 ? 'one at a time' : `in batches of ${config.cluster.upgrade.agentBatch}`}`;
   return {
     id,
     title: 'Roll k3s to the wanted version',
@@ -72,13 +75,19 @@ export function k3sRollStep(config: Config, node: PlannedNode, _options: RunOpti
       const rel = recorded<K3sReleaseOutputs>(ctx, NODES_STEP.k3sRelease, 'k3s release');
       const me = await withApi(ctx, (s) => findNode(s, ctx.signal)).catch(() => undefined);
       if (!me?.kubeletVersion) return { done: false, reason: `${node.name} is not in the cluster's Node list yet` };
-      if (owner.by === 'controller') return { done: true, outputs: outputs(ctx, me, me.kubeletVersion), reason: `the system-upgrade-controller owns k3s upgrades (${owner.channel})` };
+      if (owner.by === 'controller')
+        return {
+          done: true,
+          outputs: outputs(ctx, me, me.kubeletVersion),
+          reason: `the system-upgrade-controller owns k3s upgrades (${owner.channel})`,
+        };
       if (isNewer(me.kubeletVersion, rel.version)) {
         const fix = newerFix(node.name, me.kubeletVersion, rel.version);
         ctx.log(fix, 'warn');
         return { done: true, outputs: outputs(ctx, me, me.kubeletVersion, fix), reason: `runs newer k3s ${me.kubeletVersion}: left alone` };
       }
-      if (me.kubeletVersion !== rel.version) return { done: false, reason: `runs k3s ${me.kubeletVersion}, the config asks for ${rel.version}` };
+      if (me.kubeletVersion !== rel.version)
+        return { done: false, reason: `runs k3s ${me.kubeletVersion}, the config asks for ${rel.version}` };
       if (me.annotations[ROLLING_ANNOTATION]) return { done: false, reason: 'its roll was cut short: finishing it (uncordon)' };
       if (!me.ready) return { done: false, reason: `${node.name} is not Ready` };
       return { done: true, outputs: outputs(ctx, me, rel.version), reason: `runs k3s ${rel.version}` };
@@ -90,10 +99,13 @@ export function k3sRollStep(config: Config, node: PlannedNode, _options: RunOpti
           timeoutMs: 10 * 60_000,
           fix: `Check \`journalctl -u k3s\` on ${api.name} and that ${node.name} is in the cluster, then run "up" again.`,
         });
-        if (before?.kubeletVersion && isNewer(before.kubeletVersion, rel.version)) return outputs(ctx, before, before.kubeletVersion, newerFix(node.name, before.kubeletVersion, rel.version));
+        if (before?.kubeletVersion && isNewer(before.kubeletVersion, rel.version))
+          return outputs(ctx, before, before.kubeletVersion, newerFix(node.name, before.kubeletVersion, rel.version));
         if (node.role === 'server') await othersReady(ctx, apiS);
         ctx.progress(`cordoning and draining ${node.name}`);
-        await apiS.run(sh`sudo /opt/bin/k3s kubectl annotate node ${node.name} ${`${ROLLING_ANNOTATION}=${rel.version}`} --overwrite`, { signal: ctx.signal });
+        await apiS.run(sh`sudo /opt/bin/k3s kubectl annotate node ${node.name} ${`${ROLLING_ANNOTATION}=${rel.version}`} --overwrite`, {
+          signal: ctx.signal,
+        });
         await cordon(apiS, node.name, ctx.signal);
         await drain(apiS, node.name, drainTimeout, ctx.signal);
         const s = await connectNode(ctx, node.name);
@@ -114,10 +126,18 @@ export function k3sRollStep(config: Config, node: PlannedNode, _options: RunOpti
         } finally {
           await s.close().catch(() => undefined);
         }
-        const me = await pollUntil(ctx, `${node.name} to be Ready at k3s ${rel.version}`, async () => {
-          const n = await findNode(apiS, ctx.signal).catch(() => undefined);
-          return n?.ready && n.kubeletVersion === rel.version ? n : undefined;
-        }, { timeoutMs: 10 * 60_000, fix: `Look at \`journalctl -u ${unit}\` on ${node.name} (ssh core@<address>); fix it, then run "up" again: the roll resumes at ${node.name}.` });
+        const me = await pollUntil(
+          ctx,
+          `${node.name} to be Ready at k3s ${rel.version}`,
+          async () => {
+            const n = await findNode(apiS, ctx.signal).catch(() => undefined);
+            return n?.ready && n.kubeletVersion === rel.version ? n : undefined;
+          },
+          {
+            timeoutMs: 10 * 60_000,
+            fix: `Look at \`journalctl -u ${unit}\` on ${node.name} (ssh core@<address>); fix it, then run "up" again: the roll resumes at ${node.name}.`,
+          },
+        );
         await uncordon(apiS, node.name, ctx.signal);
         await apiS.run(sh`sudo /opt/bin/k3s kubectl annotate node ${node.name} ${`${ROLLING_ANNOTATION}-`}`, { signal: ctx.signal });
         ctx.log(`${node.name} runs k3s ${rel.version} (was ${before?.kubeletVersion ?? 'unknown'}) and is uncordoned`);
@@ -137,16 +157,24 @@ export function k3sRollStep(config: Config, node: PlannedNode, _options: RunOpti
 
   async function findNode(s: SshSession, signal: AbortSignal): Promise<KubeNode | undefined> {
     const list = await getNodes(s, signal);
-    if (!list) throw new RemoteError(`The k3s API on ${api.name} does not answer`, { fix: `Check \`journalctl -u k3s\` on ${api.name}, then run "up" again.` });
+    if (!list)
+      throw new RemoteError(`The k3s API on ${api.name} does not answer`, {
+        fix: `Check \`journalctl -u k3s\` on ${api.name}, then run "up" again.`,
+      });
     return list.find((n) => n.name === node.name);
   }
 
   /** Before a server restarts, every other server is Ready: never two servers down at once. */
   async function othersReady(ctx: StepContext, apiS: SshSession): Promise<void> {
-    await pollUntil(ctx, 'every other server to be Ready', async () => {
-      const list = await getNodes(apiS, ctx.signal).catch(() => undefined);
-      const servers = (list ?? []).filter((n) => n.controlPlane && n.name !== node.name);
-      return list && servers.every((n) => n.ready) ? true : undefined;
-    }, { timeoutMs: 10 * 60_000, fix: 'A server is not Ready: fix it first (journalctl -u k3s on it), then run "up" again.' });
+    await pollUntil(
+      ctx,
+      'every other server to be Ready',
+      async () => {
+        const list = await getNodes(apiS, ctx.signal).catch(() => undefined);
+        const servers = (list ?? []).filter((n) => n.controlPlane && n.name !== node.name);
+        return list && servers.every((n) => n.ready) ? true : undefined;
+      },
+      { timeoutMs: 10 * 60_000, fix: 'A server is not Ready: fix it first (journalctl -u k3s on it), then run "up" again.' },
+    );
   }
 }

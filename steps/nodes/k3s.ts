@@ -29,7 +29,16 @@ import { K3S_SERVER_CA_PATH, PIN_K3S_CA, isCaHash, secureToken } from '../../src
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { readinessWatcher, type ReadinessWatcher } from './readiness.js';
-import { LANES, NODES_STEP, connectNode, firstServer, withNode, type K3sReleaseOutputs, type NodeK3sOutputs, type NodeSshOutputs } from './common.js';
+import {
+  LANES,
+  NODES_STEP,
+  connectNode,
+  firstServer,
+  withNode,
+  type K3sReleaseOutputs,
+  type NodeK3sOutputs,
+  type NodeSshOutputs,
+} from './common.js';
 import { pollUntil, recorded } from '../shared.js';
 
 export const K3S_TOKEN_SECRET = 'k3sToken';
@@ -38,7 +47,8 @@ export const K3S_TOKEN_SECRET = 'k3sToken';
 const CA_MISMATCH = /token CA hash does not match/;
 
 /** Messages after which k3s will never succeed by retrying: stop and say so. */
-const FATAL_FOR_GOOD = /token CA hash does not match|failed to validate token|invalid token|bootstrap data already found and encrypted with different token|token is required/;
+const FATAL_FOR_GOOD =
+  /token CA hash does not match|failed to validate token|invalid token|bootstrap data already found and encrypted with different token|token is required/;
 
 export interface NodeFiles {
   config: string;
@@ -66,22 +76,28 @@ export function joinToken(ctx: StepContext, config: Config, node: PlannedNode, s
  */
 async function pinClusterCa(ctx: StepContext, s: SshSession, node: PlannedNode): Promise<string> {
   const r = await s.exec(sh`sudo sha256sum ${K3S_SERVER_CA_PATH}`, { signal: ctx.signal });
-  const hash = r.code === 0 ? r.stdout.split(/\s+/)[0] ?? '' : '';
+  const hash = r.code === 0 ? (r.stdout.split(/\s+/)[0] ?? '') : '';
   if (!isCaHash(hash)) {
-    throw new RemoteError(`Cannot read the cluster CA of ${node.name} (${K3S_SERVER_CA_PATH}): ${(r.stderr || r.stdout).trim().slice(0, 200) || `exit ${r.code}`}`, {
-      fix: `Check k3s on ${node.name} (sudo journalctl -u k3s) and run again.`,
-    });
+    throw new RemoteError(
+      `Cannot read the cluster CA of ${node.name} (${K3S_SERVER_CA_PATH}): ${(r.stderr || r.stdout).trim().slice(0, 200) || `exit ${r.code}`}`,
+      {
+        fix: `Check k3s on ${node.name} (sudo journalctl -u k3s) and run again.`,
+      },
+    );
   }
   const pinned = ctx.services.pins.get(PIN_K3S_CA);
   if (!pinned) {
     ctx.services.pins.set(PIN_K3S_CA, hash);
     ctx.log(`Pinned the cluster CA of ${node.name} (sha256 ${hash}): nodes join with k3s's secure token`);
   } else if (pinned !== hash) {
-    throw new RemoteError(`The cluster CA on ${node.name} changed: pinned sha256 ${pinned}, now ${hash}. No node is given the token for it.`, {
-      fix:
-        `If ${node.name} was re-created on purpose (a new cluster), run \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` and then "up"; ` +
-        'otherwise find out what answers at its address before going on.',
-    });
+    throw new RemoteError(
+      `The cluster CA on ${node.name} changed: pinned sha256 ${pinned}, now ${hash}. No node is given the token for it.`,
+      {
+        fix:
+          `If ${node.name} was re-created on purpose (a new cluster), run \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` and then "up"; ` +
+          'otherwise find out what answers at its address before going on.',
+      },
+    );
   }
   return hash;
 }
@@ -91,9 +107,13 @@ export function nodeFiles(ctx: StepContext, config: Config, node: PlannedNode, s
   const own = recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(node.name), 'address');
   const first = firstServer(config);
   const token = joinToken(ctx, config, node, secret);
-  const firstAddress = first.name === node.name ? own.address : recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address;
+  const firstAddress =
+    first.name === node.name ? own.address : recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address;
   const text = nodeK3sConfigYaml({ config, node, address: own.address, token, firstServerAddress: firstAddress });
-  const manifests = node.role === 'server' && config.nodes.vip ? [{ name: KUBE_VIP_MANIFEST_NAME, text: kubeVipManifest({ vip: config.nodes.vip, interface: config.nodes.vipInterface }) }] : [];
+  const manifests =
+    node.role === 'server' && config.nodes.vip
+      ? [{ name: KUBE_VIP_MANIFEST_NAME, text: kubeVipManifest({ vip: config.nodes.vip, interface: config.nodes.vipInterface }) }]
+      : [];
   return { config: text, manifests };
 }
 
@@ -107,7 +127,12 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
     id,
     title: node.role === 'server' ? (isFirst ? 'Install k3s (first server)' : 'Join k3s as a server') : 'Join k3s as an agent',
     group: node.name,
-    needs: [NODES_STEP.ssh(node.name), NODES_STEP.k3sRelease, NODES_STEP.k3sBinary(node.name), ...(isFirst ? [] : [NODES_STEP.k3s(first.name), NODES_STEP.ssh(first.name)])],
+    needs: [
+      NODES_STEP.ssh(node.name),
+      NODES_STEP.k3sRelease,
+      NODES_STEP.k3sBinary(node.name),
+      ...(isFirst ? [] : [NODES_STEP.k3s(first.name), NODES_STEP.ssh(first.name)]),
+    ],
     ...(node.role === 'server' && !isFirst ? { lane: LANES.serverJoin } : {}),
     inputs: {
       role: node.role,
@@ -126,7 +151,8 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
     describe: (ctx) => {
       const v = ctx.outputs<K3sReleaseOutputs>(NODES_STEP.k3sRelease)?.version ?? c.k3sVersion;
       const target = config.nodes.vip ?? first.name;
-      if (isFirst) return `Install k3s ${v} on ${node.name}${config.nodes.servers.count > 1 || config.nodes.vip ? ' with embedded etcd (cluster-init)' : ''}${config.nodes.vip ? ` and kube-vip for ${config.nodes.vip}` : ''}`;
+      if (isFirst)
+        return `Install k3s ${v} on ${node.name}${config.nodes.servers.count > 1 || config.nodes.vip ? ' with embedded etcd (cluster-init)' : ''}${config.nodes.vip ? ` and kube-vip for ${config.nodes.vip}` : ''}`;
       return `Install k3s ${v} on ${node.name} and join ${target} as ${node.role === 'server' ? 'a server (one join at a time)' : 'an agent'}`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
@@ -155,7 +181,8 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           const nodes = await readNodes(s, ctx.signal);
           // The first server is done once its API lists it (joins are accepted then; cluster:ready waits for
           // Ready); a joining server once it is Ready (etcd admits the next learner only then).
-          if (isFirst ? !nodes?.has(node.name) : !nodes?.get(node.name)) return { done: false, reason: `${node.name} is not ${isFirst ? 'serving the API' : 'Ready in the cluster'} yet` };
+          if (isFirst ? !nodes?.has(node.name) : !nodes?.get(node.name))
+            return { done: false, reason: `${node.name} is not ${isFirst ? 'serving the API' : 'Ready in the cluster'} yet` };
           if (isFirst) await pinClusterCa(ctx, s, node);
         } else if (!(await readinessWatcher(ctx, first.name).read())?.has(node.name)) {
           return { done: false, reason: `${first.name} does not list ${node.name} in the cluster` };
@@ -170,7 +197,10 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       await withNode(ctx, node.name, async (s) => {
         const have = await installedK3s(s, ctx.signal);
         if (isNewer(have, rel.version)) {
-          throw new UserError(`${node.name} has k3s ${have}, newer than ${rel.version}; flatcar-k3s never downgrades`, { field: 'cluster.k3sVersion', fix: `Set cluster.k3sVersion: ${have}.` });
+          throw new UserError(`${node.name} has k3s ${have}, newer than ${rel.version}; flatcar-k3s never downgrades`, {
+            field: 'cluster.k3sVersion',
+            fix: `Set cluster.k3sVersion: ${have}.`,
+          });
         }
         ctx.progress(`installing k3s ${rel.version}`);
         const result = await installK3sOnNode({
@@ -203,7 +233,9 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
         if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
       });
       const joined = config.nodes.vip ?? first.name;
-      ctx.log(`k3s ${rel.version} ${node.role === 'server' ? (isFirst ? 'server is up' : `server joined ${joined}`) : `agent joined ${joined}`} on ${node.name}`);
+      ctx.log(
+        `k3s ${rel.version} ${node.role === 'server' ? (isFirst ? 'server is up' : `server joined ${joined}`) : `agent joined ${joined}`} on ${node.name}`,
+      );
       return outputs(ctx, rel, files);
     },
   };
@@ -231,26 +263,36 @@ async function waitForK3s(
   const journal = async () => (await s.exec(sh`sudo journalctl -u ${unit} -n 20 --no-pager`, { signal: ctx.signal })).stdout;
   const fatalCheck = async () => {
     const j = await journal();
-    const fatal = j.split('\n').reverse().find((l) => FATAL_FOR_GOOD.test(l));
+    const fatal = j
+      .split('\n')
+      .reverse()
+      .find((l) => FATAL_FOR_GOOD.test(l));
     if (fatal && CA_MISMATCH.test(fatal)) {
-      throw new RemoteError(`k3s on ${node.name} refused to join: the server it reached does not hold the cluster CA pinned for this cluster`, {
-        detail: j.trim().split('\n').slice(-8).join('\n'),
-        fix:
-          'Another machine answers at the first server\'s (or the VIP\'s) address, or the first server was re-created: check what runs there. ' +
-          `The pinned CA hash is "${PIN_K3S_CA}" in \`flatcar-k3s status\`; only \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` clears it.`,
-      });
+      throw new RemoteError(
+        `k3s on ${node.name} refused to join: the server it reached does not hold the cluster CA pinned for this cluster`,
+        {
+          detail: j.trim().split('\n').slice(-8).join('\n'),
+          fix:
+            "Another machine answers at the first server's (or the VIP's) address, or the first server was re-created: check what runs there. " +
+            `The pinned CA hash is "${PIN_K3S_CA}" in \`flatcar-k3s status\`; only \`flatcar-k3s forget-host-key ${PIN_K3S_CA}\` clears it.`,
+        },
+      );
     }
     if (fatal) {
       throw new RemoteError(`k3s on ${node.name} refuses the cluster token: ${/msg="([^"]*)"/.exec(fatal)?.[1] ?? fatal}`, {
         detail: j.trim().split('\n').slice(-8).join('\n'),
-        fix: 'The cluster was created with another token than the one in this cluster\'s secrets file (restored or replaced state?). Put the original secrets file back (its k3sToken is /var/lib/rancher/k3s/server/token on the first server), then run again.',
+        fix: "The cluster was created with another token than the one in this cluster's secrets file (restored or replaced state?). Put the original secrets file back (its k3sToken is /var/lib/rancher/k3s/server/token on the first server), then run again.",
       });
     }
   };
   const fix = `Look at \`sudo journalctl -u ${unit}\` on ${node.name}; run again once the cause is fixed (the install resumes).`;
   await pollUntil(
     ctx,
-    node.role === 'server' ? (apiOnly ? `the Kubernetes API on ${node.name}` : `${node.name} to be Ready in Kubernetes`) : `${unit} to run on ${node.name}`,
+    node.role === 'server'
+      ? apiOnly
+        ? `the Kubernetes API on ${node.name}`
+        : `${node.name} to be Ready in Kubernetes`
+      : `${unit} to run on ${node.name}`,
     async () => {
       probes++;
       const state = (await s.exec(sh`systemctl is-active ${unit}`, { signal: ctx.signal })).stdout.trim();

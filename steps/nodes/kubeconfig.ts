@@ -8,7 +8,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/schema.js';
 import { serverUrl } from '../../src/k3s/config.js';
-import { mergeIntoUserKubeconfig, mergeKubeconfigs, parseKubeconfig, rewriteKubeconfig, writeKubeconfigFile } from '../../src/kubeconfig/kubeconfig.js';
+import {
+  mergeIntoUserKubeconfig,
+  mergeKubeconfigs,
+  parseKubeconfig,
+  rewriteKubeconfig,
+  writeKubeconfigFile,
+} from '../../src/kubeconfig/kubeconfig.js';
 import { stringify } from 'yaml';
 import { clusterFiles } from '../../src/store/layout.js';
 import { STEP, type KubeconfigOutputs } from '../ids.js';
@@ -21,9 +27,13 @@ export function kubeconfigStep(config: Config, options: RunOptions): Step {
   const name = config.cluster.name;
   const merge = options.mergeKubeconfig !== false;
   const pathOf = (ctx: StepContext) => clusterFiles(ctx.clusterDir).kubeconfig;
-  const serverOf = (ctx: StepContext) => serverUrl(config.nodes.vip ?? recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address);
+  const serverOf = (ctx: StepContext) =>
+    serverUrl(config.nodes.vip ?? recorded<NodeSshOutputs>(ctx, NODES_STEP.ssh(first.name), 'address').address);
   const home = (ctx: StepContext) => ctx.options.homeDir ?? homedir();
-  const fetch = (ctx: StepContext) => withNode(ctx, first.name, async (s) => rewriteKubeconfig(await s.run('sudo cat /etc/rancher/k3s/k3s.yaml', { signal: ctx.signal }), { server: serverOf(ctx), name }));
+  const fetch = (ctx: StepContext) =>
+    withNode(ctx, first.name, async (s) =>
+      rewriteKubeconfig(await s.run('sudo cat /etc/rancher/k3s/k3s.yaml', { signal: ctx.signal }), { server: serverOf(ctx), name }),
+    );
   const tryIt = (ctx: StepContext) => ctx.log(`Try it: kubectl --kubeconfig ${pathOf(ctx)} get nodes`);
   return {
     id: STEP.kubeconfig,
@@ -31,7 +41,8 @@ export function kubeconfigStep(config: Config, options: RunOptions): Step {
     group: 'cluster',
     needs: [STEP.clusterReady],
     inputs: { vip: config.nodes.vip, merge },
-    describe: (ctx) => `Write the kubeconfig for ${name} (server ${config.nodes.vip ? serverUrl(config.nodes.vip) : `https://<${first.name}>:6443`}) to ${pathOf(ctx)}${merge ? ` and merge it into ${join(home(ctx), '.kube', 'config')} (backup first)` : ''}`,
+    describe: (ctx) =>
+      `Write the kubeconfig for ${name} (server ${config.nodes.vip ? serverUrl(config.nodes.vip) : `https://<${first.name}>:6443`}) to ${pathOf(ctx)}${merge ? ` and merge it into ${join(home(ctx), '.kube', 'config')} (backup first)` : ''}`,
     async check(ctx: StepContext): Promise<CheckResult> {
       const path = pathOf(ctx);
       if (!existsSync(path)) return { done: false };
@@ -57,7 +68,10 @@ export function kubeconfigStep(config: Config, options: RunOptions): Step {
       if (merge) {
         const r = await mergeIntoUserKubeconfig(home(ctx), text);
         mergedInto = r.path;
-        if (r.changed) ctx.log(`Merged context "${name}" into ${r.path}${r.backup ? ` (previous file kept as ${r.backup})` : ''}; it is now the current context`);
+        if (r.changed)
+          ctx.log(
+            `Merged context "${name}" into ${r.path}${r.backup ? ` (previous file kept as ${r.backup})` : ''}; it is now the current context`,
+          );
       }
       tryIt(ctx);
       return out(path, ctx, mergedInto);

@@ -28,16 +28,27 @@ export function placementStep(config: Config, _options: RunOptions): Step {
     inputs: { nodes: names, pveNodes: config.proxmox.nodes, storage: config.proxmox.storage, placement: config.nodes.placement },
     describe: (ctx) => {
       const rec = ctx.outputs<PlacementOutputs>(NODES_STEP.placement);
-      if (rec && names.every((n) => rec.placement[n])) return `Keep the placement of ${names.length} VMs (${summary(rec.placement)}; ${rec.reason})`;
-      const how = config.nodes.placement === 'pack' ? 'all on one host' : config.nodes.placement === 'spread' ? 'servers on different hosts, agents balanced' : 'the hosts nodes.placement names, the others spread';
+      if (rec && names.every((n) => rec.placement[n]))
+        return `Keep the placement of ${names.length} VMs (${summary(rec.placement)}; ${rec.reason})`;
+      const how =
+        config.nodes.placement === 'pack'
+          ? 'all on one host'
+          : config.nodes.placement === 'spread'
+            ? 'servers on different hosts, agents balanced'
+            : 'the hosts nodes.placement names, the others spread';
       return `Decide which Proxmox host runs each of the ${names.length} VMs (${how}; on local disk storage each of those hosts gets its own template)`;
     },
     async check(ctx: StepContext): Promise<CheckResult> {
       const rec = ctx.outputs<PlacementOutputs>(NODES_STEP.placement);
       if (!rec || !names.every((n) => rec.placement[n]) || rec.templateHosts === undefined) return { done: false };
       const hosts = facts(ctx).pveNodes;
-      if (!names.every((n) => hosts.includes(rec.placement[n]!))) return { done: false, reason: 'a recorded host is no longer in the list of PVE nodes' };
-      return { done: true, outputs: { ...rec, placement: Object.fromEntries(names.map((n) => [n, rec.placement[n]!])) }, reason: summary(rec.placement) };
+      if (!names.every((n) => hosts.includes(rec.placement[n]!)))
+        return { done: false, reason: 'a recorded host is no longer in the list of PVE nodes' };
+      return {
+        done: true,
+        outputs: { ...rec, placement: Object.fromEntries(names.map((n) => [n, rec.placement[n]!])) },
+        reason: summary(rec.placement),
+      };
     },
     async run(ctx: StepContext): Promise<PlacementOutputs> {
       const pve = await ctx.services.proxmox();
@@ -48,7 +59,9 @@ export function placementStep(config: Config, _options: RunOptions): Step {
       const existing = new Map<string, string>();
       for (const vm of await pve.vms()) {
         const tags = splitTags(vm.tags);
-        const n = plan.find((p) => (ctx.outputs<{ vmid?: number }>(NODES_STEP.clone(p.name))?.vmid ?? p.vmid) === vm.vmid && p.name === vm.name);
+        const n = plan.find(
+          (p) => (ctx.outputs<{ vmid?: number }>(NODES_STEP.clone(p.name))?.vmid ?? p.vmid) === vm.vmid && p.name === vm.name,
+        );
         if (n && tags.includes('flatcar-k3s') && tags.includes(config.cluster.name)) existing.set(n.name, vm.node);
       }
       const storages = await pve.storages(templateNode);
@@ -62,12 +75,17 @@ export function placementStep(config: Config, _options: RunOptions): Step {
       const used = [...new Set(Object.values(placement))];
       // with shared disks one template serves every host; otherwise each host that gets VMs has its own
       const templateHosts = disksShared ? [templateNode] : [templateNode, ...hosts.filter((h) => h !== templateNode && used.includes(h))];
-      const storageWhy = used.length < 2
-        ? `one host (${used[0]}) runs every VM`
-        : [
-            disksShared ? `disks on shared '${config.proxmox.storage.disks}': one template on ${templateNode} serves ${used.join(', ')}` : `disks on '${config.proxmox.storage.disks}' are not shared, and Proxmox clones to another host only from shared storage: a template on each of ${templateHosts.join(', ')}`,
-            snippetsShared ? `snippets on shared '${config.proxmox.storage.snippets}'` : `snippets on '${config.proxmox.storage.snippets}' are not shared: each node's snippet goes to its own host`,
-          ].join('; ');
+      const storageWhy =
+        used.length < 2
+          ? `one host (${used[0]}) runs every VM`
+          : [
+              disksShared
+                ? `disks on shared '${config.proxmox.storage.disks}': one template on ${templateNode} serves ${used.join(', ')}`
+                : `disks on '${config.proxmox.storage.disks}' are not shared, and Proxmox clones to another host only from shared storage: a template on each of ${templateHosts.join(', ')}`,
+              snippetsShared
+                ? `snippets on shared '${config.proxmox.storage.snippets}'`
+                : `snippets on '${config.proxmox.storage.snippets}' are not shared: each node's snippet goes to its own host`,
+            ].join('; ');
       const reason = `${d.reason}; ${storageWhy}`;
       ctx.log(`Placement: ${reason}`);
       for (const n of plan) ctx.log(`${n.name} → ${placement[n.name]}${existing.has(n.name) ? ' (exists there)' : ''}`);

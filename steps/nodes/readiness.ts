@@ -62,7 +62,14 @@ export class ReadinessWatcher {
   /** Resolves with the node list once `pred` holds on it; RemoteError after `timeoutMs`. */
   until(
     pred: (nodes: NodeReadiness) => boolean,
-    o: { signal: AbortSignal; timeoutMs: number; what: string; fix?: string; onTimeout?: () => Promise<string | undefined>; onTick?: () => Promise<void> },
+    o: {
+      signal: AbortSignal;
+      timeoutMs: number;
+      what: string;
+      fix?: string;
+      onTimeout?: () => Promise<string | undefined>;
+      onTick?: () => Promise<void>;
+    },
   ): Promise<NodeReadiness> {
     if (o.signal.aborted) return Promise.reject(new AbortedError());
     return new Promise<NodeReadiness>((resolve, reject) => {

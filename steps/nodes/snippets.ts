@@ -29,8 +29,16 @@ export function snippetsStep(config: Config, _options: RunOptions, planned?: Pla
     group: 'nodes',
     // Independent of the template: uploads while the template is being built.
     needs: [STEP.proxmoxConnect, NODES_STEP.placement],
-    inputs: { storage, nodes: nodes.map((n) => [n.name, n.address, n.mac]), ignition: config.flatcar.ignition, sshKeys: config.nodes.sshKeys, keyFile: config.nodes.sshPrivateKeyFile, network: config.nodes.network },
-    describe: () => `Upload ${nodes.length} Ignition snippets (hostname, address, SSH keys) to ${storage}:snippets over SSH (skipped when present)`,
+    inputs: {
+      storage,
+      nodes: nodes.map((n) => [n.name, n.address, n.mac]),
+      ignition: config.flatcar.ignition,
+      sshKeys: config.nodes.sshKeys,
+      keyFile: config.nodes.sshPrivateKeyFile,
+      network: config.nodes.network,
+    },
+    describe: () =>
+      `Upload ${nodes.length} Ignition snippets (hostname, address, SSH keys) to ${storage}:snippets over SSH (skipped when present)`,
     async check(ctx: StepContext): Promise<CheckResult> {
       const snippets = all(ctx);
       const base = facts(ctx).snippetsPath;
@@ -43,13 +51,18 @@ export function snippetsStep(config: Config, _options: RunOptions, planned?: Pla
         try {
           for (const s of list) {
             const st = await session.stat(snippetPath(base, s.file));
-            if (!st || st.size !== Buffer.byteLength(s.json)) return { done: false, reason: `${s.file} is missing${host ? ` on ${host}` : ''}` };
+            if (!st || st.size !== Buffer.byteLength(s.json))
+              return { done: false, reason: `${s.file} is missing${host ? ` on ${host}` : ''}` };
           }
         } finally {
           await session.close();
         }
       }
-      return { done: true, outputs: outputs(snippets, targets), reason: `all ${snippets.length} snippets are on the host${targets.size ? 's' : ''}` };
+      return {
+        done: true,
+        outputs: outputs(snippets, targets),
+        reason: `all ${snippets.length} snippets are on the host${targets.size ? 's' : ''}`,
+      };
     },
     async run(ctx: StepContext): Promise<SnippetsOutputs> {
       const snippets = all(ctx);
@@ -100,7 +113,14 @@ export function snippetsStep(config: Config, _options: RunOptions, planned?: Pla
   function outputs(snippets: ReturnType<typeof all>, targets: Map<string, string>): SnippetsOutputs {
     return {
       snippets: Object.fromEntries(
-        snippets.map((s) => [s.node.name, { volid: `${storage}:snippets/${s.file}`, hash12: s.hash12, ...(targets.has(s.node.name) ? { host: targets.get(s.node.name)! } : {}) }]),
+        snippets.map((s) => [
+          s.node.name,
+          {
+            volid: `${storage}:snippets/${s.file}`,
+            hash12: s.hash12,
+            ...(targets.has(s.node.name) ? { host: targets.get(s.node.name)! } : {}),
+          },
+        ]),
       ),
     };
   }
@@ -120,7 +140,13 @@ async function upload(ctx: StepContext, session: SshSession, path: string, json:
  * are several hosts, is the node's snippet on the VM's current host (it may have been moved there)?
  * With `repair`, upload it there when it is not. Returns undefined when there is nothing to verify.
  */
-export async function snippetOnVmHost(ctx: StepContext, config: Config, node: PlannedNode, vmHost: string, repair: boolean): Promise<boolean | undefined> {
+export async function snippetOnVmHost(
+  ctx: StepContext,
+  config: Config,
+  node: PlannedNode,
+  vmHost: string,
+  repair: boolean,
+): Promise<boolean | undefined> {
   const p = ctx.outputs<PlacementOutputs>(NODES_STEP.placement);
   if (!p || p.snippetsShared || facts(ctx).pveNodes.length < 2) return undefined;
   const s = nodeSnippet(config, node, { hostDns: facts(ctx).hostDns });
@@ -137,4 +163,3 @@ export async function snippetOnVmHost(ctx: StepContext, config: Config, node: Pl
     await session.close();
   }
 }
-

@@ -19,7 +19,9 @@ export function agentAddress(ifaces: PveAgentInterface[], mac: string): string |
   const nic = ifaces.find((i) => i['hardware-address']?.toLowerCase() === mac.toLowerCase());
   const candidates = nic ? [nic] : ifaces.filter((i) => i.name !== 'lo');
   for (const i of candidates) {
-    const a = i['ip-addresses']?.find((x) => x['ip-address-type'] === 'ipv4' && x['ip-address'] !== '127.0.0.1' && !x['ip-address'].startsWith('169.254.'));
+    const a = i['ip-addresses']?.find(
+      (x) => x['ip-address-type'] === 'ipv4' && x['ip-address'] !== '127.0.0.1' && !x['ip-address'].startsWith('169.254.'),
+    );
     if (a) return a['ip-address'];
   }
   return undefined;
@@ -34,17 +36,27 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
     group: node.name,
     needs: [NODES_STEP.start(node.name)],
     inputs: { address: node.address, port },
-    describe: () => `Wait for ${node.name} to boot, find its address (${addressOf(node) ?? 'guest agent'}) and log in as core on port ${port}, pinning its host key`,
+    describe: () =>
+      `Wait for ${node.name} to boot, find its address (${addressOf(node) ?? 'guest agent'}) and log in as core on port ${port}, pinning its host key`,
     async check(ctx: StepContext): Promise<CheckResult> {
       const prev = ctx.outputs<NodeSshOutputs>(id);
       const vm = recorded<NodeVmOutputs>(ctx, NODES_STEP.vm(node.name), 'VM');
       if (!prev?.hostKey || prev.port !== port) return { done: false };
       if (vm.createdAt !== undefined && prev.vmCreatedAt !== vm.createdAt) return { done: false, reason: 'the VM was re-created' };
       const address = await findAddress(ctx, vm, false);
-      if (!address || address !== prev.address) return { done: false, reason: address ? `address changed to ${address}` : 'no address yet' };
+      if (!address || address !== prev.address)
+        return { done: false, reason: address ? `address changed to ${address}` : 'no address yet' };
       const pinned = ctx.services.pins.get(pinKeyOf(node.name)) || prev.hostKey;
       try {
-        const target: SshTarget = { host: address, port, username: 'core', label: node.name, hostKeyFingerprint: pinned, ...nodeIdentity(ctx), readyTimeoutMs: 10_000 };
+        const target: SshTarget = {
+          host: address,
+          port,
+          username: 'core',
+          label: node.name,
+          hostKeyFingerprint: pinned,
+          ...nodeIdentity(ctx),
+          readyTimeoutMs: 10_000,
+        };
         const connect = () => ctx.services.ssh.connect(target, { signal: ctx.signal });
         // Through the run's pool: the connection that proves the node answers serves the next steps too.
         const s = ctx.services.sshPool ? await ctx.services.sshPool.get(target, connect) : await connect();
@@ -94,7 +106,10 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
           // (every 100 ms at most: a refused connection is a round trip; a late notice delays k3s)
           initialDelayMs: 25,
           maxDelayMs: 100,
-          onWait: () => ctx.progress(`waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`),
+          onWait: () =>
+            ctx.progress(
+              `waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`,
+            ),
         });
       } catch (err) {
         throw explainSshError(err, node.name);

@@ -76,7 +76,15 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
     title: `Configure VM ${node.vmid}`,
     group: node.name,
     needs: [NODES_STEP.clone(node.name), NODES_STEP.snippets],
-    inputs: { mac: node.mac, cores: node.cores, memory: node.memory, disk: node.disk, address: node.address, network: config.nodes.network, bridge: config.proxmox.bridge },
+    inputs: {
+      mac: node.mac,
+      cores: node.cores,
+      memory: node.memory,
+      disk: node.disk,
+      address: node.address,
+      network: config.nodes.network,
+      bridge: config.proxmox.bridge,
+    },
     describe: () =>
       `Set VM ${node.vmid} to ${node.cores} cores, ${node.memory} MiB, a ${node.disk} GiB disk, MAC ${node.mac}${addressOf(node) ? `, ${addressOf(node)}` : ', DHCP'} and its Ignition snippet`,
     async check(ctx: StepContext): Promise<CheckResult> {
@@ -87,8 +95,10 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
       const drift = configDrift(have, desiredVmConfig(config, node, snippet.volid));
       if (drift.length) return { done: false, reason: `settings differ: ${drift.join(', ')}` };
       const size = driveSize(have.scsi0);
-      if (size === undefined || size < node.disk * GiB) return { done: false, reason: `disk is ${size === undefined ? 'unknown' : `${size / GiB} GiB`}, want ${node.disk} GiB` };
-      if ((await snippetOnVmHost(ctx, config, node, cloned.pveNode, false)) === false) return { done: false, reason: `its snippet is not on ${cloned.pveNode}, where the VM is` };
+      if (size === undefined || size < node.disk * GiB)
+        return { done: false, reason: `disk is ${size === undefined ? 'unknown' : `${size / GiB} GiB`}, want ${node.disk} GiB` };
+      if ((await snippetOnVmHost(ctx, config, node, cloned.pveNode, false)) === false)
+        return { done: false, reason: `its snippet is not on ${cloned.pveNode}, where the VM is` };
       return { done: true, outputs: { ...cloned }, reason: `VM ${node.vmid} has the wanted settings` };
     },
     async run(ctx: StepContext): Promise<NodeVmOutputs> {
@@ -104,13 +114,15 @@ export function vmStep(config: Config, node: PlannedNode, _options: RunOptions):
       if (drift.length) {
         const params: PveParams = {};
         for (const k of drift) params[k] = want[k];
-        if (have.description === undefined || !String(have.description).includes(`flatcar-k3s node of cluster ${config.cluster.name}`)) params.description = nodeDescription(config, node, t, toolVersion());
+        if (have.description === undefined || !String(have.description).includes(`flatcar-k3s node of cluster ${config.cluster.name}`))
+          params.description = nodeDescription(config, node, t, toolVersion());
         ctx.progress(`configuring ${drift.join(', ')}`);
         await withLockRetry(() => pve.updateVmConfig(pveNode, node.vmid, params), { signal: ctx.signal });
         ctx.log(`Set ${drift.join(', ')} of ${node.name}`);
         const st = await pve.vmStatus(pveNode, node.vmid);
         const restartOnly = drift.filter((k) => ['cores', 'memory', 'net0'].includes(k));
-        if (st.status === 'running' && restartOnly.length) ctx.log(`${node.name} is running: the new ${restartOnly.join('/')} settings apply at its next reboot`, 'warn');
+        if (st.status === 'running' && restartOnly.length)
+          ctx.log(`${node.name} is running: the new ${restartOnly.join('/')} settings apply at its next reboot`, 'warn');
       }
       const size = driveSize(have.scsi0);
       if (size === undefined || size < node.disk * GiB) {

@@ -31,7 +31,12 @@ interface Problem {
 type Log = (line: string, level?: 'info' | 'warn' | 'error' | 'debug') => void;
 
 /** Read everything; return the facts and the list of problems (empty = ready). */
-export async function inspectProxmox(config: Config, client: ProxmoxClient, log: Log, fallbackFingerprint?: string): Promise<{ facts: ConnectFacts; problems: Problem[] }> {
+export async function inspectProxmox(
+  config: Config,
+  client: ProxmoxClient,
+  log: Log,
+  fallbackFingerprint?: string,
+): Promise<{ facts: ConnectFacts; problems: Problem[] }> {
   const p = config.proxmox;
   const problems: Problem[] = [];
   const add = (e: UserError | Problem) => problems.push({ field: e.field ?? 'proxmox', message: e.message, fix: e.fix ?? '' });
@@ -40,19 +45,33 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
   if (!pveVersionAtLeast(version, '8.0')) add(versionTooOldError(version));
   const importContent = pveVersionAtLeast(version, PVE_FEATURES.importContent.since);
   if (pveVersionAtLeast(version, '8.0') && !importContent) {
-    log(`Proxmox VE ${version} predates ${PVE_FEATURES.importContent.since}: the Flatcar image cannot be downloaded into 'import' content; it goes to '${p.storage.images}' as ISO content and is imported by path, which Proxmox allows only for root@pam with its password`, 'warn');
+    log(
+      `Proxmox VE ${version} predates ${PVE_FEATURES.importContent.since}: the Flatcar image cannot be downloaded into 'import' content; it goes to '${p.storage.images}' as ISO content and is imported by path, which Proxmox allows only for root@pam with its password`,
+      'warn',
+    );
   }
 
   // Nodes
   const all = await client.nodes();
-  const describeNodes = () => all.map((n) => `${n.node} (${n.status})`).join(', ') || '(none visible: does the token have Sys.Audit on /nodes?)';
+  const describeNodes = () =>
+    all.map((n) => `${n.node} (${n.status})`).join(', ') || '(none visible: does the token have Sys.Audit on /nodes?)';
   let pveNodes: string[];
   if (p.nodes.length) {
     pveNodes = [];
     for (const name of p.nodes) {
       const n = all.find((x) => x.node === name);
       if (!n) add({ field: 'proxmox.nodes', message: `Proxmox has no node named '${name}'`, fix: `Use names from: ${describeNodes()}` });
-      else if (n.status !== 'online') add({ field: 'proxmox.nodes', message: `The Proxmox node '${name}' is ${n.status}`, fix: `Start it or remove it from proxmox.nodes; online nodes: ${all.filter((x) => x.status === 'online').map((x) => x.node).join(', ') || 'none'}` });
+      else if (n.status !== 'online')
+        add({
+          field: 'proxmox.nodes',
+          message: `The Proxmox node '${name}' is ${n.status}`,
+          fix: `Start it or remove it from proxmox.nodes; online nodes: ${
+            all
+              .filter((x) => x.status === 'online')
+              .map((x) => x.node)
+              .join(', ') || 'none'
+          }`,
+        });
       else pveNodes.push(name);
     }
   } else {
@@ -85,7 +104,11 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
         return undefined;
       }
       if (!st.enabled || !st.active) {
-        add({ field, message: `The storage '${id}' is ${!st.enabled ? 'disabled' : 'not active'} on node ${node}`, fix: `Enable it (Datacenter → Storage) or check it with \`pvesm status\` on ${node}` });
+        add({
+          field,
+          message: `The storage '${id}' is ${!st.enabled ? 'disabled' : 'not active'} on node ${node}`,
+          fix: `Enable it (Datacenter → Storage) or check it with \`pvesm status\` on ${node}`,
+        });
         return st;
       }
       if (!st.content.includes(content)) {
@@ -96,19 +119,32 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
     };
     const disks = need(s.disks, 'images', 'proxmox.storage.disks', 'VM disks');
     if (disks?.avail !== undefined) {
-      const wanted = (config.nodes.servers.count * config.nodes.servers.disk + config.nodes.agents.count * config.nodes.agents.disk) * 1024 ** 3;
+      const wanted =
+        (config.nodes.servers.count * config.nodes.servers.disk + config.nodes.agents.count * config.nodes.agents.disk) * 1024 ** 3;
       if (disks.avail < wanted / Math.max(1, pveNodes.length)) {
-        log(`Storage ${s.disks} on ${node} has ${(disks.avail / 1024 ** 3).toFixed(1)} GiB free; the cluster's disks may need up to ${(wanted / 1024 ** 3).toFixed(0)} GiB (thin provisioning allocates on write)`, 'warn');
+        log(
+          `Storage ${s.disks} on ${node} has ${(disks.avail / 1024 ** 3).toFixed(1)} GiB free; the cluster's disks may need up to ${(wanted / 1024 ** 3).toFixed(0)} GiB (thin provisioning allocates on write)`,
+          'warn',
+        );
       }
     }
     need(s.snippets, 'snippets', 'proxmox.storage.snippets', 'the Ignition config snippets');
     if (node === templateHost) {
-      need(s.images, importContent ? 'import' : 'iso', 'proxmox.storage.images', importContent ? 'the Flatcar image (import content, PVE 8.4+)' : 'the Flatcar image (ISO content before PVE 8.4)');
+      need(
+        s.images,
+        importContent ? 'import' : 'iso',
+        'proxmox.storage.images',
+        importContent ? 'the Flatcar image (import content, PVE 8.4+)' : 'the Flatcar image (ISO content before PVE 8.4)',
+      );
     }
     try {
       const bridges = await client.bridges(node);
       if (!bridges.some((b) => b.iface === p.bridge)) {
-        add({ field: 'proxmox.bridge', message: `Proxmox node ${node} has no bridge '${p.bridge}'`, fix: `Set proxmox.bridge to one of: ${bridges.map((b) => b.iface).join(', ') || '(none: create a Linux bridge under the node → System → Network)'}` });
+        add({
+          field: 'proxmox.bridge',
+          message: `Proxmox node ${node} has no bridge '${p.bridge}'`,
+          fix: `Set proxmox.bridge to one of: ${bridges.map((b) => b.iface).join(', ') || '(none: create a Linux bridge under the node → System → Network)'}`,
+        });
       }
     } catch (err) {
       if (err instanceof UserError) add(err);
@@ -123,7 +159,12 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
     try {
       const sc = await client.storageConfig(s.snippets);
       if (sc.path) snippetsPath = sc.path;
-      else add({ field: 'proxmox.storage.snippets', message: `The storage '${s.snippets}' (type ${sc.type}) has no directory path, so snippets cannot be written to it`, fix: 'Use a file-based storage (dir, nfs, cifs, cephfs) with the snippets content type, e.g. "local".' });
+      else
+        add({
+          field: 'proxmox.storage.snippets',
+          message: `The storage '${s.snippets}' (type ${sc.type}) has no directory path, so snippets cannot be written to it`,
+          fix: 'Use a file-based storage (dir, nfs, cifs, cephfs) with the snippets content type, e.g. "local".',
+        });
     } catch (err) {
       // Reading a storage definition needs Datastore.Allocate, more than the rest of the run needs.
       if (err instanceof UserError && s.snippets === 'local' && /lacks the privilege/.test(err.message)) {
@@ -166,16 +207,30 @@ export async function inspectProxmox(config: Config, client: ProxmoxClient, log:
 }
 
 /** The caller's effective privileges (GET /access/permissions) against what the run needs on this PVE version. */
-async function checkPrivileges(config: Config, client: ProxmoxClient, version: string, node: string, add: (p: Problem) => void): Promise<void> {
+async function checkPrivileges(
+  config: Config,
+  client: ProxmoxClient,
+  version: string,
+  node: string,
+  add: (p: Problem) => void,
+): Promise<void> {
   if (!client.permissions) return;
   const p = config.proxmox;
-  const reqs = requiredPrivileges({ pveVersion: version, node, storages: [p.storage.images, p.storage.disks, p.storage.snippets], bridge: p.bridge });
+  const reqs = requiredPrivileges({
+    pveVersion: version,
+    node,
+    storages: [p.storage.images, p.storage.disks, p.storage.snippets],
+    bridge: p.bridge,
+  });
   const cache = new Map<string, Set<string>>();
   for (const path of new Set(['/', ...reqs.map((r) => r.path)])) cache.set(path, privilegesAt(await client.permissions(path), path));
   const missing = missingPrivileges(reqs, (path) => cache.get(path)!, cache.get('/')!);
   if (!missing.length) return;
   const auth = client.auth;
-  const identity: AuthIdentity = auth?.kind === 'token' ? { kind: 'token', user: auth.user, tokenId: auth.tokenId! } : { kind: 'ticket', user: auth?.user ?? 'the user' };
+  const identity: AuthIdentity =
+    auth?.kind === 'token'
+      ? { kind: 'token', user: auth.user, tokenId: auth.tokenId! }
+      : { kind: 'ticket', user: auth?.user ?? 'the user' };
   const who = auth?.kind === 'token' ? `The API token ${auth.tokenId}` : `The user ${identity.user}`;
   for (const r of missing) {
     add({
@@ -188,11 +243,17 @@ async function checkPrivileges(config: Config, client: ProxmoxClient, version: s
 
 export function problemsError(problems: Problem[]): UserError {
   if (problems.length === 1) return new UserError(problems[0]!.message, { field: problems[0]!.field, fix: problems[0]!.fix });
-  return new UserError(`Proxmox is not ready for this cluster (${problems.length} problems):\n${problems.map((p) => `  - ${p.message} [${p.field}]`).join('\n')}`, {
-    field: problems[0]!.field,
-    fix: problems.map((p) => p.fix).filter(Boolean).join('\n'),
-    detail: 'Nothing was changed on Proxmox.',
-  });
+  return new UserError(
+    `Proxmox is not ready for this cluster (${problems.length} problems):\n${problems.map((p) => `  - ${p.message} [${p.field}]`).join('\n')}`,
+    {
+      field: problems[0]!.field,
+      fix: problems
+        .map((p) => p.fix)
+        .filter(Boolean)
+        .join('\n'),
+      detail: 'Nothing was changed on Proxmox.',
+    },
+  );
 }
 
 export function connectStep(config: Config): Step {
@@ -207,7 +268,15 @@ export function connectStep(config: Config): Step {
     group: 'proxmox',
     needs: [],
     // No secrets here: inputs are stored in the state file.
-    inputs: { url: p.url, nodes: p.nodes, storage: p.storage, bridge: p.bridge, fingerprint: p.fingerprint, caFile: p.caFile, auth: p.tokenId ?? p.username },
+    inputs: {
+      url: p.url,
+      nodes: p.nodes,
+      storage: p.storage,
+      bridge: p.bridge,
+      fingerprint: p.fingerprint,
+      caFile: p.caFile,
+      auth: p.tokenId ?? p.username,
+    },
     describe: () =>
       `Connect to ${p.url} (TLS ${p.caFile ? 'verified with the CA file' : 'pinned'}) and check the PVE version, node${p.nodes.length === 1 ? '' : 's'} ${p.nodes.length ? p.nodes.join(', ') : '(all online)'}, storages ${p.storage.disks} (disks), ${p.storage.images} (image), ${p.storage.snippets} (snippets) and bridge ${p.bridge}; changes nothing`,
     async check(ctx): Promise<CheckResult> {

@@ -51,7 +51,6 @@ export function leavingNodes(config: Config, saved: SavedRun | undefined): Leavi
   return out.sort((a, b) => (a.role === b.role ? b.index - a.index : a.role === 'agent' ? -1 : 1));
 }
 
-
 export function scaleDownSteps(config: Config, options: RunOptions, leaving: LeavingNode[]): Step[] {
   const steps: Step[] = [];
   let previous: string = STEP.clusterReady;
@@ -103,10 +102,15 @@ function leaveStep(config: Config, options: RunOptions, node: LeavingNode, after
         if (node.role === 'server' && !me.annotations[ETCD_REMOVED_ANNOTATION]) {
           ctx.progress(`removing ${node.name} from etcd`);
           await removeEtcdMember(s, node.name, ctx.signal);
-          await pollUntil(ctx, `k3s to remove ${node.name}'s etcd member`, async () => {
-            const n = (await getNodes(s, ctx.signal).catch(() => undefined))?.find((x) => x.name === node.name);
-            return !n || n.annotations[ETCD_REMOVED_ANNOTATION] ? true : undefined;
-          }, { timeoutMs: 5 * 60_000, fix: `Look at \`journalctl -u k3s\` on ${api.name}; run "up" again once etcd is healthy.` });
+          await pollUntil(
+            ctx,
+            `k3s to remove ${node.name}'s etcd member`,
+            async () => {
+              const n = (await getNodes(s, ctx.signal).catch(() => undefined))?.find((x) => x.name === node.name);
+              return !n || n.annotations[ETCD_REMOVED_ANNOTATION] ? true : undefined;
+            },
+            { timeoutMs: 5 * 60_000, fix: `Look at \`journalctl -u k3s\` on ${api.name}; run "up" again once etcd is healthy.` },
+          );
         }
         await deleteNode(s, node.name, ctx.signal);
         ctx.log(`${node.name} left the cluster (drained${node.role === 'server' ? ', etcd member removed' : ''}, Node deleted)`);
@@ -138,7 +142,10 @@ export function refuseBelowQuorum(list: KubeNode[], name: string): void {
   if (others.length === 0 || ready < need) {
     throw new UserError(
       `Removing ${name} would leave etcd ${others.length === 0 ? 'without any member' : `with ${ready} Ready of ${others.length} members (a quorum needs ${need})`}`,
-      { field: 'nodes.servers.count', fix: 'Bring the other servers back to Ready first (journalctl -u k3s on them), or keep this server.' },
+      {
+        field: 'nodes.servers.count',
+        fix: 'Bring the other servers back to Ready first (journalctl -u k3s on them), or keep this server.',
+      },
     );
   }
 }
@@ -147,17 +154,21 @@ function snippetStep(config: Config, node: LeavingNode, vmStep: string): Step {
   const storage = config.proxmox.storage.snippets;
   const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const pattern = new RegExp(`^flatcar-k3s-${esc(config.cluster.name)}-${esc(node.name)}-[0-9a-f]{12}\\.ign$`);
-  const present = async (ctx: StepContext) => (await listSnippets(await ctx.services.proxmox(), facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
+  const present = async (ctx: StepContext) =>
+    (await listSnippets(await ctx.services.proxmox(), facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
   return {
     id: SCALE_STEP.snippet(node.name),
     title: `Remove ${node.name}'s Ignition snippet`,
     group: node.name,
     needs: [vmStep, STEP.proxmoxConnect],
     inputs: { storage, name: node.name },
-    describe: () => `Remove ${node.name}'s Ignition snippet from ${storage}:snippets (flatcar-k3s-${config.cluster.name}-${node.name}-<hash>.ign)`,
+    describe: () =>
+      `Remove ${node.name}'s Ignition snippet from ${storage}:snippets (flatcar-k3s-${config.cluster.name}-${node.name}-<hash>.ign)`,
     async check(ctx: StepContext): Promise<CheckResult> {
       const left = await present(ctx);
-      return left.length ? { done: false, reason: `${left.join(', ')} is still there` } : { done: true, outputs: { removed: [] }, reason: 'no snippet left' };
+      return left.length
+        ? { done: false, reason: `${left.join(', ')} is still there` }
+        : { done: true, outputs: { removed: [] }, reason: 'no snippet left' };
     },
     async run(ctx: StepContext) {
       const files = await present(ctx);

@@ -75,7 +75,6 @@ export function templateSnippet(config: Config): { json: string; hash: string; h
   return { json, hash, hash12, file: `flatcar-k3s-${config.cluster.name}-template-${hash12}.ign` };
 }
 
-
 /** PVE tags (pattern [a-z0-9_][a-z0-9_\-+.]*), ";"-separated. */
 export function templateTags(config: Config): string {
   return ['flatcar-k3s', config.cluster.name, 'template'].join(';');
@@ -94,7 +93,13 @@ export interface TemplateDescription {
   tool?: string;
 }
 
-export function templateDescription(d: { cluster: string; channel: string; version: string; ignitionHash: string; toolVersion: string }): string {
+export function templateDescription(d: {
+  cluster: string;
+  channel: string;
+  version: string;
+  ignitionHash: string;
+  toolVersion: string;
+}): string {
   return [
     `flatcar-k3s template of cluster ${d.cluster}`,
     `flatcar: ${d.channel} ${d.version}`,
@@ -171,7 +176,12 @@ export async function linkedClonesOf(pve: ProxmoxClient, vmid: number): Promise<
  * converts it, its config says only `lock: create` and carries no name or tags yet. Wait until the lock
  * is gone (or the VM, when the task failed), then return the VM as it is now.
  */
-export async function waitForUnlock(ctx: StepContext, pve: ProxmoxClient, vmid: number, timeoutMs = 30 * 60_000): Promise<PveVmResource | undefined> {
+export async function waitForUnlock(
+  ctx: StepContext,
+  pve: ProxmoxClient,
+  vmid: number,
+  timeoutMs = 30 * 60_000,
+): Promise<PveVmResource | undefined> {
   const deadline = ctx.services.now() + timeoutMs;
   let logged = false;
   for (;;) {
@@ -219,10 +229,13 @@ export async function storageContentTypes(pve: ProxmoxClient, node: string, stor
 /** The storage lacks a content type: the fix keeps the existing list (pvesm set replaces it). */
 export function missingContentError(storage: string, content: string, existing: string[], field: string, why: string): UserError {
   const list = [...existing.filter((c) => c !== content && c !== 'none'), content].join(',');
-  return new UserError(`The Proxmox storage '${storage}' does not allow content type '${content}' (it allows: ${existing.join(', ') || 'nothing'}); ${why}`, {
-    field,
-    fix: `Enable it on the PVE host, keeping the existing types: pvesm set ${storage} --content ${list} (or Datacenter → Storage → ${storage} → Edit → Content), or choose another storage in ${field}. flatcar-k3s does not change storage settings by itself.`,
-  });
+  return new UserError(
+    `The Proxmox storage '${storage}' does not allow content type '${content}' (it allows: ${existing.join(', ') || 'nothing'}); ${why}`,
+    {
+      field,
+      fix: `Enable it on the PVE host, keeping the existing types: pvesm set ${storage} --content ${list} (or Datacenter → Storage → ${storage} → Edit → Content), or choose another storage in ${field}. flatcar-k3s does not change storage settings by itself.`,
+    },
+  );
 }
 
 /** Task log lines carry percentages ("12.34% of 455.8 MiB"): report them as progress. */

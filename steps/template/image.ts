@@ -83,7 +83,11 @@ export function imageStep(config: Config, _options: RunOptions): Step {
       }
       if (!volumes.some((v) => v.volid === p.volid)) return { done: false };
       const importFrom = p.mode === 'import' ? p.volid : await isoPath(ctx, p.file);
-      return { done: true, outputs: { volid: p.volid, mode: p.mode, importFrom } satisfies ImageOutputs, reason: `${p.volid} is already on ${node}` };
+      return {
+        done: true,
+        outputs: { volid: p.volid, mode: p.mode, importFrom } satisfies ImageOutputs,
+        reason: `${p.volid} is already on ${node}`,
+      };
     },
     async run(ctx: StepContext): Promise<ImageOutputs> {
       const rel = releaseOf(ctx);
@@ -92,18 +96,35 @@ export function imageStep(config: Config, _options: RunOptions): Step {
       const p = plan(config, rel, f.pveVersion);
       if (p.mode === 'iso') {
         if (!isRootPamTicket(config)) throw oldPveRefusal(config, rel, f.pveVersion);
-        ctx.log(`Proxmox VE ${f.pveVersion} predates ${IMPORT_CONTENT_SINCE}: downloading to '${storage}' as ISO content and importing by absolute path (allowed for root@pam)`, 'warn');
+        ctx.log(
+          `Proxmox VE ${f.pveVersion} predates ${IMPORT_CONTENT_SINCE}: downloading to '${storage}' as ISO content and importing by absolute path (allowed for root@pam)`,
+          'warn',
+        );
       }
       const pve = await ctx.services.proxmox();
       const content = await storageContentTypes(pve, node, storage, 'proxmox.storage.images');
       if (!content.includes(p.content)) {
-        throw missingContentError(storage, p.content, content, 'proxmox.storage.images', p.mode === 'import' ? 'the Flatcar image is downloaded there as a disk image to import' : 'the Flatcar image is downloaded there on Proxmox VE before 8.4');
+        throw missingContentError(
+          storage,
+          p.content,
+          content,
+          'proxmox.storage.images',
+          p.mode === 'import'
+            ? 'the Flatcar image is downloaded there as a disk image to import'
+            : 'the Flatcar image is downloaded there on Proxmox VE before 8.4',
+        );
       }
       const existing = await pve.storageContent(node, storage, p.content);
       if (!existing.some((v) => v.volid === p.volid)) {
         ctx.log(`Proxmox ${node} downloads ${rel.imageUrl} → ${p.volid} (SHA-512 verified by Proxmox)`);
         ctx.progress(`Downloading Flatcar ${rel.version}`, 0);
-        const upid = await pve.downloadUrl(node, storage, { url: rel.imageUrl, content: p.content, filename: p.file, checksum: rel.sha512, 'checksum-algorithm': 'sha512' });
+        const upid = await pve.downloadUrl(node, storage, {
+          url: rel.imageUrl,
+          content: p.content,
+          filename: p.file,
+          checksum: rel.sha512,
+          'checksum-algorithm': 'sha512',
+        });
         try {
           await pve.waitTask(node, upid, { signal: ctx.signal, onLog: progressFromLog(ctx, `Downloading Flatcar ${rel.version}`) });
         } catch (err) {
@@ -123,10 +144,13 @@ export function imageStep(config: Config, _options: RunOptions): Step {
   async function isoPath(ctx: StepContext, file: string): Promise<string> {
     const sc = await (await ctx.services.proxmox()).storageConfig(storage);
     if (!sc.path) {
-      throw new UserError(`Storage '${storage}' has no filesystem path, so the image cannot be imported by path on Proxmox VE before ${IMPORT_CONTENT_SINCE}`, {
-        field: 'proxmox.storage.images',
-        fix: `Use a directory storage (e.g. local) for proxmox.storage.images, or upgrade Proxmox VE to ${IMPORT_CONTENT_SINCE}.`,
-      });
+      throw new UserError(
+        `Storage '${storage}' has no filesystem path, so the image cannot be imported by path on Proxmox VE before ${IMPORT_CONTENT_SINCE}`,
+        {
+          field: 'proxmox.storage.images',
+          fix: `Use a directory storage (e.g. local) for proxmox.storage.images, or upgrade Proxmox VE to ${IMPORT_CONTENT_SINCE}.`,
+        },
+      );
     }
     return `${sc.path.replace(/\/+$/, '')}/template/iso/${file}`;
   }
@@ -136,11 +160,14 @@ function explainDownloadFailure(err: unknown, rel: ReleaseOutputs, node: string)
   if (!(err instanceof RemoteError)) return err;
   const text = `${err.message}\n${err.detail ?? ''}`;
   if (/checksum/i.test(text)) {
-    return new RemoteError(`The Flatcar ${rel.version} image Proxmox downloaded does not match its SHA-512 (checksum mismatch); Proxmox discarded it`, {
-      fix: `The file at ${rel.imageUrl} differs from ${rel.digestsUrl}: a broken mirror, proxy or transfer. Run again; if it persists, check flatcar.imageBaseUrl or try another release.`,
-      detail: err.detail,
-      cause: err,
-    });
+    return new RemoteError(
+      `The Flatcar ${rel.version} image Proxmox downloaded does not match its SHA-512 (checksum mismatch); Proxmox discarded it`,
+      {
+        fix: `The file at ${rel.imageUrl} differs from ${rel.digestsUrl}: a broken mirror, proxy or transfer. Run again; if it persists, check flatcar.imageBaseUrl or try another release.`,
+        detail: err.detail,
+        cause: err,
+      },
+    );
   }
   return new RemoteError(`Proxmox ${node} could not download ${rel.imageUrl}: ${err.message}`, {
     fix: `The PVE host itself fetches the image: check that ${node} reaches ${new URL(rel.imageUrl).host} (DNS, proxy, firewall), or set flatcar.imageBaseUrl to a mirror it can reach; then run again.`,

@@ -14,5 +14,11 @@ export type { TemplateDeps } from './release.js';
 export { TEMPLATE_STEP } from './common.js';
 
 export function templateSteps(config: Config, options: RunOptions, deps: TemplateDeps = {}): Step[] {
-  return [releaseStep(config, options, deps), imageStep(config, options), snippetStep(config, options), vmStep(config, options), readyStep(config, options)];
+  return [
+    releaseStep(config, options, deps),
+    imageStep(config, options),
+    snippetStep(config, options),
+    vmStep(config, options),
+    readyStep(config, options),
+  ];
 }

@@ -46,7 +46,8 @@ export async function pveSshEndpoint(ctx: StepContext, pveNode?: string): Promis
   const field = `proxmox.ssh.nodes.${pveNode}`;
   if (own?.host) return { host: own.host, port: own.port ?? ssh.port, hostKey: own.hostKey, field, pveNode };
   const row = (await (await ctx.services.proxmox()).clusterNodes()).find((r) => r.name === pveNode);
-  if (!row || row.local || !row.ip) return own?.hostKey || own?.port ? { ...main, port: own.port ?? main.port, hostKey: own.hostKey ?? main.hostKey } : main;
+  if (!row || row.local || !row.ip)
+    return own?.hostKey || own?.port ? { ...main, port: own.port ?? main.port, hostKey: own.hostKey ?? main.hostKey } : main;
   return { host: row.ip, port: own?.port ?? ssh.port, hostKey: own?.hostKey, field, pveNode };
 }
 
@@ -84,10 +85,13 @@ export function pveSshTarget(ctx: StepContext, endpoint: PveSshEndpoint = mainPv
       }
     }
     if (!target.privateKey && !target.agent) {
-      throw new UserError(`No SSH key to log in to the Proxmox host ${host} as ${ssh.user} (needed to upload the Ignition snippet: Proxmox has no API for snippets)`, {
-        field: 'proxmox.ssh.privateKeyFile',
-        fix: 'Set proxmox.ssh.privateKeyFile, start ssh-agent with your key loaded, or create ~/.ssh/id_ed25519 and add its .pub to /root/.ssh/authorized_keys on the PVE host.',
-      });
+      throw new UserError(
+        `No SSH key to log in to the Proxmox host ${host} as ${ssh.user} (needed to upload the Ignition snippet: Proxmox has no API for snippets)`,
+        {
+          field: 'proxmox.ssh.privateKeyFile',
+          fix: 'Set proxmox.ssh.privateKeyFile, start ssh-agent with your key loaded, or create ~/.ssh/id_ed25519 and add its .pub to /root/.ssh/authorized_keys on the PVE host.',
+        },
+      );
     }
   }
   return target;
@@ -113,7 +117,9 @@ export async function connectPveSsh(ctx: StepContext, pveNode?: string): Promise
     const host = target.host;
     const confirm = confirmOf(ctx);
     if (err instanceof UnknownHostKeyError && confirm && !target.hostKeyFingerprint) {
-      const ok = await confirm(`The Proxmox host ${host} presents an SSH host key flatcar-k3s has not seen before.\nFingerprint: ${err.presented}\n(on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)\nTrust it and pin it for this cluster?`);
+      const ok = await confirm(
+        `The Proxmox host ${host} presents an SSH host key flatcar-k3s has not seen before.\nFingerprint: ${err.presented}\n(on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)\nTrust it and pin it for this cluster?`,
+      );
       if (ok) {
         ctx.services.pins.set(pveSshPinKey(host), err.presented);
         ctx.log(`Pinned the SSH host key of ${host} after confirmation: ${err.presented}`, 'warn');
@@ -128,11 +134,14 @@ export async function connectPveSsh(ctx: StepContext, pveNode?: string): Promise
       });
     }
     if (err instanceof HostKeyMismatchError) {
-      throw new UserError(`The SSH host key of the Proxmox host ${host} changed: pinned ${err.pinned}, now ${err.presented}. Refusing to connect (this is what a machine-in-the-middle attack looks like).`, {
-        field: `${f}.hostKey`,
-        fix: `If the host was reinstalled or its keys were regenerated, check the new key with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on it and set ${f}.hostKey: "${err.presented}" in the config.`,
-        cause: err,
-      });
+      throw new UserError(
+        `The SSH host key of the Proxmox host ${host} changed: pinned ${err.pinned}, now ${err.presented}. Refusing to connect (this is what a machine-in-the-middle attack looks like).`,
+        {
+          field: `${f}.hostKey`,
+          fix: `If the host was reinstalled or its keys were regenerated, check the new key with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on it and set ${f}.hostKey: "${err.presented}" in the config.`,
+          cause: err,
+        },
+      );
     }
     if (err instanceof SshAuthError) {
       throw new UserError(`The Proxmox host ${host} refused the SSH login of ${target.username}: ${err.message}`, {

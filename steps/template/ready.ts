@@ -30,7 +30,8 @@ export function readyStep(_config: Config, _options: RunOptions): Step {
         return { done: false };
       }
       if (st.template !== true || st.lock || (st.name !== undefined && st.name !== vm.name)) return { done: false };
-      if (!isBaseDisk((await pve.vmConfig(vm.node, vm.vmid)).scsi0, vm.vmid)) return { done: false, reason: 'marked as template, but its disk is no base volume yet' };
+      if (!isBaseDisk((await pve.vmConfig(vm.node, vm.vmid)).scsi0, vm.vmid))
+        return { done: false, reason: 'marked as template, but its disk is no base volume yet' };
       return { done: true, outputs: templateOutputs(ctx, vm), reason: `${vm.name} (VMID ${vm.vmid}) is a template` };
     },
     async run(ctx: StepContext): Promise<TemplateOutputs & Record<string, unknown>> {
@@ -61,5 +62,11 @@ export function readyStep(_config: Config, _options: RunOptions): Step {
 }
 
 function templateOutputs(ctx: StepContext, vm: VmOutputs): TemplateOutputs & Record<string, unknown> {
-  return { templateVmid: vm.vmid, templateNode: vm.node, templateName: vm.name, flatcarVersion: releaseOf(ctx).version, ignitionHash: vm.ignitionHash };
+  return {
+    templateVmid: vm.vmid,
+    templateNode: vm.node,
+    templateName: vm.name,
+    flatcarVersion: releaseOf(ctx).version,
+    ignitionHash: vm.ignitionHash,
+  };
 }

@@ -35,18 +35,32 @@ export function releaseStep(config: Config, options: RunOptions, deps: TemplateD
     async check(ctx: StepContext): Promise<CheckResult> {
       const prev = ctx.outputs<ReleaseOutputs>(TEMPLATE_STEP.release);
       const same =
-        prev?.sha512 && prev.channel === f.channel && prev.arch === f.arch && prev.requested === f.version && prev.imageUrl === imageUrl(f.imageBaseUrl, { channel: f.channel, version: prev.version, arch: f.arch });
-      if (same && options.recreateTemplate && f.version === 'current') return { done: false, reason: '--recreate-template: resolving "current" again' };
+        prev?.sha512 &&
+        prev.channel === f.channel &&
+        prev.arch === f.arch &&
+        prev.requested === f.version &&
+        prev.imageUrl === imageUrl(f.imageBaseUrl, { channel: f.channel, version: prev.version, arch: f.arch });
+      if (same && options.recreateTemplate && f.version === 'current')
+        return { done: false, reason: '--recreate-template: resolving "current" again' };
       if (same) return { done: true, outputs: prev, reason: `Flatcar ${prev.version} (recorded)` };
       return { done: false };
     },
     async run(ctx: StepContext): Promise<ReleaseOutputs> {
       ctx.progress(`Reading the Flatcar ${f.channel} releases`);
-      const feed = await loadReleases({ channel: f.channel, feedBaseUrl: f.feedBaseUrl, stateDir: ctx.stateDir, fetch: deps.fetch, signal: ctx.signal, now: () => ctx.services.now() });
+      const feed = await loadReleases({
+        channel: f.channel,
+        feedBaseUrl: f.feedBaseUrl,
+        stateDir: ctx.stateDir,
+        fetch: deps.fetch,
+        signal: ctx.signal,
+        now: () => ctx.services.now(),
+      });
       ctx.log(describeFeedSource(feed), feed.source === 'cache' ? 'warn' : 'info');
       const rel = resolveRelease(feed.releases, f.version, { channel: f.channel, arch: f.arch });
       const location = { channel: f.channel, version: rel.version, arch: f.arch };
-      ctx.log(`Flatcar ${rel.version} (${f.channel}, released ${rel.releaseDate.slice(0, 10)}): kernel ${rel.kernel ?? '?'}, systemd ${rel.systemd ?? '?'}, Ignition ${rel.ignition ?? '?'}`);
+      ctx.log(
+        `Flatcar ${rel.version} (${f.channel}, released ${rel.releaseDate.slice(0, 10)}): kernel ${rel.kernel ?? '?'}, systemd ${rel.systemd ?? '?'}, Ignition ${rel.ignition ?? '?'}`,
+      );
       ctx.progress(`Reading the checksum of Flatcar ${rel.version}`);
       const { sha512 } = await fetchImageSha512({ imageBaseUrl: f.imageBaseUrl, location, fetch: deps.fetch, signal: ctx.signal });
       ctx.log(`Image SHA-512 ${sha512.slice(0, 16)}… from ${digestsUrl(f.imageBaseUrl, location)}`);

@@ -55,7 +55,13 @@ export function snippetStep(config: Config, _options: RunOptions): Step {
       const pve = await ctx.services.proxmox();
       const content = await storageContentTypes(pve, facts(ctx).pveNodes[0]!, storage, 'proxmox.storage.snippets');
       if (!content.includes('snippets')) {
-        throw missingContentError(storage, 'snippets', content, 'proxmox.storage.snippets', 'the VMs read their Ignition config from a snippet there (cicustom)');
+        throw missingContentError(
+          storage,
+          'snippets',
+          content,
+          'proxmox.storage.snippets',
+          'the VMs read their Ignition config from a snippet there (cicustom)',
+        );
       }
       const path = snippetPath(facts(ctx).snippetsPath, s.file);
       const session = await connectPveSsh(ctx);
@@ -70,9 +76,12 @@ export function snippetStep(config: Config, _options: RunOptions): Step {
           await session.writeFile(path, s.json, 0o644);
           const after = await session.stat(path);
           if (after?.size !== Buffer.byteLength(s.json)) {
-            throw new RemoteError(`The snippet ${path} has ${after ? `${after.size} bytes` : 'vanished'} after the upload (expected ${Buffer.byteLength(s.json)})`, {
-              fix: `Check free space and permissions of ${dir} on the Proxmox host, then run again.`,
-            });
+            throw new RemoteError(
+              `The snippet ${path} has ${after ? `${after.size} bytes` : 'vanished'} after the upload (expected ${Buffer.byteLength(s.json)})`,
+              {
+                fix: `Check free space and permissions of ${dir} on the Proxmox host, then run again.`,
+              },
+            );
           }
         }
       } finally {

@@ -53,7 +53,8 @@ let toolVersionCache: string | undefined;
 export function toolVersion(): string {
   if (!toolVersionCache) {
     try {
-      toolVersionCache = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+      toolVersionCache =
+        (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
     } catch {
       toolVersionCache = 'unknown';
     }
@@ -62,12 +63,21 @@ export function toolVersion(): string {
 }
 
 /** The POST /nodes/{node}/qemu parameters of the template. */
-export function templateVmParams(config: Config, d: { vmid: number; rel: ReleaseOutputs; image: ImageOutputs; snippet: SnippetOutputs }): PveParams & { vmid: number } {
+export function templateVmParams(
+  config: Config,
+  d: { vmid: number; rel: ReleaseOutputs; image: ImageOutputs; snippet: SnippetOutputs },
+): PveParams & { vmid: number } {
   const disks = config.proxmox.storage.disks;
   return {
     vmid: d.vmid,
     name: templateName(d.rel.channel, d.rel.version),
-    description: templateDescription({ cluster: config.cluster.name, channel: d.rel.channel, version: d.rel.version, ignitionHash: d.snippet.ignitionHash, toolVersion: toolVersion() }),
+    description: templateDescription({
+      cluster: config.cluster.name,
+      channel: d.rel.channel,
+      version: d.rel.version,
+      ignitionHash: d.snippet.ignitionHash,
+      toolVersion: toolVersion(),
+    }),
     tags: templateTags(config),
     ostype: 'l26',
     cpu: templateCpu(config.flatcar.arch),
@@ -92,7 +102,12 @@ export function vmStep(config: Config, options: RunOptions): Step {
     title: 'Create the template VM',
     group: 'template',
     needs: [STEP.proxmoxConnect, TEMPLATE_STEP.release, TEMPLATE_STEP.image, TEMPLATE_STEP.snippet],
-    inputs: { vmid: templateVmid(config), disks: config.proxmox.storage.disks, bridge: config.proxmox.bridge, recreate: options.recreateTemplate ?? false },
+    inputs: {
+      vmid: templateVmid(config),
+      disks: config.proxmox.storage.disks,
+      bridge: config.proxmox.bridge,
+      recreate: options.recreateTemplate ?? false,
+    },
     describe: (ctx) => {
       const rel = ctx.outputs<ReleaseOutputs>(TEMPLATE_STEP.release);
       const name = rel ? templateName(rel.channel, rel.version) : `flatcar-${config.flatcar.channel}-<version>`;
@@ -108,7 +123,11 @@ export function vmStep(config: Config, options: RunOptions): Step {
       if (match.vm.lock) return { done: false, reason: `locked (${match.vm.lock})` };
       if (isHalfConverted(match)) return { done: false, reason: 'an earlier conversion to a template stopped half-way' };
       if (options.recreateTemplate && match.vm.template) return { done: false, reason: '--recreate-template' };
-      return { done: true, outputs: vmOutputs(match, s.hash12), reason: `${match.vm.name} (VMID ${match.vm.vmid}) exists with Ignition ${s.hash12}` };
+      return {
+        done: true,
+        outputs: vmOutputs(match, s.hash12),
+        reason: `${match.vm.name} (VMID ${match.vm.vmid}) exists with Ignition ${s.hash12}`,
+      };
     },
     async run(ctx: StepContext): Promise<VmOutputs> {
       const rel = releaseOf(ctx);
@@ -120,7 +139,8 @@ export function vmStep(config: Config, options: RunOptions): Step {
       const hash12 = templateSnippet(config).hash12;
 
       // A create or conversion cut off by a killed run may still be running: let it finish first.
-      for (const v of await pve.vms()) if (v.lock && (v.vmid === templateVmid(config) || isOurTemplateVm(v, config))) await waitForUnlock(ctx, pve, v.vmid);
+      for (const v of await pve.vms())
+        if (v.lock && (v.vmid === templateVmid(config) || isOurTemplateVm(v, config))) await waitForUnlock(ctx, pve, v.vmid);
 
       let vmid: number | undefined;
       const match = matchingTemplate(await ourTemplates(pve, config), name, hash12);
@@ -144,7 +164,14 @@ export function vmStep(config: Config, options: RunOptions): Step {
 
       const disks = config.proxmox.storage.disks;
       const content = await storageContentTypes(pve, node, disks, 'proxmox.storage.disks');
-      if (!content.includes('images')) throw missingContentError(disks, 'images', content, 'proxmox.storage.disks', 'the template disk and its cloud-init drive are created there');
+      if (!content.includes('images'))
+        throw missingContentError(
+          disks,
+          'images',
+          content,
+          'proxmox.storage.disks',
+          'the template disk and its cloud-init drive are created there',
+        );
 
       const params = templateVmParams(config, { vmid, rel, image, snippet });
       ctx.log(`Creating ${name} (VMID ${vmid}) on ${node}: disk imported from ${image.importFrom}, cloud-init user-data ${snippet.volid}`);
@@ -183,12 +210,17 @@ export function vmStep(config: Config, options: RunOptions): Step {
     const start = Math.max(config.nodes.vmids.end, preferred) + 1;
     const id = await pve.freeVmid({ start, end: start + 999 });
     if (id === null) {
-      throw new UserError(`No free VMID in ${start}-${start + 999} for the new template (VMID ${preferred} holds the older template ${occupant.name ?? ''})`, {
-        field: 'flatcar.templateVmid',
-        fix: 'Set flatcar.templateVmid to a free VMID, or remove old templates no node is cloned from.',
-      });
+      throw new UserError(
+        `No free VMID in ${start}-${start + 999} for the new template (VMID ${preferred} holds the older template ${occupant.name ?? ''})`,
+        {
+          field: 'flatcar.templateVmid',
+          fix: 'Set flatcar.templateVmid to a free VMID, or remove old templates no node is cloned from.',
+        },
+      );
     }
-    ctx.log(`VMID ${preferred} holds the older template ${occupant.name ?? ''}; kept for the nodes cloned from it. The new template gets VMID ${id}.`);
+    ctx.log(
+      `VMID ${preferred} holds the older template ${occupant.name ?? ''}; kept for the nodes cloned from it. The new template gets VMID ${id}.`,
+    );
     return id;
   }
 }
@@ -201,10 +233,13 @@ async function refuseWhileLinked(pve: ProxmoxClient, t: FoundTemplate): Promise<
   const clones = await linkedClonesOf(pve, t.vm.vmid);
   if (clones.length === 0) return;
   const list = clones.map((c) => `${c.name ?? '(unnamed)'} (VMID ${c.vmid} on ${c.node})`).join(', ');
-  throw new UserError(`Cannot re-create the template ${t.vm.name} (VMID ${t.vm.vmid}): ${clones.length} linked clone${clones.length === 1 ? '' : 's'} still depend${clones.length === 1 ? 's' : ''} on its disk: ${list}`, {
-    field: '--recreate-template',
-    fix: 'Run without --recreate-template (a changed Flatcar version or Ignition builds a new template beside the old one anyway), or remove those VMs first (or make them full clones: nodes.fullClone).',
-  });
+  throw new UserError(
+    `Cannot re-create the template ${t.vm.name} (VMID ${t.vm.vmid}): ${clones.length} linked clone${clones.length === 1 ? '' : 's'} still depend${clones.length === 1 ? 's' : ''} on its disk: ${list}`,
+    {
+      field: '--recreate-template',
+      fix: 'Run without --recreate-template (a changed Flatcar version or Ignition builds a new template beside the old one anyway), or remove those VMs first (or make them full clones: nodes.fullClone).',
+    },
+  );
 }
 
 async function destroy(ctx: StepContext, pve: ProxmoxClient, node: string, vmid: number): Promise<void> {
@@ -216,7 +251,14 @@ function explainCreateFailure(err: unknown, name: string, vmid: number, node: st
   if (!(err instanceof RemoteError)) return err;
   const text = `${err.message}\n${err.detail ?? ''}`;
   let fix = `Read the task log above (or ${node} → Task History in the Proxmox UI); then run again: the half-created VM ${vmid} is removed and rebuilt.`;
-  if (/Only root can pass arbitrary filesystem paths/i.test(text)) fix = 'Importing by path needs root@pam with its password: set proxmox.username: root@pam and proxmox.password, or upgrade Proxmox VE to 8.4.';
-  else if (/no space|not enough space|out of space/i.test(text)) fix = 'Free space on the disks storage (proxmox.storage.disks) or choose another one, then run again.';
-  return new RemoteError(`Creating the template VM ${name} (VMID ${vmid}) on ${node} failed: ${err.message}`, { fix, detail: err.detail, cause: err });
+  if (/Only root can pass arbitrary filesystem paths/i.test(text))
+    fix =
+      'Importing by path needs root@pam with its password: set proxmox.username: root@pam and proxmox.password, or upgrade Proxmox VE to 8.4.';
+  else if (/no space|not enough space|out of space/i.test(text))
+    fix = 'Free space on the disks storage (proxmox.storage.disks) or choose another one, then run again.';
+  return new RemoteError(`Creating the template VM ${name} (VMID ${vmid}) on ${node} failed: ${err.message}`, {
+    fix,
+    detail: err.detail,
+    cause: err,
+  });
 }

@@ -53,22 +53,38 @@ export interface Spawned {
 /** `steps`: a module exporting buildSteps, run instead of the product's steps (through the test entry, not bin/). */
 export function spawnCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; steps?: string }): Spawned {
   const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', NO_COLOR: '1', ...opts.env };
-  for (const k of ['PROXMOX_VE_API_TOKEN', 'PROXMOX_VE_ENDPOINT', 'PROXMOX_VE_USERNAME', 'PROXMOX_VE_PASSWORD', 'PROXMOX_VE_FINGERPRINT', 'FLATCAR_K3S_STATE_DIR'])
+  for (const k of [
+    'PROXMOX_VE_API_TOKEN',
+    'PROXMOX_VE_ENDPOINT',
+    'PROXMOX_VE_USERNAME',
+    'PROXMOX_VE_PASSWORD',
+    'PROXMOX_VE_FINGERPRINT',
+    'FLATCAR_K3S_STATE_DIR',
+  ])
     if (!(opts.env && k in opts.env)) delete env[k];
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const entry = opts.steps ? [entryWithSteps, opts.steps] : [binPath];
-  const child = spawn(process.execPath, ['--import', tsxLoader, ...entry, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', tsxLoader, ...entry, ...args], {
+    cwd: opts.cwd,
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   if (opts.input !== undefined) child.stdin!.end(opts.input);
   else child.stdin!.end();
-  const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err })));
+  const done = new Promise<CliResult>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err })),
+  );
   return { child, stdout: () => out, stderr: () => err, done };
 }
 
-export function runCliProcess(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; steps?: string }): Promise<CliResult> {
+export function runCliProcess(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; steps?: string },
+): Promise<CliResult> {
   return spawnCli(args, opts).done;
 }
 

@@ -43,7 +43,8 @@ export function buildSteps(config: Config, _options: RunOptions): Step[] {
           throw new AbortedError();
         }
       }
-      if (process.env.FAKE_STEPS_FAIL === id) throw new RemoteError(`fake failure in ${id}`, { fix: `unset FAKE_STEPS_FAIL`, detail: 'remote said no' });
+      if (process.env.FAKE_STEPS_FAIL === id)
+        throw new RemoteError(`fake failure in ${id}`, { fix: `unset FAKE_STEPS_FAIL`, detail: 'remote said no' });
       writeFileSync(join(dir, `${id}.done`), '');
       return { id, ranAt: Date.now() };
     },

@@ -47,7 +47,9 @@ let schemaValidator: Validator | undefined;
 /** JSON schema check against vendor/ignition/ignition-v3_3.schema.json (draft-04). */
 export function schemaValidate(doc: unknown): ValidationResult {
   if (!schemaValidator) {
-    const Ajv04 = ((Ajv04Module as unknown as { default?: unknown }).default ?? Ajv04Module) as new (opts: object) => { compile(schema: object): Validator };
+    const Ajv04 = ((Ajv04Module as unknown as { default?: unknown }).default ?? Ajv04Module) as new (
+      opts: object,
+    ) => { compile(schema: object): Validator };
     const schema = JSON.parse(readFileSync(join(vendorDir(), 'ignition', 'ignition-v3_3.schema.json'), 'utf8')) as object;
     schemaValidator = new Ajv04({ allErrors: true, strict: false }).compile(schema);
   }

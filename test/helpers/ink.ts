@@ -114,7 +114,8 @@ export function render(tree: ReactNode, opts: { columns?: number; rows?: number 
       for (const ch of text) await r.press(ch);
     },
     async waitFor(match, timeoutMs = 15_000) {
-      const test = typeof match === 'function' ? match : typeof match === 'string' ? (f: string) => f.includes(match) : (f: string) => match.test(f);
+      const test =
+        typeof match === 'function' ? match : typeof match === 'string' ? (f: string) => f.includes(match) : (f: string) => match.test(f);
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const f = r.frame();

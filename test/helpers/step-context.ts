@@ -100,10 +100,14 @@ export function createStepHarness(o: StepHarnessOptions): StepHarness {
     sleep: (ms, signal) =>
       new Promise((resolve, reject) => {
         const t = setTimeout(resolve, ms);
-        signal?.addEventListener('abort', () => {
-          clearTimeout(t);
-          reject(signal.reason ?? new Error('aborted'));
-        }, { once: true });
+        signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            reject(signal.reason ?? new Error('aborted'));
+          },
+          { once: true },
+        );
       }),
   };
   const options: RunOptions = { parallel: 2, ...o.options };
@@ -157,7 +161,11 @@ export function createStepHarness(o: StepHarnessOptions): StepHarness {
       }
       return records;
     },
-    logText: (step) => logs.filter((l) => !step || l.step === step).map((l) => `[${l.step}] ${l.level}: ${l.line}`).join('\n'),
+    logText: (step) =>
+      logs
+        .filter((l) => !step || l.step === step)
+        .map((l) => `[${l.step}] ${l.level}: ${l.line}`)
+        .join('\n'),
     cleanup() {
       if (madeDir) rmSync(stateDir, { recursive: true, force: true });
     },

@@ -35,10 +35,24 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(argv, OPTIONS, usage);
   if (!values.config && !values.preset) throw new UsageError('apps needs --config FILE', usage);
   const yes = values.yes ?? false;
-  requireAnswerable(yes, io, 'apps changes the cluster and asks before it does', 'Run it in a terminal, or pass --yes to apply without asking.');
+  requireAnswerable(
+    yes,
+    io,
+    'apps changes the cluster and asks before it does',
+    'Run it in a terminal, or pass --yes to apply without asking.',
+  );
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s apps ${shJoin(argv)}`;
-  const [{ loadCliConfig }, { ClusterRun }, { readState }, { appsOnlySteps }, { anyAppEnabled }, { STEP }, { attachPrinter, printFailedRun }, { askYesNo }] = await Promise.all([
+  const [
+    { loadCliConfig },
+    { ClusterRun },
+    { readState },
+    { appsOnlySteps },
+    { anyAppEnabled },
+    { STEP },
+    { attachPrinter, printFailedRun },
+    { askYesNo },
+  ] = await Promise.all([
     import('../config-source.js'),
     import('../../runner/session.js'),
     import('../../runner/state.js'),
@@ -50,7 +64,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   ]);
   const { config } = loadCliConfig({ config: values.config, preset: values.preset }, io.env, io.cwd);
   if (!anyAppEnabled(config.apps)) {
-    writeLine(io.stdout, `No apps are selected in the config (apps.pulumiOperator, kured, piraeus, certManager, systemUpgradeController): nothing to do.`);
+    writeLine(
+      io.stdout,
+      `No apps are selected in the config (apps.pulumiOperator, kured, piraeus, certManager, systemUpgradeController): nothing to do.`,
+    );
     return EXIT.ok;
   }
   const clusterDir = clusterDirFor(globals.stateDir, config.cluster.name);
@@ -82,7 +99,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const lines = run.planLines();
     lines.forEach((l, i) => writeLine(io.stdout, `  ${String(i + 1).padStart(3)}. ${l.describe}`));
     const outside = run.changes.settings.filter((s) => !s.path.startsWith('apps.'));
-    if (outside.length) writeLine(io.stderr, `warning: ${outside.length} setting(s) outside "apps" changed since the last "up" (${outside.map((s) => s.path).join(', ')}); "apps" does not apply them: run "up".`);
+    if (outside.length)
+      writeLine(
+        io.stderr,
+        `warning: ${outside.length} setting(s) outside "apps" changed since the last "up" (${outside.map((s) => s.path).join(', ')}); "apps" does not apply them: run "up".`,
+      );
     if (!yes) {
       const ok = await askYesNo(io.stdin, io.stdout, 'Apply the apps?', controller.signal);
       if (!ok || controller.signal.aborted) {

@@ -67,17 +67,19 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const nodes = num(values.nodes, '--nodes', 1, 16);
   const speed = num(values.speed, '--speed', 0, 100, false);
   const pveVersion = values['pve-version'];
-  if (pveVersion !== undefined && !/^(8|9)\.\d+\.\d+$/.test(pveVersion)) throw new UsageError(`--pve-version must look like 8.4.1 or 9.1.2 (got "${pveVersion}")`, usage);
+  if (pveVersion !== undefined && !/^(8|9)\.\d+\.\d+$/.test(pveVersion))
+    throw new UsageError(`--pve-version must look like 8.4.1 or 9.1.2 (got "${pveVersion}")`, usage);
 
-  const [{ mkdtempSync, rmSync, writeFileSync }, { tmpdir }, { join }, { stringify }, { shq }, { startDemo }, { Faults, applyFaultSpec }] = await Promise.all([
-    import('node:fs'),
-    import('node:os'),
-    import('node:path'),
-    import('yaml'),
-    import('../../shell/quote.js'),
-    import('../../demo/index.js'),
-    import('../../sim/faults.js'),
-  ]);
+  const [{ mkdtempSync, rmSync, writeFileSync }, { tmpdir }, { join }, { stringify }, { shq }, { startDemo }, { Faults, applyFaultSpec }] =
+    await Promise.all([
+      import('node:fs'),
+      import('node:os'),
+      import('node:path'),
+      import('yaml'),
+      import('../../shell/quote.js'),
+      import('../../demo/index.js'),
+      import('../../sim/faults.js'),
+    ]);
   // check fault specs before starting anything
   for (const spec of values.fail ?? []) {
     try {
@@ -104,10 +106,22 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const certFile = join(certDir, 'pve-root-ca.pem');
     writeFileSync(certFile, sim.certPem);
     // with the shared storage, the config uses it for everything: one template serves every node
-    const shared = sim.state.storages.get('nfs')?.shared ? { proxmox: { ...(demo.overrides.proxmox as object), storage: { disks: 'nfs', images: 'nfs', snippets: 'nfs' } } } : {};
+    const shared = sim.state.storages.get('nfs')?.shared
+      ? { proxmox: { ...(demo.overrides.proxmox as object), storage: { disks: 'nfs', images: 'nfs', snippets: 'nfs' } } }
+      : {};
     const config = { preset: 'homelab', ...demo.overrides, ...shared };
     if (values.json) {
-      writeLine(io.stdout, JSON.stringify({ url: sim.url, tokenId: sim.token.tokenId, tokenSecret: sim.token.tokenSecret, fingerprint: sim.fingerprint, node: sim.node, config }));
+      writeLine(
+        io.stdout,
+        JSON.stringify({
+          url: sim.url,
+          tokenId: sim.token.tokenId,
+          tokenSecret: sim.token.tokenSecret,
+          fingerprint: sim.fingerprint,
+          node: sim.node,
+          config,
+        }),
+      );
     } else {
       const out = (l = '') => writeLine(io.stdout, l);
       out(`Simulated Proxmox VE ${sim.state.version} is running (nodes: ${sim.nodes.join(', ')}, speed ${speed ?? 0.05}).`);
@@ -127,10 +141,18 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       out(`  mirror        ${sim.mirror.url}`);
       out();
       out('Try it (the certificate is pinned with --cacert, no -k):');
-      out(`  curl --cacert ${shq(certFile)} -H ${shq(`Authorization: PVEAPIToken=${sim.token.tokenId}=${sim.token.tokenSecret}`)} ${shq(`${sim.url}/api2/json/version`)}`);
+      out(
+        `  curl --cacert ${shq(certFile)} -H ${shq(`Authorization: PVEAPIToken=${sim.token.tokenId}=${sim.token.tokenSecret}`)} ${shq(`${sim.url}/api2/json/version`)}`,
+      );
       out();
       out('Config (save as demo.yaml, then: flatcar-k3s up --config demo.yaml):');
-      out(stringify(config, { lineWidth: 0 }).trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+      out(
+        stringify(config, { lineWidth: 0 })
+          .trimEnd()
+          .split('\n')
+          .map((l) => `  ${l}`)
+          .join('\n'),
+      );
       out();
       out('Press Ctrl-C to stop.');
     }

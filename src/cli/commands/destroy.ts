@@ -50,11 +50,25 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(argv, OPTIONS, usage);
   if (!values.config && !values.preset && !values.demo) throw new UsageError('destroy needs --config FILE (or --demo)', usage);
   const yes = values.yes ?? false;
-  requireAnswerable(yes, io, 'destroy deletes VMs on Proxmox and asks before it does', 'Run it in a terminal, or pass --yes to delete without asking (the list of what goes is printed either way).');
+  requireAnswerable(
+    yes,
+    io,
+    'destroy deletes VMs on Proxmox and asks before it does',
+    'Run it in a terminal, or pass --yes to delete without asking (the list of what goes is printed either way).',
+  );
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s destroy ${shJoin(argv)}`;
   const keepTemplate = values['keep-template'] ?? false;
-  const [{ loadCliConfig }, { startCliDemo }, { ClusterRun }, { readState }, { destroySteps, storeForget, recordedNodes }, { attachPrinter, printFailedRun }, { askYesNo }, { STEP }] = await Promise.all([
+  const [
+    { loadCliConfig },
+    { startCliDemo },
+    { ClusterRun },
+    { readState },
+    { destroySteps, storeForget, recordedNodes },
+    { attachPrinter, printFailedRun },
+    { askYesNo },
+    { STEP },
+  ] = await Promise.all([
     import('../config-source.js'),
     import('../demo-run.js'),
     import('../../runner/session.js'),
@@ -66,7 +80,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   ]);
   const demo = await startCliDemo(values.demo, globals, io);
   try {
-    const { config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo.overrides, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd);
+    const { config } = loadCliConfig(
+      { config: values.config, preset: values.preset, overrides: demo.overrides, defaultPreset: values.demo ? 'homelab' : undefined },
+      io.env,
+      io.cwd,
+    );
     const canAsk = Boolean(io.stdin.isTTY);
     let store: import('../../runner/state.js').StateStore | undefined;
     const state = storeForget(() => store!);
@@ -96,7 +114,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       const kept = [`the downloaded Flatcar image${typeof image === 'string' ? ` ${image}` : ''} (other clusters may use it)`];
       if (keepTemplate) {
         const t = run.store.get().steps[STEP.templateReady]?.outputs;
-        kept.push(`the template${t ? ` ${String(t.templateName)} (VMID ${String(t.templateVmid)})` : ''} and its snippet (--keep-template)`);
+        kept.push(
+          `the template${t ? ` ${String(t.templateName)} (VMID ${String(t.templateVmid)})` : ''} and its snippet (--keep-template)`,
+        );
       }
       kept.push(`the Proxmox TLS/SSH pins and the run log ${run.logFile}`);
       writeLine(io.stdout, `Kept: ${kept.join('; ')}.`);

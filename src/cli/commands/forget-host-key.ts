@@ -27,14 +27,23 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('forget-host-key takes one NAME: a node name or a pin key', usage);
   const target = positionals[0]!;
   const globals = await resolveGlobals(values, io);
-  const [{ listClusters }, { readState, StateStore }, { acquireLock }] = await Promise.all([import('./status.js'), import('../../runner/state.js'), import('../../runner/lock.js')]);
+  const [{ listClusters }, { readState, StateStore }, { acquireLock }] = await Promise.all([
+    import('./status.js'),
+    import('../../runner/state.js'),
+    import('../../runner/lock.js'),
+  ]);
   const clusters = listClusters(globals.stateDir);
   const cluster = values.cluster ?? (clusters.length === 1 ? clusters[0] : undefined);
   if (!cluster || !clusters.includes(cluster)) {
-    throw new UserError(cluster ? `No saved state for cluster "${cluster}" in ${globals.stateDir}` : `Which cluster? ${clusters.length ? `The state dir holds ${clusters.join(', ')}` : `No clusters in ${globals.stateDir}`}`, {
-      field: '--cluster',
-      fix: clusters.length ? `Pass --cluster with one of: ${clusters.join(', ')}.` : 'Pass the --state-dir the run used.',
-    });
+    throw new UserError(
+      cluster
+        ? `No saved state for cluster "${cluster}" in ${globals.stateDir}`
+        : `Which cluster? ${clusters.length ? `The state dir holds ${clusters.join(', ')}` : `No clusters in ${globals.stateDir}`}`,
+      {
+        field: '--cluster',
+        fix: clusters.length ? `Pass --cluster with one of: ${clusters.join(', ')}.` : 'Pass the --state-dir the run used.',
+      },
+    );
   }
   const clusterDir = clusterDirFor(globals.stateDir, cluster);
   const lock = acquireLock(clusterDir, { warn: (l) => writeLine(io.stderr, l) });
@@ -47,7 +56,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const stepHasKey = sshStepId !== undefined && typeof state.steps[sshStepId]?.outputs?.hostKey === 'string';
     if (pinned === undefined && !stepHasKey) {
       const known = Object.keys(state.pins);
-      throw new UserError(`Cluster ${cluster} has no pinned key "${key}"`, { field: 'NAME', fix: known.length ? `Pinned keys: ${known.join(', ')}.` : 'Nothing is pinned yet.' });
+      throw new UserError(`Cluster ${cluster} has no pinned key "${key}"`, {
+        field: 'NAME',
+        fix: known.length ? `Pinned keys: ${known.join(', ')}.` : 'Nothing is pinned yet.',
+      });
     }
     store.update((s) => {
       delete s.pins[key];

@@ -19,7 +19,14 @@ Options:
 
 ${GLOBAL_USAGE}`;
 
-const MARK: Record<string, string> = { new: 'todo', pending: 'todo', running: 'cut off', done: 'done', skipped: 'skipped', failed: 'FAILED' };
+const MARK: Record<string, string> = {
+  new: 'todo',
+  pending: 'todo',
+  running: 'cut off',
+  done: 'done',
+  skipped: 'skipped',
+  failed: 'FAILED',
+};
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs(
@@ -42,10 +49,13 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     buildSteps: io.buildSteps,
     options: { parallel: parseParallel(values.parallel, usage), recreateTemplate: values['recreate-template'] ?? false },
   });
-  writeLine(io.stdout, `Cluster ${config.cluster.name}: ${view.lines.length} step${view.lines.length === 1 ? '' : 's'} (state: ${view.clusterDir})`);
+  writeLine(
+    io.stdout,
+    `Cluster ${config.cluster.name}: ${view.lines.length} step${view.lines.length === 1 ? '' : 's'} (state: ${view.clusterDir})`,
+  );
   const width = Math.max(0, ...view.lines.map((l) => l.id.length));
   view.lines.forEach((l, i) => {
-    const mark = l.reopened ? 're-check' : MARK[l.status] ?? l.status;
+    const mark = l.reopened ? 're-check' : (MARK[l.status] ?? l.status);
     writeLine(io.stdout, `${String(i + 1).padStart(3)}. [${mark.padEnd(8)}] ${l.id.padEnd(width)}  ${l.describe}`);
   });
   for (const line of formatChanges(view.changes)) writeLine(io.stdout, line);
@@ -54,6 +64,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     writeLine(io.stdout, `${CONSOLE_AUTOLOGIN_WARNING}. Set it to false (the default) once you are done debugging.`);
   }
   const done = view.lines.filter((l) => (l.status === 'done' || l.status === 'skipped') && !l.reopened).length;
-  if (view.state) writeLine(io.stdout, `${done} of ${view.lines.length} done at the last run; "up" checks each again before doing anything.`);
+  if (view.state)
+    writeLine(io.stdout, `${done} of ${view.lines.length} done at the last run; "up" checks each again before doing anything.`);
   return EXIT.ok;
 }

@@ -21,9 +21,20 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const { parseCommandArgs, UsageError, abs } = await import('../args.js');
   const { loadConfigFile } = await import('../../config/load.js');
   const { planNodes } = await import('../../config/layout.js');
-  const { templateIgnition, nodeIgnition, ignitionJson, ignitionHash, shortHash, checkCloudInitSize } = await import('../../ignition/index.js');
-  const { values, positionals } = parseCommandArgs(argv, { config: { type: 'string' }, node: { type: 'string' }, compact: { type: 'boolean' } }, usage, { positionals: 1 });
-  if (positionals[0] !== 'ignition') throw new UsageError(positionals[0] ? `Unknown render target "${positionals[0]}" (only "ignition")` : 'Say what to render: "render ignition"', usage);
+  const { templateIgnition, nodeIgnition, ignitionJson, ignitionHash, shortHash, checkCloudInitSize } = await import(
+    '../../ignition/index.js'
+  );
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    { config: { type: 'string' }, node: { type: 'string' }, compact: { type: 'boolean' } },
+    usage,
+    { positionals: 1 },
+  );
+  if (positionals[0] !== 'ignition')
+    throw new UsageError(
+      positionals[0] ? `Unknown render target "${positionals[0]}" (only "ignition")` : 'Say what to render: "render ignition"',
+      usage,
+    );
   if (typeof values.config !== 'string') throw new UsageError('--config FILE is required', usage);
   const config = loadConfigFile(abs(values.config, io.cwd), { env: io.env });
   const hostDns = await recordedHostDns(values, io, config.cluster.name);
@@ -32,17 +43,21 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (typeof values.node === 'string') {
     const nodes = planNodes(config);
     const node = nodes.find((n) => n.name === values.node);
-    if (!node) throw new UsageError(`No node "${values.node}" in this config's layout (nodes: ${nodes.map((n) => n.name).join(', ')})`, usage);
+    if (!node)
+      throw new UsageError(`No node "${values.node}" in this config's layout (nodes: ${nodes.map((n) => n.name).join(', ')})`, usage);
     try {
       cfg = nodeIgnition(config, node, { hostDns });
     } catch (err) {
       const e = err as { field?: string; fix?: string };
       if (e.field !== 'nodes.network.dns') throw err;
       const { UserError } = await import('../../errors.js');
-      throw new UserError(`${(err as Error).message}: render works offline and no DNS of the Proxmox host is recorded for cluster ${config.cluster.name} yet`, {
-        field: 'nodes.network.dns',
-        fix: `${e.fix ?? ''} "up" records the host's DNS when it connects (proxmox:connect); pass the --state-dir it used.`,
-      });
+      throw new UserError(
+        `${(err as Error).message}: render works offline and no DNS of the Proxmox host is recorded for cluster ${config.cluster.name} yet`,
+        {
+          field: 'nodes.network.dns',
+          fix: `${e.fix ?? ''} "up" records the host's DNS when it connects (proxmox:connect); pass the --state-dir it used.`,
+        },
+      );
     }
     label = node.name;
   } else {
@@ -57,8 +72,16 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** The Proxmox host's DNS servers as the last run's proxmox:connect recorded them (render connects to nothing). */
-async function recordedHostDns(values: { 'state-dir'?: string | boolean; 'log-file'?: string | boolean }, io: CliIo, cluster: string): Promise<string[] | undefined> {
-  const [{ resolveGlobals }, { readState }, { clusterDirFor }] = await Promise.all([import('../args.js'), import('../../runner/state.js'), import('../../store/layout.js')]);
+async function recordedHostDns(
+  values: { 'state-dir'?: string | boolean; 'log-file'?: string | boolean },
+  io: CliIo,
+  cluster: string,
+): Promise<string[] | undefined> {
+  const [{ resolveGlobals }, { readState }, { clusterDirFor }] = await Promise.all([
+    import('../args.js'),
+    import('../../runner/state.js'),
+    import('../../store/layout.js'),
+  ]);
   const { stateDir } = await resolveGlobals(values, io);
   const dns = readState(clusterDirFor(stateDir, cluster))?.steps['proxmox:connect']?.outputs?.hostDns;
   return Array.isArray(dns) && dns.every((d) => typeof d === 'string') ? (dns as string[]) : undefined;

@@ -65,21 +65,33 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (values.config !== undefined) {
     const { clusterNameOf } = await import('../config-source.js');
     const fromConfig = await clusterNameOf(abs(values.config, io.cwd));
-    if (name !== undefined && name !== fromConfig) throw new UserError(`--cluster ${name} and --config (cluster "${fromConfig}") name different clusters`, { fix: 'Pass one of them.' });
+    if (name !== undefined && name !== fromConfig)
+      throw new UserError(`--cluster ${name} and --config (cluster "${fromConfig}") name different clusters`, { fix: 'Pass one of them.' });
     name = fromConfig;
   }
   if (!name) {
     if (clusters.length === 0) {
-      if (values.json) throw new UserError(`No clusters in ${globals.stateDir} yet`, { field: '--cluster', fix: 'Start one with "flatcar-k3s up --config FILE".' });
+      if (values.json)
+        throw new UserError(`No clusters in ${globals.stateDir} yet`, {
+          field: '--cluster',
+          fix: 'Start one with "flatcar-k3s up --config FILE".',
+        });
       writeLine(io.stdout, `No clusters in ${globals.stateDir} yet. Start one with "flatcar-k3s up --config FILE".`);
       return EXIT.ok;
     }
     if (clusters.length > 1) {
-      if (values.json) throw new UserError(`${clusters.length} clusters in ${globals.stateDir}: ${clusters.join(', ')}`, { field: '--cluster', fix: 'Name one: flatcar-k3s status --json --cluster NAME.' });
+      if (values.json)
+        throw new UserError(`${clusters.length} clusters in ${globals.stateDir}: ${clusters.join(', ')}`, {
+          field: '--cluster',
+          fix: 'Name one: flatcar-k3s status --json --cluster NAME.',
+        });
       writeLine(io.stdout, `Clusters in ${globals.stateDir}:`);
       for (const c of clusters) {
         const s = readState(clusterDirFor(globals.stateDir, c))!;
-        writeLine(io.stdout, `  ${c.padEnd(20)} ${wasDestroyed(s) ? 'destroyed' : `last run ${s.lastRun?.status ?? 'none'}`} ${when(s.lastRun?.finishedAt ?? s.lastRun?.startedAt)}; ${counts(s)}`);
+        writeLine(
+          io.stdout,
+          `  ${c.padEnd(20)} ${wasDestroyed(s) ? 'destroyed' : `last run ${s.lastRun?.status ?? 'none'}`} ${when(s.lastRun?.finishedAt ?? s.lastRun?.startedAt)}; ${counts(s)}`,
+        );
       }
       writeLine(io.stdout, 'Details: flatcar-k3s status --cluster NAME');
       return EXIT.ok;
@@ -91,7 +103,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (!state) {
     throw new UserError(`No saved state for cluster "${name}" in ${globals.stateDir}`, {
       field: '--cluster',
-      fix: clusters.length ? `Known clusters: ${clusters.join(', ')}.` : 'Run "flatcar-k3s up --config FILE" first, or pass the --state-dir it used.',
+      fix: clusters.length
+        ? `Known clusters: ${clusters.join(', ')}.`
+        : 'Run "flatcar-k3s up --config FILE" first, or pass the --state-dir it used.',
     });
   }
   const run = state.lastRun;
@@ -112,9 +126,18 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
   writeLine(io.stdout, `Cluster ${state.cluster} (${clusterDir})`);
   if (run) {
-    const status = run.status === 'running' && !live ? 'cut off (the process is gone; run "up" to resume)' : run.status === 'running' ? `running (pid ${live})` : run.status;
-    writeLine(io.stdout, `Last run: ${status}, started ${when(run.startedAt)}${run.finishedAt ? `, ended ${when(run.finishedAt)}` : ''}${run.message ? `: ${run.message}` : ''}`);
-    if (wasDestroyed(state)) writeLine(io.stdout, `Destroyed ${when(run.finishedAt)}: its VMs are gone ("up" with the same config builds it again).`);
+    const status =
+      run.status === 'running' && !live
+        ? 'cut off (the process is gone; run "up" to resume)'
+        : run.status === 'running'
+          ? `running (pid ${live})`
+          : run.status;
+    writeLine(
+      io.stdout,
+      `Last run: ${status}, started ${when(run.startedAt)}${run.finishedAt ? `, ended ${when(run.finishedAt)}` : ''}${run.message ? `: ${run.message}` : ''}`,
+    );
+    if (wasDestroyed(state))
+      writeLine(io.stdout, `Destroyed ${when(run.finishedAt)}: its VMs are gone ("up" with the same config builds it again).`);
   }
   const ids = [...(state.order ?? []), ...Object.keys(state.steps).filter((id) => !(state.order ?? []).includes(id))];
   const width = Math.max(0, ...ids.map((i) => i.length));
@@ -132,7 +155,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
   }
   for (const l of nodeTableLines(statusNodes(state))) writeLine(io.stdout, l);
-  if (appsStack) writeLine(io.stdout, `Apps (Pulumi operator, Stack pulumi-kubernetes-operator/infra-apps): ${appsStack.message}${appsStack.live ? '' : ' (not live)'}`);
+  if (appsStack)
+    writeLine(
+      io.stdout,
+      `Apps (Pulumi operator, Stack pulumi-kubernetes-operator/infra-apps): ${appsStack.message}${appsStack.live ? '' : ' (not live)'}`,
+    );
   if (Object.keys(state.pins).length) {
     writeLine(io.stdout, 'Pinned fingerprints:');
     for (const [k, v] of Object.entries(state.pins)) writeLine(io.stdout, `  ${k}: ${v}`);

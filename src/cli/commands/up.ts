@@ -40,7 +40,8 @@ ${GLOBAL_USAGE}`;
 export function parseParallel(value: string | undefined, usageText: string): number {
   if (value === undefined) return 8;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 256) throw new UsageError(`--parallel must be a whole number from 1 to 256 (given "${value}")`, usageText);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256)
+    throw new UsageError(`--parallel must be a whole number from 1 to 256 (given "${value}")`, usageText);
   return n;
 }
 
@@ -60,17 +61,30 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const parallel = parseParallel(values.parallel, usage);
   if (!values.config && !values.preset && !values.demo) throw new UsageError('up needs --config FILE (or --demo)', usage);
   const yes = values.yes ?? false;
-  requireAnswerable(yes, io, 'up changes things on Proxmox and asks before it does', 'Run it in a terminal, or pass --yes to proceed without asking (review the steps first with "flatcar-k3s plan --config FILE").');
+  requireAnswerable(
+    yes,
+    io,
+    'up changes things on Proxmox and asks before it does',
+    'Run it in a terminal, or pass --yes to proceed without asking (review the steps first with "flatcar-k3s plan --config FILE").',
+  );
   const globals = await resolveGlobals(values, io);
   const resume = `flatcar-k3s up ${shJoin(argv)}`;
   const plain = isPlain(io);
-  const [{ loadCliConfig }, { appendLogLine }, { startCliDemo }] = await Promise.all([import('../config-source.js'), import('../../log/file.js'), import('../demo-run.js')]);
+  const [{ loadCliConfig }, { appendLogLine }, { startCliDemo }] = await Promise.all([
+    import('../config-source.js'),
+    import('../../log/file.js'),
+    import('../demo-run.js'),
+  ]);
   // Lines from the demo simulator before the run log is open go to the global log.
   const demo = await startCliDemo(values.demo, globals, io);
   try {
     let config;
     try {
-      ({ config } = loadCliConfig({ config: values.config, preset: values.preset, overrides: demo.overrides, defaultPreset: values.demo ? 'homelab' : undefined }, io.env, io.cwd));
+      ({ config } = loadCliConfig(
+        { config: values.config, preset: values.preset, overrides: demo.overrides, defaultPreset: values.demo ? 'homelab' : undefined },
+        io.env,
+        io.cwd,
+      ));
     } catch (err) {
       appendLogLine(globals.logFile ?? globalLogFile(globals.stateDir), `up: ${(err as Error).message}`);
       throw err;
@@ -140,11 +154,21 @@ async function runCluster(
     for (const l of configSummary(a.config)) writeLine(io.stdout, `  ${l}`);
     const lines = run.planLines();
     writeLine(io.stdout, `Plan (${lines.length} steps; each is checked first and runs only if not done):`);
-    lines.forEach((l, i) => writeLine(io.stdout, `  ${String(i + 1).padStart(3)}. ${l.describe}${l.status === 'done' && !l.reopened ? '  [done before]' : l.reopened ? '  [re-check: config changed]' : ''}`));
+    lines.forEach((l, i) =>
+      writeLine(
+        io.stdout,
+        `  ${String(i + 1).padStart(3)}. ${l.describe}${l.status === 'done' && !l.reopened ? '  [done before]' : l.reopened ? '  [re-check: config changed]' : ''}`,
+      ),
+    );
     const changeLines = formatChanges(run.changes);
     for (const l of changeLines) writeLine(io.stdout, l);
     if (!a.yes) {
-      const ok = await askYesNo(io.stdin, io.stdout, changeLines.length ? 'The config changed since the last run. Apply it?' : 'Proceed?', controller.signal);
+      const ok = await askYesNo(
+        io.stdin,
+        io.stdout,
+        changeLines.length ? 'The config changed since the last run. Apply it?' : 'Proceed?',
+        controller.signal,
+      );
       if (controller.signal.aborted) {
         writeLine(io.stderr, 'Interrupted before anything changed.');
         return EXIT.interrupted;

@@ -26,9 +26,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const { loadReleases, describeFeedSource } = await import('../../flatcar/feed.js');
   const { values } = parseCommandArgs(argv, { channel: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, usage);
   const globals = await resolveGlobals(values, io);
-  const flatcar = typeof values.config === 'string' ? loadConfigFile(abs(values.config, io.cwd), { env: io.env }).flatcar : FlatcarSchema.parse({});
+  const flatcar =
+    typeof values.config === 'string' ? loadConfigFile(abs(values.config, io.cwd), { env: io.env }).flatcar : FlatcarSchema.parse({});
   const channel = typeof values.channel === 'string' ? values.channel : flatcar.channel;
-  if (!(CHANNELS as readonly string[]).includes(channel)) throw new UsageError(`Unknown channel "${channel}" (channels: ${CHANNELS.join(', ')})`, usage);
+  if (!(CHANNELS as readonly string[]).includes(channel))
+    throw new UsageError(`Unknown channel "${channel}" (channels: ${CHANNELS.join(', ')})`, usage);
 
   const { RemoteError, EXIT } = await import('../../errors.js');
   let feed;
@@ -36,21 +38,55 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     feed = await loadReleases({ channel, feedBaseUrl: flatcar.feedBaseUrl, stateDir: globals.stateDir });
   } catch (err) {
     if (!(err instanceof RemoteError)) throw err;
-    writeLine(io.stderr, `flatcar-k3s: ${err.message}${err.fix ? `\nFix: ${err.fix}` : ''}\nNo cached list of the ${channel} channel exists yet either.`);
+    writeLine(
+      io.stderr,
+      `flatcar-k3s: ${err.message}${err.fix ? `\nFix: ${err.fix}` : ''}\nNo cached list of the ${channel} channel exists yet either.`,
+    );
     return EXIT.failed;
   }
   const releases = proxmoxReleases(feed.releases, flatcar.arch);
   if (values.json) {
-    writeLine(io.stdout, JSON.stringify({ channel, arch: flatcar.arch, source: feed.source, url: feed.url, fetchedAt: new Date(feed.fetchedAt).toISOString(), current: releases[0]?.version ?? null, releases }, null, 2));
+    writeLine(
+      io.stdout,
+      JSON.stringify(
+        {
+          channel,
+          arch: flatcar.arch,
+          source: feed.source,
+          url: feed.url,
+          fetchedAt: new Date(feed.fetchedAt).toISOString(),
+          current: releases[0]?.version ?? null,
+          releases,
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     writeLine(io.stderr, describeFeedSource(feed));
     if (releases.length === 0) {
       writeLine(io.stdout, `No ${channel} release has a Proxmox VE image for ${flatcar.arch} yet.`);
     } else {
       const rows = [['VERSION', 'RELEASED', 'KERNEL', 'SYSTEMD', 'IGNITION', '']];
-      releases.forEach((r, i) => rows.push([r.version, r.releaseDate.slice(0, 10), r.kernel ?? '-', r.systemd ?? '-', r.ignition ?? '-', i === 0 ? '(current)' : '']));
+      releases.forEach((r, i) =>
+        rows.push([
+          r.version,
+          r.releaseDate.slice(0, 10),
+          r.kernel ?? '-',
+          r.systemd ?? '-',
+          r.ignition ?? '-',
+          i === 0 ? '(current)' : '',
+        ]),
+      );
       const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-      for (const row of rows) writeLine(io.stdout, row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+      for (const row of rows)
+        writeLine(
+          io.stdout,
+          row
+            .map((cell, c) => cell.padEnd(widths[c]!))
+            .join('  ')
+            .trimEnd(),
+        );
     }
   }
   if (feed.source === 'cache') writeLine(io.stderr, 'Warning: showing cached data; run again when online for the latest releases.');

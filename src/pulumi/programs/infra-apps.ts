@@ -10,7 +10,12 @@ import { piraeusNodeIssues } from '../../config/apps.js';
 import { clusterProvider, namespaceSpec, type ProgramArgs } from './common.js';
 import { customType, registerSpecs, type ResourceSpec } from './spec.js';
 
-export const CERT_MANAGER = { chart: 'cert-manager', repo: 'https://charts.jetstack.io', namespace: 'cert-manager', release: 'cert-manager' } as const;
+export const CERT_MANAGER = {
+  chart: 'cert-manager',
+  repo: 'https://charts.jetstack.io',
+  namespace: 'cert-manager',
+  release: 'cert-manager',
+} as const;
 export const KURED = { chart: 'kured', repo: 'https://kubereboot.github.io/charts', namespace: 'kured', release: 'kured' } as const;
 export const PIRAEUS = {
   chart: 'oci://ghcr.io/piraeusdatastore/piraeus-operator/piraeus',
@@ -44,7 +49,11 @@ const managed = { 'app.kubernetes.io/managed-by': 'flatcar-k3s' };
  */
 export function checkInfraAppsArgs(args: ProgramArgs): void {
   const issues = piraeusNodeIssues(args.apps, args.nodeCount);
-  if (issues.length) throw new UserError(`piraeus: ${issues.map(formatIssue).join('; ')}`, { field: 'apps.piraeus.replicas', fix: 'Lower apps.piraeus.replicas or add nodes, then run again.' });
+  if (issues.length)
+    throw new UserError(`piraeus: ${issues.map(formatIssue).join('; ')}`, {
+      field: 'apps.piraeus.replicas',
+      fix: 'Lower apps.piraeus.replicas or add nodes, then run again.',
+    });
   if (args.apps.systemUpgradeController.enabled) planTarget(args);
 }
 
@@ -198,7 +207,9 @@ function piraeus(args: ProgramArgs): ResourceSpec[] {
       },
     }),
     // A file-backed thin pool in a directory on the root disk (Flatcar grows it to the VM disk at boot).
-    cr('LinstorSatelliteConfiguration', 'storage-pool', { storagePools: [{ name: PIRAEUS.storagePool, fileThinPool: { directory: p.poolDirectory } }] }),
+    cr('LinstorSatelliteConfiguration', 'storage-pool', {
+      storagePools: [{ name: PIRAEUS.storagePool, fileThinPool: { directory: p.poolDirectory } }],
+    }),
     {
       name: PIRAEUS.storageClass,
       type: 'kubernetes:storage.k8s.io/v1:StorageClass',
@@ -248,7 +259,11 @@ function systemUpgradeController(args: ProgramArgs, target: PlanTarget): Resourc
   const s = args.apps.systemUpgradeController;
   const base = `${SYSTEM_UPGRADE.releases}/${s.version}`;
   // The release manifests create the system-upgrade namespace and service account; the CRDs come first.
-  const crds: ResourceSpec = { name: 'system-upgrade-controller-crd', type: 'kubernetes:yaml/v2:ConfigFile', properties: { file: `${base}/crd.yaml` } };
+  const crds: ResourceSpec = {
+    name: 'system-upgrade-controller-crd',
+    type: 'kubernetes:yaml/v2:ConfigFile',
+    properties: { file: `${base}/crd.yaml` },
+  };
   const controller: ResourceSpec = {
     name: 'system-upgrade-controller',
     type: 'kubernetes:yaml/v2:ConfigFile',
@@ -264,7 +279,10 @@ function systemUpgradeController(args: ProgramArgs, target: PlanTarget): Resourc
         template: {
           spec: {
             containers: [
-              { name: SYSTEM_UPGRADE.deployment, volumeMounts: SUC_FLATCAR_CERT_DIRS.map((d) => ({ name: d.name, mountPath: d.path, readOnly: true })) },
+              {
+                name: SYSTEM_UPGRADE.deployment,
+                volumeMounts: SUC_FLATCAR_CERT_DIRS.map((d) => ({ name: d.name, mountPath: d.path, readOnly: true })),
+              },
             ],
             volumes: SUC_FLATCAR_CERT_DIRS.map((d) => ({ name: d.name, hostPath: { path: d.path, type: 'Directory' } })),
           },
@@ -286,12 +304,20 @@ function systemUpgradeController(args: ProgramArgs, target: PlanTarget): Resourc
     name,
     type: customType('upgrade.cattle.io/v1', 'Plan'),
     custom: true,
-    properties: { apiVersion: 'upgrade.cattle.io/v1', kind: 'Plan', metadata: { name, namespace: SYSTEM_UPGRADE.namespace, labels: managed }, spec },
+    properties: {
+      apiVersion: 'upgrade.cattle.io/v1',
+      kind: 'Plan',
+      metadata: { name, namespace: SYSTEM_UPGRADE.namespace, labels: managed },
+      spec,
+    },
     dependsOn,
   });
   const server = plan(
     'server-plan',
-    planSpec({ matchExpressions: [{ key: SYSTEM_UPGRADE.controlPlaneLabel, operator: 'In', values: ['true'] }] }, { tolerations: SERVER_PLAN_TOLERATIONS }),
+    planSpec(
+      { matchExpressions: [{ key: SYSTEM_UPGRADE.controlPlaneLabel, operator: 'In', values: ['true'] }] },
+      { tolerations: SERVER_PLAN_TOLERATIONS },
+    ),
     [controller.name, certs.name],
   );
   // Agents wait (prepare) until every server runs the new version, and are drained first.

@@ -65,6 +65,7 @@ export function infraBootstrapSpecs(args: ProgramArgs): ResourceSpec[] {
   const specs = [ns, release, sa, binding('system:auth-delegator')];
   // Stacks that reconcile cluster infrastructure (Helm releases, CRDs, namespaces) need cluster-wide rights.
   if (op.clusterAdmin) specs.push(binding('cluster-admin'));
-  if (args.apps.mode === 'operator') specs.push(...operatorSpecs(args, { namespace: PULUMI_OPERATOR.namespace, release: release.name, serviceAccount: sa.name }));
+  if (args.apps.mode === 'operator')
+    specs.push(...operatorSpecs(args, { namespace: PULUMI_OPERATOR.namespace, release: release.name, serviceAccount: sa.name }));
   return specs;
 }

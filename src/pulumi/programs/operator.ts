@@ -78,14 +78,23 @@ export function programBody(specs: ResourceSpec[], pluginVersion = kubernetesPlu
     if (s.name in resources) throw new Error(`duplicate resource name ${s.name} in the generated program`);
     const options: Record<string, unknown> = { provider: `\${${PROVIDER_NAME}}` };
     if (s.dependsOn?.length) options.dependsOn = s.dependsOn.map((n) => `\${${n}}`);
-    resources[s.name] = { type: s.custom ? YAML_CUSTOM_RESOURCE : s.type, properties: escapeInterpolation(s.properties) as Record<string, unknown>, options };
+    resources[s.name] = {
+      type: s.custom ? YAML_CUSTOM_RESOURCE : s.type,
+      properties: escapeInterpolation(s.properties) as Record<string, unknown>,
+      options,
+    };
   }
   return { configuration: { [KUBECONFIG_CONFIG_KEY]: { type: 'String' } }, resources };
 }
 
 /** The Program resource as a manifest (what `kubectl get program infra-apps -o yaml` shows, minus status). */
 export function programManifest(args: ProgramArgs, namespace: string): Record<string, unknown> {
-  return { apiVersion: 'pulumi.com/v1', kind: 'Program', metadata: { name: OPERATOR_STACK.name, namespace }, program: programBody(infraAppsSpecs(args)) };
+  return {
+    apiVersion: 'pulumi.com/v1',
+    kind: 'Program',
+    metadata: { name: OPERATOR_STACK.name, namespace },
+    program: programBody(infraAppsSpecs(args)),
+  };
 }
 
 export function renderProgramYaml(args: ProgramArgs, namespace: string): string {
@@ -126,7 +135,9 @@ export function stackSpec(args: ProgramArgs): Record<string, unknown> {
         podTemplate: {
           spec: {
             volumes: [{ name: 'state', persistentVolumeClaim: { claimName: OPERATOR_STACK.statePvc } }],
-            containers: [{ name: OPERATOR_STACK.workspaceContainer, volumeMounts: [{ name: 'state', mountPath: OPERATOR_STACK.stateMount }] }],
+            containers: [
+              { name: OPERATOR_STACK.workspaceContainer, volumeMounts: [{ name: 'state', mountPath: OPERATOR_STACK.stateMount }] },
+            ],
           },
         },
       },
@@ -190,7 +201,12 @@ export function operatorSpecs(args: ProgramArgs, after: { namespace: string; rel
     name: `${OPERATOR_STACK.name}-stack`,
     type: 'kubernetes:pulumi.com/v1:Stack',
     custom: true,
-    properties: { apiVersion: 'pulumi.com/v1', kind: 'Stack', metadata: { name: OPERATOR_STACK.name, namespace: ns }, spec: stackSpec(args) },
+    properties: {
+      apiVersion: 'pulumi.com/v1',
+      kind: 'Stack',
+      metadata: { name: OPERATOR_STACK.name, namespace: ns },
+      spec: stackSpec(args),
+    },
     dependsOn: stackDeps,
   });
   return specs;

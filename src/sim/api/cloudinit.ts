@@ -26,7 +26,10 @@ export function userData(vm: SimVm): string {
   if (user === 'root') out += 'disable_root: False\n';
   if (vm.config.cipassword !== undefined) out += `password: ${vm.config.cipassword}\n`;
   if (vm.config.sshkeys !== undefined) {
-    const keys = decodeURIComponent(String(vm.config.sshkeys)).split('\n').map((k) => k.replace(/\r$/, '')).filter((k) => /\S/.test(k));
+    const keys = decodeURIComponent(String(vm.config.sshkeys))
+      .split('\n')
+      .map((k) => k.replace(/\r$/, ''))
+      .filter((k) => /\S/.test(k));
     out += 'ssh_authorized_keys:\n' + keys.map((k) => `  - ${k}\n`).join('');
   }
   out += 'chpasswd:\n  expire: False\n';
@@ -35,11 +38,13 @@ export function userData(vm: SimVm): string {
   return out;
 }
 
-const MASKS = (prefix: number): string => [24, 16, 8, 0].map((s) => ((((0xffffffff << (32 - prefix)) >>> 0) >>> s) & 255)).join('.');
+const MASKS = (prefix: number): string => [24, 16, 8, 0].map((s) => (((0xffffffff << (32 - prefix)) >>> 0) >>> s) & 255).join('.');
 
 export function networkData(vm: SimVm): string {
   let out = 'version: 1\nconfig:\n';
-  const nets = Object.keys(vm.config).filter((k) => /^net\d+$/.test(k)).sort();
+  const nets = Object.keys(vm.config)
+    .filter((k) => /^net\d+$/.test(k))
+    .sort();
   for (const key of nets) {
     const id = key.slice(3);
     const ipc = vm.config[`ipconfig${id}`];
@@ -73,7 +78,10 @@ export function networkData(vm: SimVm): string {
   return out;
 }
 
-export const metaData = (user: string, network: string): string => `instance-id: ${createHash('sha1').update(user + network).digest('hex')}\n`;
+export const metaData = (user: string, network: string): string =>
+  `instance-id: ${createHash('sha1')
+    .update(user + network)
+    .digest('hex')}\n`;
 
 const MAX_SNIPPET = 1024 * 1024;
 

@@ -9,13 +9,17 @@ const GiB = 1024 ** 3;
 export function requireNode(ctx: SimContext, req: ApiRequest): string {
   const node = str(req, 'node')!;
   // the API proxies to the node named in the path; an unknown name fails the host lookup
-  if (!ctx.state.hasNode(node)) throw new HttpError(500, `hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`);
+  if (!ctx.state.hasNode(node))
+    throw new HttpError(500, `hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`);
   return node;
 }
 
 function vmResource(ctx: SimContext, vmid: number) {
   const vm = ctx.state.vms.get(vmid)!;
-  const disk = ctx.state.vmVolumes(vmid).filter((v) => v.content === 'images').reduce((a, v) => a + v.size, 0);
+  const disk = ctx.state
+    .vmVolumes(vmid)
+    .filter((v) => v.content === 'images')
+    .reduce((a, v) => a + v.size, 0);
   return {
     id: `qemu/${vmid}`,
     type: 'qemu',
@@ -44,8 +48,19 @@ function vmResource(ctx: SimContext, vmid: number) {
 /** A node row of /cluster/resources, with the keys pvestatd's data gives it. */
 function nodeResource(node: string) {
   return {
-    id: `node/${node}`, type: 'node', node, status: 'online', level: '', 'cgroup-mode': 2,
-    maxcpu: 16, cpu: 0.03, maxmem: 64 * GiB, mem: 8 * GiB, maxdisk: 100 * GiB, disk: 10 * GiB, uptime: 86400,
+    id: `node/${node}`,
+    type: 'node',
+    node,
+    status: 'online',
+    level: '',
+    'cgroup-mode': 2,
+    maxcpu: 16,
+    cpu: 0.03,
+    maxmem: 64 * GiB,
+    mem: 8 * GiB,
+    maxdisk: 100 * GiB,
+    disk: 10 * GiB,
+    uptime: 86400,
   };
 }
 
@@ -72,7 +87,11 @@ export const clusterHandlers: HandlerTable = {
   ],
   'POST /access/ticket': (ctx, req) => {
     const t = ctx.auth.createTicket(str(req, 'username')!, str(req, 'password')!, str(req, 'realm'));
-    return { ...t, cap: { vms: {}, storage: {}, access: {}, nodes: {}, dc: {}, sdn: {}, mapping: {} }, clustername: ctx.state.nodes.length > 1 ? 'sim' : undefined };
+    return {
+      ...t,
+      cap: { vms: {}, storage: {}, access: {}, nodes: {}, dc: {}, sdn: {}, mapping: {} },
+      clustername: ctx.state.nodes.length > 1 ? 'sim' : undefined,
+    };
   },
 
   // pveproxy's /nodes rows are the node rows of the resource list plus ssl_fingerprint
@@ -88,11 +107,18 @@ export const clusterHandlers: HandlerTable = {
     if (!ctx.auth.canSee(req.auth)) return [];
     const nodes = ctx.state.nodes;
     const rows: unknown[] = nodes.map((name, i) => ({
-      type: 'node', id: `node/${name}`, name, ip: ctx.state.nodeAddress(name), nodeid: nodes.length > 1 ? i + 1 : 0, online: 1, level: '',
+      type: 'node',
+      id: `node/${name}`,
+      name,
+      ip: ctx.state.nodeAddress(name),
+      nodeid: nodes.length > 1 ? i + 1 : 0,
+      online: 1,
+      level: '',
       local: i === 0 ? 1 : 0,
     }));
     // a single node outside a cluster has no cluster row (pvecm create was never run)
-    if (nodes.length > 1) rows.unshift({ type: 'cluster', id: 'cluster', name: 'sim', nodes: nodes.length, quorate: 1, version: nodes.length });
+    if (nodes.length > 1)
+      rows.unshift({ type: 'cluster', id: 'cluster', name: 'sim', nodes: nodes.length, quorate: 1, version: nodes.length });
     return rows;
   },
 
@@ -101,10 +127,24 @@ export const clusterHandlers: HandlerTable = {
     return {
       pveversion: `pve-manager/${ctx.state.version}/f00dcafe`,
       kversion: 'Linux 6.8.12-9-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (2025-03-16T19:18Z)',
-      'current-kernel': { sysname: 'Linux', release: '6.8.12-9-pve', version: '#1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (2025-03-16T19:18Z)', machine: 'x86_64' },
+      'current-kernel': {
+        sysname: 'Linux',
+        release: '6.8.12-9-pve',
+        version: '#1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (2025-03-16T19:18Z)',
+        machine: 'x86_64',
+      },
       'boot-info': { mode: 'efi', secureboot: 0 },
       uptime: 86400,
-      cpuinfo: { cpus: 16, sockets: 1, cores: 8, model: 'Simulated CPU', mhz: '3000.000', hvm: '1', flags: 'fpu vme de pse tsc msr pae mce', user_hz: 100 },
+      cpuinfo: {
+        cpus: 16,
+        sockets: 1,
+        cores: 8,
+        model: 'Simulated CPU',
+        mhz: '3000.000',
+        hvm: '1',
+        flags: 'fpu vme de pse tsc msr pae mce',
+        user_hz: 100,
+      },
       memory: { total: 64 * GiB, used: 8 * GiB, free: 56 * GiB, available: 55 * GiB },
       swap: { total: 8 * GiB, used: 0, free: 8 * GiB },
       ksm: { shared: 0 },
@@ -134,7 +174,22 @@ export const clusterHandlers: HandlerTable = {
     requireNode(ctx, req);
     const type = str(req, 'type');
     const ifaces = [
-      { iface: 'vmbr0', type: 'bridge', active: 1, autostart: 1, bridge_ports: 'eno1', bridge_stp: 'off', bridge_fd: '0', cidr: '192.168.1.10/24', address: '192.168.1.10', netmask: '24', gateway: '192.168.1.1', method: 'static', families: ['inet'], priority: 5 },
+      {
+        iface: 'vmbr0',
+        type: 'bridge',
+        active: 1,
+        autostart: 1,
+        bridge_ports: 'eno1',
+        bridge_stp: 'off',
+        bridge_fd: '0',
+        cidr: '192.168.1.10/24',
+        address: '192.168.1.10',
+        netmask: '24',
+        gateway: '192.168.1.1',
+        method: 'static',
+        families: ['inet'],
+        priority: 5,
+      },
       { iface: 'eno1', type: 'eth', active: 1, method: 'manual', families: ['inet'], priority: 3 },
     ];
     if (!type) return ifaces;
@@ -155,7 +210,18 @@ export const clusterHandlers: HandlerTable = {
     if (!type || type === 'storage') {
       for (const node of ctx.state.nodes) {
         for (const st of ctx.state.storages.values()) {
-          out.push({ id: `storage/${node}/${st.storage}`, type: 'storage', node, storage: st.storage, status: 'available', plugintype: st.type, content: st.content.join(','), shared: st.shared ? 1 : 0, maxdisk: st.total, disk: 0 });
+          out.push({
+            id: `storage/${node}/${st.storage}`,
+            type: 'storage',
+            node,
+            storage: st.storage,
+            status: 'available',
+            plugintype: st.type,
+            content: st.content.join(','),
+            shared: st.shared ? 1 : 0,
+            maxdisk: st.total,
+            disk: 0,
+          });
         }
       }
     }
@@ -182,7 +248,10 @@ export const clusterHandlers: HandlerTable = {
     const since = int(req, 'since');
     const until = int(req, 'until');
     const errors = str(req, 'errors') === '1';
-    const statuses = (str(req, 'statusfilter') ?? '').split(/[,;\s]+/).filter(Boolean).map((x) => x.toLowerCase());
+    const statuses = (str(req, 'statusfilter') ?? '')
+      .split(/[,;\s]+/)
+      .filter(Boolean)
+      .map((x) => x.toLowerCase());
     const statusOf = (exit: string) => (exit === 'OK' ? 'ok' : /^WARNINGS/.test(exit) ? 'warning' : 'error');
     const list = ctx.tasks
       .all()
@@ -190,12 +259,23 @@ export const clusterHandlers: HandlerTable = {
       .filter((t) => (source === 'all' ? true : source === 'active' ? t.status === 'running' : t.status === 'stopped'))
       .filter((t) => (!typefilter || t.type === typefilter) && (!vmid || t.id === vmid) && (!userfilter || t.user.includes(userfilter)))
       .filter((t) => (since === undefined || t.starttime >= since) && (until === undefined || t.starttime <= until))
-      .filter((t) => (!errors || (t.exitstatus !== undefined && t.exitstatus !== 'OK')) && (!statuses.length || (t.exitstatus !== undefined && statuses.includes(statusOf(t.exitstatus)))))
+      .filter(
+        (t) =>
+          (!errors || (t.exitstatus !== undefined && t.exitstatus !== 'OK')) &&
+          (!statuses.length || (t.exitstatus !== undefined && statuses.includes(statusOf(t.exitstatus)))),
+      )
       .sort((a, b) => b.starttime - a.starttime || b.pid - a.pid);
     const start = int(req, 'start') ?? 0;
     const limit = int(req, 'limit') ?? 50;
     return list.slice(start, start + limit).map((t) => ({
-      upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user,
+      upid: t.upid,
+      node: t.node,
+      pid: t.pid,
+      pstart: t.pstart,
+      starttime: t.starttime,
+      type: t.type,
+      id: t.id,
+      user: t.user,
       ...(t.status === 'stopped' ? { endtime: t.endtime, status: t.exitstatus } : {}),
     }));
   },
@@ -204,9 +284,17 @@ export const clusterHandlers: HandlerTable = {
     requireNode(ctx, req);
     const t = findTask(ctx, req);
     return {
-      upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user.replace(/!.*$/, ''),
+      upid: t.upid,
+      node: t.node,
+      pid: t.pid,
+      pstart: t.pstart,
+      starttime: t.starttime,
+      type: t.type,
+      id: t.id,
+      user: t.user.replace(/!.*$/, ''),
       ...(t.user.includes('!') ? { tokenid: t.user.replace(/^.*!/, '') } : {}),
-      status: t.status, ...(t.status === 'stopped' ? { exitstatus: t.exitstatus, endtime: t.endtime } : {}),
+      status: t.status,
+      ...(t.status === 'stopped' ? { exitstatus: t.exitstatus, endtime: t.endtime } : {}),
     };
   },
 

@@ -35,7 +35,8 @@ export const diskHandlers: HandlerTable = {
       const disks = vmDisks(src).filter((d) => d.drive.media !== 'cdrom' || /cloudinit/.test(String(d.drive.file)));
       for (const d of disks) {
         const file = String(d.drive.file);
-        if (!full && !/cloudinit/.test(file) && !/:base-\d+-disk-\d+$/.test(file)) throw new Error(`Linked clone feature is not supported for drive '${d.key}'\n`);
+        if (!full && !/cloudinit/.test(file) && !/:base-\d+-disk-\d+$/.test(file))
+          throw new Error(`Linked clone feature is not supported for drive '${d.key}'\n`);
       }
       const shared = disks.every((d) => ctx.state.storages.get(String(d.drive.file).split(':')[0]!)?.shared);
       if (target && !shared) throw new Error(`can't clone VM to node '${target}' (VM uses local storage)\n`);
@@ -51,77 +52,108 @@ export const diskHandlers: HandlerTable = {
     const dstNode = target ?? node;
     await forkDelay(ctx, node);
     let created = false;
-    const task = ctx.tasks.start(node, 'qmclone', String(src.vmid), user(req), async ({ log }) => {
-      // source: shared lock when stopped (exclusive when running), then the target: exclusive; 1 s each,
-      // held by the worker for the whole clone
-      await ctx.locks.with(vmLockFile(src.vmid), running ? 'exclusive' : 'shared', ctx.latency.lockMs(LOCK_TIMEOUTS.cloneSource), () =>
-        ctx.locks.with(vmLockFile(newid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.cloneTarget), async () => {
-          const { full, disks } = loadAndCheck();
-          const conf: Record<string, string | number> = {};
-          for (const [k, v] of Object.entries(src.config)) {
-            if (k === 'template' || k === 'lock' || DRIVE_RE.test(k) || /^unused\d+$/.test(k)) continue;
-            conf[k] = /^net\d+$/.test(k) ? String(v).replace(/=([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, `=${newMac()}`) : v;
-          }
-          conf.smbios1 = `uuid=${crypto.randomUUID()}`;
-          if (conf.vmgenid) conf.vmgenid = crypto.randomUUID();
-          conf.name = name;
-          const desc = str(req, 'description');
-          if (desc) conf.description = desc;
-          // the temporary config ("lock: clone") appears at once
-          const vm: SimVm = { vmid: newid, node: dstNode, status: 'stopped', generation: 0, config: { lock: 'clone' } };
-          ctx.state.vms.set(newid, vm);
-          created = true;
-          const newVols: string[] = [];
-          try {
-            for (const { key, drive } of vmDisks(src)) {
-              const file = String(drive.file);
-              if (drive.media === 'cdrom' && !/cloudinit/.test(file)) {
-                conf[key] = printDrive(drive);
-                continue;
-              }
-              if (!disks.some((d) => d.key === key)) continue;
-              const [storeId, volname] = file.split(':') as [string, string];
-              const dstStore = full && storageArg ? storageArg : storeId;
-              if (/cloudinit/.test(file)) {
-                const volid = `${dstStore}:vm-${newid}-cloudinit`;
-                ctx.state.volumes.set(volid, { volid, storage: dstStore, node: dstNode, content: 'images', format: 'raw', size: 4 * 1024 * 1024, vmid: newid, ctime: now() });
-                newVols.push(volid);
-                conf[key] = printDrive({ ...drive, file: volid });
-                continue;
-              }
-              const srcVol = ctx.state.volumes.get(file);
-              const size = srcVol?.size ?? parseSize(String(drive.size ?? '0')) ?? 0;
-              log(`create ${full ? 'full' : 'linked'} clone of drive ${key} (${file})`);
-              const dstName = await ctx.locks.with(storageLockFile(dstStore), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.storage), async () => {
-                await sleep(ctx.latency.ms('storageLockHold', node));
-                const n = ctx.state.nextDiskName(dstStore, newid);
-                const volid = full ? `${dstStore}:${n}` : `${dstStore}:${volname}/${n}`;
-                ctx.state.volumes.set(volid, { volid, storage: dstStore, node: dstNode, content: 'images', format: 'raw', size, vmid: newid, ctime: now(), ...(full ? {} : { base: file }) });
-                newVols.push(volid);
-                return n;
-              });
-              await sleep(full ? ctx.latency.ms('fullClone', node, size / 4 / 1024 ** 3 / 0.3) : ctx.latency.ms('linkedClone', node));
-              log(`  Logical volume "${dstName}" created.`);
-              const volid = newVols[newVols.length - 1]!;
-              conf[key] = printDrive({ ...drive, file: volid, size: formatSize(size) });
-              vm.config = { ...conf, lock: 'clone' };
+    const task = ctx.tasks.start(
+      node,
+      'qmclone',
+      String(src.vmid),
+      user(req),
+      async ({ log }) => {
+        // source: shared lock when stopped (exclusive when running), then the target: exclusive; 1 s each,
+        // held by the worker for the whole clone
+        await ctx.locks.with(vmLockFile(src.vmid), running ? 'exclusive' : 'shared', ctx.latency.lockMs(LOCK_TIMEOUTS.cloneSource), () =>
+          ctx.locks.with(vmLockFile(newid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.cloneTarget), async () => {
+            const { full, disks } = loadAndCheck();
+            const conf: Record<string, string | number> = {};
+            for (const [k, v] of Object.entries(src.config)) {
+              if (k === 'template' || k === 'lock' || DRIVE_RE.test(k) || /^unused\d+$/.test(k)) continue;
+              conf[k] = /^net\d+$/.test(k) ? String(v).replace(/=([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, `=${newMac()}`) : v;
             }
-            vm.config = { ...conf };
-          } catch (e) {
-            for (const v of newVols) ctx.state.volumes.delete(v);
-            ctx.state.vms.delete(newid);
-            created = false;
-            throw new Error(`clone failed: ${(e as Error).message}`);
-          }
-        }),
-      );
-    }, (t) => {
-      // an injected task fault (or a crash) must not leave the temporary config behind
-      if (t.exitstatus !== 'OK' && created) {
-        for (const v of ctx.state.vmVolumes(newid)) ctx.state.volumes.delete(v.volid);
-        ctx.state.vms.delete(newid);
-      }
-    });
+            conf.smbios1 = `uuid=${crypto.randomUUID()}`;
+            if (conf.vmgenid) conf.vmgenid = crypto.randomUUID();
+            conf.name = name;
+            const desc = str(req, 'description');
+            if (desc) conf.description = desc;
+            // the temporary config ("lock: clone") appears at once
+            const vm: SimVm = { vmid: newid, node: dstNode, status: 'stopped', generation: 0, config: { lock: 'clone' } };
+            ctx.state.vms.set(newid, vm);
+            created = true;
+            const newVols: string[] = [];
+            try {
+              for (const { key, drive } of vmDisks(src)) {
+                const file = String(drive.file);
+                if (drive.media === 'cdrom' && !/cloudinit/.test(file)) {
+                  conf[key] = printDrive(drive);
+                  continue;
+                }
+                if (!disks.some((d) => d.key === key)) continue;
+                const [storeId, volname] = file.split(':') as [string, string];
+                const dstStore = full && storageArg ? storageArg : storeId;
+                if (/cloudinit/.test(file)) {
+                  const volid = `${dstStore}:vm-${newid}-cloudinit`;
+                  ctx.state.volumes.set(volid, {
+                    volid,
+                    storage: dstStore,
+                    node: dstNode,
+                    content: 'images',
+                    format: 'raw',
+                    size: 4 * 1024 * 1024,
+                    vmid: newid,
+                    ctime: now(),
+                  });
+                  newVols.push(volid);
+                  conf[key] = printDrive({ ...drive, file: volid });
+                  continue;
+                }
+                const srcVol = ctx.state.volumes.get(file);
+                const size = srcVol?.size ?? parseSize(String(drive.size ?? '0')) ?? 0;
+                log(`create ${full ? 'full' : 'linked'} clone of drive ${key} (${file})`);
+                const dstName = await ctx.locks.with(
+                  storageLockFile(dstStore),
+                  'exclusive',
+                  ctx.latency.lockMs(LOCK_TIMEOUTS.storage),
+                  async () => {
+                    await sleep(ctx.latency.ms('storageLockHold', node));
+                    const n = ctx.state.nextDiskName(dstStore, newid);
+                    const volid = full ? `${dstStore}:${n}` : `${dstStore}:${volname}/${n}`;
+                    ctx.state.volumes.set(volid, {
+                      volid,
+                      storage: dstStore,
+                      node: dstNode,
+                      content: 'images',
+                      format: 'raw',
+                      size,
+                      vmid: newid,
+                      ctime: now(),
+                      ...(full ? {} : { base: file }),
+                    });
+                    newVols.push(volid);
+                    return n;
+                  },
+                );
+                await sleep(full ? ctx.latency.ms('fullClone', node, size / 4 / 1024 ** 3 / 0.3) : ctx.latency.ms('linkedClone', node));
+                log(`  Logical volume "${dstName}" created.`);
+                const volid = newVols[newVols.length - 1]!;
+                conf[key] = printDrive({ ...drive, file: volid, size: formatSize(size) });
+                vm.config = { ...conf, lock: 'clone' };
+              }
+              vm.config = { ...conf };
+            } catch (e) {
+              for (const v of newVols) ctx.state.volumes.delete(v);
+              ctx.state.vms.delete(newid);
+              created = false;
+              throw new Error(`clone failed: ${(e as Error).message}`);
+            }
+          }),
+        );
+      },
+      (t) => {
+        // an injected task fault (or a crash) must not leave the temporary config behind
+        if (t.exitstatus !== 'OK' && created) {
+          for (const v of ctx.state.vmVolumes(newid)) ctx.state.volumes.delete(v.volid);
+          ctx.state.vms.delete(newid);
+        }
+      },
+    );
     return task.upid;
   },
 
@@ -185,14 +217,16 @@ export const diskHandlers: HandlerTable = {
     const amount = parseSize(m[2]!);
     if (amount === undefined) throw new HttpError(500, `invalid size '${sizeArg}'`);
     const newSize = m[1] ? current + amount : amount;
-    if (newSize < current) throw new HttpError(500, "shrinking disks is not supported");
+    if (newSize < current) throw new HttpError(500, 'shrinking disks is not supported');
     await forkDelay(ctx, vm.node);
     const task = ctx.tasks.start(vm.node, 'resize', String(vm.vmid), user(req), async ({ log }) => {
       await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config), async () => {
         await sleep(ctx.latency.ms('resize', vm.node));
         if (vol) vol.size = newSize;
         vm.config[disk] = printDrive({ ...drive, size: formatSize(newSize) });
-        log(`  Size of logical volume pve/${String(drive.file).split(':')[1]} changed from ${formatSize(current)} to ${formatSize(newSize)}.`);
+        log(
+          `  Size of logical volume pve/${String(drive.file).split(':')[1]} changed from ${formatSize(current)} to ${formatSize(newSize)}.`,
+        );
       });
     });
     return task.upid;

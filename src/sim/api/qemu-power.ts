@@ -12,22 +12,40 @@ import { readUserSnippet } from './vm-config.js';
 export function defaultGuestAddress(vm: { vmid: number; config: Record<string, string | number> }): { ip: string; prefix: number } {
   const ip = /(?:^|,)ip=(\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(String(vm.config.ipconfig0 ?? ''));
   if (ip) return { ip: ip[1]!, prefix: Number(ip[2]) };
-  return { ip: `127.${100 + Math.floor(vm.vmid / 65536) % 100}.${Math.floor(vm.vmid / 256) % 256}.${vm.vmid % 256 || 1}`, prefix: 8 };
+  return { ip: `127.${100 + (Math.floor(vm.vmid / 65536) % 100)}.${Math.floor(vm.vmid / 256) % 256}.${vm.vmid % 256 || 1}`, prefix: 8 };
 }
 
 export const powerHandlers: HandlerTable = {
   'GET /nodes/{node}/qemu/{vmid}/status/current': (ctx, req) => {
     const vm = getVm(ctx, req);
     const running = vm.status === 'running';
-    const maxdisk = ctx.state.vmVolumes(vm.vmid).filter((v) => !/cloudinit/.test(v.volid)).reduce((a, v) => a + v.size, 0);
+    const maxdisk = ctx.state
+      .vmVolumes(vm.vmid)
+      .filter((v) => !/cloudinit/.test(v.volid))
+      .reduce((a, v) => a + v.size, 0);
     return {
-      vmid: vm.vmid, name: vm.config.name, status: vm.status, qmpstatus: vm.status, ...(vm.config.lock ? { lock: vm.config.lock } : {}),
-      ...(vm.config.template ? { template: 1 } : {}), ...(vm.config.tags ? { tags: vm.config.tags } : {}),
-      agent: isAgentEnabled(vm) ? 1 : 0, cpus: Number(vm.config.cores ?? 1) * Number(vm.config.sockets ?? 1),
-      maxmem: Number(String(vm.config.memory ?? 512).replace(/^current=/, '')) * 1048576, maxdisk,
+      vmid: vm.vmid,
+      name: vm.config.name,
+      status: vm.status,
+      qmpstatus: vm.status,
+      ...(vm.config.lock ? { lock: vm.config.lock } : {}),
+      ...(vm.config.template ? { template: 1 } : {}),
+      ...(vm.config.tags ? { tags: vm.config.tags } : {}),
+      agent: isAgentEnabled(vm) ? 1 : 0,
+      cpus: Number(vm.config.cores ?? 1) * Number(vm.config.sockets ?? 1),
+      maxmem: Number(String(vm.config.memory ?? 512).replace(/^current=/, '')) * 1048576,
+      maxdisk,
       uptime: running && vm.startedAt ? Math.floor((Date.now() - vm.startedAt) / 1000) : 0,
-      cpu: running ? 0.02 : 0, mem: running ? 512 * 1048576 : 0, disk: 0, diskread: 0, diskwrite: 0, netin: 0, netout: 0,
-      ...(running ? { pid: 100000 + vm.vmid, 'running-qemu': '9.2.0', 'running-machine': 'pc-i440fx-9.2+pve1', serial: vm.config.serial0 ? 1 : 0 } : {}),
+      cpu: running ? 0.02 : 0,
+      mem: running ? 512 * 1048576 : 0,
+      disk: 0,
+      diskread: 0,
+      diskwrite: 0,
+      netin: 0,
+      netout: 0,
+      ...(running
+        ? { pid: 100000 + vm.vmid, 'running-qemu': '9.2.0', 'running-machine': 'pc-i440fx-9.2+pve1', serial: vm.config.serial0 ? 1 : 0 }
+        : {}),
       ha: { managed: 0 },
     };
   },
@@ -68,11 +86,11 @@ export const powerHandlers: HandlerTable = {
   'GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces': (ctx, req) => agentInterfaces(ctx, req),
   'POST /nodes/{node}/qemu/{vmid}/agent': (ctx, req) => {
     const cmd = str(req, 'command');
-    if (cmd !== 'network-get-interfaces' && cmd !== 'ping') throw new HttpError(501, `Method not implemented in simulator: agent command '${cmd}'`);
+    if (cmd !== 'network-get-interfaces' && cmd !== 'ping')
+      throw new HttpError(501, `Method not implemented in simulator: agent command '${cmd}'`);
     const r = agentInterfaces(ctx, req);
     return cmd === 'ping' ? { result: {} } : r;
   },
-
 };
 
 /** vm_start: under the config lock; the cloud-init drive is regenerated (snippets read) at every start. */

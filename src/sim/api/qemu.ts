@@ -19,11 +19,15 @@ async function applyConfigUpdate(ctx: SimContext, req: ApiRequest, vm: SimVm, lo
   await ctx.locks.with(vmLockFile(vm.vmid), 'exclusive', ctx.latency.lockMs(LOCK_TIMEOUTS.config), async () => {
     checkLock(vm, skiplock);
     const digest = str(req, 'digest');
-    if (digest && digest !== ctx.state.configDigest(vm)) throw new Error('detected modified configuration - file changed by other user? Try again.\n');
+    if (digest && digest !== ctx.state.configDigest(vm))
+      throw new Error('detected modified configuration - file changed by other user? Try again.\n');
     const params = configParams(req, ['node', 'vmid', 'digest', 'skiplock', 'delete', 'revert', 'background_delay']);
     const { changes, jobs } = prepareOptions(ctx, route, vm.node, params, req.auth);
     for (const key of (str(req, 'delete') ?? '').split(/[,;\s]+/).filter(Boolean)) {
-      if (Object.hasOwn(params, key)) throw new HttpError(400, 'Parameter verification failed.', { delete: `you can't use '-${key}' and -delete ${key}' at the same time` });
+      if (Object.hasOwn(params, key))
+        throw new HttpError(400, 'Parameter verification failed.', {
+          delete: `you can't use '-${key}' and -delete ${key}' at the same time`,
+        });
       delete vm.config[key];
     }
     Object.assign(vm.config, changes);
@@ -39,8 +43,14 @@ export const qemuHandlers: HandlerTable = {
     return [...ctx.state.vms.values()]
       .filter((vm) => vm.node === node)
       .map((vm) => ({
-        vmid: vm.vmid, name: vm.config.name, status: vm.status, ...(vm.config.template ? { template: 1 } : {}), ...(vm.config.lock ? { lock: vm.config.lock } : {}),
-        cpus: Number(vm.config.cores ?? 1), maxmem: Number(String(vm.config.memory ?? 512).replace(/^current=/, '')) * 1048576, uptime: vm.status === 'running' && vm.startedAt ? Math.floor((Date.now() - vm.startedAt) / 1000) : 0,
+        vmid: vm.vmid,
+        name: vm.config.name,
+        status: vm.status,
+        ...(vm.config.template ? { template: 1 } : {}),
+        ...(vm.config.lock ? { lock: vm.config.lock } : {}),
+        cpus: Number(vm.config.cores ?? 1),
+        maxmem: Number(String(vm.config.memory ?? 512).replace(/^current=/, '')) * 1048576,
+        uptime: vm.status === 'running' && vm.startedAt ? Math.floor((Date.now() - vm.startedAt) / 1000) : 0,
         ...(vm.config.tags ? { tags: vm.config.tags } : {}),
       }));
   },
@@ -49,7 +59,19 @@ export const qemuHandlers: HandlerTable = {
     const node = requireNode(ctx, req);
     const vmid = int(req, 'vmid')!;
     const route = ctx.schema.get(...CREATE)!;
-    const params = configParams(req, ['node', 'vmid', 'start', 'unique', 'pool', 'force', 'archive', 'storage', 'live-restore', 'bwlimit', 'import-working-storage']);
+    const params = configParams(req, [
+      'node',
+      'vmid',
+      'start',
+      'unique',
+      'pool',
+      'force',
+      'archive',
+      'storage',
+      'live-restore',
+      'bwlimit',
+      'import-working-storage',
+    ]);
     const emsg = `unable to create VM ${vmid} -`;
     const { changes, jobs } = prepareOptions(ctx, route, node, params, req.auth);
     const start = bool(req, 'start');
@@ -77,7 +99,11 @@ export const qemuHandlers: HandlerTable = {
           try {
             const disks = await runDiskJobs(ctx, vmid, node, jobs, log, (ms) => sleep(ms));
             const conf: Record<string, string | number> = { ...changes, ...disks };
-            conf.boot ??= Object.keys(disks).find((k) => !/cloudinit/.test(disks[k]!)) ? `order=${Object.keys(disks).filter((k) => !/cloudinit/.test(disks[k]!)).join(';')}` : 'order=net0';
+            conf.boot ??= Object.keys(disks).find((k) => !/cloudinit/.test(disks[k]!))
+              ? `order=${Object.keys(disks)
+                  .filter((k) => !/cloudinit/.test(disks[k]!))
+                  .join(';')}`
+              : 'order=net0';
             conf.smbios1 ??= `uuid=${crypto.randomUUID()}`;
             conf.vmgenid ??= crypto.randomUUID();
             conf.meta = `creation-qemu=9.2.0,ctime=${now()}`;

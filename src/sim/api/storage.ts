@@ -20,13 +20,23 @@ export function requireStorage(ctx: SimContext, req: ApiRequest): SimStorage {
 /** Content types a storage type supports at this PVE version. */
 function supportedContent(ctx: SimContext, st: SimStorage): string[] {
   if (st.type === 'lvmthin') return ['images', 'rootdir', 'none'];
-  return ['images', 'rootdir', 'vztmpl', 'iso', 'backup', 'snippets', 'none', ...(versionAtLeast(ctx.state.version, '8.3') ? ['import'] : [])];
+  return [
+    'images',
+    'rootdir',
+    'vztmpl',
+    'iso',
+    'backup',
+    'snippets',
+    'none',
+    ...(versionAtLeast(ctx.state.version, '8.3') ? ['import'] : []),
+  ];
 }
 
 function usage(ctx: SimContext, st: SimStorage, node: string): { used: number; avail: number; total: number } {
   let used = 0;
   if (isFileStorage(st)) for (const c of st.content) used += ctx.state.dirVolumes(st, node, c).reduce((a, v) => a + v.size, 0);
-  for (const v of ctx.state.volumes.values()) if (v.storage === st.storage && ctx.state.volumeVisible(v, node) && !v.base) used += v.size / 4;
+  for (const v of ctx.state.volumes.values())
+    if (v.storage === st.storage && ctx.state.volumeVisible(v, node) && !v.base) used += v.size / 4;
   return { used: Math.floor(used), avail: Math.floor(st.total - used), total: st.total };
 }
 
@@ -50,16 +60,30 @@ export const storageHandlers: HandlerTable = {
     return [...ctx.state.storages.values()]
       .filter((st) => !only || st.storage === only)
       .filter((st) => !content || content.split(/[,;\s]+/).some((c) => st.content.includes(c)))
-      .map((st) => ({ storage: st.storage, type: st.type, content: st.content.join(','), active: 1, enabled: 1, shared: st.shared ? 1 : 0, ...usage(ctx, st, node), used_fraction: usage(ctx, st, node).used / st.total }));
+      .map((st) => ({
+        storage: st.storage,
+        type: st.type,
+        content: st.content.join(','),
+        active: 1,
+        enabled: 1,
+        shared: st.shared ? 1 : 0,
+        ...usage(ctx, st, node),
+        used_fraction: usage(ctx, st, node).used / st.total,
+      }));
   },
 
   'GET /storage/{storage}': (ctx, req) => {
     const st = requireStorage(ctx, req);
     return {
-      storage: st.storage, type: st.type, content: st.content.join(','), digest: createHash('sha1').update(JSON.stringify(st)).digest('hex'),
-      ...(st.path ? { path: st.path } : {}), ...(st.vgname ? { vgname: st.vgname, thinpool: st.thinpool } : {}),
+      storage: st.storage,
+      type: st.type,
+      content: st.content.join(','),
+      digest: createHash('sha1').update(JSON.stringify(st)).digest('hex'),
+      ...(st.path ? { path: st.path } : {}),
+      ...(st.vgname ? { vgname: st.vgname, thinpool: st.thinpool } : {}),
       ...(isFileStorage(st) ? { 'prune-backups': 'keep-all=1' } : {}),
-      ...(st.shared && st.type !== 'nfs' ? { shared: 1 } : {}), ...(st.server ? { server: st.server, export: st.export } : {}),
+      ...(st.shared && st.type !== 'nfs' ? { shared: 1 } : {}),
+      ...(st.server ? { server: st.server, export: st.export } : {}),
     };
   },
 
@@ -70,7 +94,8 @@ export const storageHandlers: HandlerTable = {
       const list = content.split(/[,;\s]+/).filter(Boolean);
       const ok = supportedContent(ctx, st);
       for (const c of list) {
-        if (!ok.includes(c)) throw new HttpError(400, 'Parameter verification failed.', { content: `storage does not support content type '${c}'` });
+        if (!ok.includes(c))
+          throw new HttpError(400, 'Parameter verification failed.', { content: `storage does not support content type '${c}'` });
       }
       st.content = list.filter((c) => c !== 'none');
     }
@@ -83,12 +108,24 @@ export const storageHandlers: HandlerTable = {
     const content = str(req, 'content');
     const vmid = str(req, 'vmid');
     // block volumes (images) are in memory, per host unless the storage is shared; files are on disk
-    const blocks = [...ctx.state.volumes.values()].filter((v) => v.storage === st.storage && ctx.state.volumeVisible(v, node) && (!content || v.content === content));
-    const files = isFileStorage(st) ? st.content.filter((c) => c !== 'images' && (!content || c === content)).flatMap((c) => ctx.state.dirVolumes(st, node, c)) : [];
+    const blocks = [...ctx.state.volumes.values()].filter(
+      (v) => v.storage === st.storage && ctx.state.volumeVisible(v, node) && (!content || v.content === content),
+    );
+    const files = isFileStorage(st)
+      ? st.content.filter((c) => c !== 'images' && (!content || c === content)).flatMap((c) => ctx.state.dirVolumes(st, node, c))
+      : [];
     const vols = [...files, ...blocks];
     return vols
       .filter((v) => !vmid || String(v.vmid) === vmid)
-      .map((v) => ({ volid: v.volid, content: v.content, format: v.format, size: v.size, ctime: v.ctime, ...(v.vmid ? { vmid: v.vmid } : {}), ...(v.base ? { parent: v.base.replace(/^[^:]+:/, '') } : {}) }));
+      .map((v) => ({
+        volid: v.volid,
+        content: v.content,
+        format: v.format,
+        size: v.size,
+        ctime: v.ctime,
+        ...(v.vmid ? { vmid: v.vmid } : {}),
+        ...(v.base ? { parent: v.base.replace(/^[^:]+:/, '') } : {}),
+      }));
   },
 
   'POST /nodes/{node}/storage/{storage}/download-url': (ctx, req) => {
@@ -99,7 +136,9 @@ export const storageHandlers: HandlerTable = {
     let filename = str(req, 'filename')!;
     // PVE < 8.4 (libpve-storage-perl < 8.3.6): download-url knows only iso and vztmpl
     if (!versionAtLeast(ctx.state.version, '8.4') && content === 'import') {
-      throw new HttpError(400, 'Parameter verification failed.', { content: "value 'import' does not have a value in the enumeration 'iso, vztmpl'" });
+      throw new HttpError(400, 'Parameter verification failed.', {
+        content: "value 'import' does not have a value in the enumeration 'iso, vztmpl'",
+      });
     }
     if (!isFileStorage(st)) throw new HttpError(500, `can't upload to storage type '${st.type}', not a file based storage!`);
     if (!st.content.includes(content)) throw new HttpError(500, `storage '${st.storage}' is not configured for content-type '${content}'`);
@@ -119,7 +158,13 @@ export const storageHandlers: HandlerTable = {
       log(`downloading ${url} to ${dest}`);
       if (!isLoopbackUrl(url)) {
         await sleep(ctx.latency.ms('download', node));
-        const host = (() => { try { return new URL(url).hostname; } catch { return url; } })();
+        const host = (() => {
+          try {
+            return new URL(url).hostname;
+          } catch {
+            return url;
+          }
+        })();
         throw new Error(`download failed: wget: unable to resolve host address '${host}'\n`);
       }
       const started = Date.now();
@@ -145,7 +190,8 @@ export const storageHandlers: HandlerTable = {
       if (checksum && algo) {
         log(`calculating checksum of '${filename}.tmp.${t.pid}'...`);
         const got = createHash(algo).update(data).digest('hex');
-        if (got.toLowerCase() !== checksum.toLowerCase()) throw new Error(`checksum mismatch: got '${got}' != expect '${checksum.toLowerCase()}'\n`);
+        if (got.toLowerCase() !== checksum.toLowerCase())
+          throw new Error(`checksum mismatch: got '${got}' != expect '${checksum.toLowerCase()}'\n`);
         log('checksum verified');
       }
       await ctx.locks.with(storageLockFile(st.storage), 'exclusive', ctx.latency.lockMs(10), () => {

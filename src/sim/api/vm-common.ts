@@ -45,11 +45,13 @@ export function vmDisks(vm: SimVm): Array<{ key: string; drive: Record<string, s
   for (const [k, v] of Object.entries(vm.config)) {
     if (!DRIVE_RE.test(k)) continue;
     const d: Record<string, string | number> = {};
-    String(v).split(',').forEach((p, i) => {
-      const kv = /^([^=]+)=(.*)$/.exec(p);
-      if (kv) d[kv[1]!] = kv[2]!;
-      else if (i === 0) d.file = p;
-    });
+    String(v)
+      .split(',')
+      .forEach((p, i) => {
+        const kv = /^([^=]+)=(.*)$/.exec(p);
+        if (kv) d[kv[1]!] = kv[2]!;
+        else if (i === 0) d.file = p;
+      });
     out.push({ key: k, drive: d });
   }
   return out;

@@ -32,8 +32,7 @@ export function printDrive(d: Record<string, string | number>): string {
   return [String(file), ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(',');
 }
 
-export const newMac = (): string =>
-  'BC:24:11:' + [...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
+export const newMac = (): string => 'BC:24:11:' + [...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
 
 /** One disk allocation or import the worker must perform. */
 export interface DiskJob {
@@ -63,7 +62,10 @@ export function checkRootOnly(auth: AuthInfo | undefined, key: string, value: st
 
 /** URI::Escape::uri_unescape: %XX sequences only, malformed ones left alone. */
 export function uriUnescape(v: string): string {
-  return Buffer.from(v.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+  return Buffer.from(
+    v.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+    'latin1',
+  ).toString('utf8');
 }
 
 /** PVE::Tools::validate_ssh_public_keys (ssh-keygen -l on each non-blank line), approximated by parsing the key blob. */
@@ -127,15 +129,25 @@ export function prepareOptions(
       const cloud = /^([^:]+):cloudinit$/.exec(file);
       const alloc = /^([^:/]+):(\d+(?:\.\d+)?)$/.exec(file);
       if (importFrom !== undefined && !(alloc && Number(alloc[2]) === 0)) {
-        throw new HttpError(400, 'Parameter verification failed.', { [key]: "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>" });
+        throw new HttpError(400, 'Parameter verification failed.', {
+          [key]: "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>",
+        });
       }
       if (cloud || alloc) {
         const storeId = (cloud ?? alloc)![1]!;
         const st = ctx.state.storages.get(storeId);
         if (!st) throw new HttpError(500, `storage '${storeId}' does not exist`);
-        if (!st.content.includes('images')) throw new HttpError(400, 'Parameter verification failed.', { storage: `storage '${storeId}' does not support vm images` });
+        if (!st.content.includes('images'))
+          throw new HttpError(400, 'Parameter verification failed.', { storage: `storage '${storeId}' does not support vm images` });
         if (importFrom !== undefined) checkImportSource(ctx, key, String(importFrom), node);
-        jobs.push({ key, storage: storeId, size: alloc ? Math.round(Number(alloc[2]) * GiB) : 4 * 1024 * 1024, importFrom: importFrom as string | undefined, cloudinit: !!cloud, rest });
+        jobs.push({
+          key,
+          storage: storeId,
+          size: alloc ? Math.round(Number(alloc[2]) * GiB) : 4 * 1024 * 1024,
+          importFrom: importFrom as string | undefined,
+          cloudinit: !!cloud,
+          rest,
+        });
         continue;
       }
       if (file !== 'none' && file !== 'cdrom' && !file.startsWith('/')) {
@@ -158,7 +170,8 @@ export function prepareOptions(
     if (key === 'sshkeys') validateSshPublicKeys(uriUnescape(value));
     // the config answers integers and booleans (0/1) as JSON numbers, everything else as strings
     const type = route.prop(key)?.type;
-    changes[key] = (type === 'integer' || type === 'number' || type === 'boolean') && /^[+-]?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+    changes[key] =
+      (type === 'integer' || type === 'number' || type === 'boolean') && /^[+-]?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
   }
   return { changes, jobs };
 }
@@ -220,7 +233,16 @@ export async function runDiskJobs(
   for (const job of jobs) {
     if (job.cloudinit) {
       const volid = `${job.storage}:vm-${vmid}-cloudinit`;
-      ctx.state.volumes.set(volid, { volid, storage: job.storage, node, content: 'images', format: 'raw', size: 4 * 1024 * 1024, vmid, ctime: Math.floor(Date.now() / 1000) });
+      ctx.state.volumes.set(volid, {
+        volid,
+        storage: job.storage,
+        node,
+        content: 'images',
+        format: 'raw',
+        size: 4 * 1024 * 1024,
+        vmid,
+        ctime: Math.floor(Date.now() / 1000),
+      });
       log(`  Logical volume "vm-${vmid}-cloudinit" created.`);
       out[job.key] = printDrive({ file: volid, media: 'cdrom', ...job.rest });
       continue;
@@ -234,7 +256,16 @@ export async function runDiskJobs(
       // the model: 2 s + 10 s per allocated GB (a qcow2 file holds only its allocated data)
       await wait(ctx.latency.ms('importFrom', node, 10 * (importSourceAllocated(ctx, job.importFrom, node) / GiB)));
     }
-    ctx.state.volumes.set(volid, { volid, storage: job.storage, node, content: 'images', format: 'raw', size, vmid, ctime: Math.floor(Date.now() / 1000) });
+    ctx.state.volumes.set(volid, {
+      volid,
+      storage: job.storage,
+      node,
+      content: 'images',
+      format: 'raw',
+      size,
+      vmid,
+      ctime: Math.floor(Date.now() / 1000),
+    });
     log(`  Logical volume "${name}" created.`);
     if (job.importFrom) log(`Successfully imported disk as '${job.key}:${volid},size=${formatSize(size)}'`);
     out[job.key] = printDrive({ file: volid, ...job.rest, size: formatSize(size) });

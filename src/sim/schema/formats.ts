@@ -141,10 +141,12 @@ export const STRING_FORMATS: Record<string, (v: string) => void> = {
     if (!/^(ide|sata|scsi|virtio|efidisk|tpmstate)\d+$/.test(v)) fail(`invalid boot disk '${v}'`);
   },
   'pve-hotplug-features': (v) => {
-    if (!/^(0|1|((network|disk|cpu|memory|usb|cloudinit)(,(network|disk|cpu|memory|usb|cloudinit))*))$/.test(v)) fail(`invalid hotplug features '${v}'`);
+    if (!/^(0|1|((network|disk|cpu|memory|usb|cloudinit)(,(network|disk|cpu|memory|usb|cloudinit))*))$/.test(v))
+      fail(`invalid hotplug features '${v}'`);
   },
   'pve-startup-order': (v) => {
-    if (!v.split(',').every((p) => /^\s*$/.test(p) || /^(order=)?\d+$/.test(p) || /^(up|down)=\d+$/.test(p))) fail('unable to parse startup options');
+    if (!v.split(',').every((p) => /^\s*$/.test(p) || /^(order=)?\d+$/.test(p) || /^(up|down)=\d+$/.test(p)))
+      fail('unable to parse startup options');
   },
   'pve-qm-bootdev': (v) => {
     if (!/^(ide|sata|scsi|virtio|net|efidisk|tpmstate|usb|hostpci)\d+$/.test(v)) fail(`invalid boot device '${v}'`);

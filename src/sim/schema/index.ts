@@ -13,8 +13,23 @@ export type { MethodInfo, ParamErrors, PropSchema } from './types.js';
 
 /** Highest index of collapsed parameters whose description does not say (qemu-server/pve-container limits). */
 const INDEX_MAX: Record<string, number> = {
-  net: 31, ipconfig: 31, hostpci: 15, numa: 7, unused: 255, virtiofs: 9, link: 7, dev: 255, mp: 255, acmedomain: 4,
-  scsi: 30, ide: 3, sata: 5, virtio: 15, serial: 3, parallel: 2, usb: 14,
+  net: 31,
+  ipconfig: 31,
+  hostpci: 15,
+  numa: 7,
+  unused: 255,
+  virtiofs: 9,
+  link: 7,
+  dev: 255,
+  mp: 255,
+  acmedomain: 4,
+  scsi: 30,
+  ide: 3,
+  sata: 5,
+  virtio: 15,
+  serial: 3,
+  parallel: 2,
+  usb: 14,
 };
 
 export interface CompiledMethod {
@@ -68,7 +83,8 @@ function compileMethod(path: string, info: MethodInfo): CompiledMethod {
       for (const [name, p] of fixed) p.check(params[name], name, errors);
       for (const [name, p] of requires) {
         const req = p.schema.requires as string;
-        if (params[name] !== undefined && params[req] === undefined) addError(errors, req, `missing property - '${name}' requires this property`);
+        if (params[name] !== undefined && params[req] === undefined)
+          addError(errors, req, `missing property - '${name}' requires this property`);
       }
       for (const name of Object.keys(params)) {
         if (fixed.has(name)) continue;

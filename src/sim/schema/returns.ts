@@ -18,13 +18,16 @@ export function checkReturns(schema: unknown, value: unknown, path = 'data'): st
   }
   switch (s.type) {
     case 'integer':
-      if (!(Number.isInteger(value) || (typeof value === 'string' && /^-?\d+$/.test(value)))) out.push(`${path}: ${JSON.stringify(value)} is not an integer`);
+      if (!(Number.isInteger(value) || (typeof value === 'string' && /^-?\d+$/.test(value))))
+        out.push(`${path}: ${JSON.stringify(value)} is not an integer`);
       break;
     case 'number':
-      if (!(typeof value === 'number' || (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))))) out.push(`${path}: ${JSON.stringify(value)} is not a number`);
+      if (!(typeof value === 'number' || (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)))))
+        out.push(`${path}: ${JSON.stringify(value)} is not a number`);
       break;
     case 'boolean':
-      if (!(typeof value === 'boolean' || value === 0 || value === 1 || value === '0' || value === '1')) out.push(`${path}: ${JSON.stringify(value)} is not a boolean`);
+      if (!(typeof value === 'boolean' || value === 0 || value === 1 || value === '0' || value === '1'))
+        out.push(`${path}: ${JSON.stringify(value)} is not a boolean`);
       break;
     case 'string':
       if (typeof value !== 'string') out.push(`${path}: ${JSON.stringify(value)} is not a string`);

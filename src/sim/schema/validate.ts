@@ -23,7 +23,10 @@ export function perlPattern(pattern: string): RegExp | null {
     if (f.includes('i')) flags = 'i';
     return '(?:';
   });
-  src = src.replace(/\{,(\d+)\}/g, '{0,$1}').replace(/\\z/g, '$').replace(/\\A/g, '^');
+  src = src
+    .replace(/\{,(\d+)\}/g, '{0,$1}')
+    .replace(/\\z/g, '$')
+    .replace(/\\A/g, '^');
   try {
     return new RegExp(`^(?:${src})$`, flags);
   } catch {
@@ -96,18 +99,28 @@ export type CompiledObject = (value: Record<string, unknown>, path: string, erro
 /** check_object: every schema key, then every value key not in the schema. */
 export function compileObject(props: Record<string, PropSchema>, additional: boolean | undefined): CompiledObject {
   const checks = Object.entries(props).map(([k, s]) => [k, compileProp(s)] as const);
-  const requires = Object.entries(props).filter(([, s]) => typeof s.requires === 'string') as Array<[string, PropSchema & { requires: string }]>;
+  const requires = Object.entries(props).filter(([, s]) => typeof s.requires === 'string') as Array<
+    [string, PropSchema & { requires: string }]
+  >;
   return (value, path, errors) => {
     for (const [k, check] of checks) check(value[k], path ? `${path}.${k}` : k, errors);
     for (const [k, s] of requires) {
       if (value[k] !== undefined && value[s.requires] === undefined) {
-        addError(errors, path ? `${path}.${s.requires}` : s.requires, `missing property - '${path ? `${path}.${k}` : k}' requires this property`);
+        addError(
+          errors,
+          path ? `${path}.${s.requires}` : s.requires,
+          `missing property - '${path ? `${path}.${k}` : k}' requires this property`,
+        );
       }
     }
     if (additional === false) {
       for (const k of Object.keys(value)) {
         if (!Object.hasOwn(props, k)) {
-          addError(errors, path ? `${path}.${k}` : k, 'property is not defined in schema and the schema does not allow additional properties');
+          addError(
+            errors,
+            path ? `${path}.${k}` : k,
+            'property is not defined in schema and the schema does not allow additional properties',
+          );
         }
       }
     }
@@ -176,11 +189,15 @@ export function compileProp(schema: PropSchema): CheckFn {
       }
     }
     if (pattern && !pattern.test(v)) return addError(errors, path, 'value does not match the regex pattern');
-    if (maxLength !== undefined && [...v].length > maxLength) return addError(errors, path, `value may only be ${maxLength} characters long`);
-    if (minLength !== undefined && [...v].length < minLength) return addError(errors, path, `value must be at least ${minLength} characters long`);
+    if (maxLength !== undefined && [...v].length > maxLength)
+      return addError(errors, path, `value may only be ${maxLength} characters long`);
+    if (minLength !== undefined && [...v].length < minLength)
+      return addError(errors, path, `value must be at least ${minLength} characters long`);
     if (isNumber(v)) {
-      if (maximum !== undefined && Number(v) > maximum) return addError(errors, path, `value must have a maximum value of ${schema.maximum}`);
-      if (minimum !== undefined && Number(v) < minimum) return addError(errors, path, `value must have a minimum value of ${schema.minimum}`);
+      if (maximum !== undefined && Number(v) > maximum)
+        return addError(errors, path, `value must have a maximum value of ${schema.maximum}`);
+      if (minimum !== undefined && Number(v) < minimum)
+        return addError(errors, path, `value must have a minimum value of ${schema.minimum}`);
     }
     if (enumValues && !enumValues.includes(v)) {
       addError(errors, path, `value '${v}' does not have a value in the enumeration '${enumValues.join(', ')}'`);

@@ -30,7 +30,9 @@ export function CheckList<K extends string>({ items, initial, focus = true, onTo
       if (a.type === 'move') return { ...st, cursor: Math.max(0, Math.min(items.length - 1, st.cursor + a.by)) };
       const it = items[st.cursor];
       if (!it || it.disabled) return st;
-      const checked = st.checked.includes(it.key) ? st.checked.filter((k) => k !== it.key) : items.filter((x) => x.key === it.key || st.checked.includes(x.key)).map((x) => x.key);
+      const checked = st.checked.includes(it.key)
+        ? st.checked.filter((k) => k !== it.key)
+        : items.filter((x) => x.key === it.key || st.checked.includes(x.key)).map((x) => x.key);
       return { ...st, checked };
     },
     { cursor: 0, checked: initial },

@@ -23,12 +23,15 @@ export interface SelectListProps<V> {
 
 export function SelectList<V>({ items, onSelect, onHighlight, focus = true, initialIndex = 0, limit = 10 }: SelectListProps<V>) {
   const t = useTheme();
-  const [index, move] = useReducer((i: number, d: number) => {
-    const n = items.length;
-    if (n === 0) return 0;
-    const next = Math.max(0, Math.min(n - 1, i + d));
-    return next;
-  }, Math.min(initialIndex, Math.max(0, items.length - 1)));
+  const [index, move] = useReducer(
+    (i: number, d: number) => {
+      const n = items.length;
+      if (n === 0) return 0;
+      const next = Math.max(0, Math.min(n - 1, i + d));
+      return next;
+    },
+    Math.min(initialIndex, Math.max(0, items.length - 1)),
+  );
   // biome-ignore lint/correctness/useExhaustiveDependencies: reports a move of the highlight, not a new items array or callback from the parent's re-render
   useEffect(() => {
     const it = items[index];
