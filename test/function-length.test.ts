@@ -54,9 +54,7 @@ test('the check sees a long function and passes a short one', () => {
  */
 const KNOWN_LONG = [
   'src/app/App.tsx screenFor',
-  'src/config/load.ts crossChecks',
   'src/runner/driver.ts runSteps',
-  'src/sim/index.ts startSimulator',
   'screens/NodesScreen.tsx NodesScreen',
   'steps/proxmox/connect.ts inspectProxmox',
 ];

@@ -260,6 +260,19 @@ function zodIssues(error: z.ZodError, doc: unknown): ConfigIssue[] {
 
 /** Checks that span several fields. */
 export function crossChecks(c: Config): ConfigIssue[] {
+  const total = c.nodes.servers.count + c.nodes.agents.count;
+  return [
+    ...credentialIssues(c),
+    ...layoutIssues(c, total),
+    ...staticNetworkIssues(c, total),
+    ...placementAndMacIssues(c, total),
+    ...kuredRebootIssues(c),
+    ...operatorModeIssues(c.apps),
+  ];
+}
+
+/** The Proxmox credentials: a token with its secret, or a user with a password. */
+function credentialIssues(c: Config): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const p = c.proxmox;
   if (p.tokenId && !p.tokenSecret)
@@ -295,7 +308,12 @@ export function crossChecks(c: Config): ConfigIssue[] {
       expected: 'a lower-case UUID as Proxmox shows it once when the token is created',
       example: '0d5c7a4e-…',
     });
+  return issues;
+}
 
+/** Server count, the VIP it needs, the VMID range. */
+function layoutIssues(c: Config, total: number): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
   const servers = c.nodes.servers.count;
   if (servers < 1)
     issues.push({
@@ -320,7 +338,6 @@ export function crossChecks(c: Config): ConfigIssue[] {
       example: 'vip: 192.168.1.40',
     });
 
-  const total = servers + c.nodes.agents.count;
   const ids = nodeVmids(c);
   if (c.nodes.vmids.end < c.nodes.vmids.start)
     issues.push({ path: 'nodes.vmids', message: 'end is below start', given: c.nodes.vmids, example: 'vmids: { start: 9000, end: 9099 }' });
@@ -339,7 +356,12 @@ export function crossChecks(c: Config): ConfigIssue[] {
       given: t,
       expected: `an id outside ${c.nodes.vmids.start}-${c.nodes.vmids.end}, or equal to its start`,
     });
+  return issues;
+}
 
+/** Static addressing: subnet, gateway, node range and VIP agree. */
+function staticNetworkIssues(c: Config, total: number): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
   const net = c.nodes.network;
   if (net.mode === 'static') {
     for (const k of ['cidr', 'gateway', 'firstAddress'] as const)
@@ -390,6 +412,12 @@ export function crossChecks(c: Config): ConfigIssue[] {
       }
     }
   }
+  return issues;
+}
+
+/** Explicit placement names real nodes; MACs fit their nodes; Piraeus has nodes for its replicas. */
+function placementAndMacIssues(c: Config, total: number): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
   if (typeof c.nodes.placement === 'object') {
     const names = new Set(planNodes(c).map((n) => n.name));
     for (const name of Object.keys(c.nodes.placement)) {
@@ -420,6 +448,5 @@ export function crossChecks(c: Config): ConfigIssue[] {
       given: c.apps.piraeus.replicas,
       expected: `at most ${total}`,
     });
-  issues.push(...kuredRebootIssues(c), ...operatorModeIssues(c.apps));
   return issues;
 }

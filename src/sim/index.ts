@@ -152,6 +152,55 @@ function worldPersister(
   );
 }
 
+/** In-process fault injection (the same specs as `demo-server --fail`). */
+function faultHandle(faults: Faults, latency: LatencyModel): Simulator['faults'] {
+  return {
+    failRequest: (s) => faults.failRequest(s),
+    failTask: (s) => faults.failTask(s),
+    dropConnection: (s) => faults.dropConnection(s),
+    slowNode: (n, f) => latency.slowNode(n, f),
+    clear: () => {
+      faults.clear();
+      latency.clearSlow();
+    },
+    add: (s) => applyFaultSpec(s, faults, (n, f) => latency.slowNode(n, f)),
+  };
+}
+
+/** The `proxmox:` section of a config for `up` against this simulator. */
+function simProxmoxConfig(
+  url: string,
+  ctx: SimContext,
+  fingerprint: string,
+  state: SimState,
+  ssh: Simulator['ssh'],
+  sshNodes: Simulator['sshNodes'],
+): ReturnType<Simulator['proxmoxConfig']> {
+  return {
+    proxmox: {
+      url,
+      tokenId: ctx.auth.token.tokenId,
+      tokenSecret: ctx.auth.token.tokenSecret,
+      fingerprint,
+      nodes: [...state.nodes],
+      storage: { disks: 'local-lvm', images: 'local', snippets: 'local' },
+      bridge: 'vmbr0',
+      ...(ssh
+        ? {
+            ssh: {
+              host: ssh.host,
+              port: ssh.port,
+              user: ssh.user,
+              privateKeyFile: ssh.privateKeyPath,
+              hostKey: ssh.hostKeyFingerprint,
+              ...nodeSshConfig(state, sshNodes, ssh),
+            },
+          }
+        : {}),
+    },
+  };
+}
+
 export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
   const host = opts.host ?? '127.0.0.1';
   const simLog = opts.log ?? (() => {});
@@ -273,41 +322,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     mirror: { url: mirror.url, put: (p, d, t) => mirror.put(p, d, t), redirect: (p, l) => mirror.redirect(p, l) },
     requests: () => requestLog.map((r) => ({ ...r, params: { ...r.params } })),
     tasks: () => ctx.tasks.all().map((t) => ({ ...t, log: [...t.log] })),
-    faults: {
-      failRequest: (s) => faults.failRequest(s),
-      failTask: (s) => faults.failTask(s),
-      dropConnection: (s) => faults.dropConnection(s),
-      slowNode: (n, f) => latency.slowNode(n, f),
-      clear: () => {
-        faults.clear();
-        latency.clearSlow();
-      },
-      add: (s) => applyFaultSpec(s, faults, (n, f) => latency.slowNode(n, f)),
-    },
+    faults: faultHandle(faults, latency),
     state,
-    proxmoxConfig: () => ({
-      proxmox: {
-        url,
-        tokenId: ctx.auth.token.tokenId,
-        tokenSecret: ctx.auth.token.tokenSecret,
-        fingerprint: cert.fingerprint,
-        nodes: [...state.nodes],
-        storage: { disks: 'local-lvm', images: 'local', snippets: 'local' },
-        bridge: 'vmbr0',
-        ...(ssh
-          ? {
-              ssh: {
-                host: ssh.host,
-                port: ssh.port,
-                user: ssh.user,
-                privateKeyFile: ssh.privateKeyPath,
-                hostKey: ssh.hostKeyFingerprint,
-                ...nodeSshConfig(state, sshNodes, ssh),
-              },
-            }
-          : {}),
-      },
-    }),
+    proxmoxConfig: () => simProxmoxConfig(url, ctx, cert.fingerprint, state, ssh, sshNodes),
     async close() {
       if (closed) return;
       closed = true;
