@@ -153,47 +153,9 @@ export async function inspectProxmox(
   }
 
   // Where snippets live on the PVE host (written over SSH/SFTP later)
-  let snippetsPath = '';
   const snippetsMissing = problems.some((x) => x.field === 'proxmox.storage.snippets' && /has no storage/.test(x.message));
-  if (!snippetsMissing) {
-    try {
-      const sc = await client.storageConfig(s.snippets);
-      if (sc.path) snippetsPath = sc.path;
-      else
-        add({
-          field: 'proxmox.storage.snippets',
-          message: `The storage '${s.snippets}' (type ${sc.type}) has no directory path, so snippets cannot be written to it`,
-          fix: 'Use a file-based storage (dir, nfs, cifs, cephfs) with the snippets content type, e.g. "local".',
-        });
-    } catch (err) {
-      // Reading a storage definition needs Datastore.Allocate, more than the rest of the run needs.
-      if (err instanceof UserError && s.snippets === 'local' && /lacks the privilege/.test(err.message)) {
-        snippetsPath = '/var/lib/vz';
-        log(`Cannot read the definition of storage 'local' (${err.message}); assuming its default path /var/lib/vz`, 'warn');
-      } else if (err instanceof UserError) add(err);
-      else throw err;
-    }
-  }
-
-  // The host's resolvers: what Proxmox's cloud-init gives a VM without a nameserver, and so what a node
-  // with a static address and no nodes.network.dns gets in its network unit.
-  let hostDns: string[] | undefined;
-  if (templateHost && client.nodeDns) {
-    try {
-      hostDns = (await client.nodeDns(templateHost)).servers;
-    } catch (err) {
-      if (!(err instanceof UserError)) throw err;
-      log(`Cannot read the DNS servers of ${templateHost} (${err.message})`, 'warn');
-    }
-    const net = config.nodes.network;
-    if (net.mode === 'static' && !net.dns.length && !hostDns?.length) {
-      add({
-        field: 'nodes.network.dns',
-        message: `Nodes with static addresses would have no DNS server: nodes.network.dns is empty and the DNS servers of ${templateHost} are ${hostDns ? 'not set' : 'unreadable'}`,
-        fix: 'Set nodes.network.dns (e.g. [192.168.1.1]), or set the DNS of the Proxmox host (node → System → DNS; reading it needs Sys.Audit on /nodes).',
-      });
-    }
-  }
+  const snippetsPath = snippetsMissing ? '' : await snippetsPathOf(client, s.snippets, log, add);
+  const hostDns = templateHost ? await hostResolvers(config, client, templateHost, log, add) : undefined;
 
   const facts: ConnectFacts = {
     pveVersion: version,
@@ -204,6 +166,59 @@ export async function inspectProxmox(
     ...(hostDns ? { hostDns } : {}),
   };
   return { facts, problems };
+}
+
+/** The directory of the snippets storage on the PVE host ('' when it has none: a problem is added). */
+async function snippetsPathOf(client: ProxmoxClient, snippets: string, log: Log, add: (e: UserError | Problem) => void): Promise<string> {
+  let snippetsPath = '';
+  try {
+    const sc = await client.storageConfig(snippets);
+    if (sc.path) snippetsPath = sc.path;
+    else
+      add({
+        field: 'proxmox.storage.snippets',
+        message: `The storage '${snippets}' (type ${sc.type}) has no directory path, so snippets cannot be written to it`,
+        fix: 'Use a file-based storage (dir, nfs, cifs, cephfs) with the snippets content type, e.g. "local".',
+      });
+  } catch (err) {
+    // Reading a storage definition needs Datastore.Allocate, more than the rest of the run needs.
+    if (err instanceof UserError && snippets === 'local' && /lacks the privilege/.test(err.message)) {
+      snippetsPath = '/var/lib/vz';
+      log(`Cannot read the definition of storage 'local' (${err.message}); assuming its default path /var/lib/vz`, 'warn');
+    } else if (err instanceof UserError) add(err);
+    else throw err;
+  }
+  return snippetsPath;
+}
+
+/**
+ * The host's resolvers: what Proxmox's cloud-init gives a VM without a nameserver, and so what a node
+ * with a static address and no nodes.network.dns gets in its network unit.
+ */
+async function hostResolvers(
+  config: Config,
+  client: ProxmoxClient,
+  templateHost: string,
+  log: Log,
+  add: (e: UserError | Problem) => void,
+): Promise<string[] | undefined> {
+  if (!client.nodeDns) return undefined;
+  let hostDns: string[] | undefined;
+  try {
+    hostDns = (await client.nodeDns(templateHost)).servers;
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    log(`Cannot read the DNS servers of ${templateHost} (${err.message})`, 'warn');
+  }
+  const net = config.nodes.network;
+  if (net.mode === 'static' && !net.dns.length && !hostDns?.length) {
+    add({
+      field: 'nodes.network.dns',
+      message: `Nodes with static addresses would have no DNS server: nodes.network.dns is empty and the DNS servers of ${templateHost} are ${hostDns ? 'not set' : 'unreadable'}`,
+      fix: 'Set nodes.network.dns (e.g. [192.168.1.1]), or set the DNS of the Proxmox host (node → System → DNS; reading it needs Sys.Audit on /nodes).',
+    });
+  }
+  return hostDns;
 }
 
 /** The caller's effective privileges (GET /access/permissions) against what the run needs on this PVE version. */
