@@ -287,20 +287,8 @@ interface ScreenArgs {
 }
 
 /** The screen of the wizard's current step. */
-function screenFor({
-  s,
-  dispatch,
-  services,
-  fileError,
-  onStart,
-  reviewConfig,
-  plan,
-  store,
-  config,
-  runs,
-  now,
-  exit,
-}: ScreenArgs): React.ReactNode {
+function screenFor(args: ScreenArgs): React.ReactNode {
+  const { s, dispatch, services, fileError, onStart, reviewConfig, plan, store, config, runs } = args;
   const p = (draftGet(s.draft, 'proxmox') ?? {}) as ProxmoxInitial;
   const feedBaseUrl = draftGet(s.draft, 'flatcar.feedBaseUrl') as string | undefined;
   const appsDraft = (draftGet(withPreset(s.draft), 'apps') ?? {}) as Record<string, unknown>;
@@ -413,37 +401,41 @@ function screenFor({
         />
       );
       break;
-    case 'done': {
-      const chosen = config ? APPS.filter((a) => config.apps[a.key].enabled).map((a) => a.label) : [];
-      // Apps skipped by the run (no Pulumi CLI) were not installed: say so instead of listing them.
-      const skipped = store.getSnapshot().finished.filter((f) => f.group === 'apps' && f.status === 'skipped');
-      const apps = skipped.length ? [] : chosen;
-      const note = skipped.length && chosen.length ? `Not installed: ${chosen.join(', ')} (${skipped[0]!.reason ?? 'skipped'})` : undefined;
-      screen = (
-        <DoneScreen
-          cluster={config?.cluster.name ?? ''}
-          kubeconfigPath={s.outcome?.kubeconfigPath}
-          server={s.outcome?.server}
-          installed={apps}
-          note={note}
-          elapsedMs={(s.runEndedAt ?? now()) - (s.runStartedAt ?? now())}
-          configPath={s.saved?.configPath}
-          onSubmit={() =>
-            exit(
-              EXIT.ok,
-              [
-                `Cluster ${config?.cluster.name} is ready.`,
-                ...(s.outcome?.kubeconfigPath
-                  ? [`Kubeconfig: ${s.outcome.kubeconfigPath}`, `Try: kubectl --kubeconfig ${s.outcome.kubeconfigPath} get nodes -o wide`]
-                  : []),
-                ...(s.saved ? [`Re-run: ${s.saved.command}`] : []),
-              ].join('\n'),
-            )
-          }
-        />
-      );
+    case 'done':
+      screen = doneScreenFor(args);
       break;
-    }
   }
   return screen;
+}
+
+/** Done: the kubeconfig, the command to try, what was installed; Enter prints the same and quits. */
+function doneScreenFor({ s, store, config, now, exit }: ScreenArgs): React.ReactNode {
+  const chosen = config ? APPS.filter((a) => config.apps[a.key].enabled).map((a) => a.label) : [];
+  // Apps skipped by the run (no Pulumi CLI) were not installed: say so instead of listing them.
+  const skipped = store.getSnapshot().finished.filter((f) => f.group === 'apps' && f.status === 'skipped');
+  const apps = skipped.length ? [] : chosen;
+  const note = skipped.length && chosen.length ? `Not installed: ${chosen.join(', ')} (${skipped[0]!.reason ?? 'skipped'})` : undefined;
+  return (
+    <DoneScreen
+      cluster={config?.cluster.name ?? ''}
+      kubeconfigPath={s.outcome?.kubeconfigPath}
+      server={s.outcome?.server}
+      installed={apps}
+      note={note}
+      elapsedMs={(s.runEndedAt ?? now()) - (s.runStartedAt ?? now())}
+      configPath={s.saved?.configPath}
+      onSubmit={() =>
+        exit(
+          EXIT.ok,
+          [
+            `Cluster ${config?.cluster.name} is ready.`,
+            ...(s.outcome?.kubeconfigPath
+              ? [`Kubeconfig: ${s.outcome.kubeconfigPath}`, `Try: kubectl --kubeconfig ${s.outcome.kubeconfigPath} get nodes -o wide`]
+              : []),
+            ...(s.saved ? [`Re-run: ${s.saved.command}`] : []),
+          ].join('\n'),
+        )
+      }
+    />
+  );
 }
