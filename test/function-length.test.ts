@@ -52,7 +52,7 @@ test('the check sees a long function and passes a short one', () => {
  * Over the limit once the formatter wrapped lines at 140 columns, still to be split (issue 16's note):
  * listed by file and name, so a new long function fails, and so does one of these once it is split.
  */
-const KNOWN_LONG = ['src/runner/driver.ts runSteps', 'screens/NodesScreen.tsx NodesScreen'];
+const KNOWN_LONG = ['screens/NodesScreen.tsx NodesScreen'];
 
 test(`no product function is longer than ${MAX_LINES} lines`, () => {
   const long: string[] = [];

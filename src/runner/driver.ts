@@ -75,37 +75,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
   const running = new Map<string, Promise<void>>();
   const result: RunResult = { status: 'succeeded', failed: [], blocked: [], done: [], skipped: [] };
 
-  /** Saved (atomically; transitions of the same moment share one write) before it is emitted or acted on. */
-  const transition = async (step: Step, action: StepAction) => {
-    const rec = await store.dispatchSaved(action);
-    events.emitEvent({
-      type: 'step',
-      id: step.id,
-      title: step.title,
-      group: step.group,
-      status: rec.status,
-      at: rec.at,
-      via: rec.status === 'done' ? rec.via : undefined,
-      reason: rec.reason,
-      error: rec.status === 'failed' ? rec.error : undefined,
-    });
-  };
-
-  /** Secrets never reach the state file: outputs holding a known secret are recorded redacted. */
-  const safe = <T>(step: Step, value: T): T => {
-    if (!opts.redactor || value === undefined) return value;
-    const clean = opts.redactor.redactDeep(value);
-    if (JSON.stringify(clean) !== JSON.stringify(value))
-      events.emitEvent({
-        type: 'log',
-        id: step.id,
-        group: step.group,
-        level: 'warn',
-        at: now(),
-        line: "a secret value in this step's outputs or reason was recorded as *** (steps keep secrets in the SecretStore)",
-      });
-    return clean;
-  };
+  const { transition, safe } = recorder(opts, now);
 
   /**
    * Lane slots a step takes for only the part of its work that needs one (ctx.slot: e.g. the clone
@@ -223,6 +193,43 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
   for (const id of order) if (!outcome.has(id) || outcome.get(id) === 'interrupted') result.blocked.push(id);
   result.status = opts.signal.aborted ? 'interrupted' : result.failed.length || result.blocked.length ? 'failed' : 'succeeded';
   return result;
+}
+
+/** How the driver records a step: each transition saved, then emitted; outputs and reasons redacted. */
+function recorder(opts: DriverOptions, now: () => number) {
+  const { store, events } = opts;
+  /** Saved (atomically; transitions of the same moment share one write) before it is emitted or acted on. */
+  const transition = async (step: Step, action: StepAction) => {
+    const rec = await store.dispatchSaved(action);
+    events.emitEvent({
+      type: 'step',
+      id: step.id,
+      title: step.title,
+      group: step.group,
+      status: rec.status,
+      at: rec.at,
+      via: rec.status === 'done' ? rec.via : undefined,
+      reason: rec.reason,
+      error: rec.status === 'failed' ? rec.error : undefined,
+    });
+  };
+
+  /** Secrets never reach the state file: outputs holding a known secret are recorded redacted. */
+  const safe = <T>(step: Step, value: T): T => {
+    if (!opts.redactor || value === undefined) return value;
+    const clean = opts.redactor.redactDeep(value);
+    if (JSON.stringify(clean) !== JSON.stringify(value))
+      events.emitEvent({
+        type: 'log',
+        id: step.id,
+        group: step.group,
+        level: 'warn',
+        at: now(),
+        line: "a secret value in this step's outputs or reason was recorded as *** (steps keep secrets in the SecretStore)",
+      });
+    return clean;
+  };
+  return { transition, safe };
 }
 
 /** The lanes' slots: how many steps of each lane hold one, and the steps waiting for one in ctx.slot. */
