@@ -10,7 +10,9 @@ import { withLockRetry } from '../../src/proxmox/client.js';
 import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { StepContext } from '../types.js';
-import { awaitTask, findVm, splitTags } from '../shared.js';
+import { awaitTask, facts, findVm, splitTags } from '../shared.js';
+import { connectPveSsh } from '../template/pve-ssh.js';
+import { snippetPath } from '../template/snippet.js';
 import { waitUnlocked } from '../nodes/clone.js';
 
 export const DESTROY_STEP = {
@@ -92,6 +94,40 @@ export async function snippetsByHost(
 
 /** A volid "local:snippets/x.ign" → "x.ign". */
 export const fileOfVolid = (volid: string): string => volid.replace(/^[^:]*:snippets\//, '');
+
+/** The first of these snippet files still on its host ("<file> is still on <host>"), or undefined when none is. */
+export async function snippetLeftOnHosts(ctx: StepContext, byHost: Iterable<[string | undefined, string[]]>): Promise<string | undefined> {
+  for (const [host, files] of byHost) {
+    const session = await connectPveSsh(ctx, host);
+    try {
+      for (const f of files)
+        if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return `${f} is still on ${host ?? 'the host'}`;
+    } finally {
+      await session.close();
+    }
+  }
+  return undefined;
+}
+
+/** Remove snippet files (by file name) from each PVE host's snippets storage, over SSH to that host. */
+export async function removeSnippetsOnHosts(ctx: StepContext, byHost: Iterable<[string | undefined, string[]]>): Promise<string[]> {
+  const removed: string[] = [];
+  for (const [host, files] of byHost) {
+    const session = await connectPveSsh(ctx, host);
+    try {
+      removed.push(
+        ...(await removeFiles(
+          ctx,
+          session,
+          files.map((f) => snippetPath(facts(ctx).snippetsPath, f)),
+        )),
+      );
+    } finally {
+      await session.close();
+    }
+  }
+  return removed;
+}
 
 /** Remove files over SFTP; returns the ones that were there. */
 export async function removeFiles(ctx: StepContext, session: SshSession, paths: string[]): Promise<string[]> {

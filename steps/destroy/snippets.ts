@@ -8,9 +8,7 @@ import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, type SnippetsOutputs } from '../nodes/common.js';
 import { facts } from '../shared.js';
-import { connectPveSsh } from '../template/pve-ssh.js';
-import { snippetPath } from '../template/snippet.js';
-import { DESTROY_STEP, fileOfVolid, nodeSnippetPattern, removeFiles, snippetsByHost } from './common.js';
+import { DESTROY_STEP, fileOfVolid, nodeSnippetPattern, removeSnippetsOnHosts, snippetLeftOnHosts, snippetsByHost } from './common.js';
 
 export function destroySnippetsStep(config: Config, _options: RunOptions, vmSteps: string[]): Step {
   const storage = config.proxmox.storage.snippets;
@@ -39,34 +37,12 @@ export function destroySnippetsStep(config: Config, _options: RunOptions, vmStep
         };
       // Recorded but not listed (a storage listing that hides them): ask the host itself.
       const rec = recorded(ctx).filter((f) => pattern.test(f));
-      if (rec.length) {
-        const session = await connectPveSsh(ctx);
-        try {
-          for (const f of rec)
-            if (await session.stat(snippetPath(facts(ctx).snippetsPath, f))) return { done: false, reason: `${f} is still on the host` };
-        } finally {
-          await session.close();
-        }
-      }
+      const left = rec.length ? await snippetLeftOnHosts(ctx, [[undefined, rec]]) : undefined;
+      if (left) return { done: false, reason: left };
       return { done: true, reason: `no node snippet of ${config.cluster.name} is left in ${storage}:snippets` };
     },
     async run(ctx: StepContext) {
-      const removed: string[] = [];
-      for (const [host, files] of await present(ctx)) {
-        const session = await connectPveSsh(ctx, host);
-        try {
-          removed.push(
-            ...(await removeFiles(
-              ctx,
-              session,
-              files.map((f) => snippetPath(facts(ctx).snippetsPath, f)),
-            )),
-          );
-        } finally {
-          await session.close();
-        }
-      }
-      return { removed };
+      return { removed: await removeSnippetsOnHosts(ctx, await present(ctx)) };
     },
   };
 }

@@ -9,9 +9,16 @@ import { STEP, type TemplateOutputs } from '../ids.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { facts, findVm } from '../shared.js';
 import { TEMPLATE_STEP, linkedClonesOf, ourTemplates, type SnippetOutputs } from '../template/common.js';
-import { connectPveSsh } from '../template/pve-ssh.js';
-import { snippetPath } from '../template/snippet.js';
-import { DESTROY_STEP, deleteVm, fileOfVolid, removeFiles, settled, snippetsByHost, templateSnippetPattern } from './common.js';
+import {
+  DESTROY_STEP,
+  deleteVm,
+  fileOfVolid,
+  removeSnippetsOnHosts,
+  settled,
+  snippetLeftOnHosts,
+  snippetsByHost,
+  templateSnippetPattern,
+} from './common.js';
 
 interface Survey {
   deletable: Array<{ vmid: number; node: string; name: string }>;
@@ -65,16 +72,8 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
         for (const k of s.kept) ctx.log(`warning: ${keptLine(k)}`, 'warn');
         return { skip: true, reason: s.kept.map(keptLine).join('; ') };
       }
-      for (const [host, files] of s.snippets) {
-        const session = await connectPveSsh(ctx, host);
-        try {
-          for (const f of files)
-            if (await session.stat(snippetPath(facts(ctx).snippetsPath, f)))
-              return { done: false, reason: `${f} is still on ${host ?? 'the host'}` };
-        } finally {
-          await session.close();
-        }
-      }
+      const left = await snippetLeftOnHosts(ctx, s.snippets);
+      if (left) return { done: false, reason: left };
       return { done: true, reason: `no template of ${config.cluster.name} is left` };
     },
     async run(ctx: StepContext) {
@@ -87,22 +86,7 @@ export function destroyTemplateStep(config: Config, _options: RunOptions, vmStep
       }
       // A kept template still boots nothing, but its config points at its snippet: keep that too.
       if (s.kept.length) return { deleted: s.deletable.map((d) => d.vmid), kept: s.kept.map((k) => k.vmid) };
-      const removed: string[] = [];
-      for (const [host, files] of s.snippets) {
-        const session = await connectPveSsh(ctx, host);
-        try {
-          removed.push(
-            ...(await removeFiles(
-              ctx,
-              session,
-              files.map((f) => snippetPath(facts(ctx).snippetsPath, f)),
-            )),
-          );
-        } finally {
-          await session.close();
-        }
-      }
-      return { deleted: s.deletable.map((d) => d.vmid), removed };
+      return { deleted: s.deletable.map((d) => d.vmid), removed: await removeSnippetsOnHosts(ctx, s.snippets) };
     },
   };
 }
