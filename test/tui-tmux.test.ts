@@ -124,7 +124,7 @@ test('tmux: homelab preset against --demo through every screen to Done; the kube
   const t = new Term('a', state);
   await wizard(t);
   await t.waitFor('Building homelab');
-  const done = await t.waitFor('is ready', 180_000);
+  const done = await t.waitFor(/Cluster homelab is ready/, 180_000);
   const m = /Kubeconfig: (\S+)/.exec(done);
   assert.ok(m, `kubeconfig path on the Done screen:\n${done}`);
   assert.ok(existsSync(m[1]!), `${m[1]} exists`);
@@ -146,7 +146,7 @@ test('tmux: quit mid-run (state saved), then resume from the Start screen to Don
   assert.match(start, /Resume homelab/);
   assert.match(start, /interrupted/);
   await second.keys('Enter');
-  const done = await second.waitFor('is ready', 180_000);
+  const done = await second.waitFor(/Cluster homelab is ready/, 180_000);
   assert.match(done, /Kubeconfig: /);
   await second.keys('Enter');
   assert.equal(await second.exitCode(), 0);
