@@ -12,7 +12,7 @@ import { LogFile } from '../log/file.js';
 import { Redactor } from '../log/redact.js';
 import { detectChanges, flattenConfig, configHash, type ConfigChanges } from './changes.js';
 import { contextFactory } from './context.js';
-import { DEFAULT_PARALLEL, LANE_LIMITS, runSteps, type RunResult } from './driver.js';
+import { DEFAULT_PARALLEL, LANE_CAPS, LANE_LIMITS, runSteps, type RunResult } from './driver.js';
 import { acquireLock, type ClusterLock } from './lock.js';
 import { topoOrder } from './reducer.js';
 import { FileSecretStore } from './secrets.js';
@@ -260,6 +260,7 @@ export class ClusterRun {
         signal,
         parallel: this.opts.options.parallel || DEFAULT_PARALLEL,
         laneLimits: LANE_LIMITS,
+        laneCaps: LANE_CAPS,
         redactor: this.redactor,
       });
     } catch (err) {

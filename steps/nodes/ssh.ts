@@ -99,18 +99,21 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
       const started = ctx.services.now();
       let session;
       try {
-        session = await connectWithRetry(ctx.services.ssh, target, {
-          signal: ctx.signal,
-          timeoutMs: 10 * 60_000,
-          // A booting VM refuses or does not answer yet: trying often costs little and notices it at once.
-          // (every 100 ms at most: a refused connection is a round trip; a late notice delays k3s)
-          initialDelayMs: 25,
-          maxDelayMs: 100,
-          onWait: () =>
-            ctx.progress(
-              `waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`,
-            ),
-        });
+        const connect = () =>
+          connectWithRetry(ctx.services.ssh, target, {
+            signal: ctx.signal,
+            timeoutMs: 10 * 60_000,
+            // A booting VM refuses or does not answer yet: trying often costs little and notices it at once.
+            // (every 100 ms at most: a refused connection is a round trip; a late notice delays k3s)
+            initialDelayMs: 25,
+            maxDelayMs: 100,
+            onWait: () =>
+              ctx.progress(
+                `waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`,
+              ),
+          });
+        // Waiting for a VM to boot loads neither Proxmox nor the node: it does not hold a --parallel place.
+        session = await (ctx.idle ? ctx.idle(connect) : connect());
       } catch (err) {
         throw explainSshError(err, node.name);
       }
