@@ -6,6 +6,7 @@
  * On abort (Ctrl-C): nothing new starts; running steps see ctx.signal, and once they settle they go
  * back to pending (the next `up` checks them again).
  */
+import type { Config } from '../config/schema.js';
 import type { RunEvents, StepStatus } from '../events.js';
 import { BugError, FlatcarK3sError, isAbort } from '../errors.js';
 import type { LaneHold, Step, StepContext } from '../../steps/types.js';
@@ -39,6 +40,11 @@ export const LANE_LIMITS: Readonly<Record<string, number>> = {
 export const LANE_CAPS: Readonly<Record<string, number>> = {
   'pve-clone': 8,
 };
+
+/** The lane limits of a run: LANE_LIMITS, and the agents of a rolling k3s upgrade cluster.upgrade.agentBatch at a time. */
+export function laneLimitsFor(config: Config): Record<string, number> {
+  return { ...LANE_LIMITS, 'k3s-roll-agent': config.cluster.upgrade.agentBatch };
+}
 
 export const DEFAULT_PARALLEL = 8;
 
