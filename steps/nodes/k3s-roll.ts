@@ -19,7 +19,7 @@ import { sh } from '../../src/shell/quote.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { CheckResult, RunOptions, Step, StepContext, StepServices } from '../types.js';
 import { LANES, NODES_STEP, connectNode, type K3sReleaseOutputs } from './common.js';
-import { readinessWatcher } from './readiness.js';
+import { readinessWatcher, type ReadinessWatcher } from './readiness.js';
 import { pollUntil, recorded } from '../shared.js';
 import { apiServerFor, isNewer, newerFix, rollOrder, upgradeOwner } from './upgrade.js';
 import { STEP } from '../ids.js';
@@ -31,6 +31,39 @@ export const rollStepId = (name: string) => STEP.node(name, 'k3s-roll');
 
 /** How long a check waits for a node at the wanted version to become Ready before the roll restarts it. */
 const NOT_READY_GRACE_MS = 2 * 60_000;
+
+/**
+ * A node at the wanted version but not Ready: most often one that has just joined. Wait for it (a wait on
+ * the world: no --parallel place) rather than roll it; undefined when it is still not Ready after the grace.
+ */
+async function readyOrNot(ctx: StepContext, watcher: ReadinessWatcher, name: string): Promise<KubeNode | undefined> {
+  const wait = () =>
+    watcher
+      .until((r) => r.get(name) === true, { signal: ctx.signal, timeoutMs: NOT_READY_GRACE_MS, what: `${name} to be Ready` })
+      .then(() => watcher.nodes())
+      .catch((err: unknown) => {
+        if (ctx.signal.aborted) throw err;
+        return undefined;
+      });
+  return (await (ctx.idle ? ctx.idle(wait) : wait()))?.find((n) => n.name === name);
+}
+
+/** An agent's roll: cluster.upgrade.agentBatch agents at a time (the lane); the first failure stops the others. */
+function inAgentLane(ctx: StepContext, name: string, roll: () => Promise<RollOutputs>): Promise<RollOutputs> {
+  const run = rollOf(ctx);
+  return ctx.slot!(LANES.agentRoll, async () => {
+    if (run.stoppedAt)
+      throw new RemoteError(`${name} was not rolled: the roll stopped at ${run.stoppedAt}`, {
+        fix: `Fix ${run.stoppedAt} (its error says how), then run "up" again: the roll resumes there.`,
+      });
+    try {
+      return await roll();
+    } catch (err) {
+      if (!ctx.signal.aborted) run.stoppedAt ??= name;
+      throw err;
+    }
+  });
+}
 
 /** The run's agent roll (the run's services identify the run): where it stopped, if it did. */
 const rolls = new WeakMap<StepServices, { stoppedAt?: string }>();
@@ -104,45 +137,14 @@ export function k3sRollStep(config: Config, node: PlannedNode, _options: RunOpti
         return { done: false, reason: `runs k3s ${me.kubeletVersion}, the config asks for ${rel.version}` };
       if (me.annotations[ROLLING_ANNOTATION]) return { done: false, reason: 'its roll was cut short: finishing it (uncordon)' };
       if (!me.ready) {
-        // At the wanted version but not Ready: most often a node that has just joined. Wait for it
-        // (a wait on the world: no --parallel place); still not Ready then, the roll restarts its k3s.
-        const wait = () =>
-          watcher
-            .until((r) => r.get(node.name) === true, {
-              signal: ctx.signal,
-              timeoutMs: NOT_READY_GRACE_MS,
-              what: `${node.name} to be Ready`,
-            })
-            .then(() => watcher.nodes())
-            .catch((err: unknown) => {
-              if (ctx.signal.aborted) throw err;
-              return undefined;
-            });
-        me = (await (ctx.idle ? ctx.idle(wait) : wait()))?.find((n) => n.name === node.name);
+        me = await readyOrNot(ctx, watcher, node.name);
         if (!me?.ready || me.kubeletVersion !== rel.version)
           return { done: false, reason: `${node.name} is not Ready after ${NOT_READY_GRACE_MS / 60_000} min: restarting its k3s` };
       }
       return { done: true, outputs: outputs(ctx, me, rel.version), reason: `runs k3s ${rel.version}` };
     },
-    async run(ctx: StepContext): Promise<RollOutputs> {
-      if (node.role === 'agent' && ctx.slot) {
-        // agents roll cluster.upgrade.agentBatch at a time; the first failure stops the others
-        const roll = rollOf(ctx);
-        return ctx.slot(LANES.agentRoll, async () => {
-          if (roll.stoppedAt)
-            throw new RemoteError(`${node.name} was not rolled: the roll stopped at ${roll.stoppedAt}`, {
-              fix: `Fix ${roll.stoppedAt} (its error says how), then run "up" again: the roll resumes there.`,
-            });
-          try {
-            return await rollNode(ctx);
-          } catch (err) {
-            if (!ctx.signal.aborted) roll.stoppedAt ??= node.name;
-            throw err;
-          }
-        });
-      }
-      return rollNode(ctx);
-    },
+    run: (ctx: StepContext): Promise<RollOutputs> =>
+      node.role === 'agent' && ctx.slot ? inAgentLane(ctx, node.name, () => rollNode(ctx)) : rollNode(ctx),
   };
 
   async function rollNode(ctx: StepContext): Promise<RollOutputs> {
