@@ -84,6 +84,7 @@ describe('StateStore.dispatchSaved', () => {
       });
       await store.dispatchSaved({ type: 'running', id: 'b', at: 3 });
       store.pins().set('node-ssh:x', 'SHA256:abc');
+      await store.saved();
       const onDisk = readState(t.dir)!;
       assert.deepEqual(onDisk, JSON.parse(JSON.stringify(store.get())));
       assert.equal(onDisk.steps.a!.status, 'pending');

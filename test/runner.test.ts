@@ -548,10 +548,13 @@ describe('files', () => {
     }
   });
 
-  test('pins are kept in the state file', () => {
+  test('pins are kept in the state file, saved with the next write', async () => {
     const t = tempDir('fk3s-runner-');
     try {
-      StateStore.open(t.dir, 'test').pins().set('proxmox.tls', 'AB:CD');
+      const store = StateStore.open(t.dir, 'test');
+      store.pins().set('proxmox.tls', 'AB:CD');
+      assert.equal(store.pins().get('proxmox.tls'), 'AB:CD', 'trusted at once in memory');
+      await store.saved();
       assert.equal(StateStore.open(t.dir, 'test').pins().get('proxmox.tls'), 'AB:CD');
     } finally {
       t.cleanup();
@@ -656,6 +659,7 @@ describe('services: Proxmox TLS trust on first use', () => {
     try {
       await services.proxmox();
       assert.equal(store.pins().get('proxmox.tls'), FP);
+      await store.saved(); // saved with the next write
       assert.equal(readState(t.dir)!.pins['proxmox.tls'], FP);
       const again = await make({ yes: false, pins: StateStore.open(t.dir, 'test').pins(), createProxmoxClient: fakeCreate(seen) });
       await again.services.proxmox();
@@ -698,6 +702,7 @@ describe('services: Proxmox TLS trust on first use', () => {
       await services.proxmox();
       assert.equal(seen[0]!.fingerprint, FP);
       assert.equal(store.pins().get('proxmox.tls'), FP);
+      await store.saved();
       const asked: string[] = [];
       const again = await make({
         yes: true,

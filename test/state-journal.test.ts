@@ -109,6 +109,7 @@ for (let i = 0; ; i++) {
   store.dispatch({ type: 'done', id, at: i, via: 'run', outputs: { big } });
   process.stdout.write('ack ' + id + ' done\\n');
   store.pins().set('pin-' + round, 'fp' + i);
+  await store.saved(); // a pin is acknowledged once saved (with the next group write)
   process.stdout.write('pin ' + round + ' fp' + i + '\\n');
   if (i % 25 === 24) store.update((s) => { s.lastRun = { startedAt: i, status: 'running', pid: process.pid }; });
 }
