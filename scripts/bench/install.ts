@@ -36,6 +36,8 @@ interface Result {
   stateBytes: number;
   stateWrites: number;
   status: string;
+  /** Time the tool's thread (this one) was busy during the run, ms. */
+  toolBusyMs: number;
 }
 
 async function bench(name: string, o: E2eOptions, parallel: number, speed: number): Promise<Result | undefined> {
@@ -43,9 +45,11 @@ async function bench(name: string, o: E2eOptions, parallel: number, speed: numbe
   const env = await startBenchWorld({ ...o, speed });
   const io = countStateWrites(env.stateDir, (p) => !p.includes('/demo/'));
   try {
+    const elu0 = performance.eventLoopUtilization();
     const t0 = Date.now();
     const r = await env.up({ options: { parallel, mergeKubeconfig: false } });
     const wallMs = Date.now() - t0;
+    const toolBusyMs = performance.eventLoopUtilization(elu0).active;
     const nodes = env.config.nodes.servers.count + env.config.nodes.agents.count;
     const { record, requests } = await env.record();
     const b = honestBound(record);
@@ -59,6 +63,7 @@ async function bench(name: string, o: E2eOptions, parallel: number, speed: numbe
       stateBytes: io.bytes,
       stateWrites: io.writes,
       status: r.status,
+      toolBusyMs,
     };
   } finally {
     io.stop();
@@ -71,7 +76,7 @@ function report(r: Result | undefined): void {
   if (!r) return;
   console.log(
     `${r.name.padEnd(40)} ${r.status.padEnd(9)} nodes ${String(r.nodes).padStart(3)}  wall ${fmt(r.wallMs).padStart(8)}  bound ${fmt(r.boundMs).padStart(8)}  ratio ${(r.wallMs / r.boundMs).toFixed(2)}  ` +
-      `state ${(r.stateBytes / 1024).toFixed(0)} KiB in ${r.stateWrites} writes (${(r.stateBytes / r.nodes / 1024).toFixed(1)} KiB/node)  PVE requests/node ${r.requestsPerNode.toFixed(1)}`,
+      `state ${(r.stateBytes / 1024).toFixed(0)} KiB in ${r.stateWrites} writes (${(r.stateBytes / r.nodes / 1024).toFixed(1)} KiB/node)  PVE requests/node ${r.requestsPerNode.toFixed(1)}  tool thread busy ${fmt(r.toolBusyMs)}`,
   );
   for (const l of r.derivation) console.log(`    ${l}`);
 }
