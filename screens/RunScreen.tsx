@@ -127,7 +127,7 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
     const spare = Math.max(0, room - shown.length * (1 + tailLines));
     const selId = selectable[v.selected]?.id;
     body = (
-      <Box flexDirection="column">
+      <>
         {shown.map((p, i) => (
           <StepPane
             key={p.id}
@@ -145,20 +145,21 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
           </Text>
         ) : null}
         {panes.length === 0 && snap.status === 'running' ? <Text color={t.muted}>waiting for the next step…</Text> : null}
-      </Box>
+      </>
     );
   }
 
   return (
     <Box flexDirection="column">
       <Static items={snap.finished}>{(s) => <FinishedLine key={s.id} step={s} />}</Static>
-      <Box>
+      {/* One text node (nested texts are not laid out): Ink redraws this line in every frame. */}
+      <Text wrap="truncate-end">
         <Text bold>
           {snap.status === 'succeeded' ? '✔ ' : failed ? '✗ ' : ''}Building {cluster}{' '}
         </Text>
         <ProgressBar done={snap.completed} total={snap.total} width={Math.min(30, width - cluster.length - 30)} />
         <Text color={t.muted}> {elapsed}</Text>
-      </Box>
+      </Text>
       {stopping ? <Text color={t.warn}>Stopping: waiting for the running steps to stop cleanly; the state is saved…</Text> : null}
       {body}
       <Footer keys={keys} />
