@@ -3,7 +3,7 @@
  * tail, overall progress, the failure view with its fix, and keys to expand a log, retry or quit.
  * Data comes from a RunStore (throttled snapshots); actions go out through onSubmit.
  */
-import { useReducer, useSyncExternalStore } from 'react';
+import { memo, useReducer, useSyncExternalStore } from 'react';
 import { Box, Static, Text, useInput, useWindowSize } from 'ink';
 import type { RunStore, FinishedStep } from '../src/ui/run-store.js';
 import { useTheme } from '../src/ui/theme.js';
@@ -64,6 +64,32 @@ function FinishedLine({ step }: { step: FinishedStep }) {
     </Text>
   );
 }
+
+interface RunTitleProps {
+  mark: string;
+  cluster: string;
+  done: number;
+  total: number;
+  width: number;
+  elapsed: string;
+}
+
+/**
+ * "Building <cluster>", the progress bar and the elapsed time: one text node (nested texts are not laid
+ * out), memoized so the frames of a log flood re-render it once a second, not in every frame.
+ */
+const RunTitle = memo(function RunTitle({ mark, cluster, done, total, width, elapsed }: RunTitleProps) {
+  const t = useTheme();
+  return (
+    <Text wrap="truncate-end">
+      <Text bold>
+        {mark}Building {cluster}{' '}
+      </Text>
+      <ProgressBar done={done} total={total} width={Math.min(30, width - cluster.length - 30)} />
+      <Text color={t.muted}> {elapsed}</Text>
+    </Text>
+  );
+});
 
 export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: RunScreenProps) {
   const t = useTheme();
@@ -152,14 +178,14 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
   return (
     <Box flexDirection="column">
       <Static items={snap.finished}>{(s) => <FinishedLine key={s.id} step={s} />}</Static>
-      {/* One text node (nested texts are not laid out): Ink redraws this line in every frame. */}
-      <Text wrap="truncate-end">
-        <Text bold>
-          {snap.status === 'succeeded' ? '✔ ' : failed ? '✗ ' : ''}Building {cluster}{' '}
-        </Text>
-        <ProgressBar done={snap.completed} total={snap.total} width={Math.min(30, width - cluster.length - 30)} />
-        <Text color={t.muted}> {elapsed}</Text>
-      </Text>
+      <RunTitle
+        mark={snap.status === 'succeeded' ? '✔ ' : failed ? '✗ ' : ''}
+        cluster={cluster}
+        done={snap.completed}
+        total={snap.total}
+        width={width}
+        elapsed={elapsed}
+      />
       {stopping ? <Text color={t.warn}>Stopping: waiting for the running steps to stop cleanly; the state is saved…</Text> : null}
       {body}
       <Footer keys={keys} />
