@@ -1,6 +1,6 @@
 /**
  * The live-run store: consumes RunEvents outside React and publishes immutable snapshots at a fixed
- * frame budget (default ~15 fps), so thousands of log lines per second cost one render per frame.
+ * frame budget (default 10 fps, FRAME_MS), so thousands of log lines per second cost one render per frame.
  * Each step keeps a bounded tail (what its pane shows) and a bounded buffer (what "expand" shows);
  * the full log goes to the log file, never into memory.
  */
