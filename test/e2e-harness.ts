@@ -48,12 +48,9 @@ export interface E2eEnv {
   close(): Promise<void>;
 }
 
-export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
+/** The modelled world of an e2e run: the demo Flatcar guests, the Proxmox simulator they boot on, its mirrors. */
+export async function startE2eWorld(o: E2eOptions, sshPort: number) {
   const speed = o.speed ?? 0.01;
-  // Below the ephemeral port range (32768+), so no outgoing connection can hold it.
-  const sshPort = 20000 + Math.floor(Math.random() * 12000);
-  const stateDir = mkdtempSync(join(tmpdir(), 'e2e-state-'));
-  const homeDir = mkdtempSync(join(tmpdir(), 'e2e-home-'));
   const guests = createDemoGuests({ speed, sshPort, log: (l) => (/failed to boot/.test(l) ? console.error(l) : undefined) });
   const sim = await startSimulator({
     speed,
@@ -62,15 +59,25 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
     ...(o.sharedStorage ? { sharedStorage: true } : {}),
     ...(o.pveVersion ? { pveVersion: o.pveVersion } : {}),
   });
-  const mirrors = deepMerge(fillFlatcarMirror(sim.mirror as never), fillK3sMirror(sim.mirror));
+  const mirrors = deepMerge(fillFlatcarMirror(sim.mirror as never), fillK3sMirror(sim.mirror)) as Record<string, unknown>;
+  return { sim, guests, proxmox: sim.proxmoxConfig() as Record<string, unknown>, mirrors };
+}
+
+/** The config of an e2e run: the preset moved onto the world's loopback addresses (proxmox, mirrors, demo nodes). */
+export function e2eConfig(
+  o: E2eOptions,
+  world: { proxmox: Record<string, unknown>; mirrors: Record<string, unknown> },
+  stateDir: string,
+  sshPort: number,
+): { raw: Record<string, unknown>; config: Config } {
   const preset = resolveConfig(
     { preset: o.preset, proxmox: { url: 'https://x:8006', tokenId: 'a@pam!b', tokenSecret: '00000000-0000-0000-0000-000000000000' } },
     { env: {} },
   );
   const raw = deepMerge(
     deepMerge(
-      deepMerge({ preset: o.preset }, sim.proxmoxConfig()),
-      deepMerge(mirrors, demoNodeOverrides({ stateDir, sshPort, staticNetwork: true, vip: !!preset.nodes.vip })),
+      deepMerge({ preset: o.preset }, world.proxmox),
+      deepMerge(world.mirrors, demoNodeOverrides({ stateDir, sshPort, staticNetwork: true, vip: !!preset.nodes.vip })),
     ),
     // The cluster apps need the Pulumi CLI (not installed here) and are tested on their own.
     deepMerge(
@@ -81,7 +88,44 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
       o.config ?? {},
     ),
   ) as Record<string, unknown>;
-  const config = resolveConfig(raw, { env: {} });
+  return { raw, config: resolveConfig(raw, { env: {} }) };
+}
+
+/** `up` as the CLI runs it (ClusterRun over buildSteps), recording its events into `events`. */
+export function e2eUp(config: Config, stateDir: string, homeDir: string, events: RunEvent[]): E2eEnv['up'] {
+  return async (u = {}) => {
+    const ev = new RunEvents();
+    const ac = new AbortController();
+    const signal = u.signal ? AbortSignal.any([u.signal, ac.signal]) : ac.signal;
+    ev.onEvent((e) => {
+      events.push(e);
+      u.onEvent?.(e, () => ac.abort());
+    });
+    const run = await ClusterRun.open({
+      config: u.config ?? config,
+      stateDir,
+      options: { parallel: 8, yes: true, homeDir, ...u.options },
+      env: {},
+      events: ev,
+    });
+    try {
+      return await run.execute(signal, 'up');
+    } finally {
+      run.close();
+    }
+  };
+}
+
+/** A free-looking port for the demo nodes' SSH: below the ephemeral range (32768+), so no outgoing connection holds it. */
+export const e2eSshPort = () => 20000 + Math.floor(Math.random() * 12000);
+
+export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
+  const sshPort = e2eSshPort();
+  const stateDir = mkdtempSync(join(tmpdir(), 'e2e-state-'));
+  const homeDir = mkdtempSync(join(tmpdir(), 'e2e-home-'));
+  const world = await startE2eWorld(o, sshPort);
+  const { sim, guests } = world;
+  const { raw, config } = e2eConfig(o, world, stateDir, sshPort);
   const events: RunEvent[] = [];
   return {
     sim,
@@ -91,27 +135,7 @@ export async function startE2e(o: E2eOptions): Promise<E2eEnv> {
     stateDir,
     homeDir,
     events,
-    async up(u = {}) {
-      const ev = new RunEvents();
-      const ac = new AbortController();
-      const signal = u.signal ? AbortSignal.any([u.signal, ac.signal]) : ac.signal;
-      ev.onEvent((e) => {
-        events.push(e);
-        u.onEvent?.(e, () => ac.abort());
-      });
-      const run = await ClusterRun.open({
-        config: u.config ?? config,
-        stateDir,
-        options: { parallel: 8, yes: true, homeDir, ...u.options },
-        env: {},
-        events: ev,
-      });
-      try {
-        return await run.execute(signal, 'up');
-      } finally {
-        run.close();
-      }
-    },
+    up: e2eUp(config, stateDir, homeDir, events),
     changingSince: (mark) =>
       sim
         .requests()
