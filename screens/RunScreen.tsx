@@ -154,7 +154,7 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
     const selId = selectable[v.selected]?.id;
     body = (
       <>
-        {shown.map((p, i) => (
+        {shown.map((p) => (
           <StepPane
             key={p.id}
             pane={p}
