@@ -3,7 +3,7 @@
  * tail, overall progress, the failure view with its fix, and keys to expand a log, retry or quit.
  * Data comes from a RunStore (throttled snapshots); actions go out through onSubmit.
  */
-import { useReducer, useSyncExternalStore } from 'react';
+import { memo, useReducer, useSyncExternalStore } from 'react';
 import { Box, Static, Text, useInput, useWindowSize } from 'ink';
 import type { RunStore, FinishedStep } from '../src/ui/run-store.js';
 import { useTheme } from '../src/ui/theme.js';
@@ -64,6 +64,32 @@ function FinishedLine({ step }: { step: FinishedStep }) {
     </Text>
   );
 }
+
+interface RunTitleProps {
+  mark: string;
+  cluster: string;
+  done: number;
+  total: number;
+  width: number;
+  elapsed: string;
+}
+
+/**
+ * "Building <cluster>", the progress bar and the elapsed time: one text node (nested texts are not laid
+ * out), memoized so the frames of a log flood re-render it once a second, not in every frame.
+ */
+const RunTitle = memo(function RunTitle({ mark, cluster, done, total, width, elapsed }: RunTitleProps) {
+  const t = useTheme();
+  return (
+    <Text wrap="truncate-end">
+      <Text bold>
+        {mark}Building {cluster}{' '}
+      </Text>
+      <ProgressBar done={done} total={total} width={Math.min(30, width - cluster.length - 30)} />
+      <Text color={t.muted}> {elapsed}</Text>
+    </Text>
+  );
+});
 
 export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: RunScreenProps) {
   const t = useTheme();
@@ -127,8 +153,8 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
     const spare = Math.max(0, room - shown.length * (1 + tailLines));
     const selId = selectable[v.selected]?.id;
     body = (
-      <Box flexDirection="column">
-        {shown.map((p, i) => (
+      <>
+        {shown.map((p) => (
           <StepPane
             key={p.id}
             pane={p}
@@ -145,20 +171,21 @@ export function RunScreen({ store, cluster, logFile, stopping, now, onSubmit }: 
           </Text>
         ) : null}
         {panes.length === 0 && snap.status === 'running' ? <Text color={t.muted}>waiting for the next step…</Text> : null}
-      </Box>
+      </>
     );
   }
 
   return (
     <Box flexDirection="column">
       <Static items={snap.finished}>{(s) => <FinishedLine key={s.id} step={s} />}</Static>
-      <Box>
-        <Text bold>
-          {snap.status === 'succeeded' ? '✔ ' : failed ? '✗ ' : ''}Building {cluster}{' '}
-        </Text>
-        <ProgressBar done={snap.completed} total={snap.total} width={Math.min(30, width - cluster.length - 30)} />
-        <Text color={t.muted}> {elapsed}</Text>
-      </Box>
+      <RunTitle
+        mark={snap.status === 'succeeded' ? '✔ ' : failed ? '✗ ' : ''}
+        cluster={cluster}
+        done={snap.completed}
+        total={snap.total}
+        width={width}
+        elapsed={elapsed}
+      />
       {stopping ? <Text color={t.warn}>Stopping: waiting for the running steps to stop cleanly; the state is saved…</Text> : null}
       {body}
       <Footer keys={keys} />

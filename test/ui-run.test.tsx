@@ -191,6 +191,30 @@ test('given the terminal is resized, then the panes reflow to the new width', as
   }
 });
 
+test('given log lines longer than the pane, then each is cut at the edge with "…" beside the gutter, and a line that fits is shown whole', async () => {
+  const store = new RunStore({ frameMs: 0, tailLines: 3 });
+  const r = render(<RunScreen store={store} cluster="demo" now={() => T0} onSubmit={() => {}} />, { columns: 40, rows: 20 });
+  try {
+    // 40 columns: the gutter "  │ " takes 4, a line gets 35 (the last one is the "…" of a cut line).
+    const fits = 'f'.repeat(35);
+    feed(store, [
+      { type: 'run', status: 'started', at: T0 },
+      { type: 'step', id: 's', title: 'Step', group: 'g', status: 'running', at: T0 },
+      { type: 'log', id: 's', group: 'g', line: `long ${'y'.repeat(60)}`, level: 'info', at: T0 },
+      { type: 'log', id: 's', group: 'g', line: fits, level: 'info', at: T0 },
+      { type: 'log', id: 's', group: 'g', line: 'short', level: 'warn', at: T0 },
+    ]);
+    const f = await r.waitFor('warn: short');
+    const lines = f.split('\n');
+    assert.ok(lines.includes(`  │ long ${'y'.repeat(29)}…`), f);
+    assert.ok(lines.includes(`  │ ${fits}`), f);
+    assert.ok(lines.includes('  │ warn: short'), f);
+  } finally {
+    r.unmount();
+    store.close();
+  }
+});
+
 test('the store publishes at most once per frame however many events arrive, with a heartbeat only while running', async () => {
   const store = new RunStore({ frameMs: 20, heartbeatMs: 40, tailLines: 3, bufferLines: 5 });
   let published = 0;

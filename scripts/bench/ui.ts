@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RunEvents } from '../../src/events.js';
 import { LogFile } from '../../src/log/file.js';
-import { RunStore } from '../../src/ui/run-store.js';
+import { FRAME_MS, RunStore } from '../../src/ui/run-store.js';
 
 // Like runInteractive: React's production build unless NODE_ENV says otherwise.
 process.env.NODE_ENV ??= 'production';
@@ -144,7 +144,7 @@ const missing = seen.reduce((a, c) => a + Math.max(0, perNode - c), 0);
 const cpuSec = (cpu.user + cpu.system) / 1e6;
 const total = NODES * perNode;
 console.log(
-  `ui: ${NODES} nodes x ${RATE} lines/s x ${SECONDS} s = ${total} lines ${UI ? 'through the Run screen' : 'into the log file only (--no-ui)'} (80x24, maxFps 15, store ${Math.round(1000 / 66)} fps, NODE_ENV=${process.env.NODE_ENV})`,
+  `ui: ${NODES} nodes x ${RATE} lines/s x ${SECONDS} s = ${total} lines ${UI ? 'through the Run screen' : 'into the log file only (--no-ui)'} (80x24, maxFps 15, store ${Math.round(1000 / FRAME_MS)} fps, NODE_ENV=${process.env.NODE_ENV})`,
 );
 console.log(`  wall ${wall.toFixed(2)} s, CPU ${cpuSec.toFixed(2)} s = ${(cpuSec / wall).toFixed(3)} CPU-s per wall-s`);
 console.log(`  peak RSS ${(peakRss / 2 ** 20).toFixed(1)} MiB`);

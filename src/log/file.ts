@@ -5,7 +5,7 @@
 import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RunEvent, RunEvents } from '../events.js';
-import { eventLines } from './format.js';
+import { eventLines, logLineText } from './format.js';
 import type { Redactor } from './redact.js';
 
 /** Open log files, flushed when the process exits. */
@@ -42,10 +42,18 @@ export class LogFile {
     writeSync(this.fd, text);
   }
 
+  /** The ISO timestamp of the last `at` written: a flood's lines share their millisecond. */
+  private stampAt = Number.NaN;
+  private stamp = '';
+
   /** Append one line (or several, split on newlines), each with an ISO timestamp. */
   write(text: string, at: number = Date.now()): void {
     if (this.fd === undefined) return;
-    const stamp = new Date(at).toISOString();
+    if (at !== this.stampAt) {
+      this.stampAt = at;
+      this.stamp = new Date(at).toISOString();
+    }
+    const stamp = this.stamp;
     const body = this.redactor ? this.redactor.redact(text) : text;
     const lines = body.includes('\n')
       ? body
@@ -67,6 +75,7 @@ export class LogFile {
   }
 
   event(e: RunEvent): void {
+    if (e.type === 'log') return this.write(logLineText(e), e.at);
     const at = 'at' in e ? e.at : Date.now();
     for (const l of eventLines(e)) this.write(l.text, at);
   }

@@ -10,6 +10,11 @@ export interface EventLine {
   debug?: boolean;
 }
 
+/** The text of a step's log line (the hot path of a log flood: the log file writes it directly). */
+export function logLineText(e: Extract<RunEvent, { type: 'log' }>): string {
+  return `  ${e.id}: ${e.level === 'info' ? '' : `${e.level}: `}${e.line}`;
+}
+
 export function eventLines(e: RunEvent): EventLine[] {
   switch (e.type) {
     case 'plan':
@@ -37,7 +42,7 @@ export function eventLines(e: RunEvent): EventLine[] {
     case 'log':
       return [
         {
-          text: `  ${e.id}: ${e.level === 'info' ? '' : `${e.level}: `}${e.line}`,
+          text: logLineText(e),
           tone: e.level === 'error' ? 'bad' : e.level === 'warn' ? 'warn' : 'dim',
           debug: e.level === 'debug',
         },

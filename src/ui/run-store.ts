@@ -1,6 +1,6 @@
 /**
  * The live-run store: consumes RunEvents outside React and publishes immutable snapshots at a fixed
- * frame budget (default ~15 fps), so thousands of log lines per second cost one render per frame.
+ * frame budget (default 10 fps, FRAME_MS), so thousands of log lines per second cost one render per frame.
  * Each step keeps a bounded tail (what its pane shows) and a bounded buffer (what "expand" shows);
  * the full log goes to the log file, never into memory.
  */
@@ -56,14 +56,24 @@ export interface RunSnapshot {
   at: number;
 }
 
+/**
+ * The live view's frame: 100 ms (10 fps). The spinner steps one glyph per 100 ms (the screen's frame
+ * index is publish time / 100), so every frame shows the next glyph, where 15 fps showed some glyphs
+ * twice and some once; 100 ms is also the delay under which an update still reads as immediate. Under a
+ * log flood a faster rate shows nothing more a person can read, and each frame costs Ink a full
+ * redraw (about 4 ms of CPU for a full 80x24 screen, npm run bench -- ui).
+ */
+export const FRAME_MS = 100;
+
 export interface RunStoreOptions {
   /** Lines kept per pane for the live view. */
   tailLines?: number;
   /** Lines kept per step for the expanded view (the log file has them all). */
   bufferLines?: number;
-  /** Publish interval in ms; 0 = publish only on flush() (tests). */
+  /** Publish interval in ms (default FRAME_MS); 0 = publish only on flush() (tests). */
   frameMs?: number;
-  /** While running, publish at least this often even without events (spinners, elapsed time). */
+  /** While running, publish at least this often even without events (spinners, elapsed time); by
+   * default every other frame. */
   heartbeatMs?: number;
   now?: () => number;
 }
@@ -132,8 +142,9 @@ export class RunStore {
     this.bufferLines = Math.max(opts.bufferLines ?? 500, this.tailLines);
     this.now = opts.now ?? Date.now;
     this.snapshot = this.build();
-    const frameMs = opts.frameMs ?? 66;
-    const heartbeat = opts.heartbeatMs ?? 130;
+    const frameMs = opts.frameMs ?? FRAME_MS;
+    // Just under two frames, so timer jitter cannot stretch it to three.
+    const heartbeat = opts.heartbeatMs ?? 2 * frameMs - 10;
     if (frameMs > 0) {
       // The one clock of the live view: at most one snapshot (so one render) per frame, and a
       // heartbeat while running so spinners and elapsed times move when no log line arrives.
