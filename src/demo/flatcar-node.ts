@@ -41,6 +41,8 @@ export interface DemoGuests {
   /** Inject SSH faults: drop the connection when a command matching `match` runs on `node`. */
   faults: {
     dropConnection(node: string, match: RegExp, when?: 'before' | 'after', times?: number): void;
+    /** A command matching `match` on `node` fails with `stderr` and exit `code`, `times` times. */
+    failCommand(node: string, match: RegExp, stderr: string, code?: number, times?: number): void;
     /** The node answers with a new host key from now on (as a re-installed or impostor machine would). */
     replaceHostKey(node: string): Promise<string>;
   };
@@ -73,6 +75,9 @@ export function createDemoGuests(opts: DemoGuestsOptions): DemoGuests {
     faults: {
       dropConnection(node, match, when = 'after', times = 1) {
         w.drops.push({ node, match, when, times });
+      },
+      failCommand(node, match, stderr, code = 1, times = 1) {
+        w.failures.push({ node, match, stderr, code, times });
       },
       async replaceHostKey(name) {
         const node = byName(name);

@@ -1,7 +1,8 @@
 /**
  * The demo node's SSH side: the shared simulated-host SSH server (src/sim/sshd.ts) on the node's
  * loopback address with its host key, accepting `core` with the keys from the node's Ignition, exec
- * lines handed to the node's shell and SFTP to its filesystem, plus the injected connection drops.
+ * lines handed to the node's shell and SFTP to its filesystem, plus the injected faults (connection
+ * drops, failing commands).
  */
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel } from 'ssh2';
@@ -76,8 +77,14 @@ async function runExec(w: DemoWorld, node: DemoNode, client: Connection, ch: Ser
     sleep: (ms) => w.sleep(ms),
   };
   let code: number;
+  const failure = w.failures.find((f) => f.node === node.name && f.times > 0 && f.match.test(command));
   try {
-    code = await execCommand(w, node, command, io);
+    if (failure) {
+      failure.times--;
+      w.log(`demo fault: \`${command.slice(0, 60)}\` fails on ${node.name}`);
+      io.err(failure.stderr);
+      code = failure.code;
+    } else code = await execCommand(w, node, command, io);
   } catch (err) {
     io.err(`demo node error: ${(err as Error).message}`);
     code = 1;

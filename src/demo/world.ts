@@ -34,12 +34,22 @@ export interface DropFault {
   times: number;
 }
 
+/** A command that fails on a node (as a drain that times out would), `times` times. */
+export interface CommandFault {
+  node: string;
+  match: RegExp;
+  stderr: string;
+  code: number;
+  times: number;
+}
+
 export class DemoWorld {
   readonly log: (line: string) => void;
   readonly nodesByVmid: Map<number, DemoNode>;
   readonly addressByMac: Map<string, string>;
   readonly clusters: DemoCluster[];
   readonly drops: DropFault[] = [];
+  readonly failures: CommandFault[] = [];
   dhcpNext: number;
   closed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
