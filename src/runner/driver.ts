@@ -99,6 +99,8 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
 
   const { transition, safe } = recorder(opts, now);
 
+  const { readySteps, finish } = readyQueue(steps, order, outcome);
+
   /**
    * Lane slots a step takes for only the part of its work that needs one (ctx.slot: e.g. the clone
    * task, not the check or the state writes around it). A step waiting for a slot does not count
@@ -123,7 +125,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
           reason: safe(step, checked.reason),
           inputsHash,
         });
-        outcome.set(step.id, 'skipped');
+        finish(step.id, 'skipped');
         result.skipped.push(step.id);
         return;
       }
@@ -138,7 +140,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
           reason: safe(step, checked.reason),
           inputsHash,
         });
-        outcome.set(step.id, 'done');
+        finish(step.id, 'done');
         result.done.push(step.id);
         return;
       }
@@ -156,7 +158,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
         outputs: safe(step, outputs ?? undefined),
         inputsHash,
       });
-      outcome.set(step.id, 'done');
+      finish(step.id, 'done');
       result.done.push(step.id);
     } catch (err) {
       if (opts.signal.aborted) {
@@ -174,12 +176,6 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
     }
   };
 
-  const ready = (step: Step): boolean =>
-    step.needs.every((n) => {
-      const o = outcome.get(n);
-      return o === 'done' || o === 'skipped';
-    });
-
   const laneFree = (step: Step): boolean => !step.lane || lanesIn.free(step.lane);
 
   events.emitEvent({
@@ -190,26 +186,39 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
     }),
   });
 
+  let wake: () => void = () => {};
+  const failures: unknown[] = [];
   for (;;) {
     if (!opts.signal.aborted) {
-      for (const id of order) {
+      // the ready steps in plan order (a step that cannot start for its lane stays for the next pass)
+      for (let i = 0; i < readySteps.length; ) {
         if (running.size - lanesIn.waiting() >= parallel) break;
-        if (outcome.has(id) || running.has(id)) continue;
-        const step = byId.get(id)!;
-        if (!ready(step) || !laneFree(step)) continue;
+        const step = byId.get(readySteps[i]!)!;
+        if (!laneFree(step)) {
+          i++;
+          continue;
+        }
+        readySteps.splice(i, 1);
         if (step.lane) lanesIn.take(step.lane);
         // visit() turns step errors into state; a rejection here is a failure to save the state.
-        const p = visit(step).finally(() => {
-          running.delete(id);
-          // a step waiting in ctx.slot for this lane takes the place
-          if (step.lane) lanesIn.release(step.lane);
-        });
-        running.set(id, p);
+        const p = visit(step)
+          .catch((err: unknown) => void failures.push(err))
+          .finally(() => {
+            running.delete(step.id);
+            // a step waiting in ctx.slot for this lane takes the place
+            if (step.lane) lanesIn.release(step.lane);
+            wake();
+          });
+        running.set(step.id, p);
       }
     }
+    if (failures.length) throw failures[0];
     if (running.size === 0) break;
-    // A step starting to wait for a slot frees its place under --parallel: look again then too.
-    await Promise.race([...running.values(), lanesIn.woken()]);
+    // Woken by a step that ends, or that starts waiting for a slot (its place under --parallel is free).
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      void lanesIn.woken().then(resolve);
+    });
   }
 
   for (const id of order) if (!outcome.has(id) || outcome.get(id) === 'interrupted') result.blocked.push(id);
@@ -252,6 +261,29 @@ function recorder(opts: DriverOptions, now: () => number) {
     return clean;
   };
   return { transition, safe };
+}
+
+/** The steps whose needs are all done or skipped, in plan order: a step joins when its last need does. */
+function readyQueue(steps: Step[], order: string[], outcome: Map<string, 'done' | 'skipped' | 'failed' | 'interrupted'>) {
+  const position = new Map(order.map((id, i) => [id, i]));
+  const unmet = new Map(steps.map((st) => [st.id, new Set(st.needs).size]));
+  const dependents = new Map<string, string[]>();
+  for (const st of steps) for (const n of new Set(st.needs)) dependents.set(n, [...(dependents.get(n) ?? []), st.id]);
+  const readySteps = order.filter((id) => unmet.get(id) === 0);
+  /** A step ended done or skipped: its dependents with no other unmet need become ready. */
+  const finish = (id: string, o: 'done' | 'skipped'): void => {
+    outcome.set(id, o);
+    for (const d of dependents.get(id) ?? []) {
+      const left = unmet.get(d)! - 1;
+      unmet.set(d, left);
+      if (left > 0) continue;
+      const at = position.get(d)!;
+      let i = readySteps.length;
+      while (i > 0 && position.get(readySteps[i - 1]!)! > at) i--;
+      readySteps.splice(i, 0, d);
+    }
+  };
+  return { readySteps, finish };
 }
 
 /** The lanes' slots: how many steps of each lane hold one, and the steps waiting for one in ctx.slot. */
