@@ -181,6 +181,7 @@ function connectOnce(target: SshTarget, options: SshConnectorOptions, signal?: A
     // TCP keep-alive under SSH's own (keepaliveInterval): a connection shared by a whole run notices a
     // vanished peer (a node that rebooted without closing) and the pool reconnects.
     sock.setKeepAlive(true, 15_000);
+    coalesceWrites(sock);
     try {
       client.connect({ ...config, sock });
     } catch (err) {
@@ -616,6 +617,27 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Instead of doubling: the next delay from the time waited so far (e.g. a share of it, for a boot). */
   nextDelayMs?: (waitedMs: number) => number;
+}
+
+/**
+ * ssh2 writes each SSH packet to the socket on its own (one syscall each; an exec is several packets).
+ * Corking the socket on the first write of a turn and uncorking it at the end of that turn sends them
+ * in one writev, with TCP_NODELAY still sending the batch at once.
+ */
+function coalesceWrites(sock: import('node:net').Socket): void {
+  const write = sock.write.bind(sock) as (...a: unknown[]) => boolean;
+  let corked = false;
+  (sock as { write: unknown }).write = (...a: unknown[]) => {
+    if (!corked && !sock.destroyed) {
+      corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        corked = false;
+        sock.uncork();
+      });
+    }
+    return write(...a);
+  };
 }
 
 /**
