@@ -373,6 +373,34 @@ describe('driver', () => {
     }
   });
 
+  test('a progress message repeated by a poller is emitted once; a new message or fraction is emitted again', async () => {
+    const h = harness([
+      step('poll', {
+        run: async (ctx) => {
+          for (let i = 0; i < 5; i++) ctx.progress('waiting for SSH (0 s)');
+          ctx.progress('waiting for SSH (1 s)');
+          ctx.progress('waiting for SSH (1 s)', 0.5);
+          ctx.progress('waiting for SSH (1 s)', 0.5);
+          return {};
+        },
+      }),
+    ]);
+    try {
+      assert.equal((await h.go()).status, 'succeeded');
+      const seen = h.seen.filter((e) => e.type === 'progress').map((e) => e as { message: string; fraction?: number });
+      assert.deepEqual(
+        seen.map((e) => [e.message, e.fraction]),
+        [
+          ['waiting for SSH (0 s)', undefined],
+          ['waiting for SSH (1 s)', undefined],
+          ['waiting for SSH (1 s)', 0.5],
+        ],
+      );
+    } finally {
+      h.cleanup();
+    }
+  });
+
   test('a step in ctx.idle (a VM booting) does not hold a place under --parallel', async () => {
     const g = gate();
     let idleNow = 0;
