@@ -14,6 +14,7 @@ import type { RunResult } from '../src/runner/driver.js';
 import { destroySteps, recordedNodes, storeForget } from '../steps/destroy/index.js';
 import { readState } from '../src/runner/state.js';
 import { clusterDirFor } from '../src/store/layout.js';
+import { deepMerge, resolveConfig } from '../src/config/load.js';
 import { startE2e, type E2eEnv } from './e2e-harness.js';
 
 const envs: E2eEnv[] = [];
@@ -109,6 +110,16 @@ describe('HA over several PVE hosts', { timeout: 300_000 }, () => {
     const third = await env.up();
     assert.equal(third.status, 'succeeded');
     assert.ok(snippetFiles(env).includes(`${moved.node}:local:${snippet}`));
+
+    // one agent fewer: its VM goes, and its snippet goes from the host it was on (not only the first host)
+    const leaving = vmsOf(env).find((v) => v.config.name === 'ha-agent-3')!;
+    const leavingSnippet = String(leaving.config.cicustom).replace(/^user=local:snippets\//, '');
+    assert.ok(snippetFiles(env).includes(`${leaving.node}:local:${leavingSnippet}`));
+    const fewer = resolveConfig(deepMerge(env.raw, { nodes: { agents: { count: 2 } } }) as Record<string, unknown>, { env: {} });
+    const down = await env.up({ config: fewer });
+    assert.equal(down.status, 'succeeded', JSON.stringify(down.failed, null, 2));
+    assert.ok(!vmsOf(env).some((v) => v.config.name === 'ha-agent-3'));
+    assert.ok(!snippetFiles(env).some((f) => f.includes('-ha-agent-3-')), `ha-agent-3's snippet left: ${snippetFiles(env).join(', ')}`);
 
     const d = await destroy(env);
     assert.equal(d.status, 'succeeded', JSON.stringify(d.failed, null, 2));

@@ -16,9 +16,7 @@ import { STEP } from '../ids.js';
 import type { CheckResult, RunOptions, SavedRun, Step, StepContext } from '../types.js';
 import { facts, pollUntil } from '../shared.js';
 import { destroyVmStep } from '../destroy/vm.js';
-import { listSnippets } from '../destroy/common.js';
-import { connectPveSsh } from '../template/pve-ssh.js';
-import { snippetPath } from '../template/snippet.js';
+import { removeSnippetsOnHosts, snippetsByHost } from '../destroy/common.js';
 import { NODES_STEP, connectNode, firstServer } from '../nodes/common.js';
 
 export const SCALE_STEP = {
@@ -154,8 +152,8 @@ function snippetStep(config: Config, node: LeavingNode, vmStep: string): Step {
   const storage = config.proxmox.storage.snippets;
   const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const pattern = new RegExp(`^flatcar-k3s-${esc(config.cluster.name)}-${esc(node.name)}-[0-9a-f]{12}\\.ign$`);
-  const present = async (ctx: StepContext) =>
-    (await listSnippets(await ctx.services.proxmox(), facts(ctx).pveNodes[0]!, storage)).filter((f) => pattern.test(f));
+  // on every host's snippets storage when it is not shared (each node's snippet is on its own host)
+  const present = async (ctx: StepContext) => snippetsByHost(await ctx.services.proxmox(), facts(ctx).pveNodes, storage, pattern, []);
   return {
     id: SCALE_STEP.snippet(node.name),
     title: `Remove ${node.name}'s Ignition snippet`,
@@ -165,21 +163,15 @@ function snippetStep(config: Config, node: LeavingNode, vmStep: string): Step {
     describe: () =>
       `Remove ${node.name}'s Ignition snippet from ${storage}:snippets (flatcar-k3s-${config.cluster.name}-${node.name}-<hash>.ign)`,
     async check(ctx: StepContext): Promise<CheckResult> {
-      const left = await present(ctx);
+      const left = [...(await present(ctx))].map(([host, files]) => `${files.join(', ')}${host ? ` on ${host}` : ''}`);
       return left.length
-        ? { done: false, reason: `${left.join(', ')} is still there` }
+        ? { done: false, reason: `${left.join('; ')} still there` }
         : { done: true, outputs: { removed: [] }, reason: 'no snippet left' };
     },
     async run(ctx: StepContext) {
-      const files = await present(ctx);
-      const session = await connectPveSsh(ctx);
-      try {
-        for (const f of files) await session.remove(snippetPath(facts(ctx).snippetsPath, f));
-      } finally {
-        await session.close();
-      }
-      ctx.log(`Removed ${files.join(', ') || 'nothing'} from ${storage}:snippets`);
-      return { removed: files };
+      const removed = await removeSnippetsOnHosts(ctx, await present(ctx));
+      ctx.log(`Removed ${removed.length ? removed.join(', ') : 'nothing'} from ${storage}:snippets`);
+      return { removed };
     },
   };
 }
