@@ -75,19 +75,23 @@ export async function pollUntil<T>(
  */
 export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: string, upid: Upid): Promise<PveTaskStatus> {
   const started = ctx.services.now();
+  let stopped: PveTaskStatus;
   activeWaits++;
   try {
     for (;;) {
       if (ctx.signal.aborted) throw new AbortedError();
       const st = await pve.taskStatus(node, upid);
-      if (st.status === 'stopped') break;
+      if (st.status === 'stopped') {
+        stopped = st;
+        break;
+      }
       const waited = ctx.services.now() - started;
       await ctx.services.sleep(Math.min(1000, Math.max(minPollMs(pve.pollFloorMs?.() ?? 20), waited * 0.1)), ctx.signal);
     }
   } finally {
     activeWaits--;
   }
-  return pve.waitTask(node, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug') });
+  return pve.waitTask(node, upid, { signal: ctx.signal, onLog: (l) => ctx.log(l, 'debug'), known: stopped });
 }
 
 /**

@@ -602,7 +602,8 @@ export class PveClient implements ProxmoxClient {
     let logReadAt = -Infinity;
     for (;;) {
       if (opts.signal?.aborted) throw new AbortedError();
-      const st = await this.taskStatus(node, upid);
+      const known = opts.known?.status === 'stopped' && logReadAt === -Infinity ? opts.known : undefined;
+      const st = known ?? (await this.taskStatus(node, upid));
       if (st.status === 'stopped' || this.now() - logReadAt >= 500) {
         logReadAt = this.now();
         await readLog();

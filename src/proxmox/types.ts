@@ -82,6 +82,8 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Called with new task log lines as they appear. */
   onLog?: (line: string) => void;
+  /** The task's status as the caller has just read it (stopped): not read again. */
+  known?: PveTaskStatus;
 }
 
 export interface ProxmoxClient {

@@ -43,7 +43,7 @@ export async function waitUnlocked(ctx: StepContext, pve: ProxmoxClient, pveNode
   });
 }
 
-export function cloneStep(config: Config, node: PlannedNode, _options: RunOptions): Step {
+export function cloneStep(config: Config, node: PlannedNode, _options: RunOptions): Step<{ absent?: boolean }> {
   const id = NODES_STEP.clone(node.name);
   const full = config.nodes.fullClone;
   return {
@@ -58,10 +58,10 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
       const host = ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.placement[node.name];
       return `${full ? 'Full' : 'Linked'} clone of the template as VM ${node.vmid} ${node.name}${host ? ` on ${host}` : ''}`;
     },
-    async check(ctx: StepContext): Promise<CheckResult> {
+    async check(ctx: StepContext): Promise<CheckResult<{ absent?: boolean }>> {
       const pve = await ctx.services.proxmox();
       const vm = await findVmAt(ctx, pve, node.vmid, ctx.outputs<PlacementOutputs>(NODES_STEP.placement)?.placement[node.name]);
-      if (!vm) return { done: false, reason: `VM ${node.vmid} does not exist` };
+      if (!vm) return { done: false, reason: `VM ${node.vmid} does not exist`, plan: { absent: true } };
       if (vm.lock) return { done: false, reason: `VM ${node.vmid} is locked (${vm.lock})` };
       assertOurs(config, node, vm);
       const prev = ctx.outputs<NodeVmOutputs>(id);
@@ -71,11 +71,12 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
         reason: `VM ${node.vmid} exists on ${vm.node}`,
       };
     },
-    async run(ctx: StepContext): Promise<NodeVmOutputs> {
+    async run(ctx: StepContext, plan?: { absent?: boolean }): Promise<NodeVmOutputs> {
       const pve = await ctx.services.proxmox();
       const t = template(ctx);
       const host = recorded<PlacementOutputs>(ctx, NODES_STEP.placement, 'placement').placement[node.name]!;
-      let vm = await findVmAt(ctx, pve, node.vmid, host);
+      // the check has just found no VM (a VMID taken since is caught by the clone's answer)
+      let vm = plan?.absent ? undefined : await findVmAt(ctx, pve, node.vmid, host);
       let createdAt = ctx.outputs<NodeVmOutputs>(id)?.createdAt;
       if (vm?.lock) {
         // Mid-clone (an interrupted run's task still going): wait for Proxmox to finish it.
