@@ -11,7 +11,7 @@ import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { builtinsDirect } from './build-builtins.js';
+import { builtinRequire, lazyBuiltins } from './build-builtins.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLED = new Set(['zod', 'yaml']);
@@ -36,7 +36,7 @@ await build({
   target: 'node22',
   tsconfig: 'tsconfig.json',
   external,
-  plugins: [builtinsDirect(root, ['bin', 'src', 'screens', 'steps'], 'bin/flatcar-k3s.ts')],
+  plugins: [lazyBuiltins(), builtinRequire()],
   logLevel: 'warning',
 });
 // The published bin keeps its name (package.json "bin"); only the chunks it imports are .mjs.

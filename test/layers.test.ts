@@ -34,7 +34,21 @@ const LAYERS: Array<[number, string[]]> = [
   [30, ['steps/proxmox']],
   [25, ['steps/kernel']],
   [20, ['src/proxmox', 'src/ssh', 'src/pulumi', 'src/k3s', 'src/flatcar', 'src/ignition', 'src/kubeconfig']],
-  [10, ['src/config', 'src/log', 'src/events', 'src/errors', 'src/shell', 'src/store', 'src/paths', 'src/sleep', 'src/lazy-require']],
+  [
+    10,
+    [
+      'src/config',
+      'src/log',
+      'src/events',
+      'src/errors',
+      'src/shell',
+      'src/store',
+      'src/paths',
+      'src/sleep',
+      'src/lazy-require',
+      'src/sha256',
+    ],
+  ],
 ];
 const layerOf = new Map(LAYERS.flatMap(([rank, folders]) => folders.map((f) => [f, rank] as const)));
 
