@@ -70,7 +70,7 @@ export async function pollUntil<T>(
 
 /**
  * Wait for a Proxmox task, polling its status at an interval that grows with the time waited
- * (10 %, 20 ms – 1 s), then let the client's waitTask report the result (exit status, log tail). Short tasks
+ * (10 %, from the client's pollFloorMs – about two GET round trips, 20 ms on a LAN – to 1 s), then let the client's waitTask report the result (exit status, log tail). Short tasks
  * (a linked clone, a resize) hold Proxmox locks and our clone slots only as long as they run.
  */
 export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: string, upid: Upid): Promise<PveTaskStatus> {
@@ -82,7 +82,7 @@ export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: stri
       const st = await pve.taskStatus(node, upid);
       if (st.status === 'stopped') break;
       const waited = ctx.services.now() - started;
-      await ctx.services.sleep(Math.min(1000, Math.max(minPollMs(20), waited * 0.1)), ctx.signal);
+      await ctx.services.sleep(Math.min(1000, Math.max(minPollMs(pve.pollFloorMs?.() ?? 20), waited * 0.1)), ctx.signal);
     }
   } finally {
     activeWaits--;

@@ -49,6 +49,12 @@ export interface SecretStore {
   set(name: string, value: string): void;
 }
 
+/** A slot of a lane, while it is held (ctx.slot). */
+export interface LaneHold {
+  /** Proxmox answered with a lock timeout: an adaptive lane (LANE_CAPS) halves its limit. */
+  congested(): void;
+}
+
 export interface PinStore {
   get(key: string): string | undefined;
   set(key: string, fingerprint: string): void;
@@ -71,7 +77,13 @@ export interface StepContext {
    * Run `fn` holding one slot of `lane` (LANE_LIMITS): for the part of a step that needs the limit (a
    * clone task), not its check or state writes. Absent outside the driver (tests): run `fn` directly.
    */
-  slot?<T>(lane: string, fn: () => Promise<T>): Promise<T>;
+  slot?<T>(lane: string, fn: (hold: LaneHold) => Promise<T>): Promise<T>;
+  /**
+   * Run `fn` as a wait on the world that puts no load on Proxmox or the nodes (a VM booting until its
+   * SSH answers): meanwhile the step does not count against --parallel, so 200 booting VMs do not keep
+   * the other nodes' work waiting. When it ends the step goes on at once. Absent outside the driver.
+   */
+  idle?<T>(fn: () => Promise<T>): Promise<T>;
   /** Options from the command line (--parallel, --recreate-template, --demo, --no-merge-kubeconfig…). */
   options: RunOptions;
 }

@@ -97,6 +97,16 @@ test('ha: k3s upgrade rolls node by node, resumes after a kill, never downgrades
     .map((e) => (e as { id: string }).id);
   assert.deepEqual(rolled.slice(0, 2), ['node:ha-server-2:k3s-roll', 'node:ha-server-3:k3s-roll']);
   assert.deepEqual(rolled.slice(2).sort(), ['node:ha-agent-1:k3s-roll', 'node:ha-agent-2:k3s-roll', 'node:ha-agent-3:k3s-roll']);
+  // agents roll cluster.upgrade.agentBatch (1) at a time: from "cordoning" to "uncordoned", never two at once
+  let inRoll = 0;
+  let maxAgentsRolling = 0;
+  for (const e of env.events.slice(mark)) {
+    if (e.type === 'progress' && /^cordoning and draining ha-agent-/.test(e.message))
+      maxAgentsRolling = Math.max(maxAgentsRolling, ++inRoll);
+    if (e.type === 'log' && /^ha-agent-\d+ runs k3s .* is uncordoned$/.test(e.line)) inRoll--;
+  }
+  assert.equal(maxAgentsRolling, 1, 'agents rolled one at a time');
+  assert.equal(inRoll, 0, 'every agent that started its roll finished it');
 
   const after = await status(env);
   for (const n of after.nodes) {

@@ -7,7 +7,7 @@ import { configDrift, desiredVmConfig, driveSize } from '../steps/nodes/vm.js';
 import { agentAddress } from '../steps/nodes/ssh.js';
 import { nodeSteps } from '../steps/nodes/index.js';
 import { buildSteps } from '../steps/index.js';
-import { LANE_LIMITS } from '../src/runner/driver.js';
+import { LANE_LIMITS, laneLimitsFor } from '../src/runner/driver.js';
 
 const proxmox = { url: 'https://pve.test:8006', tokenId: 'root@pam!t', tokenSecret: '00000000-0000-0000-0000-000000000000' };
 const ha = resolveConfig({ preset: 'ha', proxmox, nodes: { sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0 me'] } }, { env: {} });
@@ -104,18 +104,19 @@ test('step graph: per-node chain, clones in the clone lane, joins serialized aft
   assert.deepEqual(roll('ha-server-1'), []);
   assert.deepEqual(roll('ha-server-2'), ['node:ha-server-1:k3s-roll']);
   assert.deepEqual(roll('ha-server-3'), ['node:ha-server-2:k3s-roll']);
+  // agents after the last server, not after one another: their checks run at once; a roll takes a slot
+  // of the agent roll lane (cluster.upgrade.agentBatch at a time)
   assert.deepEqual(roll('ha-agent-1'), ['node:ha-server-3:k3s-roll']);
-  assert.deepEqual(roll('ha-agent-2'), ['node:ha-agent-1:k3s-roll']);
+  assert.deepEqual(roll('ha-agent-2'), ['node:ha-server-3:k3s-roll']);
   // kubectl for a server's roll runs on another server (its API stays up while it restarts)
   assert.ok(byId.get('node:ha-server-1:k3s-roll')!.needs.includes('node:ha-server-2:k3s'));
   const batched = resolveConfig(
     { preset: 'ha', proxmox, nodes: { sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0 me'] }, cluster: { upgrade: { agentBatch: 2 } } },
     { env: {} },
   );
-  const b = new Map(nodeSteps(batched, { parallel: 8 }).map((x) => [x.id, x]));
-  assert.deepEqual(roll('ha-agent-1', b), ['node:ha-server-3:k3s-roll']);
-  assert.deepEqual(roll('ha-agent-2', b), ['node:ha-server-3:k3s-roll']);
-  assert.deepEqual(roll('ha-agent-3', b).sort(), ['node:ha-agent-1:k3s-roll', 'node:ha-agent-2:k3s-roll']);
+  assert.equal(laneLimitsFor(ha)['k3s-roll-agent'], 1);
+  assert.equal(laneLimitsFor(batched)['k3s-roll-agent'], 2);
+  assert.equal(laneLimitsFor(batched)['pve-clone'], LANE_LIMITS['pve-clone']);
   // the full plan wires the node steps to the template
   const all = buildSteps(ha, { parallel: 8 });
   assert.ok(all.find((s) => s.id === 'node:ha-agent-1:clone')!.needs.includes('template:ready'));

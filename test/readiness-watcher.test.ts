@@ -16,7 +16,8 @@ function fakeServer() {
   const list = async () => {
     s.polls++;
     s.maxInFlight = Math.max(s.maxInFlight, ++s.inFlight);
-    const snapshot = new Map(nodes); // what the server answers is what it knew when asked
+    // what the server answers is what it knew when asked
+    const snapshot = [...nodes].map(([name, ready]) => ({ name, ready, unschedulable: false, controlPlane: false, annotations: {} }));
     await delay(2);
     s.inFlight--;
     if (s.down) throw new Error('connection refused');
@@ -64,9 +65,14 @@ test('a waiter is answered only by a poll that started after it began waiting', 
 test('read() joins the poll under way; an unreachable server reads as undefined', async () => {
   const { s, list } = fakeServer();
   const w = new ReadinessWatcher(ctxOf(), list);
-  const [a, b] = await Promise.all([w.read(), w.read()]);
-  assert.equal(a, b);
-  assert.equal(s.polls, 1);
+  s.nodes.set('a', true);
+  const [a, b, full] = await Promise.all([w.read(), w.read(), w.nodes()]);
+  assert.deepEqual(a, b);
+  assert.deepEqual(
+    full?.map((n) => n.name),
+    ['a'],
+  );
+  assert.equal(s.polls, 1, 'read() and nodes() joined one poll');
   s.down = true;
   assert.equal(await w.read(), undefined);
 });

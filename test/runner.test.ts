@@ -336,6 +336,73 @@ describe('driver', () => {
     }
   });
 
+  test('an adaptive lane grows by one per window of clean holds up to its cap, and halves on congestion', async () => {
+    // Each clone step records how many holds are inside the lane when it enters; holds finish one turn later.
+    let inside = 0;
+    const seen: number[] = [];
+    let congestAt = -1;
+    let entered = 0;
+    const cloneStep = (i: number) =>
+      step(`clone${i}`, {
+        run: async (ctx) => {
+          await ctx.slot!('pve-clone', async (hold) => {
+            seen.push(++inside);
+            const me = entered++;
+            await new Promise((r) => setTimeout(r, 5));
+            if (me === congestAt) hold.congested();
+            inside--;
+          });
+          return { cloned: i };
+        },
+      });
+    const h = harness(
+      Array.from({ length: 60 }, (_, i) => cloneStep(i)),
+      { parallel: 64, laneLimits: { 'pve-clone': 2 }, laneCaps: { 'pve-clone': 5 } },
+    );
+    try {
+      congestAt = 40;
+      const r = await h.go();
+      assert.equal(r.status, 'succeeded');
+      assert.equal(Math.max(...seen), 5, 'grew from 2 to its cap of 5, never beyond');
+      assert.equal(Math.max(...seen.slice(0, 2)), 2, 'started at the lane limit');
+      // after the congested hold (the 41st) the lane halves to 2: later entries see at most 2 … then grow again
+      const after = seen.slice(45, 48);
+      assert.ok(Math.max(...after) <= 3, `narrowed after congestion: ${seen.join(',')}`);
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  test('a step in ctx.idle (a VM booting) does not hold a place under --parallel', async () => {
+    const g = gate();
+    let idleNow = 0;
+    let freeDone = 0;
+    const booting = (i: number) =>
+      step(`boot${i}`, {
+        run: async (ctx) => {
+          idleNow++;
+          await ctx.idle!(() => g.p);
+          idleNow--;
+          return { up: i };
+        },
+      });
+    const steps = [
+      ...Array.from({ length: 4 }, (_, i) => booting(i)),
+      ...Array.from({ length: 3 }, (_, i) => step(`free${i}`, { run: async () => void freeDone++ })),
+    ];
+    const h = harness(steps, { parallel: 2 });
+    try {
+      const p = h.go();
+      await waitFor(() => idleNow === 4 && freeDone === 3, 30000, 'every booting step idle and the free steps done');
+      g.open();
+      const r = await p;
+      assert.equal(r.status, 'succeeded');
+      assert.equal(r.done.length, 7);
+    } finally {
+      h.cleanup();
+    }
+  });
+
   test('a step found running (cut off) is checked: done → done via check without running again', async () => {
     const t = tempDir('fk3s-runner-');
     try {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connectWithRetry, createSshConnector } from '../src/ssh/client.js';
 import { MAX_CHANNELS, SshPool } from '../src/ssh/pool.js';
+import { SshConnectError } from '../src/ssh/errors.js';
 import type { SshSession, SshTarget } from '../src/ssh/types.js';
 import { startSshd, type Sshd } from './helpers/sshd.js';
 
@@ -91,4 +92,32 @@ describe('SSH connection pool against a real sshd', () => {
     await pool.closeAll();
     assert.ok(made.every((s) => s.isOpen?.() === false));
   });
+});
+
+it('connectWithRetry: nextDelayMs sets each wait from the time waited; final errors are not retried', async () => {
+  let attempts = 0;
+  const session = { hostKeyFingerprint: 'SHA256:x' } as unknown as SshSession;
+  const connector = {
+    connect: async () => {
+      if (++attempts < 5) throw new SshConnectError('connection refused', { retryable: true, code: 'ECONNREFUSED' });
+      return session;
+    },
+  } as never;
+  const waited: number[] = [];
+  const got = await connectWithRetry(connector, { host: '127.0.0.1', port: 1, username: 'core', label: 'n' } as never, {
+    initialDelayMs: 1,
+    nextDelayMs: (w) => {
+      waited.push(w);
+      return 3;
+    },
+  });
+  assert.equal(got, session);
+  assert.equal(attempts, 5);
+  assert.equal(waited.length, 4, 'asked after each of the four waits (the first is initialDelayMs)');
+  for (let i = 1; i < waited.length; i++) assert.ok(waited[i]! >= waited[i - 1]! + 2, `waits grow: ${waited.join(', ')}`);
+  const final = { connect: async () => Promise.reject(new SshConnectError('auth failed', { retryable: false })) } as never;
+  await assert.rejects(
+    connectWithRetry(final, { host: '127.0.0.1', port: 1, username: 'core', label: 'n' } as never, { nextDelayMs: () => 1 }),
+    /auth failed/,
+  );
 });

@@ -44,7 +44,20 @@ export function nodeVmids(config: Config): number[] {
   return ids;
 }
 
+/** planNodes per config object: steps ask for the layout (or its first server) once per node and per check. */
+const plannedByConfig = new WeakMap<Config, readonly PlannedNode[]>();
+
+/** The nodes a config asks for, in plan order (servers, then agents). Callers get their own copies. */
 export function planNodes(config: Config): PlannedNode[] {
+  let planned = plannedByConfig.get(config);
+  if (!planned) {
+    planned = computePlan(config);
+    plannedByConfig.set(config, planned);
+  }
+  return planned.map((n) => ({ ...n }));
+}
+
+function computePlan(config: Config): PlannedNode[] {
   const ids = nodeVmids(config);
   const net = config.nodes.network;
   const subnet = net.mode === 'static' && net.cidr ? parseCidr(net.cidr) : undefined;

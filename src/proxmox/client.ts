@@ -238,6 +238,22 @@ export class PveClient implements ProxmoxClient {
   // ---- transport ---------------------------------------------------------------------------------
 
   /** One API call with the retry policy; errors come out mapped (UserError / RemoteError / PveAmbiguousError). */
+  /** A running average of GET round trips (ms), for pollFloorMs. */
+  private roundTripMs = 10;
+
+  private observeRoundTrip(ms: number): void {
+    this.roundTripMs += (ms - this.roundTripMs) / 8;
+  }
+
+  /**
+   * The shortest sensible interval between two status reads of one task: twice a GET's round trip
+   * (so one waiter keeps a pveproxy worker busy at most a third of the time), 5–50 ms. On a LAN (GETs
+   * ~10 ms) that is 20 ms; against a nearby or simulated Proxmox a short task is seen done sooner.
+   */
+  pollFloorMs(): number {
+    return Math.min(50, Math.max(5, Math.round(2 * this.roundTripMs)));
+  }
+
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, params: Record<string, unknown> = {}): Promise<T> {
     const clean: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) clean[k] = v;
@@ -249,8 +265,10 @@ export class PveClient implements ProxmoxClient {
       let loginFailed = false;
       try {
         // The transport never throws into the library (no blind retry); failures come back as markers.
+        const sent = this.now();
         const data = await this.engine.doRequest(method, `/api2/json${path}`, path, { ...clean }, 1);
         failure = this.transport.takeFailure(data);
+        if (method === 'GET') this.observeRoundTrip(this.now() - sent);
         if (!failure) return data as T;
       } catch (err) {
         // Only the library's own login can throw here: the request itself was not sent.
@@ -561,11 +579,11 @@ export class PveClient implements ProxmoxClient {
     const timeoutMs = opts.timeoutMs ?? this.t.taskTimeoutMs;
     const started = this.now();
     let logPos = 0;
-    // Poll at ~10 % of the time waited (at least min(50 ms, taskPollMs), at most 2 × max(taskPollMs, 200 ms)
+    // Poll at ~10 % of the time waited (at least pollFloorMs(), at most 2 × max(taskPollMs, 200 ms)
     // = 1 s by default): a short task (template, resize: ~1 s) is seen done within tens of ms instead
     // of up to a fixed 200–2000 ms step, and a long one (download, import) costs about 10 status reads a
     // doubling of its duration.
-    const minDelay = Math.min(50, this.t.taskPollMs);
+    const minDelay = Math.min(this.pollFloorMs(), this.t.taskPollMs);
     const maxDelay = Math.max(this.t.taskPollMs, 200) * 2;
     const allLines: string[] = [];
     const readLog = async () => {
@@ -580,10 +598,15 @@ export class PveClient implements ProxmoxClient {
         /* the log is a nicety; the status decides */
       }
     };
+    // The log (progress lines) is read at most every 500 ms while the task runs, and once at its end.
+    let logReadAt = -Infinity;
     for (;;) {
       if (opts.signal?.aborted) throw new AbortedError();
       const st = await this.taskStatus(node, upid);
-      await readLog();
+      if (st.status === 'stopped' || this.now() - logReadAt >= 500) {
+        logReadAt = this.now();
+        await readLog();
+      }
       if (st.status === 'stopped') {
         if (st.exitstatus === 'OK' || /^WARNINGS: \d+$/.test(st.exitstatus ?? '')) return st;
         let tail = allLines;

@@ -143,4 +143,6 @@ export interface ProxmoxClient {
   taskLog(node: string, upid: Upid, start?: number): Promise<string[]>;
   /** Poll until the task stops; throws RemoteError (with the task log tail) unless exitstatus is "OK". */
   waitTask(node: string, upid: Upid, opts?: WaitOptions): Promise<PveTaskStatus>;
+  /** The shortest sensible interval between two status reads of a task (ms), from the GET round trip. */
+  pollFloorMs?(): number;
 }

@@ -6,9 +6,10 @@
  * On abort (Ctrl-C): nothing new starts; running steps see ctx.signal, and once they settle they go
  * back to pending (the next `up` checks them again).
  */
+import type { Config } from '../config/schema.js';
 import type { RunEvents, StepStatus } from '../events.js';
 import { BugError, FlatcarK3sError, isAbort } from '../errors.js';
-import type { Step, StepContext } from '../../steps/types.js';
+import type { LaneHold, Step, StepContext } from '../../steps/types.js';
 import type { Redactor } from '../log/redact.js';
 import { hashOf } from './changes.js';
 import { topoOrder, type StepAction } from './reducer.js';
@@ -16,7 +17,10 @@ import type { StateStore, StepError } from './state.js';
 
 /** Concurrency per lane (steps set `lane`); lanes not listed are limited only by --parallel. */
 export const LANE_LIMITS: Readonly<Record<string, number>> = {
-  /** Parallel clones of one template hit PVE's 1 s lock timeouts beyond 2–3 (pve-timings.md). */
+  /**
+   * Parallel clones of one template: users report lock timeouts from 2–6 at once on slow storage
+   * (pve-timings.md). The lane starts here and adapts (LANE_CAPS).
+   */
   'pve-clone': 3,
   /** Image downloads to PVE storage: bandwidth-bound, one at a time. */
   'pve-download': 1,
@@ -25,6 +29,22 @@ export const LANE_LIMITS: Readonly<Record<string, number>> = {
   /** etcd admits one learner at a time: server joins are serialized. */
   'k3s-server-join': 1,
 };
+
+/**
+ * Lanes whose limit adapts to what Proxmox answers (additive increase, multiplicative decrease): the
+ * limit grows by one after a window of holds (as many as the limit) that saw no congestion, up to the
+ * cap here, and halves at once when a hold reports congestion (a lock timeout; once per window). A
+ * clone holds its storage's lock for only part of its task, so fast storage clones more at once
+ * than 3 without a single timeout, and slow storage soon drops back to 1–2.
+ */
+export const LANE_CAPS: Readonly<Record<string, number>> = {
+  'pve-clone': 8,
+};
+
+/** The lane limits of a run: LANE_LIMITS, and the agents of a rolling k3s upgrade cluster.upgrade.agentBatch at a time. */
+export function laneLimitsFor(config: Config): Record<string, number> {
+  return { ...LANE_LIMITS, 'k3s-roll-agent': config.cluster.upgrade.agentBatch };
+}
 
 export const DEFAULT_PARALLEL = 8;
 
@@ -37,6 +57,8 @@ export interface DriverOptions {
   signal: AbortSignal;
   parallel?: number;
   laneLimits?: Readonly<Record<string, number>>;
+  /** Lanes whose limit adapts, and its cap (LANE_CAPS); others keep their limit. */
+  laneCaps?: Readonly<Record<string, number>>;
   redactor?: Redactor;
   now?: () => number;
 }
@@ -82,11 +104,11 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
    * task, not the check or the state writes around it). A step waiting for a slot does not count
    * against --parallel, so other steps run meanwhile.
    */
-  const lanesIn = laneSlots(lanes, opts.signal);
-  const slot = lanesIn.slot;
+  const lanesIn = laneSlots(lanes, opts.laneCaps ?? {}, opts.signal);
+  const { slot, idle } = lanesIn;
 
   const visit = async (step: Step): Promise<void> => {
-    const ctx: StepContext = { ...opts.context(step, opts.signal), slot };
+    const ctx: StepContext = { ...opts.context(step, opts.signal), slot, idle };
     const inputsHash = hashOf(step.inputs ?? null, opts.redactor);
     let startedRun = false;
     try {
@@ -233,20 +255,46 @@ function recorder(opts: DriverOptions, now: () => number) {
 }
 
 /** The lanes' slots: how many steps of each lane hold one, and the steps waiting for one in ctx.slot. */
-function laneSlots(lanes: Readonly<Record<string, number>>, signal: AbortSignal) {
+function laneSlots(lanes: Readonly<Record<string, number>>, caps: Readonly<Record<string, number>>, signal: AbortSignal) {
   const use = new Map<string, number>();
   const waiters = new Map<string, Array<() => void>>();
+  const adaptive = new Map(Object.keys(caps).map((lane) => [lane, { limit: lanes[lane] ?? 1, clean: 0, window: 0 }]));
   let waiting = 0;
   let wake: () => void = () => {};
-  const free = (lane: string): boolean => (use.get(lane) ?? 0) < (lanes[lane] ?? Infinity);
+  const limit = (lane: string): number => adaptive.get(lane)?.limit ?? lanes[lane] ?? Infinity;
+  const free = (lane: string): boolean => (use.get(lane) ?? 0) < limit(lane);
   const take = (lane: string): void => void use.set(lane, (use.get(lane) ?? 0) + 1);
-  /** Give a slot back: to a step waiting in slot() for this lane (the slot passes on), else to the lane. */
-  const release = (lane: string): void => {
-    const next = waiters.get(lane)?.shift();
-    if (next) next();
-    else use.set(lane, (use.get(lane) ?? 1) - 1);
+  /** Hand free slots to the steps waiting in slot() for this lane, first come first served. */
+  const pump = (lane: string): void => {
+    const q = waiters.get(lane);
+    while (q?.length && free(lane)) {
+      take(lane);
+      q.shift()!();
+    }
   };
-  const slot = async <T>(lane: string, fn: () => Promise<T>): Promise<T> => {
+  /** Give a slot back: to a step waiting in slot() for this lane if the limit allows, else to the lane. */
+  const release = (lane: string): void => {
+    use.set(lane, (use.get(lane) ?? 1) - 1);
+    pump(lane);
+  };
+  /** AIMD on an adaptive lane: a hold that ended; `congested` when Proxmox answered with a lock timeout. */
+  const feedback = (lane: string, window: number, congested: boolean): void => {
+    const a = adaptive.get(lane);
+    if (!a) return;
+    if (congested) {
+      // one cut per window: holds that began before the cut saw the old limit
+      if (window !== a.window) return;
+      a.limit = Math.max(1, Math.floor(a.limit / 2));
+      a.clean = 0;
+      a.window++;
+    } else if (++a.clean >= a.limit && a.limit < caps[lane]!) {
+      a.limit++;
+      a.clean = 0;
+      a.window++;
+      pump(lane);
+    }
+  };
+  const slot = async <T>(lane: string, fn: (hold: LaneHold) => Promise<T>): Promise<T> => {
     if (!free(lane)) {
       waiting++;
       wake();
@@ -269,10 +317,27 @@ function laneSlots(lanes: Readonly<Record<string, number>>, signal: AbortSignal)
         waiting--;
       }
     } else take(lane);
+    const window = adaptive.get(lane)?.window ?? 0;
+    let congested = false;
+    try {
+      const out = await fn({ congested: () => void (congested = true) });
+      feedback(lane, window, congested);
+      return out;
+    } catch (err) {
+      if (congested) feedback(lane, window, true);
+      throw err;
+    } finally {
+      release(lane);
+    }
+  };
+  /** Run `fn` as a wait on the world (a VM booting): meanwhile the step does not count against --parallel. */
+  const idle = async <T>(fn: () => Promise<T>): Promise<T> => {
+    waiting++;
+    wake();
     try {
       return await fn();
     } finally {
-      release(lane);
+      waiting--;
     }
   };
   return {
@@ -280,9 +345,12 @@ function laneSlots(lanes: Readonly<Record<string, number>>, signal: AbortSignal)
     take,
     release,
     slot,
-    /** Steps waiting in slot(): they do not count against --parallel. */
+    idle,
+    /** The lane's limit now (it changes on adaptive lanes). */
+    limit,
+    /** Steps waiting in slot() or idle(): they do not count against --parallel. */
     waiting: () => waiting,
-    /** Settles when a step starts waiting for a slot (its place under --parallel is free then). */
+    /** Settles when a step starts waiting (for a slot, or idle): its place under --parallel is free then. */
     woken: () => new Promise<void>((r) => (wake = r)),
   };
 }

@@ -12,7 +12,7 @@ import { LogFile } from '../log/file.js';
 import { Redactor } from '../log/redact.js';
 import { detectChanges, flattenConfig, configHash, type ConfigChanges } from './changes.js';
 import { contextFactory } from './context.js';
-import { DEFAULT_PARALLEL, LANE_LIMITS, runSteps, type RunResult } from './driver.js';
+import { DEFAULT_PARALLEL, LANE_CAPS, laneLimitsFor, runSteps, type RunResult } from './driver.js';
 import { acquireLock, type ClusterLock } from './lock.js';
 import { topoOrder } from './reducer.js';
 import { FileSecretStore } from './secrets.js';
@@ -259,7 +259,8 @@ export class ClusterRun {
         context,
         signal,
         parallel: this.opts.options.parallel || DEFAULT_PARALLEL,
-        laneLimits: LANE_LIMITS,
+        laneLimits: laneLimitsFor(this.config),
+        laneCaps: LANE_CAPS,
         redactor: this.redactor,
       });
     } catch (err) {

@@ -614,6 +614,8 @@ export interface RetryOptions {
   /** First delay; doubles up to maxDelayMs. Defaults 500 ms / 5 s. */
   initialDelayMs?: number;
   maxDelayMs?: number;
+  /** Instead of doubling: the next delay from the time waited so far (e.g. a share of it, for a boot). */
+  nextDelayMs?: (waitedMs: number) => number;
 }
 
 /**
@@ -626,6 +628,7 @@ export async function connectWithRetry(connector: SshConnector, target: SshTarge
   let delay = opts.initialDelayMs ?? 500;
   const maxDelay = opts.maxDelayMs ?? 5000;
   const label = labelOf(target);
+  const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     if (opts.signal?.aborted) throw new AbortedError(`Stopped while waiting for SSH on ${label}`);
     const remaining = deadline - Date.now();
@@ -647,7 +650,7 @@ export async function connectWithRetry(connector: SshConnector, target: SshTarge
       }
       opts.onWait?.(attempt, err as Error);
       await sleep(delay, opts.signal);
-      delay = Math.min(delay * 2, maxDelay);
+      delay = opts.nextDelayMs ? opts.nextDelayMs(Date.now() - started) : Math.min(delay * 2, maxDelay);
     }
   }
 }

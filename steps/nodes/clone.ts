@@ -2,7 +2,8 @@
  * node:<name>:clone: clone the template (linked by default, full with nodes.fullClone) into the node's
  * VMID, named and described, on the template's host with `target=<pve node>` when the placement says
  * another host. Only this step runs in the 'pve-clone' lane: concurrent clones of one template hit
- * Proxmox's 1 s lock timeouts beyond 2–3, and lock errors are retried (withLockRetry). A run killed
+ * Proxmox's lock timeouts on slow storage; lock errors are retried (withLockRetry) and narrow the lane
+ * (it adapts: LANE_CAPS in src/runner/driver.ts). A run killed
  * mid-clone finds the VM locked and waits for Proxmox's task instead of cloning twice.
  */
 import type { Config } from '../../src/config/schema.js';
@@ -11,7 +12,7 @@ import { RemoteError, UserError } from '../../src/errors.js';
 import { isVmidTaken, withLockRetry } from '../../src/proxmox/client.js';
 import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import { STEP } from '../ids.js';
-import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
+import type { CheckResult, LaneHold, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
 import { HOSTS_STEP, templateFor } from './host-templates.js';
 import { LANES, NODES_STEP, nodeDescription, template, type NodeVmOutputs, type PlacementOutputs } from './common.js';
@@ -94,7 +95,7 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
           ...(host !== src.node ? { target: host } : {}),
           ...(full ? { storage: config.proxmox.storage.disks } : {}),
         };
-        const clone = () =>
+        const clone = (hold?: LaneHold) =>
           withLockRetry(
             async () => {
               const upid = await pve.cloneVm(src.node, src.vmid, params);
@@ -102,8 +103,11 @@ export function cloneStep(config: Config, node: PlannedNode, _options: RunOption
             },
             {
               signal: ctx.signal,
-              onRetry: ({ attempt, delayMs }) =>
-                ctx.log(`Proxmox lock busy, retrying the clone (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn'),
+              onRetry: ({ attempt, delayMs }) => {
+                // the clone lane narrows: fewer clones at once on storage this slow
+                hold?.congested();
+                ctx.log(`Proxmox lock busy, retrying the clone (attempt ${attempt + 1}) in ${Math.round(delayMs / 100) / 10} s`, 'warn');
+              },
             },
           );
         try {

@@ -32,7 +32,7 @@ export const NODES_STEP = {
   k3s: (name: string) => STEP.node(name, 'k3s'),
 } as const;
 
-export const LANES = { clone: 'pve-clone', serverJoin: 'k3s-server-join' } as const;
+export const LANES = { clone: 'pve-clone', serverJoin: 'k3s-server-join', agentRoll: 'k3s-roll-agent' } as const;
 
 export const pinKeyOf = (name: string): string => `node-ssh:${name}`;
 

@@ -10,9 +10,11 @@
 import { AbortedError, RemoteError } from '../../src/errors.js';
 import type { StepContext, StepServices } from '../types.js';
 import { connectNode } from './common.js';
-import { readNodes } from '../../src/k3s/kubectl.js';
+import { getNodes, type KubeNode } from '../../src/k3s/kubectl.js';
 
 export type NodeReadiness = Map<string, boolean>;
+
+const readiness = (nodes: KubeNode[] | undefined): NodeReadiness | undefined => nodes && new Map(nodes.map((n) => [n.name, n.ready]));
 
 interface Waiter {
   pred: (nodes: NodeReadiness) => boolean;
@@ -30,7 +32,7 @@ interface Waiter {
 }
 
 export class ReadinessWatcher {
-  private inflight?: Promise<NodeReadiness | undefined>;
+  private inflight?: Promise<KubeNode[] | undefined>;
   private waiters = new Set<Waiter>();
   private looping = false;
   /** Polls made (for tests and the bench). */
@@ -39,16 +41,21 @@ export class ReadinessWatcher {
   /** `list` asks the server once (undefined while its API is down); `ctx` gives the clock and the log. */
   constructor(
     private readonly ctx: Pick<StepContext, 'services' | 'log' | 'signal'>,
-    private readonly list: () => Promise<NodeReadiness | undefined>,
+    private readonly list: () => Promise<KubeNode[] | undefined>,
   ) {}
 
   /** The nodes as the first server lists them now (joins a poll under way); undefined while its API is down. */
-  read(): Promise<NodeReadiness | undefined> {
+  async read(): Promise<NodeReadiness | undefined> {
+    return readiness(await this.nodes());
+  }
+
+  /** The same list with each node's versions and annotations (the rolling upgrade's checks). */
+  nodes(): Promise<KubeNode[] | undefined> {
     this.inflight ??= this.poll().finally(() => (this.inflight = undefined));
     return this.inflight;
   }
 
-  private async poll(): Promise<NodeReadiness | undefined> {
+  private async poll(): Promise<KubeNode[] | undefined> {
     this.polls++;
     try {
       return await this.list();
@@ -131,7 +138,7 @@ export function readinessWatcher(ctx: StepContext, server: string): ReadinessWat
   if (!m) watchers.set(ctx.services, (m = new Map()));
   let w = m.get(server);
   if (!w) {
-    const list = async () => readNodes(await connectNode(ctx, server, { timeoutMs: 30_000 }), ctx.signal);
+    const list = async () => getNodes(await connectNode(ctx, server, { timeoutMs: 30_000 }), ctx.signal);
     m.set(server, (w = new ReadinessWatcher(ctx, list)));
   }
   return w;

@@ -15,6 +15,9 @@ import { NODES_STEP, addressOf, explainSshError, nodeIdentity, pinKeyOf, type No
 import { pollUntil, recorded } from '../shared.js';
 
 /** The IPv4 the guest agent reports on the NIC with `mac` (loopback interface excluded). */
+/** ssh steps waiting for their VM to boot, in this process (their polling interval grows with it). */
+let booting = 0;
+
 export function agentAddress(ifaces: PveAgentInterface[], mac: string): string | undefined {
   const nic = ifaces.find((i) => i['hardware-address']?.toLowerCase() === mac.toLowerCase());
   const candidates = nic ? [nic] : ifaces.filter((i) => i.name !== 'lo');
@@ -99,18 +102,27 @@ export function sshStep(config: Config, node: PlannedNode, _options: RunOptions)
       const started = ctx.services.now();
       let session;
       try {
-        session = await connectWithRetry(ctx.services.ssh, target, {
-          signal: ctx.signal,
-          timeoutMs: 10 * 60_000,
-          // A booting VM refuses or does not answer yet: trying often costs little and notices it at once.
-          // (every 100 ms at most: a refused connection is a round trip; a late notice delays k3s)
-          initialDelayMs: 25,
-          maxDelayMs: 100,
-          onWait: () =>
-            ctx.progress(
-              `waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`,
-            ),
-        });
+        const connect = () =>
+          connectWithRetry(ctx.services.ssh, target, {
+            signal: ctx.signal,
+            timeoutMs: 10 * 60_000,
+            // A booting VM refuses or does not answer yet: trying often costs little and notices it at once.
+            // Every 5 % of the time waited, 10–100 ms (a refused connection is one round trip; a late
+            // notice delays k3s); with many VMs booting at once the shortest interval grows (CPU, SSH).
+            initialDelayMs: 10,
+            nextDelayMs: (waited) => Math.min(100, Math.max(10 * Math.max(1, booting / 20), waited * 0.05)),
+            onWait: () =>
+              ctx.progress(
+                `waiting for SSH on ${address}:${port} while ${node.name} boots (${Math.round((ctx.services.now() - started) / 1000)} s)`,
+              ),
+          });
+        // Waiting for a VM to boot loads neither Proxmox nor the node: it does not hold a --parallel place.
+        booting++;
+        try {
+          session = await (ctx.idle ? ctx.idle(connect) : connect());
+        } finally {
+          booting--;
+        }
       } catch (err) {
         throw explainSshError(err, node.name);
       }

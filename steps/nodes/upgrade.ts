@@ -42,18 +42,19 @@ export function apiServerFor(config: Config, node: string): PlannedNode {
   return servers.find((s) => s.name !== node) ?? servers[0]!;
 }
 
-/** The roll order: servers one at a time, then agents in batches; returns each node's predecessors. */
+/**
+ * The roll order: servers one at a time; agents after the last server. Agents do not wait for one
+ * another in the plan (their checks run at once, so a cluster with nothing to roll is checked in
+ * parallel): the ones that do roll take a slot of the agent roll lane, which admits
+ * cluster.upgrade.agentBatch at a time (laneLimitsFor in src/runner/driver.ts). Returns each node's predecessors.
+ */
 export function rollOrder(config: Config): Map<string, string[]> {
   const nodes = planNodes(config);
   const servers = nodes.filter((n) => n.role === 'server');
   const agents = nodes.filter((n) => n.role === 'agent');
-  const batch = config.cluster.upgrade.agentBatch;
   const after = new Map<string, string[]>();
   servers.forEach((n, i) => after.set(n.name, i === 0 ? [] : [servers[i - 1]!.name]));
   const lastServer = servers.at(-1)?.name;
-  agents.forEach((n, i) => {
-    const b = Math.floor(i / batch);
-    after.set(n.name, b === 0 ? (lastServer ? [lastServer] : []) : agents.slice((b - 1) * batch, b * batch).map((a) => a.name));
-  });
+  for (const n of agents) after.set(n.name, lastServer ? [lastServer] : []);
   return after;
 }

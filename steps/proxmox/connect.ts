@@ -79,20 +79,31 @@ export async function inspectProxmox(
     if (!pveNodes.length) add({ field: 'proxmox.nodes', message: 'No Proxmox node is online', fix: `Nodes: ${describeNodes()}` });
   }
 
+  // Every node's storages and bridges are read at once (round trips add up over hosts), and reported in order.
+  const settle = <T>(p: Promise<T>) =>
+    p.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+  const perNode = Promise.all(pveNodes.map((node) => Promise.all([settle(client.storages(node)), settle(client.bridges(node))])));
   // Privileges, up front: every missing one is named with the command that grants it, before anything exists.
   if (pveNodes[0]) await checkPrivileges(config, client, version, pveNodes[0], add);
+  const fetched = await perNode;
+  const userErrorOr = <T>(r: { value: T } | { error: unknown }, fallback: T): T => {
+    if ('value' in r) return r.value;
+    if (r.error instanceof UserError) {
+      add(r.error);
+      return fallback;
+    }
+    throw r.error;
+  };
 
   // Storages and bridge on every node VMs may land on
   const templateHost = pveNodes[0];
   const s = p.storage;
-  for (const node of pveNodes) {
-    let storages: PveStorageInfo[] = [];
-    try {
-      storages = await client.storages(node);
-    } catch (err) {
-      if (err instanceof UserError) add(err);
-      else throw err;
-    }
+  for (const [i, node] of pveNodes.entries()) {
+    const [storageRead, bridgeRead] = fetched[i]!;
+    const storages: PveStorageInfo[] = userErrorOr(storageRead, []);
     const need = (id: string, content: string, field: string, why: string) => {
       const st = storages.find((x) => x.storage === id);
       if (!st) {
@@ -137,18 +148,13 @@ export async function inspectProxmox(
         importContent ? 'the Flatcar image (import content, PVE 8.4+)' : 'the Flatcar image (ISO content before PVE 8.4)',
       );
     }
-    try {
-      const bridges = await client.bridges(node);
-      if (!bridges.some((b) => b.iface === p.bridge)) {
-        add({
-          field: 'proxmox.bridge',
-          message: `Proxmox node ${node} has no bridge '${p.bridge}'`,
-          fix: `Set proxmox.bridge to one of: ${bridges.map((b) => b.iface).join(', ') || '(none: create a Linux bridge under the node → System → Network)'}`,
-        });
-      }
-    } catch (err) {
-      if (err instanceof UserError) add(err);
-      else throw err;
+    const bridges = userErrorOr(bridgeRead, undefined);
+    if (bridges && !bridges.some((b) => b.iface === p.bridge)) {
+      add({
+        field: 'proxmox.bridge',
+        message: `Proxmox node ${node} has no bridge '${p.bridge}'`,
+        fix: `Set proxmox.bridge to one of: ${bridges.map((b) => b.iface).join(', ') || '(none: create a Linux bridge under the node → System → Network)'}`,
+      });
     }
   }
 
@@ -238,7 +244,9 @@ async function checkPrivileges(
     bridge: p.bridge,
   });
   const cache = new Map<string, Set<string>>();
-  for (const path of new Set(['/', ...reqs.map((r) => r.path)])) cache.set(path, privilegesAt(await client.permissions(path), path));
+  const paths = [...new Set(['/', ...reqs.map((r) => r.path)])];
+  const read = await Promise.all(paths.map((path) => client.permissions!(path)));
+  paths.forEach((path, i) => cache.set(path, privilegesAt(read[i]!, path)));
   const missing = missingPrivileges(reqs, (path) => cache.get(path)!, cache.get('/')!);
   if (!missing.length) return;
   const auth = client.auth;
