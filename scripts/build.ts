@@ -3,7 +3,7 @@
  * modules. dist/bin/flatcar-k3s.js is the entry: the Node version check and the compile cache, then a
  * dynamic import of the CLI. Every `import()` in the code becomes its own chunk (dist/chunks/), so what
  * loads lazily from source loads lazily from dist too (`plan` never loads the UI, Pulumi or ssh2).
- * zod and yaml are bundled (tree-shaken: no zod locales); the other packages stay in node_modules
+ * zod and yaml are bundled (tree-shaken: no zod locales, yaml's ES module build); the other packages stay in node_modules
  * (native code, Pulumi's own module loading, React's single copy). Types are checked by
  * `npm run typecheck`, not here.
  */
@@ -11,7 +11,7 @@ import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { builtinRequire, lazyBuiltins } from './build-builtins.js';
+import { builtinRequire, lazyBuiltins, yamlEsm } from './build-plugins.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLED = new Set(['zod', 'yaml']);
@@ -36,7 +36,7 @@ await build({
   target: 'node22',
   tsconfig: 'tsconfig.json',
   external,
-  plugins: [lazyBuiltins(), builtinRequire()],
+  plugins: [lazyBuiltins(), builtinRequire(), yamlEsm()],
   logLevel: 'warning',
 });
 // The published bin keeps its name (package.json "bin"); only the chunks it imports are .mjs.

@@ -1,5 +1,5 @@
 /**
- * esbuild plugins for scripts/build.ts, about Node's built-in modules.
+ * esbuild plugins for scripts/build.ts: Node's built-in modules, and yaml.
  *
  * lazyBuiltins: node:crypto, node:net and node:fs/promises load (with what they pull in: all of
  * crypto's internals, streams, readline) only when a function of theirs is first called. Their
@@ -7,11 +7,16 @@
  * functions; `plan` imports steps that hash, connect or write, and calls none of them. An importer that
  * takes a class or a value from one of them imports the real module.
  *
- * builtinRequire: require() of a built-in from bundled CommonJS (yaml's Node build requires 'process'
- * and 'buffer'). ESM chunks have no require(); process.getBuiltinModule() returns the same object.
+ * builtinRequire: require() of a built-in from bundled CommonJS. ESM chunks have no require():
+ * 'process' and 'buffer' come from process.getBuiltinModule(), any other fails the build (it would
+ * fail only when run). Nothing bundled needs it today; it keeps a CommonJS package safe to bundle.
+ *
+ * yamlEsm: see below.
  */
 import { builtinModules } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 
 const LAZY = ['node:crypto', 'node:net', 'node:fs/promises'];
@@ -87,7 +92,7 @@ export function builtinRequire(): Plugin {
       // Any other built-in required from bundled CommonJS would fail only when run: fail the build instead.
       b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) =>
         args.kind === 'require-call' && builtinModules.includes(args.path.replace(/^node:/, ''))
-          ? { errors: [{ text: `bundled CommonJS requires ${args.path}: add it to scripts/build-builtins.ts` }] }
+          ? { errors: [{ text: `bundled CommonJS requires ${args.path}: add it to scripts/build-plugins.ts` }] }
           : undefined,
       );
       // Node 22.0–22.2 lack process.getBuiltinModule: there the globals stand in.
@@ -95,6 +100,58 @@ export function builtinRequire(): Plugin {
         contents: `module.exports = process.getBuiltinModule ? process.getBuiltinModule(${JSON.stringify(args.path)}) : ${FALLBACK[args.path]};`,
         loader: 'js',
       }));
+    },
+  };
+}
+
+/**
+ * yaml's ES module build (the one it ships for browsers) instead of its CommonJS Node build: the same
+ * code, but ES modules let esbuild drop what the product does not use and load the rest without
+ * CommonJS wrappers (several ms of `plan`). The two builds differ only where Node is at hand, and those
+ * places get the Node build's behaviour back: warnings go through process.emitWarning, !!binary is a
+ * Buffer. (The Node build's LOG_TOKENS/LOG_STREAM debug output of yaml's own lexer is not kept.)
+ */
+export function yamlEsm(): Plugin {
+  const patches: Array<[RegExp, Array<[string, string]>]> = [
+    [
+      /yaml[\\/]browser[\\/]dist[\\/]log\.js$/,
+      [
+        [
+          'console.warn(warning);',
+          "if (typeof process.emitWarning === 'function') process.emitWarning(warning); else console.warn(warning);",
+        ],
+      ],
+    ],
+    [
+      /yaml[\\/]browser[\\/]dist[\\/]schema[\\/]yaml-1\.1[\\/]binary\.js$/,
+      [
+        [
+          "if (typeof atob === 'function') {",
+          "if (typeof Buffer === 'function') { return Buffer.from(src, 'base64'); } else if (typeof atob === 'function') {",
+        ],
+        [
+          "if (typeof btoa === 'function') {",
+          "if (typeof Buffer === 'function') { str = buf instanceof Buffer ? buf.toString('base64') : Buffer.from(buf.buffer).toString('base64'); } else if (typeof btoa === 'function') {",
+        ],
+      ],
+    ],
+  ];
+  return {
+    name: 'yaml-esm',
+    setup(b) {
+      const index = join(dirname(fileURLToPath(import.meta.resolve('yaml/package.json'))), 'browser', 'dist', 'index.js');
+      b.onResolve({ filter: /^yaml$/ }, () => ({ path: index }));
+      for (const [file, edits] of patches) {
+        b.onLoad({ filter: file }, (args) => {
+          let text = readFileSync(args.path, 'utf8');
+          for (const [from, to] of edits) {
+            if (!text.includes(from))
+              return { errors: [{ text: `yaml changed: "${from}" not found in ${args.path} (scripts/build-plugins.ts)` }] };
+            text = text.replace(from, to);
+          }
+          return { contents: text, loader: 'js' };
+        });
+      }
     },
   };
 }
