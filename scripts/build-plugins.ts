@@ -54,7 +54,12 @@ export function namesImported(text: string, id: string): string[] | undefined {
 
 function lazyModuleText(id: string): string {
   const real = process.getBuiltinModule(id) as Record<string, unknown>;
-  const lines = ['let m;', `const get = () => (m ??= process.getBuiltinModule(${JSON.stringify(id)}));`];
+  // process.getBuiltinModule is Node 22.3+; on 22.0–22.2 createRequire loads the same module.
+  const lines = [
+    "import { createRequire } from 'node:module';",
+    'let m;',
+    `const get = () => (m ??= process.getBuiltinModule?.(${JSON.stringify(id)}) ?? createRequire(import.meta.url)(${JSON.stringify(id)}));`,
+  ];
   for (const k of Object.keys(real).filter((k) => IDENT.test(k) && wrappable(real, k)))
     lines.push(`export function ${k}(...a) { return get().${k}(...a); }`);
   return lines.join('\n');
@@ -68,7 +73,6 @@ export function lazyBuiltins(): Plugin {
     setup(b) {
       b.onResolve({ filter: /^(node:)?(crypto|net|fs\/promises)$/ }, (args) => {
         const id = args.path.replace(/^(node:)?/, 'node:');
-        // process.getBuiltinModule: Node 22.3+; on 22.0–22.2 the imports stay as written.
         if (args.kind !== 'import-statement' || args.namespace !== 'file' || !LAZY.includes(id)) return undefined;
         const real = process.getBuiltinModule(id) as Record<string, unknown>;
         const names = namesImported(textOf(args.importer), id);
