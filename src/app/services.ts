@@ -23,7 +23,8 @@ import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOpt
 const savedConfigPath = (clusterDir: string): string => clusterFiles(clusterDir).config;
 const savedSecretsPath = (clusterDir: string): string => clusterFiles(clusterDir).proxmoxEnv;
 
-const lazy = async <T>(rel: string): Promise<T> => (await import(new URL(rel, import.meta.url).href)) as T;
+/** A module loaded on first use (its own chunk in dist/): pass a literal `() => import('../x.js')`. */
+const lazy = async <T>(load: () => Promise<unknown>): Promise<T> => (await load()) as T;
 
 export function realGateway(): ProxmoxGateway {
   type ClientModule = {
@@ -32,11 +33,11 @@ export function realGateway(): ProxmoxGateway {
   };
   return {
     async probeFingerprint(url) {
-      const m = await lazy<ClientModule>('../proxmox/client.js');
+      const m = await lazy<ClientModule>(() => import('../proxmox/client.js'));
       return (await m.probeFingerprint(url)).fingerprint;
     },
     async connect(o) {
-      const m = await lazy<ClientModule>('../proxmox/client.js');
+      const m = await lazy<ClientModule>(() => import('../proxmox/client.js'));
       const { client } = await m.createProxmoxClient({ ...o });
       // createProxmoxClient authenticates lazily: one call proves the credentials now.
       await client.version();
@@ -129,7 +130,7 @@ export async function startUiDemo(
   const mod = await lazy<{
     startDemo(o: { stateDir: string; speed?: number; log?: (line: string) => void }): Promise<{ overrides: Plain; close(): Promise<void> }>;
     demoSpeedFromEnv(env: Record<string, string | undefined>): number | undefined;
-  }>('../demo/index.js');
+  }>(() => import('../demo/index.js'));
   // Checked like `up --demo` does: a typo is an error naming the variable, not a NaN speed.
   const speed = mod.demoSpeedFromEnv(env);
   return mod.startDemo({ stateDir, speed, log });

@@ -68,4 +68,13 @@ export async function resolveGlobals(
   return { stateDir, logFile: typeof lf === 'string' ? abs(lf, io.cwd) : undefined };
 }
 
+/** --parallel N of `up` and `plan`: at most N steps at once (default 8). */
+export function parseParallel(value: string | undefined, usageText: string): number {
+  if (value === undefined) return 8;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256)
+    throw new UsageError(`--parallel must be a whole number from 1 to 256 (given "${value}")`, usageText);
+  return n;
+}
+
 export const abs = (p: string, cwd: string): string => (isAbsolute(p) ? p : resolve(cwd, p));

@@ -150,7 +150,7 @@ async function interactive(argv: string[], io: CliIo): Promise<number> {
         stderr: unknown;
         buildSteps?: CliIo['buildSteps'];
       }): Promise<number>;
-    }>(new URL('../app/main.js', import.meta.url), 'the interactive UI');
+    }>(() => import('../app/main.js'), 'the interactive UI');
     return await mod.runInteractive({
       firstFrameDrawn: !!early,
       stateDir: globals.stateDir,

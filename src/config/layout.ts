@@ -3,7 +3,7 @@
  * Pure: the same config always gives the same layout, so resumed runs and re-created VMs agree.
  * Placement over PVE nodes needs the list of online PVE nodes and is done by `placeNodes`.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 import type { Config, NodeRole } from './schema.js';
 import { intToIp, ipToInt, parseCidr } from './net.js';
 
@@ -26,7 +26,7 @@ export interface PlannedNode {
 
 /** Proxmox's own OUI (BC:24:11) keeps generated MACs recognisable; the rest is a hash of cluster and node. */
 export function deriveMac(cluster: string, nodeName: string): string {
-  const h = createHash('sha256').update(`${cluster}/${nodeName}`).digest();
+  const h = sha256(`${cluster}/${nodeName}`);
   return ['BC', '24', '11', h[0]!, h[1]!, h[2]!]
     .map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b).toUpperCase())
     .join(':');

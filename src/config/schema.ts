@@ -6,7 +6,12 @@
  * proxmox.fingerprint, proxmox.nodes, flatcar.channel, flatcar.version, nodes.servers.count,
  * nodes.agents.count, nodes.vip, apps.<name>.
  */
-import { z } from 'zod';
+import * as z from 'zod';
+
+// A config is parsed once per process: zod's JIT (it compiles a parser per object shape with
+// new Function on first use) costs more than it saves at that count, and probing for eval loads
+// Node's navigator global. The interpreter gives the same results and messages.
+z.config({ jitless: true });
 
 const dnsLabel = z.string().regex(/^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$/, {
   message: 'must be a DNS label: lower-case letters, digits and "-", starting with a letter, at most 40 characters (e.g. "homelab")',

@@ -1,5 +1,5 @@
 /** Serialising Ignition configs deterministically, hashing them, and the cloud-init drive's size limits. */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../sha256.js';
 import { UserError } from '../errors.js';
 import type { IgnitionConfig } from './types.js';
 
@@ -23,7 +23,7 @@ export function ignitionJson(cfg: IgnitionConfig, opts: { pretty?: boolean } = {
 
 /** sha256 hex of the JSON text. Names use the first 12 characters (`shortHash`). */
 export function ignitionHash(json: string): string {
-  return createHash('sha256').update(json, 'utf8').digest('hex');
+  return sha256Hex(json);
 }
 
 export const shortHash = (hash: string): string => hash.slice(0, 12);

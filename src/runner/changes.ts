@@ -4,7 +4,7 @@
  * that re-opens (steps already done/skipped whose inputs hash differs). Re-opened steps are simply
  * checked again.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../sha256.js';
 import type { Config } from '../config/schema.js';
 import { SECRET_PATHS } from '../config/schema.js';
 import type { Step } from '../../steps/types.js';
@@ -53,10 +53,7 @@ export function stableJson(value: unknown): string {
 
 export function hashOf(value: unknown, redactor?: Redactor): string {
   const text = stableJson(value);
-  return createHash('sha256')
-    .update(redactor ? redactor.redact(text) : text)
-    .digest('hex')
-    .slice(0, 32);
+  return sha256Hex(redactor ? redactor.redact(text) : text).slice(0, 32);
 }
 
 export function configHash(config: Config): string {

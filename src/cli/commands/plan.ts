@@ -1,6 +1,6 @@
 /** `plan --config FILE`: the ordered steps with their plan lines and saved status; touches nothing. */
 import { EXIT } from '../../errors.js';
-import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals } from '../args.js';
+import { GLOBAL_USAGE, parseCommandArgs, parseParallel, resolveGlobals } from '../args.js';
 import { writeLine, type CliIo } from '../io.js';
 
 export const name = 'plan';
@@ -35,11 +35,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     usage,
   );
   const globals = await resolveGlobals(values, io);
-  const [{ loadCliConfig }, { planRun }, { formatChanges }, { parseParallel }] = await Promise.all([
+  const [{ loadCliConfig }, { planRun }, { formatChanges }] = await Promise.all([
     import('../config-source.js'),
     import('../../runner/session.js'),
     import('../../runner/changes.js'),
-    import('./up.js'),
   ]);
   const { config } = loadCliConfig({ config: values.config, preset: values.preset }, io.env, io.cwd);
   const view = await planRun({

@@ -4,7 +4,7 @@
  * against the real world first, so running `up` again is how a failed or interrupted run resumes.
  */
 import { EXIT } from '../../errors.js';
-import { GLOBAL_USAGE, parseCommandArgs, resolveGlobals, UsageError } from '../args.js';
+import { GLOBAL_USAGE, parseCommandArgs, parseParallel, resolveGlobals, UsageError } from '../args.js';
 import { globalLogFile } from '../../store/layout.js';
 import { isPlain, requireAnswerable, writeLine, type CliIo } from '../io.js';
 import { stopOnSignals } from '../stop-signals.js';
@@ -36,14 +36,6 @@ Options:
                            them later with "flatcar-k3s apps --config FILE"
 
 ${GLOBAL_USAGE}`;
-
-export function parseParallel(value: string | undefined, usageText: string): number {
-  if (value === undefined) return 8;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 256)
-    throw new UsageError(`--parallel must be a whole number from 1 to 256 (given "${value}")`, usageText);
-  return n;
-}
 
 const OPTIONS = {
   config: { type: 'string' },
