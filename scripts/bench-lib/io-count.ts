@@ -1,6 +1,6 @@
 /**
  * Counts the bytes this process writes to files under a directory (the bench's state directory),
- * whichever writer does it: fs.writeSync / writeFileSync / appendFileSync and FileHandle writes.
+ * whichever writer does it: fs.write / writeSync / writeFileSync / appendFileSync and FileHandle writes.
  * Named imports of node:fs see the wrappers through module.syncBuiltinESMExports().
  */
 import fs from 'node:fs';
@@ -30,6 +30,7 @@ export function countStateWrites(
   const orig = {
     openSync: fs.openSync,
     closeSync: fs.closeSync,
+    write: fs.write,
     writeSync: fs.writeSync,
     writeFileSync: fs.writeFileSync,
     appendFileSync: fs.appendFileSync,
@@ -48,6 +49,13 @@ export function countStateWrites(
     if (fds.has(fd)) add(n);
     return n;
   }) as typeof fs.writeSync;
+  fs.write = ((fd: number, ...rest: unknown[]) => {
+    const cb = rest.pop() as (err: unknown, n: number, ...more: unknown[]) => void;
+    (orig.write as (...a: unknown[]) => void)(fd, ...rest, (err: unknown, n: number, ...more: unknown[]) => {
+      if (!err && fds.has(fd)) add(n);
+      cb(err, n, ...more);
+    });
+  }) as typeof fs.write;
   fs.writeFileSync = ((p: unknown, data: unknown, ...rest: unknown[]) => {
     (orig.writeFileSync as (...a: unknown[]) => void)(p, data, ...rest);
     if (counted(p)) add(size(data));

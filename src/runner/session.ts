@@ -292,6 +292,7 @@ export class ClusterRun {
   close(): void {
     this.detachLog();
     this.log.close();
+    this.store.close();
     this.lock.release();
   }
 }

@@ -281,6 +281,11 @@ export class StateStore {
     }
   }
 
+  /** Close the journal's descriptor (a later write opens it again). */
+  close(): void {
+    this.journal.close();
+  }
+
   pins(): PinStore {
     return {
       get: (key) => this.state.pins[key],

@@ -9,8 +9,7 @@
  * the journal; entries with `s` at or below the snapshot's are skipped on load, so a crash between the
  * two (or an append that lands after the reset) changes nothing.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
-import * as fsp from 'node:fs/promises';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readFileSync, write, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fsyncDirOf } from './atomic.js';
 
@@ -73,12 +72,16 @@ export class Journal {
     }
   }
 
+  /** The append descriptor, opened once and kept: a run appends thousands of times. */
+  private fd?: number;
+
   private openAppend(): number {
+    if (this.fd !== undefined) return this.fd;
     const created = !existsSync(this.path);
-    const fd = openSync(this.path, 'a', this.mode);
+    this.fd = openSync(this.path, 'a', this.mode);
     // a new file must survive a crash as a directory entry too
     if (created) fsyncDirOf(dirname(this.path));
-    return fd;
+    return this.fd;
   }
 
   /** Append lines (each one JSON object, no newline inside) and fdatasync before returning. */
@@ -87,30 +90,30 @@ export class Journal {
     this.repair();
     const data = lines.join('\n') + '\n';
     const fd = this.openAppend();
-    try {
-      writeSync(fd, data);
-      fdatasyncSync(fd);
-      this.bytes = fstatSync(fd).size;
-    } finally {
-      closeSync(fd);
-    }
+    writeSync(fd, data);
+    fdatasyncSync(fd);
+    this.bytes += Buffer.byteLength(data);
   }
 
   /** The same off the event loop (the write and the fdatasync run on libuv's threads). */
   async append(lines: string[]): Promise<void> {
     if (!lines.length) return;
     this.repair();
-    const data = lines.join('\n') + '\n';
-    const created = !existsSync(this.path);
-    const fh = await fsp.open(this.path, 'a', this.mode);
-    try {
-      await fh.write(data);
-      await fh.datasync();
-      this.bytes = (await fh.stat()).size;
-    } finally {
-      await fh.close();
+    const data = Buffer.from(lines.join('\n') + '\n');
+    const fd = this.openAppend();
+    for (let off = 0; off < data.length; ) {
+      off += await new Promise<number>((res, rej) => write(fd, data, off, data.length - off, null, (err, n) => (err ? rej(err) : res(n))));
     }
-    if (created) fsyncDirOf(dirname(this.path));
+    await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+    this.bytes += data.length;
+  }
+
+  /** Close the append descriptor (the next append opens it again). */
+  close(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    closeSync(fd);
   }
 
   /** Empty the journal (after a snapshot that holds all of it). */
@@ -118,12 +121,13 @@ export class Journal {
     this.repaired = true;
     this.bytes = 0;
     if (!existsSync(this.path)) return;
-    const fd = openSync(this.path, 'r+');
+    // appends (O_APPEND) go on at the new end, through the same descriptor if it is open
+    const fd = this.fd ?? openSync(this.path, 'r+');
     try {
       ftruncateSync(fd, 0);
       fdatasyncSync(fd);
     } finally {
-      closeSync(fd);
+      if (fd !== this.fd) closeSync(fd);
     }
   }
 }
