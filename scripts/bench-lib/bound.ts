@@ -5,6 +5,8 @@
  * clone lane, waits for Ready before joining, --parallel): this module imports nothing from src/ or
  * steps/ (test/bench-bound.test.ts checks both that and the figures).
  *
+ * A task's recorded time runs from the arrival of the request that started it (the simulator's modelled
+ * request latency and fork delay come before the task starts; world-thread.ts records both).
  * The simulator's rules it relies on (src/sim/api/qemu-disks.ts, src/demo/flatcar-node.ts):
  *   - the template is download → import → convert, each needing the one before;
  *   - a clone holds its storage's lock (exclusive, cluster-wide on shared storage) for part of its task,

@@ -71,7 +71,21 @@ function traceClones(): CloneTrace[] {
 function record(world: World, traces: CloneTrace[], cluster: string): RunRecord {
   const { sim, guests } = world;
   const tasks = sim.tasks().filter((t) => t.endedAt !== undefined && t.exitstatus === 'OK');
-  const dur = (t: { startedAt: number; endedAt?: number }) => t.endedAt! - t.startedAt;
+  // The simulator answers a task-creating request only after its modelled request latency and fork
+  // delay (pve-timings.md: config 0.1 s, POST → UPID 0.2 s), and the task starts then: no client can
+  // start a task sooner after its request arrives. A task's time counts from that request's arrival.
+  const writes = sim.requests().filter((q) => q.method !== 'GET');
+  const lead = (t: SimTask): number => {
+    const q = writes.find(
+      (r) =>
+        r.time <= t.startedAt &&
+        t.startedAt <= r.time + r.durationMs &&
+        r.path.startsWith(`/nodes/${t.node}/`) &&
+        r.path.includes(`/${t.id}`),
+    );
+    return q ? t.startedAt - q.time : 0;
+  };
+  const dur = (t: SimTask) => t.endedAt! - t.startedAt + lead(t);
   const templateMs = tasks
     .filter((t) => ['download', 'imgcopy', 'qmcreate', 'qmtemplate'].includes(t.type))
     .reduce((a, t) => a + dur(t), 0);
