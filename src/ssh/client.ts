@@ -45,6 +45,9 @@ import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { AbortedError, BugError, RemoteError, UserError } from '../errors.js';
 import { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from './errors.js';
 import { fingerprintOfBlob } from './keys.js';
+import { labelOf } from './retry.js';
+
+export { connectWithRetry, isRetryableConnectError, labelOf, type RetryOptions } from './retry.js';
 import type { ExecOptions, ExecResult, SshConnector, SshSession, SshTarget } from './types.js';
 
 export { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from './errors.js';
@@ -70,10 +73,6 @@ export interface SshConnectorOptions {
   debug?: (line: string) => void;
   /** Keepalive interval; a dead peer is noticed after interval × 3. Default 15 s. */
   keepaliveIntervalMs?: number;
-}
-
-export function labelOf(target: SshTarget): string {
-  return target.label ?? (target.port && target.port !== 22 ? `${target.host}:${target.port}` : target.host);
 }
 
 /** A command as shown in messages: first line, at most 120 characters. */
@@ -601,24 +600,6 @@ function stopChannel(ch: ClientChannel): void {
   }
 }
 
-function signalNumber(name: string): number {
-  const n = (osConstants.signals as Record<string, number>)[`SIG${name}`];
-  return typeof n === 'number' ? n : 0;
-}
-
-export interface RetryOptions {
-  signal?: AbortSignal;
-  /** Give up after this long (default 5 minutes). */
-  timeoutMs?: number;
-  /** Called before each wait with the attempt number (1-based) and the error that caused it. */
-  onWait?: (attempt: number, err: Error) => void;
-  /** First delay; doubles up to maxDelayMs. Defaults 500 ms / 5 s. */
-  initialDelayMs?: number;
-  maxDelayMs?: number;
-  /** Instead of doubling: the next delay from the time waited so far (e.g. a share of it, for a boot). */
-  nextDelayMs?: (waitedMs: number) => number;
-}
-
 /**
  * ssh2 writes each SSH packet to the socket on its own (one syscall each; an exec is several packets).
  * Corking the socket on the first write of a turn and uncorking it at the end of that turn sends them
@@ -640,43 +621,7 @@ function coalesceWrites(sock: import('node:net').Socket): void {
   };
 }
 
-/**
- * Connect, retrying while the host is not up yet (refused, timed out, unreachable, handshake timeout),
- * with backoff until the deadline. Host key and auth failures are final and thrown at once.
- */
-export async function connectWithRetry(connector: SshConnector, target: SshTarget, opts: RetryOptions = {}): Promise<SshSession> {
-  const timeoutMs = opts.timeoutMs ?? 300_000;
-  const deadline = Date.now() + timeoutMs;
-  let delay = opts.initialDelayMs ?? 500;
-  const maxDelay = opts.maxDelayMs ?? 5000;
-  const label = labelOf(target);
-  const started = Date.now();
-  for (let attempt = 1; ; attempt++) {
-    if (opts.signal?.aborted) throw new AbortedError(`Stopped while waiting for SSH on ${label}`);
-    const remaining = deadline - Date.now();
-    const readyTimeoutMs = Math.max(1000, Math.min(target.readyTimeoutMs ?? 20_000, remaining));
-    try {
-      return await connector.connect({ ...target, readyTimeoutMs }, { signal: opts.signal });
-    } catch (err) {
-      if (!isRetryableConnectError(err)) throw err;
-      if (Date.now() + delay > deadline) {
-        throw new SshConnectError(
-          `SSH on ${label} (${target.host}:${target.port}) did not come up within ${Math.round(timeoutMs / 1000)} s: ${(err as Error).message}`,
-          {
-            retryable: false,
-            code: (err as SshConnectError).code,
-            fix: 'Check that the VM booted and got the expected address (Proxmox console), then run again.',
-            cause: err,
-          },
-        );
-      }
-      opts.onWait?.(attempt, err as Error);
-      await sleep(delay, opts.signal);
-      delay = opts.nextDelayMs ? opts.nextDelayMs(Date.now() - started) : Math.min(delay * 2, maxDelay);
-    }
-  }
-}
-
-export function isRetryableConnectError(err: unknown): boolean {
-  return err instanceof SshConnectError && err.retryable;
+function signalNumber(name: string): number {
+  const n = (osConstants.signals as Record<string, number>)[`SIG${name}`];
+  return typeof n === 'number' ? n : 0;
 }

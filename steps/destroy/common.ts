@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../src/config/schema.js';
 import { RemoteError } from '../../src/errors.js';
-import { withLockRetry } from '../../src/proxmox/client.js';
+import { withLockRetry } from '../../src/proxmox/retry.js';
 import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import type { SshSession } from '../../src/ssh/types.js';
 import type { StepContext } from '../types.js';

@@ -9,7 +9,8 @@
 import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
 import { RemoteError, UserError } from '../../src/errors.js';
-import { isVmidTaken, withLockRetry } from '../../src/proxmox/client.js';
+import { isVmidTaken } from '../../src/proxmox/errors.js';
+import { withLockRetry } from '../../src/proxmox/retry.js';
 import type { ProxmoxClient } from '../../src/proxmox/types.js';
 import { STEP } from '../ids.js';
 import type { CheckResult, LaneHold, RunOptions, Step, StepContext } from '../types.js';

@@ -11,7 +11,7 @@ import { BugError, UserError } from '../../src/errors.js';
 import { ignitionHash, ignitionJson, nodeIgnition, shortHash, type NodeIgnitionEnv } from '../../src/ignition/index.js';
 import { agentSocket, findDefaultKeys, loadPrivateKey, publicKeyLineOf } from '../../src/ssh/keys.js';
 import { HostKeyMismatchError, SshAuthError } from '../../src/ssh/errors.js';
-import { connectWithRetry } from '../../src/ssh/client.js';
+import { connectWithRetry } from '../../src/ssh/retry.js';
 import type { SshSession, SshTarget } from '../../src/ssh/types.js';
 import { STEP, type TemplateOutputs } from '../ids.js';
 import type { StepContext } from '../types.js';

@@ -7,7 +7,7 @@
 import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
 import { RemoteError } from '../../src/errors.js';
-import { connectWithRetry } from '../../src/ssh/client.js';
+import { connectWithRetry } from '../../src/ssh/retry.js';
 import type { SshTarget } from '../../src/ssh/types.js';
 import type { PveAgentInterface } from '../../src/proxmox/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';

@@ -4,7 +4,7 @@
  */
 import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
-import { withLockRetry } from '../../src/proxmox/client.js';
+import { withLockRetry } from '../../src/proxmox/retry.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, type NodeVmOutputs } from './common.js';
 import { awaitTask, recorded } from '../shared.js';

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../src/config/schema.js';
 import type { PlannedNode } from '../../src/config/layout.js';
-import { withLockRetry } from '../../src/proxmox/client.js';
+import { withLockRetry } from '../../src/proxmox/retry.js';
 import type { PveParams } from '../../src/proxmox/types.js';
 import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { toolVersion } from '../template/vm.js';
