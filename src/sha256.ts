@@ -1,26 +1,19 @@
 /**
  * SHA-256 of a string's UTF-8 bytes, for the hashes `plan` computes (node MACs, the template's Ignition,
- * the config's change hash). node:crypto is fetched on the first call with process.getBuiltinModule (a
- * CommonJS built-in: well under a millisecond), not imported at start-up, where its ES module facade
- * would be loaded by every command.
+ * the config's change hash): short texts. From @noble/hashes (audited, pure JavaScript, no dependency):
+ * loading node:crypto costs `plan` about 4.5 ms of its start-up, hashing these texts in JavaScript a few
+ * microseconds. Large data and anything secret use node:crypto.
  */
-import { createRequire } from 'node:module';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 
-type Crypto = typeof import('node:crypto');
-let crypto: Crypto | undefined;
-
-function nodeCrypto(): Crypto {
-  // getBuiltinModule is Node 22.3+; 22.0–22.2 take the CommonJS require
-  crypto ??=
-    ((process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule?.('node:crypto') as Crypto | undefined) ??
-    (createRequire(import.meta.url)('node:crypto') as Crypto);
-  return crypto;
-}
+const encoder = new TextEncoder();
 
 export function sha256(text: string): Uint8Array {
-  return new Uint8Array(nodeCrypto().createHash('sha256').update(text, 'utf8').digest());
+  return nobleSha256(encoder.encode(text));
 }
 
 export function sha256Hex(text: string): string {
-  return nodeCrypto().createHash('sha256').update(text, 'utf8').digest('hex');
+  let hex = '';
+  for (const b of sha256(text)) hex += b.toString(16).padStart(2, '0');
+  return hex;
 }
