@@ -17,9 +17,6 @@ after(async () => {
   for (const e of envs) await e.close();
 });
 
-const stepTimes = (events: RunEvent[], id: string, status: string) =>
-  events.flatMap((e) => (e.type === 'step' && e.id === id && e.status === status ? [e.at] : []));
-
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const f of readdirSync(dir, { withFileTypes: true })) {
@@ -82,16 +79,19 @@ test('ha: from nothing to a kubeconfig on the VIP, joins one at a time, token ne
   assert.ok(!env.guests.node('ha-agent-1')!.fs.has('/var/lib/rancher/k3s/server/manifests/flatcar-k3s-kube-vip.yaml'));
   assert.equal(env.guests.node('ha-agent-2')!.fs.get('/opt/bin/k3s')!.mode, 0o755);
 
-  // server joins never overlap (lane k3s-server-join)
-  const [s2start] = stepTimes(env.events, 'node:ha-server-2:k3s', 'running');
-  const [s2done] = stepTimes(env.events, 'node:ha-server-2:k3s', 'done');
-  const [s3start] = stepTimes(env.events, 'node:ha-server-3:k3s', 'running');
-  const [s3done] = stepTimes(env.events, 'node:ha-server-3:k3s', 'done');
+  // server joins never overlap (a slot of the k3s-server-join lane, from starting k3s to Ready): one
+  // server starts k3s only once the other joining server's step is done (it ends when the node is Ready)
+  const at = (id: string, f: (e: RunEvent) => boolean) => {
+    const e = env.events.find((x) => 'id' in x && x.id === id && f(x));
+    return e && 'at' in e ? e.at : undefined;
+  };
+  const starting = (n: string) => at(`node:${n}:k3s`, (e) => e.type === 'progress' && /^starting k3s/.test(e.message));
+  const done = (n: string) => at(`node:${n}:k3s`, (e) => e.type === 'step' && e.status === 'done');
+  const [s2start, s3start, s2done, s3done] = [starting('ha-server-2'), starting('ha-server-3'), done('ha-server-2'), done('ha-server-3')];
   assert.ok(s2start && s3start && s2done && s3done);
-  assert.ok(s3start! >= s2done! || s2start! >= s3done!, 'server joins overlapped');
+  assert.ok(s3start >= s2done || s2start >= s3done, 'server joins overlapped');
   // the joins came after the first server was up
-  const [s1done] = stepTimes(env.events, 'node:ha-server-1:k3s', 'done');
-  assert.ok(Math.min(s2start!, s3start!) >= s1done!);
+  assert.ok(Math.min(s2start, s3start) >= done('ha-server-1')!);
 
   // the token: in the 0600 secrets file only
   const secrets = JSON.parse(readFileSync(join(env.stateDir, 'clusters', 'ha', 'secrets.json'), 'utf8'));

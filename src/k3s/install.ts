@@ -87,6 +87,15 @@ export async function installK3sBinary(o: InstallBinaryOptions): Promise<'instal
 }
 
 export async function installK3sOnNode(o: InstallOnNodeOptions): Promise<InstallResult> {
+  return runStagedK3sInstall(o, await stageK3sInstall(o));
+}
+
+/**
+ * The first half of installK3sOnNode: upload the install script, the config, the manifests (and the
+ * binary when air-gapped). Starts nothing: a joining server stages while another server joins, and
+ * takes the join lane only for runStagedK3sInstall and its wait.
+ */
+export async function stageK3sInstall(o: InstallOnNodeOptions): Promise<string[]> {
   const s = o.session;
   const up = (p: string) => (o.sandbox ? `${o.sandbox.root}${p}` : p);
   await stageScript(s, up(STAGED.script));
@@ -102,7 +111,7 @@ export async function installK3sOnNode(o: InstallOnNodeOptions): Promise<Install
       binary = STAGED.binary;
     }
   }
-  const argv = [
+  return [
     'sh',
     STAGED.script,
     ...installArgv({
@@ -114,7 +123,11 @@ export async function installK3sOnNode(o: InstallOnNodeOptions): Promise<Install
       manifests: (o.manifests ?? []).map((m) => STAGED.manifest(m.name)),
     }),
   ];
-  const r = await s.exec(wrapped(o, argv), { signal: o.signal, onLine: o.onLine });
+}
+
+/** The second half: run the staged install script (it puts the files in place and starts the unit). */
+export async function runStagedK3sInstall(o: InstallOnNodeOptions, argv: string[]): Promise<InstallResult> {
+  const r = await o.session.exec(wrapped(o, argv), { signal: o.signal, onLine: o.onLine });
   if (r.code !== 0) {
     throw new RemoteError(`The k3s installer failed on ${o.label} (exit code ${r.code})`, {
       detail: (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-15).join('\n'),

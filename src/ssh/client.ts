@@ -35,7 +35,6 @@
  * An SSH server (e.g. the demo's ssh2 server) must send exit-status before closing an exec channel;
  * writeFile uses posix-rename@openssh.com when offered, else remove + rename.
  */
-import { sleep } from '../sleep.js';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { constants as osConstants } from 'node:os';

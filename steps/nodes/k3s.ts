@@ -7,9 +7,9 @@
  * (`k3s.ca`), and every other node gets k3s's secure token `K10<hash>::server:<secret>`, so it refuses
  * to join (before sending the secret) any server whose CA differs.
  *
- * Order: the first server (cluster-init when HA) first; other servers join one at a time (lane
- * 'k3s-server-join': etcd admits one learner at a time) and their step ends only once the node is
- * Ready; agents join in parallel once the first server's API is up (its step ends then; cluster:ready
+ * Order: the first server (cluster-init when HA) first; other servers join one at a time (a slot of the
+ * lane 'k3s-server-join' from starting k3s to Ready: etcd admits one learner at a time; their checks and
+ * uploads run meanwhile) and their step ends only once the node is Ready; agents join in parallel once the first server's API is up (its step ends then; cluster:ready
  * waits for every node, the first server too, to be Ready).
  */
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,7 @@ import { installedK3s, isNewer } from './upgrade.js';
 import { nodeK3sConfigYaml, K3S_CONFIG_PATH, K3S_MANIFESTS_DIR } from '../../src/k3s/config.js';
 import { kubeVipManifest, KUBE_VIP_MANIFEST_NAME } from '../../src/k3s/kube-vip.js';
 import { unitName } from '../../src/k3s/install-script.js';
-import { installK3sOnNode } from '../../src/k3s/install.js';
+import { runStagedK3sInstall, stageK3sInstall } from '../../src/k3s/install.js';
 import { getNodes, readNodes } from '../../src/k3s/kubectl.js';
 import { sha256Hex } from '../../src/k3s/release.js';
 import { sh } from '../../src/shell/quote.js';
@@ -133,7 +133,6 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
       NODES_STEP.k3sBinary(node.name),
       ...(isFirst ? [] : [NODES_STEP.k3s(first.name), NODES_STEP.ssh(first.name)]),
     ],
-    ...(node.role === 'server' && !isFirst ? { lane: LANES.serverJoin } : {}),
     inputs: {
       role: node.role,
       version: c.k3sVersion,
@@ -203,7 +202,7 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           });
         }
         ctx.progress(`installing k3s ${rel.version}`);
-        const result = await installK3sOnNode({
+        const install = {
           session: s,
           label: node.name,
           role: node.role,
@@ -214,23 +213,37 @@ export function k3sStep(config: Config, node: PlannedNode, _options: RunOptions)
           config: files.config,
           manifests: files.manifests,
           signal: ctx.signal,
-          onLine: (line, stream) => (/^RESULT /.test(line) ? undefined : ctx.log(line, stream === 'stderr' ? 'warn' : 'info')),
-        });
-        if (result === 'unchanged') ctx.log(`k3s ${rel.version} was already installed on ${node.name}; waiting for it`);
-        if (node.role === 'agent') {
-          // An agent's unit (Type=exec) is "active" before it has talked to a server: done means the
-          // cluster lists the node, as the first server sees it.
-          const watcher = readinessWatcher(ctx, first.name);
-          if (result === 'unchanged' && !(await watcher.read())?.has(node.name)) {
-            // Installed and running, yet unknown to the cluster (its Node object was deleted): the
-            // kubelet registers again when the agent restarts.
-            ctx.log(`${node.name} runs ${unit} but ${first.name} does not list it: restarting ${unit}`, 'warn');
-            await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
-          }
-          await waitForK3s(ctx, s, node, unit, { watcher, server: first.name });
-        } else await waitForK3s(ctx, s, node, unit, undefined, isFirst);
+          onLine: (line: string, stream: 'stdout' | 'stderr') =>
+            /^RESULT /.test(line) ? undefined : ctx.log(line, stream === 'stderr' ? 'warn' : 'info'),
+        };
+        // Staged while another server may still be joining; the join lane (etcd admits one learner at a
+        // time) is held only from starting k3s to this server being Ready.
+        const staged = await stageK3sInstall(install);
+        const start = async () => {
+          ctx.progress(`starting k3s ${rel.version}${node.role === 'server' && !isFirst ? ' (the only server joining now)' : ''}`);
+          const result = await runStagedK3sInstall(install, staged);
+          if (result === 'unchanged') ctx.log(`k3s ${rel.version} was already installed on ${node.name}; waiting for it`);
+          await startedK3s(result);
+        };
+        await (node.role === 'server' && !isFirst && ctx.slot ? ctx.slot(LANES.serverJoin, start) : start());
         if (isFirst) await pinClusterCa(ctx, s, node);
         if (isFirst && config.nodes.vip) await waitForVip(ctx, s, config.nodes.vip);
+
+        /** After the install script: wait for k3s as its role needs (the cluster lists an agent; a server is Ready). */
+        async function startedK3s(result: 'installed' | 'unchanged'): Promise<void> {
+          if (node.role === 'agent') {
+            // An agent's unit (Type=exec) is "active" before it has talked to a server: done means the
+            // cluster lists the node, as the first server sees it.
+            const watcher = readinessWatcher(ctx, first.name);
+            if (result === 'unchanged' && !(await watcher.read())?.has(node.name)) {
+              // Installed and running, yet unknown to the cluster (its Node object was deleted): the
+              // kubelet registers again when the agent restarts.
+              ctx.log(`${node.name} runs ${unit} but ${first.name} does not list it: restarting ${unit}`, 'warn');
+              await s.run(sh`sudo systemctl restart ${unit}`, { signal: ctx.signal });
+            }
+            await waitForK3s(ctx, s, node, unit, { watcher, server: first.name });
+          } else await waitForK3s(ctx, s, node, unit, undefined, isFirst);
+        }
       });
       const joined = config.nodes.vip ?? first.name;
       ctx.log(
