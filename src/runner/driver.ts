@@ -106,7 +106,9 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
    * task, not the check or the state writes around it). A step waiting for a slot does not count
    * against --parallel, so other steps run meanwhile.
    */
-  const lanesIn = laneSlots(lanes, opts.laneCaps ?? {}, opts.signal);
+  // Woken by a step that ends, or that starts waiting (for a slot, or idle): its place under --parallel is free.
+  let wake: () => void = () => {};
+  const lanesIn = laneSlots(lanes, opts.laneCaps ?? {}, opts.signal, () => wake());
   const { slot, idle } = lanesIn;
 
   const visit = async (step: Step): Promise<void> => {
@@ -186,7 +188,6 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
     }),
   });
 
-  let wake: () => void = () => {};
   const failures: unknown[] = [];
   for (;;) {
     if (!opts.signal.aborted) {
@@ -214,11 +215,7 @@ export async function runSteps(opts: DriverOptions): Promise<RunResult> {
     }
     if (failures.length) throw failures[0];
     if (running.size === 0) break;
-    // Woken by a step that ends, or that starts waiting for a slot (its place under --parallel is free).
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      void lanesIn.woken().then(resolve);
-    });
+    await new Promise<void>((resolve) => (wake = resolve));
   }
 
   for (const id of order) if (!outcome.has(id) || outcome.get(id) === 'interrupted') result.blocked.push(id);
@@ -268,7 +265,12 @@ function readyQueue(steps: Step[], order: string[], outcome: Map<string, 'done' 
   const position = new Map(order.map((id, i) => [id, i]));
   const unmet = new Map(steps.map((st) => [st.id, new Set(st.needs).size]));
   const dependents = new Map<string, string[]>();
-  for (const st of steps) for (const n of new Set(st.needs)) dependents.set(n, [...(dependents.get(n) ?? []), st.id]);
+  for (const st of steps)
+    for (const n of new Set(st.needs)) {
+      const list = dependents.get(n);
+      if (list) list.push(st.id);
+      else dependents.set(n, [st.id]);
+    }
   const readySteps = order.filter((id) => unmet.get(id) === 0);
   /** A step ended done or skipped: its dependents with no other unmet need become ready. */
   const finish = (id: string, o: 'done' | 'skipped'): void => {
@@ -287,12 +289,17 @@ function readyQueue(steps: Step[], order: string[], outcome: Map<string, 'done' 
 }
 
 /** The lanes' slots: how many steps of each lane hold one, and the steps waiting for one in ctx.slot. */
-function laneSlots(lanes: Readonly<Record<string, number>>, caps: Readonly<Record<string, number>>, signal: AbortSignal) {
+function laneSlots(
+  lanes: Readonly<Record<string, number>>,
+  caps: Readonly<Record<string, number>>,
+  signal: AbortSignal,
+  /** A step starts waiting (for a slot, or idle): its place under --parallel is free. */
+  onWait: () => void,
+) {
   const use = new Map<string, number>();
   const waiters = new Map<string, Array<() => void>>();
   const adaptive = new Map(Object.keys(caps).map((lane) => [lane, { limit: lanes[lane] ?? 1, clean: 0, window: 0 }]));
   let waiting = 0;
-  let wake: () => void = () => {};
   const limit = (lane: string): number => adaptive.get(lane)?.limit ?? lanes[lane] ?? Infinity;
   const free = (lane: string): boolean => (use.get(lane) ?? 0) < limit(lane);
   const take = (lane: string): void => void use.set(lane, (use.get(lane) ?? 0) + 1);
@@ -329,7 +336,7 @@ function laneSlots(lanes: Readonly<Record<string, number>>, caps: Readonly<Recor
   const slot = async <T>(lane: string, fn: (hold: LaneHold) => Promise<T>): Promise<T> => {
     if (!free(lane)) {
       waiting++;
-      wake();
+      onWait();
       try {
         await new Promise<void>((resolve, reject) => {
           const onAbort = () => {
@@ -365,7 +372,7 @@ function laneSlots(lanes: Readonly<Record<string, number>>, caps: Readonly<Recor
   /** Run `fn` as a wait on the world (a VM booting): meanwhile the step does not count against --parallel. */
   const idle = async <T>(fn: () => Promise<T>): Promise<T> => {
     waiting++;
-    wake();
+    onWait();
     try {
       return await fn();
     } finally {
@@ -378,11 +385,7 @@ function laneSlots(lanes: Readonly<Record<string, number>>, caps: Readonly<Recor
     release,
     slot,
     idle,
-    /** The lane's limit now (it changes on adaptive lanes). */
-    limit,
     /** Steps waiting in slot() or idle(): they do not count against --parallel. */
     waiting: () => waiting,
-    /** Settles when a step starts waiting (for a slot, or idle): its place under --parallel is free then. */
-    woken: () => new Promise<void>((r) => (wake = r)),
   };
 }
