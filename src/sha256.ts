@@ -5,6 +5,7 @@
  * microseconds. Large data and anything secret use node:crypto.
  */
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 
 const encoder = new TextEncoder();
 
@@ -13,7 +14,5 @@ export function sha256(text: string): Uint8Array {
 }
 
 export function sha256Hex(text: string): string {
-  let hex = '';
-  for (const b of sha256(text)) hex += b.toString(16).padStart(2, '0');
-  return hex;
+  return bytesToHex(sha256(text));
 }

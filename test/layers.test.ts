@@ -131,7 +131,7 @@ test('the graph is real: it sees static, type, dynamic and lazy-loader imports',
   assert.ok(graph.size > 100, `${graph.size} files`);
   assert.ok(graph.get('bin/flatcar-k3s.ts')!.size > 0);
   assert.ok(graph.get('src/cli/main.ts')!.has('src/app/main.tsx'), 'importLazy(() => import(...))');
-  assert.ok(graph.get('src/app/services.ts')!.has('src/proxmox/client.ts'), 'lazy(...) loader');
+  assert.ok(graph.get('src/app/services.ts')!.has('src/proxmox/client.ts'), 'importLazy(() => import(...)) loader');
   assert.ok(graph.get('src/app/services.ts')!.has('src/runner/session.ts'), 'import()');
   assert.ok(graph.get('src/app/services.ts')!.has('src/ui/types.ts'), 'import type');
 });

@@ -18,13 +18,11 @@ import type { ProxmoxClient } from '../proxmox/types.js';
 import type { FlatcarRelease } from '../flatcar/releases.js';
 import type { Plain } from '../ui/state.js';
 import type { BuildSteps } from '../runner/steps.js';
+import { importLazy } from '../runner/lazy.js';
 import type { KnownCluster, ProxmoxGateway, RunOutcome, SavedConfig, StartRunOptions, UiServices, UnfinishedRun } from '../ui/types.js';
 
 const savedConfigPath = (clusterDir: string): string => clusterFiles(clusterDir).config;
 const savedSecretsPath = (clusterDir: string): string => clusterFiles(clusterDir).proxmoxEnv;
-
-/** A module loaded on first use (its own chunk in dist/): pass a literal `() => import('../x.js')`. */
-const lazy = async <T>(load: () => Promise<unknown>): Promise<T> => (await load()) as T;
 
 export function realGateway(): ProxmoxGateway {
   type ClientModule = {
@@ -33,11 +31,11 @@ export function realGateway(): ProxmoxGateway {
   };
   return {
     async probeFingerprint(url) {
-      const m = await lazy<ClientModule>(() => import('../proxmox/client.js'));
+      const m = await importLazy<ClientModule>(() => import('../proxmox/client.js'), 'the Proxmox client');
       return (await m.probeFingerprint(url)).fingerprint;
     },
     async connect(o) {
-      const m = await lazy<ClientModule>(() => import('../proxmox/client.js'));
+      const m = await importLazy<ClientModule>(() => import('../proxmox/client.js'), 'the Proxmox client');
       const { client } = await m.createProxmoxClient({ ...o });
       // createProxmoxClient authenticates lazily: one call proves the credentials now.
       await client.version();
@@ -127,10 +125,10 @@ export async function startUiDemo(
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
 ): Promise<{ overrides: Plain; close(): Promise<void> }> {
-  const mod = await lazy<{
+  const mod = await importLazy<{
     startDemo(o: { stateDir: string; speed?: number; log?: (line: string) => void }): Promise<{ overrides: Plain; close(): Promise<void> }>;
     demoSpeedFromEnv(env: Record<string, string | undefined>): number | undefined;
-  }>(() => import('../demo/index.js'));
+  }>(() => import('../demo/index.js'), 'the demo');
   // Checked like `up --demo` does: a typo is an error naming the variable, not a NaN speed.
   const speed = mod.demoSpeedFromEnv(env);
   return mod.startDemo({ stateDir, speed, log });

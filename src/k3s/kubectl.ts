@@ -93,6 +93,10 @@ export function compareK3sVersions(a: string, b: string): number {
 
 /** Each node's Ready condition, by name; undefined while the API does not answer. */
 export async function readNodes(s: SshSession, signal?: AbortSignal): Promise<Map<string, boolean> | undefined> {
-  const nodes = await getNodes(s, signal);
+  return readinessOf(await getNodes(s, signal));
+}
+
+/** Node name → Ready, from a Node list (undefined while the API does not answer). */
+export function readinessOf(nodes: KubeNode[] | undefined): Map<string, boolean> | undefined {
   return nodes && new Map(nodes.map((n) => [n.name, n.ready]));
 }

@@ -10,11 +10,9 @@
 import { AbortedError, RemoteError } from '../../src/errors.js';
 import type { StepContext, StepServices } from '../types.js';
 import { connectNode } from './common.js';
-import { getNodes, type KubeNode } from '../../src/k3s/kubectl.js';
+import { getNodes, readinessOf, type KubeNode } from '../../src/k3s/kubectl.js';
 
 export type NodeReadiness = Map<string, boolean>;
-
-const readiness = (nodes: KubeNode[] | undefined): NodeReadiness | undefined => nodes && new Map(nodes.map((n) => [n.name, n.ready]));
 
 interface Waiter {
   pred: (nodes: NodeReadiness) => boolean;
@@ -46,7 +44,7 @@ export class ReadinessWatcher {
 
   /** The nodes as the first server lists them now (joins a poll under way); undefined while its API is down. */
   async read(): Promise<NodeReadiness | undefined> {
-    return readiness(await this.nodes());
+    return readinessOf(await this.nodes());
   }
 
   /** The same list with each node's versions and annotations (the rolling upgrade's checks). */
