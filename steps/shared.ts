@@ -69,9 +69,10 @@ export async function pollUntil<T>(
 }
 
 /**
- * Wait for a Proxmox task, polling its status at an interval that grows with the time waited
- * (10 %, from the client's pollFloorMs – about two GET round trips, 20 ms on a LAN – to 1 s), then let the client's waitTask report the result (exit status, log tail). Short tasks
- * (a linked clone, a resize) hold Proxmox locks and our clone slots only as long as they run.
+ * Wait for a Proxmox task, polling its status at an interval that grows with the time waited (10 %,
+ * from the client's pollFloorMs – about two GET round trips, 20 ms on a LAN – to 1 s), then let the
+ * client's waitTask report the result (exit status, log tail) from the stopped status read here. Short
+ * tasks (a linked clone, a resize) hold Proxmox locks and our clone slots only as long as they run.
  */
 export async function awaitTask(ctx: StepContext, pve: ProxmoxClient, node: string, upid: Upid): Promise<PveTaskStatus> {
   const started = ctx.services.now();

@@ -237,7 +237,6 @@ export class PveClient implements ProxmoxClient {
 
   // ---- transport ---------------------------------------------------------------------------------
 
-  /** One API call with the retry policy; errors come out mapped (UserError / RemoteError / PveAmbiguousError). */
   /** A running average of GET round trips (ms), for pollFloorMs. */
   private roundTripMs = 10;
 
@@ -254,6 +253,7 @@ export class PveClient implements ProxmoxClient {
     return Math.min(50, Math.max(5, Math.round(2 * this.roundTripMs)));
   }
 
+  /** One API call with the retry policy; errors come out mapped (UserError / RemoteError / PveAmbiguousError). */
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, params: Record<string, unknown> = {}): Promise<T> {
     const clean: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) clean[k] = v;

@@ -45,9 +45,9 @@ import { AbortedError, BugError, RemoteError, UserError } from '../errors.js';
 import { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from './errors.js';
 import { fingerprintOfBlob } from './keys.js';
 import { labelOf } from './retry.js';
+import type { ExecOptions, ExecResult, SshConnector, SshSession, SshTarget } from './types.js';
 
 export { connectWithRetry, isRetryableConnectError, labelOf, type RetryOptions } from './retry.js';
-import type { ExecOptions, ExecResult, SshConnector, SshSession, SshTarget } from './types.js';
 
 export { HostKeyMismatchError, SshAuthError, SshConnectError, UnknownHostKeyError } from './errors.js';
 

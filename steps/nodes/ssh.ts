@@ -14,10 +14,10 @@ import type { CheckResult, RunOptions, Step, StepContext } from '../types.js';
 import { NODES_STEP, addressOf, explainSshError, nodeIdentity, pinKeyOf, type NodeSshOutputs, type NodeVmOutputs } from './common.js';
 import { pollUntil, recorded } from '../shared.js';
 
-/** The IPv4 the guest agent reports on the NIC with `mac` (loopback interface excluded). */
 /** ssh steps waiting for their VM to boot, in this process (their polling interval grows with it). */
 let booting = 0;
 
+/** The IPv4 the guest agent reports on the NIC with `mac` (loopback interface excluded). */
 export function agentAddress(ifaces: PveAgentInterface[], mac: string): string | undefined {
   const nic = ifaces.find((i) => i['hardware-address']?.toLowerCase() === mac.toLowerCase());
   const candidates = nic ? [nic] : ifaces.filter((i) => i.name !== 'lo');
