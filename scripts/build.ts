@@ -3,7 +3,8 @@
  * modules. dist/bin/flatcar-k3s.js is the entry: the Node version check and the compile cache, then a
  * dynamic import of the CLI. Every `import()` in the code becomes its own chunk (dist/chunks/), so what
  * loads lazily from source loads lazily from dist too (`plan` never loads the UI, Pulumi or ssh2).
- * zod and yaml are bundled (tree-shaken: no zod locales, yaml's ES module build); the other packages stay in node_modules
+ * zod, yaml and @noble/hashes are bundled (tree-shaken: no zod locales, yaml's ES module build, sha256 alone);
+ * the other packages stay in node_modules
  * (native code, Pulumi's own module loading, React's single copy). Types are checked by
  * `npm run typecheck`, not here.
  */
@@ -14,7 +15,7 @@ import { build } from 'esbuild';
 import { builtinRequire, lazyBuiltins, yamlEsm } from './build-plugins.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BUNDLED = new Set(['zod', 'yaml']);
+const BUNDLED = new Set(['zod', 'yaml', '@noble/hashes']);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
 const external = Object.keys(pkg.dependencies)
   .filter((d) => !BUNDLED.has(d))
